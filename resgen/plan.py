@@ -1,0 +1,426 @@
+"""The plan: every number and name a generated file needs, derived once from a validated spec.
+
+Templates print a plan and do no arithmetic; ``summary`` and the parameter counts read it too,
+so the analytic figures and the built models cannot disagree.
+
+Naming follows two published schemes that map one-to-one (see :mod:`resgen.naming`):
+torchvision's module paths (``layer1.0.conv1``) and keras.applications' layer names
+(``conv2_block1_1_conv``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from resgen.naming import block_names, stage_names, stem_names
+from resgen.spec import BottleneckBlockSpec, Spec
+
+ShortcutKind = Literal["identity", "zero_pad", "projection", "avg_projection", "subsample", "none"]
+
+
+def conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Output size of a convolution or pooling window (floor mode)."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+@dataclass(frozen=True)
+class Conv:
+    """One convolution, with its names in both frameworks."""
+
+    torch_name: str
+    keras_name: str
+    in_channels: int
+    out_channels: int
+    kernel: int
+    stride: int
+    groups: int
+    bias: bool
+    in_size: int
+
+    @property
+    def padding(self) -> int:
+        return self.kernel // 2
+
+    @property
+    def out_size(self) -> int:
+        return conv_out(self.in_size, self.kernel, self.stride, self.padding)
+
+    @property
+    def params(self) -> int:
+        weights = self.kernel * self.kernel * (self.in_channels // self.groups) * self.out_channels
+        return weights + (self.out_channels if self.bias else 0)
+
+    @property
+    def macs(self) -> int:
+        per_pixel = self.kernel * self.kernel * (self.in_channels // self.groups) * self.out_channels
+        return per_pixel * self.out_size * self.out_size
+
+
+@dataclass(frozen=True)
+class Norm:
+    """One batch norm (affine), with its names in both frameworks."""
+
+    torch_name: str
+    keras_name: str
+    channels: int
+
+    @property
+    def params(self) -> int:
+        return 2 * self.channels
+
+
+@dataclass(frozen=True)
+class Block:
+    """One residual block: its branch convs and norms in order, and its shortcut."""
+
+    stage: int
+    index: int
+    torch_name: str
+    keras_name: str
+    kind: Literal["basic", "bottleneck"]
+    preact: bool
+    in_channels: int
+    width: int
+    out_channels: int
+    stride: int
+    in_size: int
+    out_size: int
+    shortcut: ShortcutKind
+    convs: tuple[Conv, ...]
+    norms: tuple[Norm, ...]
+    shortcut_convs: tuple[Conv, ...]
+    shortcut_norms: tuple[Norm, ...]
+
+    @property
+    def params(self) -> int:
+        layers = (*self.convs, *self.norms, *self.shortcut_convs, *self.shortcut_norms)
+        return sum(layer.params for layer in layers)
+
+    @property
+    def macs(self) -> int:
+        return sum(conv.macs for conv in (*self.convs, *self.shortcut_convs))
+
+    @property
+    def pad_channels(self) -> int:
+        """Zero channels an option-A shortcut appends."""
+        return self.out_channels - self.in_channels
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A run of blocks at one width."""
+
+    index: int
+    torch_name: str
+    keras_name: str
+    blocks: tuple[Block, ...]
+    in_channels: int
+    width: int
+    out_channels: int
+    stride: int
+    in_size: int
+    out_size: int
+
+    @property
+    def params(self) -> int:
+        return sum(block.params for block in self.blocks)
+
+    @property
+    def macs(self) -> int:
+        return sum(block.macs for block in self.blocks)
+
+
+@dataclass(frozen=True)
+class Stem:
+    """The layers before the first stage."""
+
+    kind: Literal["imagenet", "cifar", "deep"]
+    convs: tuple[Conv, ...]
+    norms: tuple[Norm, ...]
+    pool: bool
+    pool_padding: Literal["ignore", "zeros"]
+    in_channels: int
+    in_size: int
+    out_channels: int
+    conv_out_size: int
+    out_size: int
+
+    @property
+    def params(self) -> int:
+        return sum(layer.params for layer in (*self.convs, *self.norms))
+
+    @property
+    def macs(self) -> int:
+        return sum(conv.macs for conv in self.convs)
+
+
+@dataclass(frozen=True)
+class Head:
+    """Final norm (pre-activation nets), global average pool, dropout, classifier."""
+
+    final_norm: Norm | None
+    in_features: int
+    num_classes: int
+    dropout: float
+    torch_name: str = "fc"
+    keras_name: str = "predictions"
+
+    @property
+    def params(self) -> int:
+        norm = self.final_norm.params if self.final_norm else 0
+        return norm + self.in_features * self.num_classes + self.num_classes
+
+    @property
+    def macs(self) -> int:
+        return self.in_features * self.num_classes
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    """Everything about one network, derived from its spec."""
+
+    spec: Spec
+    stem: Stem
+    stages: tuple[Stage, ...]
+    head: Head
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def blocks(self) -> tuple[Block, ...]:
+        return tuple(block for stage in self.stages for block in stage.blocks)
+
+    @property
+    def params(self) -> int:
+        return self.stem.params + sum(s.params for s in self.stages) + self.head.params
+
+    @property
+    def macs(self) -> int:
+        return self.stem.macs + sum(s.macs for s in self.stages) + self.head.macs
+
+    @property
+    def depth(self) -> int:
+        """Weighted layers on the main path: stem convs, branch convs, classifier."""
+        return len(self.stem.convs) + sum(len(b.convs) for b in self.blocks) + 1
+
+    @property
+    def convs(self) -> tuple[Conv, ...]:
+        out = list(self.stem.convs)
+        for block in self.blocks:
+            out += [*block.convs, *block.shortcut_convs]
+        return tuple(out)
+
+    @property
+    def norms(self) -> tuple[Norm, ...]:
+        out = list(self.stem.norms)
+        for block in self.blocks:
+            out += [*block.norms, *block.shortcut_norms]
+        if self.head.final_norm:
+            out.append(self.head.final_norm)
+        return tuple(out)
+
+
+def inner_width(spec: Spec, channels: int) -> int:
+    """A block's inner width: torchvision's ``int(planes * base_width / 64) * groups``."""
+    block = spec.block
+    if isinstance(block, BottleneckBlockSpec):
+        return int(channels * block.width_per_group / 64) * block.groups
+    return channels
+
+
+def out_channels(spec: Spec, channels: int) -> int:
+    block = spec.block
+    return channels * block.expansion if isinstance(block, BottleneckBlockSpec) else channels
+
+
+def _bias(spec: Spec, normalized: bool) -> bool:
+    return spec.conv_bias == "all" or (spec.conv_bias == "unnormalized" and not normalized)
+
+
+def _shortcut_kind(spec: Spec, in_channels: int, out_ch: int, stride: int) -> ShortcutKind:
+    same_shape = in_channels == out_ch and stride == 1
+    policy = spec.shortcut
+    if policy == "none":
+        return "none"
+    if policy == "always_projection":
+        return "projection"
+    if same_shape:
+        return "identity"
+    if policy == "zero_pad":
+        return "zero_pad"
+    if in_channels == out_ch and spec.stride_shortcut == "subsample":
+        return "subsample"
+    return "avg_projection" if policy == "avg_projection" else "projection"
+
+
+def _plan_stem(spec: Spec) -> Stem:
+    preact = spec.block.preact
+    names = stem_names(spec.stem.type)
+    size, channels = spec.input.size, spec.input.channels
+    if spec.stem.type == "deep":
+        half = spec.stem.channels // 2
+        shapes = [(half, 2), (half, 1), (spec.stem.channels, 1)]
+        kernel = 3
+    elif spec.stem.type == "imagenet":
+        shapes, kernel = [(spec.stem.channels, 2)], 7
+    else:
+        shapes, kernel = [(spec.stem.channels, 1)], 3
+    convs: list[Conv] = []
+    norms: list[Norm] = []
+    for i, (width, stride) in enumerate(shapes):
+        last = i == len(shapes) - 1
+        normalized = not (last and preact)
+        torch_conv, keras_conv, torch_norm, keras_norm = names[i]
+        conv = Conv(
+            torch_name=torch_conv,
+            keras_name=keras_conv,
+            in_channels=channels,
+            out_channels=width,
+            kernel=kernel,
+            stride=stride,
+            groups=1,
+            bias=_bias(spec, normalized),
+            in_size=size,
+        )
+        convs.append(conv)
+        if normalized:
+            norms.append(Norm(torch_name=torch_norm, keras_name=keras_norm, channels=width))
+        size, channels = conv.out_size, width
+    conv_out_size = size
+    pool = spec.stem.type != "cifar"
+    if pool:
+        size = conv_out(size, 3, 2, 1)
+    return Stem(
+        kind=spec.stem.type,
+        convs=tuple(convs),
+        norms=tuple(norms),
+        pool=pool,
+        pool_padding=spec.stem.pool_padding,
+        in_channels=spec.input.channels,
+        in_size=spec.input.size,
+        out_channels=channels,
+        conv_out_size=conv_out_size,
+        out_size=size,
+    )
+
+
+def _plan_block(
+    spec: Spec, stage: int, index: int, in_channels: int, channels: int, stride: int, size: int
+) -> Block:
+    block_spec = spec.block
+    preact = block_spec.preact
+    width = inner_width(spec, channels)
+    out_ch = out_channels(spec, channels)
+    names = block_names(stage, index)
+    if isinstance(block_spec, BottleneckBlockSpec):
+        strides = (stride, 1, 1) if block_spec.stride_on == "1x1" else (1, stride, 1)
+        layout = [(in_channels, width, 1, 1), (width, width, 3, block_spec.groups), (width, out_ch, 1, 1)]
+    else:
+        strides = (stride, 1)
+        layout = [(in_channels, width, 3, 1), (width, out_ch, 3, 1)]
+    convs: list[Conv] = []
+    norms: list[Norm] = []
+    if preact:
+        norms.append(Norm(names.preact_norm[0], names.preact_norm[1], in_channels))
+    conv_size = size
+    for i, ((cin, cout, kernel, groups), conv_stride) in enumerate(zip(layout, strides, strict=True)):
+        last = i == len(layout) - 1
+        normalized = not (preact and last)
+        conv = Conv(
+            torch_name=names.conv(i + 1)[0],
+            keras_name=names.conv(i + 1)[1],
+            in_channels=cin,
+            out_channels=cout,
+            kernel=kernel,
+            stride=conv_stride,
+            groups=groups,
+            bias=_bias(spec, normalized),
+            in_size=conv_size,
+        )
+        convs.append(conv)
+        conv_size = conv.out_size
+        if normalized:
+            norms.append(Norm(names.norm(i + 1)[0], names.norm(i + 1)[1], cout))
+
+    kind = _shortcut_kind(spec, in_channels, out_ch, stride)
+    shortcut_convs: tuple[Conv, ...] = ()
+    shortcut_norms: tuple[Norm, ...] = ()
+    if kind in ("projection", "avg_projection"):
+        pooled = kind == "avg_projection" and stride > 1
+        conv_torch, conv_keras, norm_torch, norm_keras = names.projection(avg=kind == "avg_projection")
+        shortcut_convs = (
+            Conv(
+                torch_name=conv_torch,
+                keras_name=conv_keras,
+                in_channels=in_channels,
+                out_channels=out_ch,
+                kernel=1,
+                stride=1 if pooled else stride,
+                groups=1,
+                bias=_bias(spec, normalized=not preact),
+                in_size=(size + 1) // 2 if pooled else size,
+            ),
+        )
+        if not preact:
+            shortcut_norms = (Norm(norm_torch, norm_keras, out_ch),)
+    return Block(
+        stage=stage,
+        index=index,
+        torch_name=names.torch,
+        keras_name=names.keras,
+        kind=block_spec.type,
+        preact=preact,
+        in_channels=in_channels,
+        width=width,
+        out_channels=out_ch,
+        stride=stride,
+        in_size=size,
+        out_size=conv_size,
+        shortcut=kind,
+        convs=tuple(convs),
+        norms=tuple(norms),
+        shortcut_convs=shortcut_convs,
+        shortcut_norms=shortcut_norms,
+    )
+
+
+def build_plan(spec: Spec) -> NetworkPlan:
+    """Derive the full plan of a validated spec (cross-field rules already checked)."""
+    stem = _plan_stem(spec)
+    size, channels = stem.out_size, stem.out_channels
+    stages: list[Stage] = []
+    for s, stage_spec in enumerate(spec.stages, start=1):
+        strided = 0 if spec.block.stride_at == "first" else stage_spec.blocks - 1
+        blocks: list[Block] = []
+        in_size, in_channels = size, channels
+        for b in range(stage_spec.blocks):
+            stride = stage_spec.stride if b == strided else 1
+            block = _plan_block(spec, s, b, channels, stage_spec.channels, stride, size)
+            blocks.append(block)
+            size, channels = block.out_size, block.out_channels
+        torch_name, keras_name = stage_names(s)
+        stages.append(
+            Stage(
+                index=s,
+                torch_name=torch_name,
+                keras_name=keras_name,
+                blocks=tuple(blocks),
+                in_channels=in_channels,
+                width=blocks[0].width,
+                out_channels=channels,
+                stride=stage_spec.stride,
+                in_size=in_size,
+                out_size=size,
+            )
+        )
+    final_norm = Norm("post_bn", "post_bn", channels) if spec.block.preact else None
+    head = Head(
+        final_norm=final_norm,
+        in_features=channels,
+        num_classes=spec.num_classes,
+        dropout=spec.dropout,
+    )
+    return NetworkPlan(spec=spec, stem=stem, stages=tuple(stages), head=head)

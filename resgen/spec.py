@@ -1,0 +1,199 @@
+"""The spec: pydantic models that mirror what a user writes in YAML.
+
+Field-level rules (types, ranges, choices) live here; rules that relate several fields live in
+:mod:`resgen.rules`, which can point at the exact field at fault. Nothing here derives numbers:
+that is :mod:`resgen.plan`'s job.
+"""
+
+from __future__ import annotations
+
+import keyword
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+
+# Names a generated file defines or imports at module level; a spec name must not shadow them.
+RESERVED_NAMES = frozenset(
+    {"torch", "nn", "functional", "keras", "layers", "ops", "annotations", "dataclass", "math"}
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        allow_inf_nan=False,
+        validate_default=False,
+    )
+
+
+class InputSpec(_Model):
+    """The image the network takes."""
+
+    channels: int = Field(3, ge=1, le=64, description="Input channels (3 for RGB).")
+    size: int = Field(
+        224, ge=1, le=4096, description="Input height and width in pixels (square)."
+    )
+
+
+class StemSpec(_Model):
+    """The layers before the first stage."""
+
+    type: Literal["imagenet", "cifar", "deep"] = Field(
+        "imagenet",
+        description=(
+            "imagenet: 7x7/2 conv, norm, ReLU, 3x3/2 max pool. cifar: 3x3/1 conv, norm, ReLU. "
+            "deep (ResNet-C): three 3x3 convs (channels/2 with stride 2, channels/2, channels), "
+            "norm and ReLU after each, then the max pool."
+        ),
+    )
+    channels: int = Field(64, ge=1, le=4096, description="Output channels of the stem.")
+    pool_padding: Literal["ignore", "zeros"] = Field(
+        "ignore",
+        description=(
+            "How the 3x3/2 stem max pool pads. ignore: padded cells never win (PyTorch). "
+            "zeros: explicit zero padding first (keras.applications ResNetV2, where the pool "
+            "follows a bare convolution)."
+        ),
+    )
+
+
+class BasicBlockSpec(_Model):
+    """Two 3x3 convolutions (He et al. 2015, ResNet-18/34 and the CIFAR nets)."""
+
+    type: Literal["basic"]
+    preact: bool = Field(
+        False, description="Pre-activation unit (He et al. 2016): norm and ReLU before each conv."
+    )
+    stride_at: Literal["first", "last"] = Field(
+        "first",
+        description="Which block of a stage carries the stage's stride (keras ResNetV2: last).",
+    )
+    groups: int = Field(1, description="Must be 1 for basic blocks.")
+    width_per_group: int = Field(64, description="Must be 64 for basic blocks.")
+
+    @field_validator("groups")
+    @classmethod
+    def _basic_groups(cls, value: int) -> int:
+        if value != 1:
+            raise ValueError("basic blocks have no grouped convolution; use type: bottleneck")
+        return value
+
+    @field_validator("width_per_group")
+    @classmethod
+    def _basic_width(cls, value: int) -> int:
+        if value != 64:
+            raise ValueError("basic blocks take their width from stages[].channels; use 64")
+        return value
+
+
+class BottleneckBlockSpec(_Model):
+    """1x1 reduce, 3x3, 1x1 expand (ResNet-50 and deeper, ResNeXt, Wide ResNet)."""
+
+    type: Literal["bottleneck"]
+    preact: bool = Field(
+        False, description="Pre-activation unit (He et al. 2016): norm and ReLU before each conv."
+    )
+    stride_at: Literal["first", "last"] = Field(
+        "first",
+        description="Which block of a stage carries the stage's stride (keras ResNetV2: last).",
+    )
+    stride_on: Literal["3x3", "1x1"] = Field(
+        "3x3",
+        description="Where a strided bottleneck downsamples: 3x3 (v1.5, torchvision) or 1x1 "
+        "(the original paper, keras.applications ResNet50).",
+    )
+    groups: int = Field(1, ge=1, le=1024, description="Groups of the 3x3 conv (ResNeXt).")
+    width_per_group: int = Field(
+        64,
+        ge=1,
+        le=4096,
+        description="Inner width = int(channels * width_per_group / 64) * groups (torchvision).",
+    )
+    expansion: int = Field(4, ge=1, le=16, description="Output channels = channels * expansion.")
+
+
+BlockSpec = Annotated[BasicBlockSpec | BottleneckBlockSpec, Field(discriminator="type")]
+
+
+class StageSpec(_Model):
+    """One stage: a run of blocks at one width and resolution."""
+
+    blocks: int = Field(ge=1, le=1000, description="Number of residual blocks.")
+    channels: int = Field(
+        ge=1,
+        le=8192,
+        description="A basic block's width; a bottleneck's inner width (output is channels * "
+        "expansion).",
+    )
+    stride: Literal[1, 2] = Field(1, description="Spatial stride of the stage (1 or 2).")
+
+
+class NormSpec(_Model):
+    """Batch norm settings, in PyTorch's convention."""
+
+    eps: float = Field(1e-5, gt=0, lt=1, description="Added to the variance (keras.applications "
+                       "uses 1.001e-5).")
+    momentum: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="Weight of the new batch in the running statistics (PyTorch convention; Keras' "
+        "momentum is 1 - this, so keras.applications' 0.99 is 0.01 here).",
+    )
+
+
+Shortcut = Literal["zero_pad", "projection", "always_projection", "avg_projection", "none"]
+
+
+class Spec(_Model):
+    """A residual network, as declared in YAML."""
+
+    name: str = Field(
+        pattern=NAME_PATTERN,
+        max_length=64,
+        description="Python identifier for the file and the factory function.",
+    )
+    description: str = Field("", max_length=2000, description="One line on what this reproduces.")
+    extends: str | None = Field(
+        None, description="A base spec to start from, relative to this file (resolved on load)."
+    )
+    num_classes: int = Field(1000, ge=1, le=1_000_000, description="Classifier outputs.")
+    input: InputSpec = Field(default_factory=InputSpec)
+    stem: StemSpec = Field(default_factory=StemSpec)
+    block: BlockSpec = Field(description="The block kind and its knobs.")
+    stages: list[StageSpec] = Field(min_length=1, max_length=16, description="The stages.")
+    shortcut: Shortcut = Field(
+        "projection",
+        description="zero_pad (A): parameter-free, zeros added where width grows, subsampling "
+        "where stride is 2. projection (B): 1x1 conv + norm only where the shape changes. "
+        "always_projection (C): on every block. avg_projection (ResNet-D): 2x2 avg pool, then "
+        "1x1 conv + norm where the shape changes. none: no shortcut (the plain baseline).",
+    )
+    stride_shortcut: Literal["projection", "subsample"] = Field(
+        "projection",
+        description="For projection shortcuts, what a block whose channels stay and whose "
+        "stride is 2 uses: projection, or a parameter-free 1x1 subsample (keras ResNetV2).",
+    )
+    conv_bias: Literal["none", "all", "unnormalized"] = Field(
+        "none",
+        description="Which convs carry a bias: none (torchvision), all (keras ResNet50), or "
+        "unnormalized: those not followed by a norm (keras ResNetV2).",
+    )
+    norm: NormSpec = Field(default_factory=NormSpec)
+    zero_init_residual: bool = Field(
+        False, description="Start the last norm of each residual branch at zero (Goyal et al.)."
+    )
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout before the classifier.")
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_usable(cls, value: str) -> str:
+        if keyword.iskeyword(value) or keyword.issoftkeyword(value):
+            raise ValueError(f"'{value}' is a Python keyword; pick another name")
+        if value in RESERVED_NAMES:
+            raise ValueError(f"'{value}' would shadow a name the generated file uses")
+        return value

@@ -1,0 +1,203 @@
+"""From a spec file to a validated :class:`~resgen.spec.Spec`, or located problems.
+
+pydantic errors are worded here by their ``type`` (never by matching pydantic's text), then
+placed with the loader's source map; cross-field rules come from :mod:`resgen.rules`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from resgen import rules
+from resgen.errors import Problem, SpecError
+from resgen.loader import SourceMap, load_document
+from resgen.spec import BasicBlockSpec, BottleneckBlockSpec, Spec
+
+_BLOCK_MODELS: dict[str, type[BaseModel]] = {
+    "basic": BasicBlockSpec,
+    "bottleneck": BottleneckBlockSpec,
+}
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+def load_spec(path: str | os.PathLike[str]) -> Spec:
+    """Read, merge (``extends``), validate and cross-check one spec file."""
+    data, source = load_document(path)
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError([_problem(error, source) for error in exc.errors()]) from None
+    problems = [source.problem(field, message) for field, message in rules.check(spec)]
+    if problems:
+        raise SpecError(problems)
+    return spec
+
+
+def find_specs(paths: typing.Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Expand files and folders (their ``*.yaml``/``*.yml``, sorted) into spec paths."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
+        elif path.exists():
+            found.append(path)
+        else:
+            raise SpecError(Problem(str(raw), 1, 1, "", "no such file or folder"))
+    return found
+
+
+def load_specs(paths: typing.Iterable[str | os.PathLike[str]]) -> list[tuple[Path, Spec]]:
+    """Validate every spec under ``paths``; collect all problems before raising."""
+    loaded: list[tuple[Path, Spec]] = []
+    problems: list[Problem] = []
+    for path in find_specs(paths):
+        try:
+            loaded.append((path, load_spec(path)))
+        except SpecError as exc:
+            problems += exc.problems
+    seen: dict[str, Path] = {}
+    for path, spec in loaded:
+        if spec.name in seen:
+            message = f"'{spec.name}' is also the name of {seen[spec.name]}; names must be unique"
+            problems.append(Problem(str(path), 1, 1, "name", message))
+        seen.setdefault(spec.name, path)
+    if problems:
+        raise SpecError(problems)
+    return loaded
+
+
+# --- wording pydantic's errors -------------------------------------------------------------
+
+
+def _problem(error: ErrorDetails, source: SourceMap) -> Problem:
+    raw = tuple(error["loc"])
+    loc = _user_path(raw)
+    if error["type"] == "extra_forbidden":
+        return source.problem(loc, _unknown_field(raw), at="key")
+    return source.problem(loc, _message(error, loc))
+
+
+def _user_path(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """Drop the discriminator tag pydantic inserts after ``block``."""
+    if len(loc) >= 2 and loc[0] == "block" and loc[1] in _BLOCK_MODELS:
+        return (loc[0], *loc[2:])
+    return loc
+
+
+def _unknown_field(raw: tuple[int | str, ...]) -> str:
+    name = str(raw[-1])
+    model = _model_at(raw[:-1])
+    if model is None:
+        return f"unknown field '{name}'"
+    known = sorted(model.model_fields)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else f"; known fields: {', '.join(known)}"
+    return f"unknown field '{name}'{hint}"
+
+
+def _model_at(raw: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model holding the fields at pydantic location ``raw`` (``()`` is the spec)."""
+    model: type[BaseModel] | None = Spec
+    for part in raw:
+        if isinstance(part, int):
+            continue
+        if part in _BLOCK_MODELS and model is None:
+            model = _BLOCK_MODELS[part]
+            continue
+        if model is None or part not in model.model_fields:
+            return None
+        model = _first_model(model.model_fields[part].annotation)
+    return model
+
+
+def _first_model(annotation: Any) -> Any:
+    """The one model class an annotation holds, or None (scalars, tagged unions)."""
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple):
+        return _first_model(typing.get_args(annotation)[0])
+    if origin is typing.Annotated:
+        return _first_model(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        found = {_first_model(arg) for arg in typing.get_args(annotation)} - {None}
+        return found.pop() if len(found) == 1 else None  # a tagged union: the tag decides
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+_TYPE_NAMES = {
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "dict_type": "a mapping",
+}
+
+_BOUNDS = {
+    "greater_than": ("gt", ">"),
+    "greater_than_equal": ("ge", ">="),
+    "less_than": ("lt", "<"),
+    "less_than_equal": ("le", "<="),
+}
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _message(error: ErrorDetails, loc: tuple[int | str, ...]) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx", {})
+    value = error.get("input")
+    if kind == "missing":
+        return "required field is missing"
+    if kind in _TYPE_NAMES:
+        return f"expected {_TYPE_NAMES[kind]}, got {_describe(value)}"
+    if kind in _BOUNDS:
+        key, op = _BOUNDS[kind]
+        return f"must be {op} {ctx[key]}, got {value!r}"
+    if kind == "literal_error":
+        return f"must be one of {ctx['expected']}; got {_describe(value)}"
+    if kind == "union_tag_invalid":
+        return f"type must be one of {ctx['expected_tags']}; got {ctx['tag']!r}"
+    if kind == "union_tag_not_found":
+        return "needs a type: 'basic' or 'bottleneck'"
+    if kind == "string_pattern_mismatch":
+        return (
+            f"must start with a lowercase letter and hold only a-z, 0-9 and _ "
+            f"(it names a file and a function); got {value!r}"
+        )
+    if kind in ("string_too_long", "too_long"):
+        return f"too long: at most {ctx.get('max_length')}"
+    if kind == "too_short":
+        what = "stage" if loc and loc[-1] == "stages" else "item"
+        return f"needs at least {ctx.get('min_length')} {what}"
+    if kind == "finite_number":
+        return "numbers must be finite"
+    if kind == "value_error":
+        return str(ctx.get("error", "invalid value"))
+    return f"invalid value {_describe(value)} ({kind})"
