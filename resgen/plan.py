@@ -177,6 +177,37 @@ class Head:
 
 
 @dataclass(frozen=True)
+class BlockClass:
+    """What the one block class of a generated file needs: the facts shared by every block."""
+
+    kind: Literal["basic", "bottleneck"]
+    preact: bool
+    strided_conv: int  # 1-based index of the branch conv that carries the stride
+    groups: int
+    conv_bias: tuple[bool, ...]  # per branch conv
+    shortcut: Literal["zero_pad", "projection", "always_projection", "avg_projection", "none"]
+    subsample_same_width: bool  # projection policies: stride-only changes subsample instead
+    shortcut_bias: bool
+    shortcut_norm: bool
+    zero_init_residual: bool
+
+    @property
+    def class_name(self) -> str:
+        base = "BasicBlock" if self.kind == "basic" else "Bottleneck"
+        return f"PreAct{base}" if self.preact else base
+
+    @property
+    def kind_file(self) -> str:
+        """The template file of this block kind (``templates/<backend>/blocks/<kind_file>``)."""
+        return f"preact_{self.kind}" if self.preact else self.kind
+
+    @property
+    def zero_init_norm(self) -> str:
+        """The branch's last norm, zeroed when ``zero_init_residual`` is set."""
+        return "bn2" if self.kind == "basic" else "bn3"
+
+
+@dataclass(frozen=True)
 class NetworkPlan:
     """Everything about one network, derived from its spec."""
 
@@ -205,6 +236,27 @@ class NetworkPlan:
     def depth(self) -> int:
         """Weighted layers on the main path: stem convs, branch convs, classifier."""
         return len(self.stem.convs) + sum(len(b.convs) for b in self.blocks) + 1
+
+    @property
+    def block_class(self) -> BlockClass:
+        spec = self.spec
+        block = spec.block
+        groups = block.groups if isinstance(block, BottleneckBlockSpec) else 1
+        strided = 1
+        if isinstance(block, BottleneckBlockSpec) and block.stride_on == "3x3":
+            strided = 2
+        return BlockClass(
+            kind=block.type,
+            preact=block.preact,
+            strided_conv=strided,
+            groups=groups,
+            conv_bias=tuple(conv.bias for conv in self.blocks[0].convs),
+            shortcut=spec.shortcut,
+            subsample_same_width=spec.stride_shortcut == "subsample",
+            shortcut_bias=_bias(spec, normalized=not block.preact),
+            shortcut_norm=not block.preact,
+            zero_init_residual=spec.zero_init_residual,
+        )
 
     @property
     def convs(self) -> tuple[Conv, ...]:

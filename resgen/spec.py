@@ -16,7 +16,7 @@ NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 # Names a generated file defines or imports at module level; a spec name must not shadow them.
 RESERVED_NAMES = frozenset(
-    {"torch", "nn", "functional", "keras", "layers", "ops", "annotations", "dataclass", "math"}
+    {"torch", "nn", "keras", "layers", "ops", "batch_norm", "make_stage", "typing"}
 )
 
 

@@ -1,0 +1,98 @@
+"""Plain-English facts about a plan, for the docstrings of generated files.
+
+Both backends print these same lines, so a file's prose is rendered from the plan that builds its
+code and cannot drift from it.
+"""
+
+from __future__ import annotations
+
+from resgen.plan import BlockClass, NetworkPlan
+
+_STEMS = {
+    "imagenet": "a 7x7/2 conv stem with a 3x3/2 max pool",
+    "cifar": "a 3x3 conv stem",
+    "deep": "a deep stem (three 3x3 convs, ResNet-C) with a 3x3/2 max pool",
+}
+
+_SHORTCUTS = {
+    "zero_pad": "option A: identity, with subsampling and zero channels appended where the "
+    "shape changes (no parameters)",
+    "projection": "option B: a 1x1 conv projection where the shape changes, identity elsewhere",
+    "always_projection": "option C: a 1x1 conv projection on every block",
+    "avg_projection": "ResNet-D: a 2x2 average pool, then a 1x1 conv projection, where the "
+    "shape changes; identity elsewhere",
+    "none": "none: a plain network, no shortcut connections",
+}
+
+
+def block_sentence(block: BlockClass) -> str:
+    """What one block computes, in words."""
+    if block.kind == "basic":
+        body = "two 3x3 convs"
+    else:
+        conv = "3x3" if block.strided_conv == 2 else "first 1x1"
+        grouped = f", the 3x3 in {block.groups} groups" if block.groups > 1 else ""
+        body = f"1x1, 3x3 and 1x1 convs (stride on the {conv}{grouped})"
+    order = "norm and ReLU before each conv (pre-activation)" if block.preact else (
+        "each conv followed by batch norm, ReLU after all but the last and after the sum"
+    )
+    return f"{body}; {order}"
+
+
+def block_doc(block: BlockClass) -> str:
+    """The block class's docstring: the sentence, capitalised."""
+    sentence = block_sentence(block)
+    return f"{sentence[0].upper()}{sentence[1:]}."
+
+
+def overview(plan: NetworkPlan) -> str:
+    """The paragraph under a generated file's title line."""
+    block = plan.block_class
+    kind = "basic" if block.kind == "basic" else "bottleneck"
+    blocks = len(plan.blocks)
+    stages = len(plan.stages)
+    shortcut = _SHORTCUTS[block.shortcut]
+    if block.subsample_same_width:
+        shortcut += " (a stride-only change subsamples instead)"
+    return (
+        f"{plan.depth} layers: {_STEMS[plan.stem.kind]}, {blocks} {kind} blocks in {stages} "
+        f"stages ({block_sentence(block)}), global average pooling and a "
+        f"{plan.head.num_classes}-way classifier. Shortcuts: {shortcut}. "
+        f"{plan.params:,} parameters, {plan.macs / 1e9:.3f} GMACs per image."
+    )
+
+
+def stage_table(plan: NetworkPlan) -> list[str]:
+    """Rows of the stage table (header first), aligned for a docstring."""
+    rows = [("stage", "blocks", "channels", "stride", "output")]
+    stem = plan.stem
+    rows.append(
+        (
+            "stem",
+            "",
+            f"{stem.in_channels} -> {stem.out_channels}",
+            str(stem_stride(plan)),
+            f"{stem.out_channels} x {stem.out_size} x {stem.out_size}",
+        )
+    )
+    for stage in plan.stages:
+        rows.append(
+            (
+                stage.torch_name,
+                str(len(stage.blocks)),
+                f"{stage.in_channels} -> {stage.out_channels}",
+                str(stage.stride),
+                f"{stage.out_channels} x {stage.out_size} x {stage.out_size}",
+            )
+        )
+    rows.append(("head", "", f"{plan.head.in_features} -> {plan.head.num_classes}", "", ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+            for row in rows]
+
+
+def stem_stride(plan: NetworkPlan) -> int:
+    stride = 2 if plan.stem.pool else 1
+    for conv in plan.stem.convs:
+        stride *= conv.stride
+    return stride
