@@ -33,8 +33,10 @@ def block_sentence(block: BlockClass) -> str:
         conv = "3x3" if block.strided_conv == 2 else "first 1x1"
         grouped = f", the 3x3 in {block.groups} groups" if block.groups > 1 else ""
         body = f"1x1, 3x3 and 1x1 convs (stride on the {conv}{grouped})"
-    order = "norm and ReLU before each conv (pre-activation)" if block.preact else (
-        "each conv followed by batch norm, ReLU after all but the last and after the sum"
+    order = (
+        "norm and ReLU before each conv (pre-activation)"
+        if block.preact
+        else ("each conv followed by batch norm, ReLU after all but the last and after the sum")
     )
     return f"{body}; {order}"
 
@@ -87,8 +89,10 @@ def stage_table(plan: NetworkPlan) -> list[str]:
         )
     rows.append(("head", "", f"{plan.head.in_features} -> {plan.head.num_classes}", "", ""))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-            for row in rows]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
 
 
 def stem_stride(plan: NetworkPlan) -> int:

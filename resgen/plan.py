@@ -53,7 +53,9 @@ class Conv:
 
     @property
     def macs(self) -> int:
-        per_pixel = self.kernel * self.kernel * (self.in_channels // self.groups) * self.out_channels
+        per_pixel = (
+            self.kernel * self.kernel * (self.in_channels // self.groups) * self.out_channels
+        )
         return per_pixel * self.out_size * self.out_size
 
 
@@ -369,7 +371,11 @@ def _plan_block(
     names = block_names(stage, index)
     if isinstance(block_spec, BottleneckBlockSpec):
         strides = (stride, 1, 1) if block_spec.stride_on == "1x1" else (1, stride, 1)
-        layout = [(in_channels, width, 1, 1), (width, width, 3, block_spec.groups), (width, out_ch, 1, 1)]
+        layout = [
+            (in_channels, width, 1, 1),
+            (width, width, 3, block_spec.groups),
+            (width, out_ch, 1, 1),
+        ]
     else:
         strides = (stride, 1)
         layout = [(in_channels, width, 3, 1), (width, out_ch, 3, 1)]
@@ -378,7 +384,9 @@ def _plan_block(
     if preact:
         norms.append(Norm(names.preact_norm[0], names.preact_norm[1], in_channels))
     conv_size = size
-    for i, ((cin, cout, kernel, groups), conv_stride) in enumerate(zip(layout, strides, strict=True)):
+    for i, ((cin, cout, kernel, groups), conv_stride) in enumerate(
+        zip(layout, strides, strict=True)
+    ):
         last = i == len(layout) - 1
         normalized = not (preact and last)
         conv = Conv(
@@ -402,7 +410,9 @@ def _plan_block(
     shortcut_norms: tuple[Norm, ...] = ()
     if kind in ("projection", "avg_projection"):
         pooled = kind == "avg_projection" and stride > 1
-        conv_torch, conv_keras, norm_torch, norm_keras = names.projection(avg=kind == "avg_projection")
+        conv_torch, conv_keras, norm_torch, norm_keras = names.projection(
+            avg=kind == "avg_projection"
+        )
         shortcut_convs = (
             Conv(
                 torch_name=conv_torch,

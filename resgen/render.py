@@ -158,8 +158,11 @@ def read_header(text: str) -> Header | None:
     lines = text.split("\n", HEADER_LINES)
     if len(lines) <= HEADER_LINES:
         return None
-    first, spec_line, body_line = (GENERATED_LINE.match(lines[0]), SPEC_HASH_LINE.match(lines[1]),
-                                   BODY_HASH_LINE.match(lines[2]))
+    first, spec_line, body_line = (
+        GENERATED_LINE.match(lines[0]),
+        SPEC_HASH_LINE.match(lines[1]),
+        BODY_HASH_LINE.match(lines[2]),
+    )
     if not (first and spec_line and body_line):
         return None
     return Header(first["source"], spec_line["digest"], body_line["digest"])

@@ -34,9 +34,7 @@ class InputSpec(_Model):
     """The image the network takes."""
 
     channels: int = Field(3, ge=1, le=64, description="Input channels (3 for RGB).")
-    size: int = Field(
-        224, ge=1, le=4096, description="Input height and width in pixels (square)."
-    )
+    size: int = Field(224, ge=1, le=4096, description="Input height and width in pixels (square).")
 
 
 class StemSpec(_Model):
@@ -135,8 +133,9 @@ class StageSpec(_Model):
 class NormSpec(_Model):
     """Batch norm settings, in PyTorch's convention."""
 
-    eps: float = Field(1e-5, gt=0, lt=1, description="Added to the variance (keras.applications "
-                       "uses 1.001e-5).")
+    eps: float = Field(
+        1e-5, gt=0, lt=1, description="Added to the variance (keras.applications uses 1.001e-5)."
+    )
     momentum: float = Field(
         0.1,
         gt=0,

@@ -28,7 +28,9 @@ class Row:
 
 def rows(plan: NetworkPlan) -> list[Row]:
     stem = plan.stem
-    out = [Row("stem", 0, (stem.out_channels, stem.out_size, stem.out_size), stem.params, stem.macs)]
+    out = [
+        Row("stem", 0, (stem.out_channels, stem.out_size, stem.out_size), stem.params, stem.macs)
+    ]
     for stage in plan.stages:
         shape = (stage.out_channels, stage.out_size, stage.out_size)
         out.append(Row(stage.torch_name, len(stage.blocks), shape, stage.params, stage.macs))

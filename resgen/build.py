@@ -1,0 +1,154 @@
+"""``resgen build``: render specs to ``<out>/<backend>/<name>.py``, or check they are current.
+
+Every spec is validated before anything is written; every existing file that would be replaced
+is inspected before the first write (a hand-edited or foreign file stops the build unless
+``force``); each file is written atomically (a temporary file in the same folder, then
+``os.replace``), so a build that fails part-way leaves each file either as it was or complete.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from resgen.errors import Problem, ResgenError
+from resgen.render import Backend, body_digest, body_of, read_header, render
+from resgen.spec import Spec
+from resgen.validate import load_specs
+
+ROOT_MARKERS = (".git", "pyproject.toml")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One file a build produces."""
+
+    spec_path: Path
+    spec: Spec
+    backend: Backend
+    path: Path
+    text: str
+
+
+FindingKind = Literal["missing", "stale", "hand-edited", "not-generated", "orphaned"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Why one file is not what the build would write."""
+
+    kind: FindingKind
+    path: Path
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.path}: {self.detail}"
+
+
+def source_name(spec_path: Path) -> str:
+    """The spec's path relative to its project root (the nearest folder with .git or
+    pyproject.toml), in POSIX form: the same whatever the working directory or spelling."""
+    real = spec_path.resolve()
+    for folder in real.parents:
+        if any((folder / marker).exists() for marker in ROOT_MARKERS):
+            return real.relative_to(folder).as_posix()
+    return real.name
+
+
+def targets(
+    paths: Iterable[str | os.PathLike[str]], backends: Sequence[Backend], out: Path
+) -> list[Target]:
+    """Validate every spec and render every file (nothing is written)."""
+    found: list[Target] = []
+    for spec_path, spec in load_specs(paths):
+        source = source_name(spec_path)
+        for backend in backends:
+            path = out / backend / f"{spec.name}.py"
+            text = render(spec, backend, source)
+            found.append(Target(spec_path, spec, backend, path, text))
+    return found
+
+
+def inspect(path: Path, expected: str) -> Finding | None:
+    """Compare one file on disk with what the build would write."""
+    if not path.exists():
+        return Finding("missing", path, "not built yet")
+    current = path.read_text(encoding="utf-8", errors="replace")
+    if current == expected:
+        return None
+    header = read_header(current)
+    if header is None:
+        return Finding("not-generated", path, "no resgen header; not written by resgen")
+    if header.body_sha256 != body_digest(body_of(current)):
+        return Finding("hand-edited", path, "edited by hand since it was generated")
+    return Finding("stale", path, "out of date with its spec or with resgen's templates")
+
+
+def orphans(out: Path, backends: Sequence[Backend], built: Iterable[Target]) -> list[Finding]:
+    """Generated files under ``out`` that no given spec produces any more."""
+    wanted = {target.path for target in built}
+    found: list[Finding] = []
+    for backend in backends:
+        folder = out / backend
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.py")):
+            if path in wanted:
+                continue
+            if read_header(path.read_text(encoding="utf-8", errors="replace")) is not None:
+                found.append(Finding("orphaned", path, "generated, but no spec builds it now"))
+    return found
+
+
+def check(
+    paths: Sequence[str | os.PathLike[str]], backends: Sequence[Backend], out: Path
+) -> list[Finding]:
+    """Everything that differs from a fresh build; orphans only when a folder was given."""
+    built = targets(paths, backends, out)
+    findings = [f for t in built if (f := inspect(t.path, t.text)) is not None]
+    if any(Path(p).is_dir() for p in paths):
+        findings += orphans(out, backends, built)
+    return findings
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def build(
+    paths: Sequence[str | os.PathLike[str]],
+    backends: Sequence[Backend],
+    out: Path,
+    *,
+    force: bool = False,
+) -> list[Path]:
+    """Write every file that differs from its fresh rendering; return the paths written."""
+    built = targets(paths, backends, out)
+    pending = [(t, inspect(t.path, t.text)) for t in built]
+    pending = [(t, f) for t, f in pending if f is not None]
+    refused = [f for _, f in pending if f.kind in ("hand-edited", "not-generated")]
+    if refused and not force:
+        raise ResgenError(
+            [
+                Problem(str(f.path), 1, 1, "", f"{f.detail}; refusing to overwrite (use --force)")
+                for f in refused
+            ]
+        )
+    for target, _ in pending:
+        write_atomic(target.path, target.text)
+    return [target.path for target, _ in pending]

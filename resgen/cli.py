@@ -1,0 +1,158 @@
+"""The ``resgen`` command line: thin commands that call the library and map results to exit codes.
+
+Exit codes: 0 ok; 1 a check or a training run failed; 2 bad input (usage, spec, file).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from resgen.errors import ResgenError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EPILOG = """\b
+Exit codes:
+  0  ok
+  1  a check or a training run failed
+  2  bad input: usage, a spec, a file (one line per problem: file:line:col: field: message)
+"""
+
+
+def user_errors(func: F) -> F:
+    """Turn the user-error family (and unreadable paths) into located lines and exit 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ResgenError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except OSError as exc:
+            name = exc.filename if exc.filename is not None else ""
+            click.echo(f"{name}:1:1: {exc.strerror or exc}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="resgen")
+def main() -> None:
+    """resgen: residual networks from YAML specs, as readable PyTorch and Keras 3 files."""
+
+
+BACKEND_CHOICE = click.Choice(["torch", "keras", "all"])
+
+
+@main.command(epilog=EPILOG)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--backend", type=BACKEND_CHOICE, default="torch", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("generated"),
+    show_default=True,
+    help="Files go to OUT/<backend>/<name>.py.",
+)
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 listing files not current.")
+@click.option("--force", is_flag=True, help="Overwrite hand-edited files and foreign files.")
+@user_errors
+def build(paths: tuple[Path, ...], backend: str, out: Path, check: bool, force: bool) -> None:
+    """Render each spec (files or folders of *.yaml) into a standalone source file."""
+    from resgen import build as builder
+
+    backends = ("torch", "keras") if backend == "all" else (backend,)
+    if check:
+        findings = builder.check(paths, backends, out)  # type: ignore[arg-type]
+        for finding in findings:
+            click.echo(str(finding))
+        if findings:
+            click.echo(f"{len(findings)} file(s) not current; run the same command without --check")
+            sys.exit(EXIT_FAILED)
+        click.echo("all generated files are current")
+        return
+    written = builder.build(paths, backends, out, force=force)  # type: ignore[arg-type]
+    for path in written:
+        click.echo(f"wrote {path}")
+    if not written:
+        click.echo("nothing to do: every file is current")
+
+
+@main.command(epilog=EPILOG)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@user_errors
+def validate(paths: tuple[Path, ...]) -> None:
+    """Check specs; print one located line per problem."""
+    from resgen.validate import load_specs
+
+    loaded = load_specs(paths)
+    click.echo(f"{len(loaded)} spec(s) valid")
+
+
+@main.command(epilog=EPILOG)
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@user_errors
+def summary(spec: Path, as_json: bool) -> None:
+    """Per-stage shapes, parameters and MACs, computed from the spec alone."""
+    from resgen import summary as summaries
+    from resgen.plan import build_plan
+    from resgen.validate import load_spec
+
+    plan = build_plan(load_spec(spec))
+    if as_json:
+        click.echo(json.dumps(summaries.as_json(plan), indent=2))
+    else:
+        summaries.print_summary(plan)
+
+
+@main.command("list", epilog=EPILOG)
+@click.argument("folder", required=False, default=Path("specs"), type=click.Path(path_type=Path))
+@user_errors
+def list_specs(folder: Path) -> None:
+    """One row per spec in FOLDER (default specs/): name, depth, parameters, MACs."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from resgen.plan import build_plan
+    from resgen.validate import load_specs
+
+    table = Table(caption="MACs: multiply-accumulates per image at the spec's input size")
+    for column in ("name", "depth", "params", "GMACs", "block", "shortcut", "input"):
+        numeric = column in ("depth", "params", "GMACs")
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
+    for _, spec in load_specs([folder]):
+        plan = build_plan(spec)
+        block = plan.block_class
+        kind = f"preact {block.kind}" if block.preact else block.kind
+        size = spec.input.size
+        table.add_row(
+            spec.name,
+            str(plan.depth),
+            f"{plan.params:,}",
+            f"{plan.macs / 1e9:.3f}",
+            kind,
+            spec.shortcut,
+            f"{spec.input.channels}x{size}x{size}",
+        )
+    Console(width=None if sys.stdout.isatty() else 120).print(table)
+
+
+@main.command(epilog=EPILOG)
+def schema() -> None:
+    """Print the spec's JSON Schema (for yaml-language-server and other editors)."""
+    from resgen.schema import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
