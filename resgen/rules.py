@@ -105,7 +105,7 @@ def _check_shortcut(spec: Spec) -> list[tuple[FieldPath, str]]:
 def _check_sizes(spec: Spec) -> list[tuple[FieldPath, str]]:
     """Every stride-2 layer needs at least a 2x2 input."""
     size = spec.input.size
-    needed = 2 ** _downsamplings(spec)
+    needed = _smallest_input(_downsamplings(spec))
     hint = f"input.size {size} is too small for this network (needs at least {needed})"
     strides = [2] if spec.stem.type in ("imagenet", "deep") else []
     strides += [2] if spec.stem.type != "cifar" else []
@@ -129,6 +129,14 @@ def _check_sizes(spec: Spec) -> list[tuple[FieldPath, str]]:
 def _downsamplings(spec: Spec) -> int:
     stem = 2 if spec.stem.type != "cifar" else 0
     return stem + sum(1 for stage in spec.stages if stage.stride == 2)
+
+
+def _smallest_input(downsamplings: int) -> int:
+    """The least size each of ``downsamplings`` halvings (rounding up) sees at 2x2 or more."""
+    size = 1
+    for _ in range(downsamplings):
+        size = max(2, 2 * size - 1)
+    return size
 
 
 def _check_budget(spec: Spec) -> list[tuple[FieldPath, str]]:
