@@ -44,23 +44,41 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
 
 def find_specs(paths: typing.Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Expand files and folders (their ``*.yaml``/``*.yml``, sorted) into spec paths."""
+    found, problems = _find_specs(paths)
+    if problems:
+        raise SpecError(problems)
+    return found
+
+
+def _find_specs(paths: typing.Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Problem]]:
     found: list[Path] = []
+    problems: list[Problem] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found += sorted(p for p in path.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
+            specs = sorted(p for p in path.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
+            if not specs:
+                message = "no spec files (*.yaml, *.yml) in this folder"
+                problems.append(Problem(str(raw), 1, 1, "", message))
+            found += specs
         elif path.exists():
             found.append(path)
         else:
-            raise SpecError(Problem(str(raw), 1, 1, "", "no such file or folder"))
-    return found
+            problems.append(Problem(str(raw), 1, 1, "", "no such file or folder"))
+    seen: set[Path] = set()
+    unique = []  # a file named twice (`specs specs/a.yaml`) is one spec, not a duplicate name
+    for path in found:
+        if path.resolve() not in seen:
+            seen.add(path.resolve())
+            unique.append(path)
+    return unique, problems
 
 
 def load_specs(paths: typing.Iterable[str | os.PathLike[str]]) -> list[tuple[Path, Spec]]:
     """Validate every spec under ``paths``; collect all problems before raising."""
     loaded: list[tuple[Path, Spec]] = []
-    problems: list[Problem] = []
-    for path in find_specs(paths):
+    found, problems = _find_specs(paths)
+    for path in found:
         try:
             loaded.append((path, load_spec(path)))
         except SpecError as exc:
@@ -69,7 +87,8 @@ def load_specs(paths: typing.Iterable[str | os.PathLike[str]]) -> list[tuple[Pat
     for path, spec in loaded:
         if spec.name in seen:
             message = f"'{spec.name}' is also the name of {seen[spec.name]}; names must be unique"
-            problems.append(Problem(str(path), 1, 1, "name", message))
+            _, source = load_document(path)  # read again, only to place the problem
+            problems.append(source.problem(("name",), message))
         seen.setdefault(spec.name, path)
     if problems:
         raise SpecError(problems)
@@ -84,6 +103,8 @@ def _problem(error: ErrorDetails, source: SourceMap) -> Problem:
     loc = _user_path(raw)
     if error["type"] == "extra_forbidden":
         return source.problem(loc, _unknown_field(raw), at="key")
+    if error["type"] == "union_tag_invalid":  # point at the bad `type:`, not its mapping
+        loc = (*loc, "type")
     return source.problem(loc, _message(error, loc))
 
 
@@ -100,6 +121,9 @@ def _unknown_field(raw: tuple[int | str, ...]) -> str:
     if model is None:
         return f"unknown field '{name}'"
     known = sorted(model.model_fields)
+    for kind, other in _BLOCK_MODELS.items():
+        if model in _BLOCK_MODELS.values() and model is not other and name in other.model_fields:
+            return f"unknown field '{name}'; only {kind} blocks have it"
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     hint = f"; did you mean '{close[0]}'?" if close else f"; known fields: {', '.join(known)}"
     return f"unknown field '{name}'{hint}"
@@ -183,7 +207,7 @@ def _message(error: ErrorDetails, loc: tuple[int | str, ...]) -> str:
     if kind == "literal_error":
         return f"must be one of {ctx['expected']}; got {_describe(value)}"
     if kind == "union_tag_invalid":
-        return f"type must be one of {ctx['expected_tags']}; got {ctx['tag']!r}"
+        return f"must be one of {ctx['expected_tags']}; got {ctx['tag']!r}"
     if kind == "union_tag_not_found":
         return "needs a type: 'basic' or 'bottleneck'"
     if kind == "string_pattern_mismatch":
