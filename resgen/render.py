@@ -77,13 +77,14 @@ def docstring(text: str) -> str:
     """Free text for the inside of a ``\"\"\"`` docstring; it evaluates back to the text.
 
     Whitespace runs fold to one space. Backslashes, anything outside printable ASCII, and any
-    quote that could join a quote run or end the docstring are written as escapes.
+    quote that could join a quote run, the opening quotes or the closing ones are written as
+    escapes (a leading quote also makes ruff format insert a space).
     """
     flat = " ".join(text.split())
     out = []
     for i, char in enumerate(flat):
         risky_quote = char == '"' and (
-            i == len(flat) - 1 or flat[i + 1] == '"' or (i > 0 and flat[i - 1] == '"')
+            i in (0, len(flat) - 1) or flat[i + 1] == '"' or flat[i - 1] == '"'
         )
         plain = " " <= char <= "~" and char != "\\" and not risky_quote
         out.append(char if plain else _escape(char))

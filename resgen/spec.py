@@ -7,16 +7,34 @@ that is :mod:`resgen.plan`'s job.
 
 from __future__ import annotations
 
+import builtins
 import keyword
+import re
+import sys
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 
-# Names a generated file defines or imports at module level; a spec name must not shadow them.
+# Names a generated file defines or imports at module level (torch and keras templates), and the
+# frameworks it loads; a spec name must not shadow them, inside the file or as `<name>.py` on
+# sys.path. tests/test_hostile.py checks this covers every lowercase module-level name emitted.
 RESERVED_NAMES = frozenset(
-    {"torch", "nn", "keras", "layers", "ops", "batch_norm", "make_stage", "typing"}
+    {"torch", "nn", "keras", "layers", "ops", "batch_norm", "make_stage", "typing", "conv2d"}
+    | {"basic_block", "bottleneck_block", "preact_basic_block", "preact_bottleneck_block"}
+    | {"tensorflow", "jax", "numpy", "torchvision"}
+)
+
+# The factory `def <name>` would shadow a builtin the file calls (`range`, `super`, `int`, ...).
+BUILTIN_NAMES = frozenset(n for n in dir(builtins) if re.fullmatch(NAME_PATTERN, n))
+
+# `<name>.py` beside a user's script would shadow the standard-library module of that name.
+STDLIB_NAMES = frozenset(n for n in sys.stdlib_module_names if re.fullmatch(NAME_PATTERN, n))
+
+# Windows cannot create `<name>.py` for its device names (a clone of the repo would fail).
+DEVICE_NAMES = frozenset(
+    {"con", "prn", "aux", "nul"} | {f"{kind}{n}" for kind in ("com", "lpt") for n in range(10)}
 )
 
 
@@ -154,7 +172,8 @@ class Spec(_Model):
     name: str = Field(
         pattern=NAME_PATTERN,
         max_length=64,
-        description="Python identifier for the file and the factory function.",
+        description="Python identifier for the file and the factory function; not a keyword, "
+        "builtin, standard-library module or a name the generated file uses.",
     )
     description: str = Field("", max_length=2000, description="One line on what this reproduces.")
     extends: str | None = Field(
@@ -195,4 +214,10 @@ class Spec(_Model):
             raise ValueError(f"'{value}' is a Python keyword; pick another name")
         if value in RESERVED_NAMES:
             raise ValueError(f"'{value}' would shadow a name the generated file uses")
+        if value in BUILTIN_NAMES:
+            raise ValueError(f"'{value}' is a Python builtin the generated file may call")
+        if value in STDLIB_NAMES:
+            raise ValueError(f"'{value}' is a standard-library module; {value}.py would shadow it")
+        if value in DEVICE_NAMES:
+            raise ValueError(f"'{value}' is a Windows device name; {value}.py cannot be created")
         return value
