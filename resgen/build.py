@@ -9,6 +9,7 @@ is inspected before the first write (a hand-edited or foreign file stops the bui
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,10 @@ def targets(
 
 def inspect(path: Path, expected: str) -> Finding | None:
     """Compare one file on disk with what the build would write."""
+    if path.is_dir():
+        raise ResgenError(
+            Problem(str(path), 1, 1, "", "a folder is where this generated file goes; move it")
+        )
     if not path.exists():
         return Finding("missing", path, "not built yet")
     current = path.read_text(encoding="utf-8", errors="replace")
@@ -97,7 +102,7 @@ def orphans(out: Path, backends: Sequence[Backend], built: Iterable[Target]) -> 
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.py")):
-            if path in wanted:
+            if path in wanted or not path.is_file():
                 continue
             if read_header(path.read_text(encoding="utf-8", errors="replace")) is not None:
                 found.append(Finding("orphaned", path, "generated, but no spec builds it now"))
@@ -115,11 +120,27 @@ def check(
     return findings
 
 
+def _file_mode(path: Path) -> int:
+    """The permissions a plain ``open(path, "w")`` leaves: the existing file's, else 0o666 less
+    the umask (``mkstemp`` alone would leave 0o600, unreadable to the user's group)."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+        if stat.S_ISREG(st.st_mode):
+            return stat.S_IMODE(st.st_mode)
+    except FileNotFoundError:
+        pass
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _file_mode(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(temporary, mode)
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
             stream.write(text)
             stream.flush()
@@ -149,6 +170,17 @@ def build(
                 for f in refused
             ]
         )
+    written: list[Path] = []
     for target, _ in pending:
-        write_atomic(target.path, target.text)
-    return [target.path for target, _ in pending]
+        try:
+            write_atomic(target.path, target.text)
+        except OSError as exc:
+            state = (
+                f"it was left as it was; the {len(written)} file(s) written before it are complete"
+                if written
+                else "no file was changed"
+            )
+            message = f"cannot write it ({exc.strerror or exc}); {state}"
+            raise ResgenError(Problem(str(target.path), 1, 1, "", message)) from None
+        written.append(target.path)
+    return written
