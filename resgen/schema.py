@@ -27,6 +27,8 @@ def json_schema() -> dict[str, Any]:
     partial_blocks = []
     for option in block["oneOf"]:
         name = option["$ref"].removeprefix("#/$defs/")
+        kind = defs[name]["properties"]["type"]
+        kind.setdefault("description", f"The block kind: {defs[name]['description']}")
         partial = copy.deepcopy(defs[name])
         partial.pop("required", None)
         partial.pop("title", None)
