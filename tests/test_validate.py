@@ -1,0 +1,290 @@
+"""resgen.validate and `resgen validate`: every broken spec in tests/data/broken/ gives exactly
+its expected located lines, exit code 2 and no traceback.
+
+Each case is ``tests/data/broken/<case>.yaml``; its expected output is the file's
+``# expect: <file>:<line>:<col>: <field>: <message>`` comments (placed last, so they move no
+position), or ``<case>.expected`` beside it for a file that cannot hold a comment. Every
+expected line was placed by hand, by counting; an actual line must start with it (a few
+expectations stop before the end of a long message), and there must be as many actual lines as
+expected ones, in the same (sorted) order.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from resgen.errors import Problem, SpecError
+from resgen.validate import load_spec, load_specs
+
+BROKEN = Path(__file__).parent / "data" / "broken"
+CASES = sorted(path.name for path in BROKEN.glob("*.yaml"))
+EXPECT = "# expect: "
+LOCATED = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?P<rest>.+)$")
+
+# Text that would mean a message was passed through from a library, not worded for a user.
+NOT_FOR_USERS = re.compile(
+    r"Traceback|pydantic|Input should|\[type=|For further information|BlockSpec|StageSpec"
+    r"|StemSpec|NormSpec|InputSpec|tagged-union|\([a-z]+_[a-z_]+\)$|Error:"
+)
+
+
+def expected_lines(case: str) -> list[str]:
+    sidecar = (BROKEN / case).with_suffix(".expected")
+    if sidecar.exists():
+        text = sidecar.read_text(encoding="utf-8")
+        return [line for line in text.splitlines() if line]
+    lines = (BROKEN / case).read_text(encoding="utf-8").splitlines()
+    return [line.removeprefix(EXPECT) for line in lines if line.startswith(EXPECT)]
+
+
+def assert_lines(actual: list[str], expected: list[str]) -> None:
+    assert len(actual) == len(expected), "\n".join(["got:", *actual, "expected:", *expected])
+    for got, want in zip(actual, expected, strict=True):
+        assert got.startswith(want), f"\ngot:      {got}\nexpected: {want}"
+
+
+def position(line: str) -> tuple[str, int, int, str]:
+    """How problems sort: by file, then line and column as numbers."""
+    match = LOCATED.match(line)
+    assert match, line
+    return match["file"], int(match["line"]), int(match["col"]), match["rest"]
+
+
+def assert_user_facing(result: Result) -> None:
+    """Exit 2, nothing on stdout, only located one-line problems on stderr, no traceback."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    for line in result.stderr.splitlines():
+        assert LOCATED.match(line), line
+        assert not NOT_FOR_USERS.search(line), line
+
+
+@pytest.fixture(scope="module")
+def broken_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the broken specs, so nothing a case might do can touch the repository."""
+    copy = tmp_path_factory.mktemp("broken") / "broken"
+    shutil.copytree(BROKEN, copy)
+    return copy
+
+
+@pytest.fixture
+def in_broken(broken_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(broken_copy)
+    return broken_copy
+
+
+# --------------------------------------------------------------------------------------------
+# the broken specs, one by one
+
+
+def test_there_are_enough_cases() -> None:
+    assert len(CASES) >= 35
+    for case in CASES:
+        assert expected_lines(case), f"{case} has no expectation"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_broken_spec(case: str, in_broken: Path, cli: Callable[..., Result]) -> None:
+    result = cli("validate", case)
+    assert_user_facing(result)
+    assert_lines(result.stderr.splitlines(), expected_lines(case))
+
+
+def test_expected_positions_lie_inside_their_files() -> None:
+    """A hand-placed position names a line of the file and a column of that line (or just past
+    its end, where YAML places an empty value)."""
+    for case in CASES:
+        for line in expected_lines(case):
+            match = LOCATED.match(line)
+            assert match, line
+            text = (BROKEN / match["file"]).read_text(encoding="utf-8").splitlines() or [""]
+            row, col = int(match["line"]), int(match["col"])
+            assert 1 <= row <= len(text), line
+            assert 1 <= col <= len(text[row - 1]) + 1, line
+
+
+def test_python_tag_never_runs(in_broken: Path, cli: Callable[..., Result]) -> None:
+    assert "touch pwned" in (in_broken / "python_tag.yaml").read_text()
+    cli("validate", "python_tag.yaml")
+    assert not (in_broken / "pwned").exists()
+
+
+def test_alias_bomb_fails_fast(in_broken: Path, cli: Callable[..., Result]) -> None:
+    started = time.perf_counter()
+    result = cli("validate", "alias_bomb.yaml")
+    assert time.perf_counter() - started < 2
+    assert result.exit_code == 2
+
+
+def test_problems_in_a_base_are_placed_in_the_base(in_broken: Path) -> None:
+    with pytest.raises(SpecError) as info:
+        load_spec("extends_bad_base.yaml")
+    assert info.value.problems == [
+        Problem(
+            "bases/typo_base.yaml",
+            6,
+            1,
+            "shotcut",
+            "unknown field 'shotcut'; did you mean 'shortcut'?",
+        )
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# all problems at once
+
+
+def test_all_problems_of_a_file_at_once_sorted(in_broken: Path, cli: Callable[..., Result]) -> None:
+    """Field problems of one file come together, in line and column order."""
+    lines = cli("validate", "many_problems.yaml").stderr.splitlines()
+    assert len(lines) == 9
+    assert lines == sorted(lines, key=position)
+    assert len({position(line)[1:3] for line in lines}) == 9
+    rules = cli("validate", "many_rule_problems.yaml").stderr.splitlines()
+    assert [line.split(": ")[1] for line in rules] == [
+        "stem.channels",
+        "stride_shortcut",
+        "zero_init_residual",
+    ]
+
+
+def test_a_folder_reports_every_file_at_once(in_broken: Path) -> None:
+    """The real command on the whole folder: every case's lines, sorted, exit 2, no traceback."""
+    result = subprocess.run(
+        [sys.executable, "-m", "resgen", "validate", "."],
+        cwd=in_broken,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    expected = [line for case in CASES for line in expected_lines(case)]
+    actual = result.stderr.splitlines()
+    assert actual == sorted(actual, key=position)
+    assert_lines(actual, sorted(expected, key=position))
+
+
+def test_several_paths_at_once(in_broken: Path, cli: Callable[..., Result]) -> None:
+    result = cli("validate", "stride_3.yaml", "no_such.yaml", "blocks_0.yaml")
+    assert_user_facing(result)
+    assert_lines(
+        result.stderr.splitlines(),
+        [
+            "blocks_0.yaml:4:14: stages[0].blocks: must be >= 1, got 0",
+            "no_such.yaml:1:1: no such file or folder",
+            "stride_3.yaml:4:39: stages[0].stride: must be one of 1 or 2; got the integer 3",
+        ],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# folders, names across files
+
+
+def test_shipped_specs_are_valid(specs_dir: Path, cli: Callable[..., Result]) -> None:
+    result = cli("validate", specs_dir)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    count = len(list(specs_dir.glob("*.yaml")))
+    assert result.stdout == f"{count} spec(s) valid\n"
+
+
+SPEC = (
+    "# header comment\nname: {name}\nblock: {{type: basic}}\nstages: [{{blocks: 1, channels: 8}}]\n"
+)
+
+
+def test_duplicate_name_across_files_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Result]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("nets").mkdir()
+    Path("nets/a.yaml").write_text(SPEC.format(name="net"))
+    Path("nets/b.yaml").write_text(SPEC.format(name="net"))
+    Path("nets/c.yaml").write_text(SPEC.format(name="other"))
+    result = cli("validate", "nets")
+    assert_user_facing(result)
+    assert result.stderr == (
+        "nets/b.yaml:2:7: name: 'net' is also the name of nets/a.yaml; names must be unique\n"
+    )
+
+
+def test_one_file_named_twice_is_not_a_duplicate(
+    specs_dir: Path, cli: Callable[..., Result]
+) -> None:
+    result = cli(
+        "validate", specs_dir, specs_dir / "resnet18.yaml", specs_dir / "." / "resnet18.yaml"
+    )
+    assert result.exit_code == 0, result.output
+    assert len(load_specs([specs_dir / "resnet18.yaml", specs_dir])) == len(
+        list(specs_dir.glob("*.yaml"))
+    )
+
+
+def test_folder_without_specs_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Result]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("empty").mkdir()
+    Path("empty/notes.txt").write_text("not a spec")
+    result = cli("validate", "empty")
+    assert_user_facing(result)
+    assert result.stderr == "empty:1:1: no spec files (*.yaml, *.yml) in this folder\n"
+
+
+def test_yml_suffix_is_found(tmp_path: Path, cli: Callable[..., Result]) -> None:
+    (tmp_path / "net.yml").write_text(SPEC.format(name="net"))
+    assert cli("validate", tmp_path).stdout == "1 spec(s) valid\n"
+
+
+# --------------------------------------------------------------------------------------------
+# rules at their boundaries
+
+
+def downsampling_spec(size: int) -> str:
+    """An imagenet stem and three strided stages: five halvings, rounding up."""
+    return (
+        f"name: net\ninput: {{size: {size}}}\nblock: {{type: basic}}\nstages:\n"
+        "  - {blocks: 1, channels: 8}\n"
+        "  - {blocks: 1, channels: 8, stride: 2}\n"
+        "  - {blocks: 1, channels: 8, stride: 2}\n"
+        "  - {blocks: 1, channels: 8, stride: 2}\n"
+    )
+
+
+def test_smallest_input_is_the_one_the_message_names(tmp_path: Path) -> None:
+    """17 -> 9 -> 5 -> 3 -> 2 -> 1: every halving sees at least 2x2; 16 runs out one early."""
+    (tmp_path / "ok.yaml").write_text(downsampling_spec(17))
+    assert load_spec(tmp_path / "ok.yaml").input.size == 17
+    (tmp_path / "small.yaml").write_text(downsampling_spec(16))
+    with pytest.raises(SpecError) as info:
+        load_spec(tmp_path / "small.yaml")
+    (problem,) = info.value.problems
+    assert (problem.line, problem.field) == (8, "stages[3].stride")
+    assert problem.message.endswith(
+        "input.size 16 is too small for this network (needs at least 17)"
+    )
+
+
+def test_field_problems_are_reported_before_cross_field_rules(tmp_path: Path) -> None:
+    """Rules relate valid fields, so they wait until every field is valid."""
+    path = tmp_path / "mixed.yaml"
+    path.write_text(
+        "name: mixed\nnum_classes: 0\nstem: {type: deep, channels: 63}\n"
+        "block: {type: basic}\nstages: [{blocks: 1, channels: 64}]\n"
+    )
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert [p.field for p in info.value.problems] == ["num_classes"]
