@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from resgen.cli import main
 from resgen.render import comment, docstring, templates_dir
 from resgen.spec import RESERVED_NAMES, Spec
+from resgen.validate import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 RUFF = Path(sys.executable).with_name("ruff")
@@ -162,21 +163,23 @@ IMPORTER = textwrap.dedent(
     import contextlib, importlib.util, io, json, os, sys
     results = {}
     backend = sys.argv[1]
-    for path, name, channels, size in json.loads(sys.argv[2]):
+    for path, name, run in json.loads(sys.argv[2]):
         before = sorted(os.listdir("."))
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
             spec = importlib.util.spec_from_file_location("hostile_" + name, path)
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
+        shape = None
+        if run:  # build the model and run it on a 2 x 8 x 8 image (the specs' input)
+            model = getattr(module, name)(num_classes=3)
+            if backend == "torch":
+                import torch
+                shape = list(model.eval()(torch.zeros(1, 2, 8, 8)).shape)
+            else:
+                import numpy as np
+                shape = list(model(np.zeros((1, 8, 8, 2), "float32")).shape)
         created = sorted(set(os.listdir(".")) - set(before))
-        model = getattr(module, name)(num_classes=3)
-        if backend == "torch":
-            import torch
-            shape = list(model.eval()(torch.zeros(1, channels, size, size)).shape)
-        else:
-            import numpy as np
-            shape = list(model(np.zeros((1, size, size, channels), "float32")).shape)
         results[path] = {
             "doc": module.__doc__,
             "printed": printed.getvalue(),
@@ -188,11 +191,12 @@ IMPORTER = textwrap.dedent(
 )
 
 
-def import_all(files: list[tuple[Path, str]], cwd: Path) -> dict[str, dict]:
-    """Import each generated file in one fresh interpreter per backend, cwd in ``cwd``."""
+def import_all(files: list[tuple[Path, str, bool]], cwd: Path) -> dict[str, dict]:
+    """Import each generated file ``(path, factory, run)`` in one fresh interpreter per backend,
+    cwd in ``cwd``; where ``run``, also build the model and run it."""
     results: dict[str, dict] = {}
     for backend in BACKENDS:
-        mine = [(str(p), n, 2, 8) for p, n in files if p.parent.name == backend]
+        mine = [(str(p), n, run) for p, n, run in files if p.parent.name == backend]
         if not mine:
             continue
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
@@ -219,30 +223,38 @@ def ruff_clean(folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    """Build every description case once; import every built file once per backend."""
+    """Build every description and accepted-name case once; import every built file in one
+    interpreter per backend. Description cases differ only in their docstring, so only the
+    first is also run; every accepted name is run (its factory must not shadow anything)."""
     root = tmp_path_factory.mktemp("hostile")
     (root / "pyproject.toml").write_text("[project]\nname = 'user'\n")
     out = root / "out"
+    backend_arg = "all" if len(BACKENDS) > 1 else BACKENDS[0]
     cases: dict[str, Case] = {}
-    files: list[tuple[Path, str]] = []
+    files: list[tuple[Path, str, bool]] = []
     for key, (name, scalar) in DESCRIBE_CASES.items():
         spec_file = root / "specs" / f"{name}.yaml"
         spec_file.parent.mkdir(exist_ok=True)
         spec_file.write_text(BASE.format(name=name, description=scalar), encoding="utf-8")
         case = Case(key, DESCRIPTIONS[key.split("-", 1)[1]], spec_file)
-        args = ["build", str(spec_file), "--out", str(out), "--backend", "all"]
-        if len(BACKENDS) == 1:
-            args[-1] = BACKENDS[0]
-        case.exit_code, case.output, case.exception = run_cli(*args)
+        build = ["build", str(spec_file), "--out", str(out), "--backend", backend_arg]
+        case.exit_code, case.output, case.exception = run_cli(*build)
         if case.exit_code == 0:
-            from resgen.validate import load_spec
-
             case.description = load_spec(spec_file).description
-            files += [(out / backend / f"{name}.py", name) for backend in BACKENDS]
+            files += [(out / b / f"{name}.py", name, not files) for b in BACKENDS]
         cases[key] = case
+    for name in ACCEPTED_NAMES:
+        spec_file = root / "names" / f"{name}.yaml"
+        spec_file.parent.mkdir(exist_ok=True)
+        spec_file.write_text(BASE.format(name=name, description='"d"'), encoding="utf-8")
+        case = Case(f"name-{name}", "d", spec_file)
+        build = ["build", str(spec_file), "--out", str(out), "--backend", backend_arg]
+        case.exit_code, case.output, case.exception = run_cli(*build)
+        files += [(out / b / f"{name}.py", name, True) for b in BACKENDS]
+        cases[case.key] = case
     work = root / "cwd"
     work.mkdir()
-    imported = import_all(files, work)
+    imported = import_all([f for f in files if f[0].exists()], work)
     assert not (work / MARKER).exists() and not (root / MARKER).exists()
     assert list(work.iterdir()) == []
     for case in cases.values():
@@ -285,7 +297,7 @@ def test_hostile_description_is_refused_or_stays_text(built: Built, key: str) ->
         result = case.imported[str(path)]
         assert result["doc"] == doc
         assert result["printed"] == "" and result["created"] == []
-        assert result["shape"] == [1, 3]
+        assert result["shape"] in ([1, 3], None)
         # Nothing but the expected top-level statements: docstring, imports, defs, constants.
         for node in tree.body:
             assert isinstance(
@@ -389,33 +401,16 @@ def test_hostile_name_is_refused_with_a_located_line(tmp_path: Path, name: str) 
     assert not out.exists()
 
 
-def test_accepted_names_build_and_shadow_nothing(tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text("")
-    out = tmp_path / "out"
-    files = []
-    for name in ACCEPTED_NAMES:
-        spec = tmp_path / "specs" / f"{name}.yaml"
-        spec.parent.mkdir(exist_ok=True)
-        spec.write_text(BASE.format(name=name, description='"d"'), encoding="utf-8")
-        code, output, exception = run_cli(
-            "build",
-            str(spec),
-            "--out",
-            str(out),
-            "--backend",
-            "all" if len(BACKENDS) > 1 else "torch",
-        )
-        assert (code, exception) == (0, None), output
-        for backend in BACKENDS:
-            path = out / backend / f"{name}.py"
-            assert path.parent == out / backend
-            assert global_uses(path.read_text(), name) == [], f"{name} is used inside {path}"
-            files.append((path, name))
-    work = tmp_path / "cwd"
-    work.mkdir()
-    results = import_all(files, work)
-    assert all(r["shape"] == [1, 3] for r in results.values())
-    assert list(work.iterdir()) == []
+@pytest.mark.parametrize("name", ACCEPTED_NAMES)
+def test_accepted_names_build_and_shadow_nothing(built: Built, name: str) -> None:
+    case = built.cases[f"name-{name}"]
+    assert (case.exit_code, case.exception) == (0, None), case.output
+    for backend in BACKENDS:
+        path = built.out / backend / f"{name}.py"
+        assert global_uses(path.read_text(), name) == [], f"{name} is used inside {path}"
+        result = case.imported[str(path)]
+        assert result["shape"] == [1, 3]
+        assert result["printed"] == "" and result["created"] == []
 
 
 def global_uses(source: str, name: str) -> list[str]:
