@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from resgen.errors import ResgenError
+from resgen.train.cli import train
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -156,3 +157,6 @@ def schema() -> None:
     from resgen.schema import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
+
+
+main.add_command(train)

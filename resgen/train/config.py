@@ -1,0 +1,125 @@
+"""One training run's settings, the paper's recipe, and the torchrun world.
+
+The recipe is He et al. 2015 (sec. 4.2): SGD with momentum 0.9, weight decay 1e-4 on every
+parameter, learning rate 0.1 for a batch of 128 scaled linearly with the batch (here
+0.1 * batch / 256, the rule of Goyal et al. 2017 that the paper's ImageNet setting also follows),
+divided by 10 when the training loss plateaus (or at 50% and 75% of the steps, the paper's 32k
+and 48k of 64k iterations), no dropout.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from resgen.errors import Problem, ResgenError
+
+BackendName = Literal["torch", "keras"]
+DeviceRequest = Literal["auto", "cpu", "cuda", "mps"]
+ScheduleName = Literal["plateau", "step"]
+
+MOMENTUM = 0.9
+WEIGHT_DECAY = 1e-4
+LR_PER_256_IMAGES = 0.1
+DEFAULT_STEPS = 100
+DEFAULT_BATCH_SIZE = 128
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C'd command
+
+
+class OptionProblem(Problem):
+    """A problem with a command-line option rather than a place in a file: ``--data: ...``."""
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.message}"
+
+
+def option_error(option: str, message: str) -> ResgenError:
+    """One clear line naming the option and what is wrong with it."""
+    return ResgenError(OptionProblem(option, 0, 0, "", message))
+
+
+@dataclass(frozen=True)
+class World:
+    """Where this process sits in a torchrun job (a single process is rank 0 of 1)."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+    @classmethod
+    def from_env(cls) -> World:
+        """Read torchrun's ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``."""
+        try:
+            size = int(os.environ.get("WORLD_SIZE", "1"))
+            rank = int(os.environ.get("RANK", "0"))
+            local = int(os.environ.get("LOCAL_RANK", str(rank)))
+        except ValueError as exc:
+            raise option_error("WORLD_SIZE/RANK", f"not an integer: {exc}") from None
+        if size < 1 or not 0 <= rank < size:
+            raise option_error("WORLD_SIZE/RANK", f"rank {rank} is outside a world of {size}")
+        return cls(rank=rank, size=size, local_rank=local)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything the command line decides about a run (the same for every spec)."""
+
+    backend: BackendName = "torch"
+    device: DeviceRequest = "auto"
+    data: str = "synthetic"
+    steps: int | None = None
+    epochs: int | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+    lr: float | None = None
+    schedule: ScheduleName = "plateau"
+    amp: bool | None = None
+    channels_last: bool | None = None
+    compile: bool = False
+    seed: int = 0
+    augment: bool | None = None
+    log_every: int = 10
+    checkpoint_every: int = 200
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        if self.steps is not None and self.epochs is not None:
+            raise option_error("--steps/--epochs", "give one of them, not both")
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise option_error("--lr", f"must be a positive finite number, got {self.lr}")
+        for option, value in (
+            ("--batch-size", self.batch_size),
+            ("--log-every", self.log_every),
+            ("--checkpoint-every", self.checkpoint_every),
+            ("--steps", self.steps),
+            ("--epochs", self.epochs),
+        ):
+            if value is not None and value < 1:
+                raise option_error(option, f"must be at least 1, got {value}")
+
+    @property
+    def base_lr(self) -> float:
+        """``--lr``, or the paper's 0.1 per 256 images of (global) batch."""
+        return self.lr if self.lr is not None else LR_PER_256_IMAGES * self.batch_size / 256
+
+    def total_steps(self, steps_per_epoch: int) -> int:
+        if self.epochs is not None:
+            return self.epochs * steps_per_epoch
+        return self.steps if self.steps is not None else DEFAULT_STEPS
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# What must match for ``--resume`` to continue the same trajectory. The length of the run, the
+# device, logging and checkpoint cadence may change between the parts of a run.
+RESUME_KEYS = ("backend", "data", "batch_size", "lr", "schedule", "seed", "augment", "world_size")

@@ -1,0 +1,165 @@
+"""What a run leaves behind: metrics.jsonl, summary.json, curves.png, written atomically.
+
+Every file is written to a temporary file in the same folder and moved into place with
+``os.replace``, so a reader (or a run killed mid-write) sees the old file or the new one, never
+half of one. Only rank 0 of a torchrun job calls anything here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
+CURVES = "curves.png"
+MODEL = "model.py"
+
+
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Call ``write`` on a temporary file next to ``path``, fsync it, then move it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def atomic_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda stream: stream.write(text.encode("utf-8")))
+
+
+def _clean(value: Any) -> Any:
+    """JSON without NaN or infinity: a non-finite number is written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(_clean(value), indent=2, sort_keys=False) + "\n"
+
+
+class MetricsLog:
+    """``metrics.jsonl``: one JSON object per logging step, appended and flushed as it comes."""
+
+    def __init__(self, path: Path, keep_until: int | None) -> None:
+        """Start the file afresh, or (resuming) keep the lines up to step ``keep_until``: lines
+        a killed run wrote after its last checkpoint are dropped, as that work is redone."""
+        self.path = path
+        kept = []
+        if keep_until is not None:
+            kept = [r for r in read_metrics(path) if r["step"] <= keep_until]
+        atomic_text(path, "".join(json.dumps(_clean(r)) + "\n" for r in kept))
+
+    def append(self, record: dict[str, Any]) -> None:
+        with self.path.open("a", encoding="utf-8") as stream:
+            stream.write(json.dumps(_clean(record)) + "\n")
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # a line cut short by a hard kill ends the usable record
+    return records
+
+
+def write_summary(folder: Path, summary: dict[str, Any]) -> None:
+    atomic_text(folder / SUMMARY, dump_json(summary))
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure: Any, path: Path) -> None:
+    atomic_write(path, lambda stream: figure.savefig(stream, format="png", dpi=120))
+
+
+def plot_curves(folder: Path, summary: dict[str, Any]) -> Path:
+    """``curves.png``: training loss and training error (%) against step, with the rate."""
+    plt = _pyplot()
+    records = read_metrics(folder / METRICS)
+    steps = [r["step"] for r in records]
+    figure, (loss_axis, error_axis) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    loss_axis.plot(steps, [r["loss"] for r in records], color="tab:blue")
+    loss_axis.set(xlabel="step", ylabel="training loss", yscale="log")
+    error_axis.plot(steps, [100 * (1 - r["accuracy"]) for r in records], color="tab:red")
+    error_axis.set(xlabel="step", ylabel="training error (%)")
+    test_accuracy = summary.get("test_accuracy")
+    if test_accuracy is not None and steps:
+        error_axis.scatter([steps[-1]], [100 * (1 - test_accuracy)], color="black", zorder=3)
+        error_axis.annotate(
+            f"test {100 * (1 - test_accuracy):.1f}%", (steps[-1], 100 * (1 - test_accuracy))
+        )
+    rate_axis = error_axis.twinx()
+    rate_axis.plot(steps, [r["lr"] for r in records], color="grey", linestyle=":")
+    rate_axis.set(ylabel="learning rate", yscale="log")
+    for axis in (loss_axis, error_axis):
+        axis.grid(alpha=0.3)
+    figure.suptitle(
+        f"{summary['name']} ({summary['backend']}, {summary['device']}, data {summary['data']}, "
+        f"batch {summary['batch_size']}, seed {summary['seed']})",
+        fontsize=10,
+    )
+    path = folder / CURVES
+    _save(figure, path)
+    plt.close(figure)
+    return path
+
+
+def plot_overlay(path: Path, runs: Sequence[tuple[dict[str, Any], Path]]) -> None:
+    """One figure, one line per run: training error (%) and training loss against step, as in
+    He et al. 2015, Fig. 6 (dashed: networks without shortcuts)."""
+    plt = _pyplot()
+    figure, (error_axis, loss_axis) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
+    for summary, folder in runs:
+        records = read_metrics(folder / METRICS)
+        steps = [r["step"] for r in records]
+        style = "--" if summary.get("shortcut") == "none" else "-"
+        label = f"{summary['name']} ({100 * (1 - summary['final_accuracy']):.1f}% train err"
+        if summary.get("test_accuracy") is not None:
+            label += f", {100 * (1 - summary['test_accuracy']):.1f}% test err"
+        label += ")"
+        error_axis.plot(
+            steps, [100 * (1 - r["accuracy"]) for r in records], style, label=label, linewidth=1.4
+        )
+        loss_axis.plot(steps, [r["loss"] for r in records], style, label=summary["name"])
+    error_axis.set(xlabel="step", ylabel="training error (%)")
+    loss_axis.set(xlabel="step", ylabel="training loss", yscale="log")
+    for axis in (error_axis, loss_axis):
+        axis.grid(alpha=0.3)
+    error_axis.legend(fontsize=8)
+    first = runs[0][0]
+    figure.suptitle(
+        f"same budget: {first['steps']} steps x batch {first['batch_size']}, data {first['data']}"
+        f", seed {first['seed']}, {first['backend']} on {first['device']}",
+        fontsize=10,
+    )
+    _save(figure, path)
+    plt.close(figure)

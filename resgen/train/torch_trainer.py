@@ -1,0 +1,233 @@
+"""The PyTorch side of ``resgen train``: device, DistributedDataParallel, one SGD step, checkpoints.
+
+On CUDA the defaults are bf16 autocast and channels_last tensors (``--no-amp``,
+``--no-channels-last`` turn them off), ``cudnn.benchmark`` and TF32 matmuls; ``--compile`` wraps
+the step's model in ``torch.compile``. Under torchrun (``WORLD_SIZE`` > 1) the model is wrapped
+in DistributedDataParallel over gloo (CPU) or NCCL (CUDA); DDP averages gradients and
+broadcasts rank 0's batch-norm buffers each step, so the replicas stay identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn import functional
+
+from resgen.errors import ResgenError
+from resgen.train.config import MOMENTUM, WEIGHT_DECAY, TrainConfig, World, option_error
+from resgen.train.records import atomic_write
+
+CHECKPOINT = "checkpoint.pt"
+EVAL_BATCH = 256
+
+
+def pick_device(request: str, world: World) -> torch.device:
+    """``auto``: CUDA, then MPS, then CPU. An unavailable request is the user's error."""
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if request == "auto":
+        request = "cuda" if cuda else "mps" if mps else "cpu"
+    if request == "cuda" and not cuda:
+        raise option_error("--device cuda", f"CUDA is not available to torch {torch.__version__}")
+    if request == "mps" and not mps:
+        raise option_error("--device mps", "Apple's MPS is not available on this machine")
+    if request == "mps" and world.distributed:
+        raise option_error("--device mps", "torchrun runs on CPU (gloo) or CUDA (NCCL), not MPS")
+    if request == "cuda":
+        return torch.device("cuda", world.local_rank % torch.cuda.device_count())
+    return torch.device(request)
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return str(device)
+
+
+def start_world(world: World, device: torch.device) -> None:
+    """Join the torchrun job: NCCL between GPUs, gloo between CPU processes."""
+    if not world.distributed or dist.is_initialized():
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        dist.init_process_group("nccl", device_id=device)
+    else:
+        dist.init_process_group("gloo")
+
+
+def stop_world() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(world: World) -> None:
+    if world.distributed:
+        dist.barrier()
+
+
+class TorchTrainer:
+    """A generated ``nn.Module`` under SGD, on one device, optionally one DDP replica of many."""
+
+    checkpoint_name = CHECKPOINT
+
+    def __init__(
+        self,
+        factory: Callable[..., nn.Module],
+        num_classes: int,
+        stats: tuple[tuple[float, ...], tuple[float, ...]],
+        config: TrainConfig,
+        world: World,
+        device: torch.device,
+    ) -> None:
+        self.world = world
+        self.torch_device = device
+        on_cuda = device.type == "cuda"
+        self.amp = on_cuda if config.amp is None else config.amp
+        self.channels_last = on_cuda if config.channels_last is None else config.channels_last
+        self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        if on_cuda:
+            torch.backends.cudnn.benchmark = True
+            torch.set_float32_matmul_precision("high")
+        torch.manual_seed(config.seed)
+        self.model = factory(num_classes=num_classes).to(device, memory_format=self.memory_format)
+        self.params = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        stepped: nn.Module = self.model
+        if world.distributed:
+            stepped = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[device.index] if on_cuda else None
+            )
+        self.step_model: Callable[[torch.Tensor], torch.Tensor] = (
+            torch.compile(stepped) if config.compile else stepped
+        )
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(),
+            lr=config.base_lr,
+            momentum=MOMENTUM,
+            weight_decay=WEIGHT_DECAY,
+        )
+        mean, std = (torch.tensor(v, device=device).view(1, -1, 1, 1) * 255 for v in stats)
+        self.mean, self.std = mean, std
+        self.framework = f"torch {torch.__version__}"
+        self.device = describe(device)
+        self.model.train()
+
+    def _inputs(self, images: np.ndarray) -> torch.Tensor:
+        """uint8 NHWC from numpy -> normalised float NCHW on the device (channels_last strides
+        come free: NHWC memory permuted to NCHW is exactly channels_last)."""
+        x = torch.from_numpy(images)
+        if self.torch_device.type == "cuda":
+            x = x.pin_memory()
+        x = x.to(self.torch_device, non_blocking=True).permute(0, 3, 1, 2).float()
+        x = (x - self.mean) / self.std
+        return x.contiguous(memory_format=self.memory_format)
+
+    def _labels(self, labels: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(labels).to(self.torch_device, non_blocking=True)
+
+    def train_step(
+        self, images: np.ndarray, labels: np.ndarray, lr: float
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        x, y = self._inputs(images), self._labels(labels)
+        with torch.autocast(self.torch_device.type, dtype=torch.bfloat16, enabled=self.amp):
+            logits = self.step_model(x)
+        loss = functional.cross_entropy(logits.float(), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        correct = (logits.detach().argmax(dim=1) == y).sum()
+        return loss.detach(), correct, len(labels)
+
+    def fetch(self, pending: list[Any]) -> list[tuple[float, float, int]]:
+        if not pending:
+            return []
+        losses = torch.stack([p[0] for p in pending]).float().cpu().tolist()
+        corrects = torch.stack([p[1] for p in pending]).cpu().tolist()
+        return [
+            (loss, float(c), p[2]) for loss, c, p in zip(losses, corrects, pending, strict=True)
+        ]
+
+    def all_sum(self, values: list[float]) -> list[float]:
+        if not self.world.distributed:
+            return values
+        device = self.torch_device if self.torch_device.type == "cuda" else torch.device("cpu")
+        tensor = torch.tensor(values, dtype=torch.float64, device=device)
+        dist.all_reduce(tensor)
+        return tensor.cpu().tolist()
+
+    @torch.no_grad()
+    def evaluate(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[float, int]:
+        self.model.eval()
+        loss, correct = 0.0, 0
+        for images, labels in batches:
+            x, y = self._inputs(images), self._labels(labels)
+            with torch.autocast(self.torch_device.type, dtype=torch.bfloat16, enabled=self.amp):
+                logits = self.model(x)
+            loss += functional.cross_entropy(logits.float(), y, reduction="sum").item()
+            correct += int((logits.argmax(dim=1) == y).sum().item())
+        self.model.train()
+        return loss, correct
+
+    def save(self, path: Path, meta: dict[str, Any]) -> None:
+        if self.world.is_main:
+            state = {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "rng": {
+                    "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                },
+                "meta": json.dumps(meta),
+            }
+            atomic_write(path, lambda stream: torch.save(state, stream))
+        barrier(self.world)
+
+    def load(self, path: Path) -> dict[str, Any]:
+        try:
+            state = torch.load(path, map_location=self.torch_device, weights_only=True)
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            meta: dict[str, Any] = json.loads(state["meta"])
+        except (RuntimeError, KeyError, ValueError, TypeError, EOFError) as exc:
+            raise _unreadable(path, exc) from None
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        if state["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+        return meta
+
+    def weight_digests(self) -> list[str]:
+        digest = hashlib.sha256()
+        for name, tensor in self.model.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+        mine = digest.hexdigest()
+        if not self.world.distributed:
+            return [mine]
+        gathered: list[Any] = [None] * self.world.size
+        dist.all_gather_object(gathered, mine)
+        return [str(d) for d in gathered]
+
+
+def _unreadable(path: Path, exc: Exception) -> ResgenError:
+    return option_error(
+        "--resume", f"{path}: not a usable checkpoint ({type(exc).__name__}: {exc})"
+    )
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """The loop's record in a checkpoint, read without building a model."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return json.loads(state["meta"])  # type: ignore[no-any-return]
+    except (RuntimeError, KeyError, ValueError, TypeError, EOFError, OSError) as exc:
+        raise _unreadable(path, exc) from None
