@@ -211,7 +211,9 @@ def _message(error: ErrorDetails, loc: tuple[int | str, ...]) -> str:
     if kind == "literal_error":
         return f"must be one of {ctx['expected']}; got {_describe(value)}"
     if kind == "union_tag_invalid":
-        return f"must be one of {ctx['expected_tags']}; got {ctx['tag']!r}"
+        tag = value.get("type") if isinstance(value, dict) else ctx["tag"]
+        kinds = " or ".join(repr(name) for name in _BLOCK_MODELS)
+        return f"must be one of {kinds}; got {_describe(tag)}"
     if kind == "union_tag_not_found":
         return "needs a type: 'basic' or 'bottleneck'"
     if kind == "string_pattern_mismatch":
@@ -220,7 +222,10 @@ def _message(error: ErrorDetails, loc: tuple[int | str, ...]) -> str:
             f"(it names a file and a function); got {value!r}"
         )
     if kind in ("string_too_long", "too_long"):
-        return f"too long: at most {ctx.get('max_length')}"
+        unit = "characters" if kind == "string_too_long" else "items"
+        unit = "stages" if loc and loc[-1] == "stages" else unit
+        size = f", got {len(value)}" if isinstance(value, str | list) else ""
+        return f"too long: at most {ctx.get('max_length')} {unit}{size}"
     if kind == "too_short":
         what = "stage" if loc and loc[-1] == "stages" else "item"
         return f"needs at least {ctx.get('min_length')} {what}"
