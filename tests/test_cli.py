@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import Result
+from click.testing import CliRunner, Result
 
 from resgen.loader import load_document
 from resgen.spec import Spec
@@ -144,8 +144,6 @@ def test_list_refuses_a_folder_with_a_broken_spec(
 
 @pytest.fixture(scope="module")
 def schema() -> dict:
-    from click.testing import CliRunner
-
     from resgen.cli import main
 
     result = CliRunner().invoke(main, ["schema"])
