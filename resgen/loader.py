@@ -202,8 +202,15 @@ def _resolve_extends(
 
 
 def _merge(base: Any, base_entry: _Entry, child: Any, child_entry: _Entry) -> tuple[Any, _Entry]:
-    """Mappings merge key by key (the child wins); anything else is replaced whole."""
+    """Mappings merge key by key (the child wins); anything else is replaced whole.
+
+    A mapping whose ``type`` differs from the base's is a different kind of thing (a basic
+    block where the base has a bottleneck): it replaces the base's mapping whole, so fields
+    only the old kind has are not carried over.
+    """
     if not (isinstance(base, dict) and isinstance(child, dict)):
+        return child, child_entry
+    if "type" in child and child.get("type") != base.get("type"):
         return child, child_entry
     out = dict(base)
     children = dict(base_entry.children)
@@ -226,10 +233,12 @@ def _read(opened: str, shown: str) -> str:
         return SpecError(Problem(shown, 1, 1, "", message))
 
     try:
+        # stat before opening: opening a named pipe would block until a writer appears
+        if os.path.exists(opened) and not stat.S_ISREG(os.stat(opened).st_mode):
+            if os.path.isdir(opened):
+                raise IsADirectoryError(opened)
+            raise fail("cannot read the spec: not a regular file")
         with open(opened, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise fail("cannot read the spec: not a regular file")
             raw = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise fail("cannot read the spec: no such file") from None

@@ -499,3 +499,32 @@ def test_merged_values_are_finite_numbers(in_tmp: Path) -> None:
     data, _ = load_document(Path("a.yaml"))
     assert data == {"lr": 0.001, "wd": 5e-05}
     assert all(math.isfinite(v) for v in data.values())
+
+
+def test_changing_a_mappings_type_replaces_it_whole(tmp_path: Path) -> None:
+    """A basic block extending a bottleneck base drops the base's bottleneck-only fields."""
+    (tmp_path / "base.yaml").write_text(
+        "name: base\n"
+        "block: {type: bottleneck, stride_on: 1x1, groups: 32}\n"
+        "stages: [{blocks: 1, channels: 8}]\n"
+    )
+    (tmp_path / "child.yaml").write_text("extends: base.yaml\nname: child\nblock: {type: basic}\n")
+    data, source = load_document(tmp_path / "child.yaml")
+    assert data["block"] == {"type": "basic"}
+    assert source.value(("block", "type")).file.endswith("child.yaml")
+    # the same type keeps merging key by key
+    (tmp_path / "same.yaml").write_text(
+        "extends: base.yaml\nname: same\nblock: {type: bottleneck, groups: 4}\n"
+    )
+    data, _ = load_document(tmp_path / "same.yaml")
+    assert data["block"] == {"type": "bottleneck", "stride_on": "1x1", "groups": 4}
+
+
+def test_named_pipe_is_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "spec.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(SpecError) as info:
+        load_document(fifo)
+    assert "not a regular file" in str(info.value)
