@@ -105,7 +105,24 @@ def _problem(error: ErrorDetails, source: SourceMap) -> Problem:
         return source.problem(loc, _unknown_field(raw), at="key")
     if error["type"] == "union_tag_invalid":  # point at the bad `type:`, not its mapping
         loc = (*loc, "type")
-    return source.problem(loc, _message(error, loc))
+    message = _message(error, loc)
+    if error["type"] == "literal_error" and isinstance(error.get("input"), str):
+        message += _closest(str(error["input"]), _choices(raw))
+    return source.problem(loc, message)
+
+
+def _choices(raw: tuple[int | str, ...]) -> list[str]:
+    """The string choices of the ``Literal`` field at pydantic location ``raw``."""
+    model = _model_at(raw[:-1])
+    field = model.model_fields.get(str(raw[-1])) if model is not None else None
+    if field is None:
+        return []
+    return [str(arg) for arg in typing.get_args(field.annotation)]
+
+
+def _closest(value: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def _user_path(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
@@ -124,8 +141,7 @@ def _unknown_field(raw: tuple[int | str, ...]) -> str:
     for kind, other in _BLOCK_MODELS.items():
         if model in _BLOCK_MODELS.values() and model is not other and name in other.model_fields:
             return f"unknown field '{name}'; only {kind} blocks have it"
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    hint = f"; did you mean '{close[0]}'?" if close else f"; known fields: {', '.join(known)}"
+    hint = _closest(name, known) or f"; known fields: {', '.join(known)}"
     return f"unknown field '{name}'{hint}"
 
 
