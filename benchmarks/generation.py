@@ -1,0 +1,205 @@
+"""Generation speed: cold ``resgen build``, per-spec render time, CLI latency, import time.
+
+Commands run as subprocesses (what a user waits for, interpreter start included); the per-spec
+figures come from this process, timing ``load_spec``, ``build_plan`` and ``render`` directly.
+Every round runs each command once, in an order rotated from round to round, so a burst of
+load on the machine spreads over all commands instead of landing on one.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks.common import RESGEN, ROOT, SPECS, Json, run_command, section_main, summarize
+
+PYTHON = sys.executable
+IMPORT_LINE = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s+)(\S+)\s*$")
+
+
+def _commands(scratch: Path) -> dict[str, Callable[[], list[str]]]:
+    """Each timed command, as a function returning argv (a fresh output folder per build)."""
+
+    def fresh(label: str) -> str:
+        folder = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=scratch))
+        return str(folder / "generated")
+
+    return {
+        "python -c pass": lambda: [PYTHON, "-c", "pass"],
+        "python -c 'import resgen'": lambda: [PYTHON, "-c", "import resgen"],
+        "resgen --version": lambda: [str(RESGEN), "--version"],
+        "resgen validate specs/": lambda: [str(RESGEN), "validate", str(SPECS)],
+        "resgen summary specs/resnet152.yaml": lambda: [
+            str(RESGEN),
+            "summary",
+            str(SPECS / "resnet152.yaml"),
+        ],
+        "resgen build specs/ --backend torch (cold)": lambda: [
+            str(RESGEN),
+            "build",
+            str(SPECS),
+            "--backend",
+            "torch",
+            "--out",
+            fresh("torch"),
+        ],
+        "resgen build specs/ --backend all (cold)": lambda: [
+            str(RESGEN),
+            "build",
+            str(SPECS),
+            "--backend",
+            "all",
+            "--out",
+            fresh("all"),
+        ],
+    }
+
+
+def command_latency(rounds: int) -> Json:
+    """Wall time of each command over ``rounds`` rotated rounds; failures are recorded."""
+    scratch = Path(tempfile.mkdtemp(prefix="resgen-bench-"))
+    try:
+        commands = _commands(scratch)
+        names = list(commands)
+        times: dict[str, list[float]] = {name: [] for name in names}
+        failures: dict[str, str] = {}
+        # one untimed pass: page cache and .pyc files warm, as on any second invocation
+        for name in names:
+            run_command(commands[name]())
+        for index in range(rounds):
+            shift = index % len(names)
+            for name in names[shift:] + names[:shift]:
+                elapsed, code, output = run_command(commands[name]())
+                if code != 0:
+                    failures[name] = f"exit {code}: " + output.strip()[-400:]
+                    continue
+                times[name].append(elapsed)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    bare = times["python -c pass"]
+    imported = times["python -c 'import resgen'"]
+    paired = [a - b for a, b in zip(imported, bare, strict=False)]
+    return {
+        "rounds": rounds,
+        "commands_s": {name: summarize(values) for name, values in times.items() if values},
+        "failures": failures,
+        "import_resgen_minus_bare_python_s": summarize(paired),
+    }
+
+
+def import_profile() -> Json:
+    """``python -X importtime -c 'import resgen'``: total and the heaviest top-level imports,
+    and whether importing resgen loaded a framework (it must not)."""
+    code = (
+        "import sys, resgen; "
+        "print(sorted(m for m in ('torch', 'tensorflow', 'keras', 'jax') if m in sys.modules))"
+    )
+    _, status, output = run_command([PYTHON, "-X", "importtime", "-c", code])
+    rows: list[tuple[str, int, int]] = []
+    by_package: dict[str, int] = {}
+    frameworks = "unknown"
+    for line in output.splitlines():
+        match = IMPORT_LINE.match(line)
+        if match:
+            own, cumulative, indent, module = match.groups()
+            package = module.split(".")[0]
+            by_package[package] = by_package.get(package, 0) + int(own)
+            if len(indent) == 1:  # a top-level import (nested ones are indented further)
+                rows.append((module, int(own), int(cumulative)))
+        elif line.startswith("["):
+            frameworks = line.strip()
+    total_us = sum(cumulative for _, _, cumulative in rows)
+    resgen_us = sum(c for m, _, c in rows if m == "resgen" or m.startswith("resgen."))
+    heaviest = sorted(by_package.items(), key=lambda item: item[1], reverse=True)[:10]
+    return {
+        "exit_code": status,
+        "frameworks_in_sys_modules_after_import": frameworks,
+        "all_imports_ms": round(total_us / 1000, 1),
+        "resgen_cumulative_ms": round(resgen_us / 1000, 1),
+        "self_time_by_package_ms": {package: round(us / 1000, 1) for package, us in heaviest},
+        "note": "one -X importtime run; self-reported by the interpreter, not wall time",
+    }
+
+
+def per_spec_render(reps: int) -> Json:
+    """For every shipped spec: load (YAML + validation), plan and render times per backend, the
+    size of each generated file, and the spec's depth, parameters and MACs."""
+    from resgen.build import source_name
+    from resgen.plan import build_plan
+    from resgen.render import BACKENDS, render
+    from resgen.validate import find_specs, load_spec
+
+    paths = find_specs([SPECS])
+    # first render in this process compiles the templates: timed on its own
+    first: dict[str, float | str] = {}
+    for backend in BACKENDS:
+        spec = load_spec(paths[0])
+        start = time.perf_counter()
+        try:
+            render(spec, backend, source_name(paths[0]))
+            first[backend] = time.perf_counter() - start
+        except Exception as exc:  # a backend still being written
+            first[backend] = f"failed: {type(exc).__name__}: {exc}"
+    backends = [b for b in BACKENDS if isinstance(first[b], float)]
+
+    samples: dict[str, dict[str, list[float]]] = {}
+    info: dict[str, Json] = {}
+    for _ in range(reps):
+        for path in paths:
+            source = source_name(path)
+            row = samples.setdefault(path.stem, {})
+            start = time.perf_counter()
+            spec = load_spec(path)
+            loaded = time.perf_counter()
+            plan = build_plan(spec)
+            planned = time.perf_counter()
+            row.setdefault("load_s", []).append(loaded - start)
+            row.setdefault("plan_s", []).append(planned - loaded)
+            sizes: dict[str, int] = {}
+            for backend in backends:
+                begin = time.perf_counter()
+                text = render(spec, backend, source, plan)
+                row.setdefault(f"render_{backend}_s", []).append(time.perf_counter() - begin)
+                sizes[backend] = len(text.encode())
+            info[path.stem] = {
+                "depth": plan.depth,
+                "params": plan.params,
+                "macs": plan.macs,
+                "blocks": len(plan.blocks),
+                "file_bytes": sizes,
+            }
+    specs: dict[str, Json] = {}
+    for name, row in samples.items():
+        total = [
+            sum(values[i] for values in row.values()) for i in range(len(next(iter(row.values()))))
+        ]
+        specs[name] = {
+            **info[name],
+            **{key: summarize(values) for key, values in row.items()},
+            "total_s": summarize(total),
+        }
+    return {
+        "reps": reps,
+        "backends": backends,
+        "first_render_in_process_s": first,
+        "sum_of_medians_s": sum(spec["total_s"]["median"] for spec in specs.values()),
+        "specs": specs,
+    }
+
+
+def run(quick: bool) -> Json:
+    return {
+        "command_latency": command_latency(rounds=2 if quick else 7),
+        "import_profile": import_profile(),
+        "per_spec": per_spec_render(reps=3 if quick else 15),
+        "working_directory": str(ROOT.name),
+    }
+
+
+if __name__ == "__main__":
+    section_main("generation", run)
