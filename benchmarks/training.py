@@ -1,0 +1,240 @@
+"""Training throughput of ``resgen train`` (images/s from summary.json), CPU and GPU variants.
+
+Every run is its own process (``benchmarks.train_launcher``: resgen's train command with the
+synthetic held-out split cut short, see there). Runs of different configurations alternate
+(round 1: A B C D, round 2: B C D A, ...), so a slow minute on the machine spreads over all
+of them. ``images_per_second`` excludes the first step (tracing, compilation, allocator
+warm-up); wall time is also recorded, start-up, data statistics and evaluation included.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from benchmarks.common import (
+    ROOT,
+    SPECS,
+    Json,
+    quiet_env,
+    read_json,
+    run_command,
+    section_main,
+    summarize,
+)
+
+TEST_IMAGES = 64
+STATS_IMAGES = 64
+
+# Published ResNet-50 training figures (reference/README.md), for context only.
+PUBLISHED = [
+    {"source": "NVIDIA DeepLearningExamples", "device": "A100 80GB", "mode": "TF32", "ips": 938},
+    {"source": "NVIDIA DeepLearningExamples", "device": "A100 80GB", "mode": "AMP", "ips": 2470},
+    {"source": "NVIDIA DeepLearningExamples", "device": "V100", "mode": "FP32", "ips": 367},
+    {"source": "NVIDIA DeepLearningExamples", "device": "V100", "mode": "AMP", "ips": 1200},
+    {"source": "MLPerf Training v3.0 (8x H100)", "device": "H100", "mode": "per GPU", "ips": 7000},
+    {
+        "source": "bound: 989 TFLOP/s bf16 / 24.5 GFLOP per image",
+        "device": "H100",
+        "mode": "dense bf16 peak",
+        "ips": 40000,
+    },
+]
+
+
+@dataclass(frozen=True)
+class Config:
+    """One ``resgen train`` configuration."""
+
+    spec: str
+    backend: str
+    steps: int
+    batch: int
+    options: tuple[str, ...] = ()
+    label: str = ""
+    device: str = "cpu"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.label or f"{self.spec} {self.backend} {self.device}"
+
+
+def train_once(config: Config, folder: Path) -> Json:
+    args = [
+        sys.executable,
+        "-m",
+        "benchmarks.train_launcher",
+        str(SPECS / f"{config.spec}.yaml"),
+        "--backend",
+        config.backend,
+        "--device",
+        config.device,
+        "--data",
+        "synthetic",
+        "--steps",
+        str(config.steps),
+        "--batch-size",
+        str(config.batch),
+        "--checkpoint-every",
+        str(10 * config.steps),
+        "--out",
+        str(folder),
+        *config.options,
+    ]
+    env = quiet_env(
+        RESGEN_BENCH_TEST_IMAGES=str(TEST_IMAGES),
+        RESGEN_BENCH_STATS_IMAGES=str(STATS_IMAGES),
+        KERAS_BACKEND="tensorflow",
+    )
+    elapsed, code, output = run_command(args, env=env)
+    summary = read_json(folder / "summary.json") or {}
+    record: Json = {"exit_code": code, "process_wall_s": elapsed}
+    if code != 0 or not summary:
+        record["error"] = output.strip()[-600:]
+        return record
+    for key in (
+        "images_per_second",
+        "wall_seconds",
+        "eval_seconds",
+        "framework",
+        "device",
+        "params",
+        "amp",
+        "channels_last",
+        "compile",
+    ):
+        record[key] = summary.get(key)
+    return record
+
+
+def run_rounds(configs: list[Config], rounds: int) -> dict[str, Json]:
+    """Each configuration ``rounds`` times, interleaved with a rotating order."""
+    scratch = Path(tempfile.mkdtemp(prefix="resgen-train-bench-"))
+    runs: dict[str, list[Json]] = {c.key: [] for c in configs}
+    try:
+        for index in range(rounds):
+            shift = index % len(configs)
+            for config in configs[shift:] + configs[:shift]:
+                folder = scratch / f"{config.key.replace(' ', '_').replace('/', '_')}-{index}"
+                runs[config.key].append(train_once(config, folder))
+                print(f"  {config.key}: {runs[config.key][-1].get('images_per_second')}")
+                shutil.rmtree(folder, ignore_errors=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    results: dict[str, Json] = {}
+    for config in configs:
+        done = runs[config.key]
+        speeds = [r["images_per_second"] for r in done if r.get("images_per_second")]
+        results[config.key] = {
+            "config": asdict(config),
+            "timed_images_per_run": (config.steps - 1) * config.batch,
+            "images_per_second": summarize(speeds),
+            "process_wall_s": summarize([r["process_wall_s"] for r in done]),
+            "runs": done,
+        }
+    return results
+
+
+def cuda_probe() -> str | None:
+    """The CUDA device's name, or None (asked of a child process: no torch import here)."""
+    code = "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    name = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    return name or None
+
+
+def loader_ceiling(size: int, batch: int, reps: int) -> Json:
+    """Images/s the synthetic source produces on one thread (it runs beside the training step,
+    in the loop's prefetch thread): the ceiling it puts on any device's throughput."""
+    import numpy as np
+
+    from resgen.train.data import SyntheticDataset
+
+    data = SyntheticDataset(size, 3, 1000 if size > 64 else 10, 0)
+    indices = np.arange(batch)
+    data.images("train", indices)  # class textures cached, as in a run
+    speeds = []
+    for rep in range(reps):
+        start = time.perf_counter()
+        data.images("train", indices + batch * (rep + 1))
+        speeds.append(batch / (time.perf_counter() - start))
+    return {"size": size, "batch": batch, "images_per_second": summarize(speeds)}
+
+
+def gpu_configs(device_name: str) -> list[Config]:
+    """eager fp32; channels_last + bf16 autocast; the same under torch.compile."""
+    variants = [
+        ("eager fp32", ("--no-amp", "--no-channels-last")),
+        ("channels_last + bf16", ("--amp", "--channels-last")),
+        ("channels_last + bf16 + compile", ("--amp", "--channels-last", "--compile")),
+    ]
+    configs = []
+    for spec, steps, batch in (("resnet50", 60, 256), ("resnet20_cifar", 200, 512)):
+        for name, options in variants:
+            configs.append(
+                Config(spec, "torch", steps, batch, options, f"{spec} torch cuda {name}", "cuda")
+            )
+    return configs
+
+
+def run(quick: bool) -> Json:
+    main = [
+        Config("resnet20_cifar", "torch", 6 if quick else 30, 32 if quick else 128),
+        Config("resnet20_cifar", "keras", 6 if quick else 30, 32 if quick else 128),
+        Config("resnet50", "torch", 3 if quick else 5, 4 if quick else 8),
+        Config("resnet50", "keras", 3 if quick else 5, 4 if quick else 8),
+    ]
+    depth_specs = ["resnet20_cifar", "resnet32_cifar", "resnet56_cifar"]
+    if not quick:
+        depth_specs = [
+            "resnet20_cifar",
+            "resnet32_cifar",
+            "resnet44_cifar",
+            "resnet56_cifar",
+            "resnet110_cifar",
+            "resnet1202_cifar",
+        ]
+    depth = [
+        Config(spec, "torch", 3 if quick else 6, 16 if quick else 64, label=f"depth {spec}")
+        for spec in depth_specs
+    ]
+    data: Json = {
+        "launcher": "python -m benchmarks.train_launcher (resgen train; synthetic test split "
+        f"cut to {TEST_IMAGES} images, channel statistics from {STATS_IMAGES})",
+        "data": "synthetic",
+        "published_resnet50": PUBLISHED,
+    }
+    print("training: main configurations")
+    data["cpu"] = run_rounds(main, rounds=1 if quick else 3)
+    print("training: depth series")
+    data["depth"] = run_rounds(depth, rounds=1)
+    data["loader_ceiling"] = [
+        loader_ceiling(224, 16 if quick else 64, 2 if quick else 5),
+        loader_ceiling(32, 128, 2 if quick else 5),
+    ]
+    device_name = cuda_probe()
+    if device_name is None:
+        data["gpu"] = {"skipped": "skipped: no CUDA device on this machine"}
+    else:
+        print(f"training: GPU variants on {device_name}")
+        data["gpu"] = {
+            "device": device_name,
+            "runs": run_rounds(gpu_configs(device_name), rounds=1 if quick else 3),
+        }
+    data["working_directory"] = ROOT.name
+    return data
+
+
+if __name__ == "__main__":
+    section_main("training", run)
