@@ -111,7 +111,7 @@ def run(quick: bool) -> Json:
     import keras
     import tensorflow as tf
 
-    rounds, warmup = ((3, 3), 1) if quick else ((14, 8), 2)
+    rounds, warmup = ((3, 3), 1) if quick else ((12, 7), 2)
     batch = 2 if quick else 8
     data: Json = {
         "keras": keras.__version__,

@@ -252,7 +252,7 @@ def _speed(summary: Json) -> tuple[str, str]:
     return f"{summary['median']:.1f}", f"{summary['min']:.1f}-{summary['max']:.1f}"
 
 
-def training_section(train: Json | None) -> list[str]:
+def training_section(train: Json | None, gen: Json | None) -> list[str]:
     lines = ["## Training throughput (`resgen train`)", ""]
     if not train:
         return [*lines, "_not run_", ""]
@@ -324,12 +324,30 @@ def training_section(train: Json | None) -> list[str]:
         "lllr",
     )
     depth_rows = []
+    specs = gen["per_spec"]["specs"] if gen else {}
     for result in train["depth"].values():
         config = result["config"]
         speed, spread = _speed(result["images_per_second"])
-        depth_rows.append([config["spec"], f"{config['steps']} x {config['batch']}", speed, spread])
+        spec = specs.get(config["spec"], {})
+        rate = ""
+        if spec and result["images_per_second"].get("n"):
+            rate = f"{6 * spec['macs'] * result['images_per_second']['median'] / 1e9:.1f}"
+        depth_rows.append(
+            [
+                config["spec"],
+                str(spec.get("depth", "")),
+                f"{spec['macs'] / 1e6:.1f}" if spec else "",
+                f"{config['steps']} x {config['batch']}",
+                speed,
+                rate,
+            ]
+        )
     lines += ["Throughput against depth (CIFAR ResNets, torch, CPU, one run each):", ""]
-    lines += table(["spec", "steps x batch", "images/s", "min-max"], depth_rows, "lrrr")
+    lines += table(
+        ["spec", "depth", "MMACs/image", "steps x batch", "images/s", "GFLOP/s (6 x MACs)"],
+        depth_rows,
+        "lrrrrr",
+    )
     lines += ["![training vs depth](training_vs_depth.png)", ""]
     return lines
 
@@ -418,41 +436,38 @@ def plot_generation(gen: Json, path: Path) -> None:
 def plot_training(train: Json, gen: Json | None, path: Path) -> None:
     plt = _pyplot()
     results = [r for r in train["depth"].values() if r["images_per_second"].get("n")]
+    specs = gen["per_spec"]["specs"] if gen else {}
+    results = [r for r in results if r["config"]["spec"] in specs]
     if not results:
         return
-    macs = {}
-    if gen:
-        macs = {n: s["macs"] for n, s in gen["per_spec"]["specs"].items()}
     names = [r["config"]["spec"] for r in results]
-    depths = [int(n.removeprefix("resnet").removesuffix("_cifar")) for n in names]
+    depths = [specs[n]["depth"] for n in names]
+    macs = [specs[n]["macs"] for n in names]
     speeds = [r["images_per_second"]["median"] for r in results]
     figure, (speed_axis, work_axis) = plt.subplots(1, 2, figsize=(11, 4.5))
     speed_axis.plot(depths, speeds, marker="o", label="measured (torch, CPU)")
-    if macs and names[0] in macs:
-        expected = [speeds[0] * macs[names[0]] / macs[n] for n in names]
-        speed_axis.plot(
-            depths,
-            expected,
-            linestyle="--",
-            label=f"{names[0]} x MACs ratio (cost proportional to work)",
-        )
-        flops = [3 * 2 * macs[n] * s / 1e9 for n, s in zip(names, speeds, strict=True)]
-        work_axis.plot(depths, flops, marker="o")
-        work_axis.set(
-            xscale="log",
-            xlabel="depth (layers)",
-            ylabel="GFLOP/s (3 x 2 x MACs x images/s)",
-            title="Useful arithmetic rate vs depth",
-        )
-        work_axis.grid(True, which="both", alpha=0.3)
+    expected = [speeds[0] * macs[0] / m for m in macs]
+    speed_axis.plot(
+        depths, expected, linestyle="--", label=f"{names[0]} scaled by 1/MACs (cost = work)"
+    )
+    rates = [6 * m * s / 1e9 for m, s in zip(macs, speeds, strict=True)]
+    work_axis.plot(depths, rates, marker="o")
     speed_axis.set(
-        xscale="log",
         yscale="log",
-        xlabel="depth (layers)",
         ylabel="training images/s",
         title="CIFAR ResNet training throughput vs depth",
     )
-    speed_axis.grid(True, which="both", alpha=0.3)
+    work_axis.set(
+        ylabel="GFLOP/s (3 x 2 x MACs x images/s)",
+        title="Useful arithmetic rate vs depth",
+    )
+    work_axis.set_ylim(bottom=0)
+    for axis in (speed_axis, work_axis):
+        axis.set_xscale("log")
+        axis.set_xticks(depths, [str(d) for d in depths])
+        axis.minorticks_off()
+        axis.set_xlabel("depth (layers)")
+        axis.grid(True, which="both", alpha=0.3)
     speed_axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
@@ -511,7 +526,7 @@ def write(results: Path) -> None:
     lines += machine_section(run)
     lines += generation_section(gen)
     lines += models_section(torch_data, keras_data)
-    lines += training_section(train)
+    lines += training_section(train, gen)
     (results / "README.md").write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     if gen:
         plot_generation(gen, results / "generation_vs_depth.png")

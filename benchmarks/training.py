@@ -189,9 +189,11 @@ def gpu_configs(device_name: str) -> list[Config]:
 
 
 def run(quick: bool) -> Json:
-    main = [
+    cifar = [
         Config("resnet20_cifar", "torch", 6 if quick else 30, 32 if quick else 128),
         Config("resnet20_cifar", "keras", 6 if quick else 30, 32 if quick else 128),
+    ]
+    imagenet = [
         Config("resnet50", "torch", 3 if quick else 5, 4 if quick else 8),
         Config("resnet50", "keras", 3 if quick else 5, 4 if quick else 8),
     ]
@@ -216,7 +218,8 @@ def run(quick: bool) -> Json:
         "published_resnet50": PUBLISHED,
     }
     print("training: main configurations")
-    data["cpu"] = run_rounds(main, rounds=1 if quick else 3)
+    data["cpu"] = run_rounds(cifar, rounds=1 if quick else 3)
+    data["cpu"].update(run_rounds(imagenet, rounds=1 if quick else 2))
     print("training: depth series")
     data["depth"] = run_rounds(depth, rounds=1)
     data["loader_ceiling"] = [
