@@ -197,19 +197,20 @@ def run(quick: bool) -> Json:
         Config("resnet50", "torch", 3 if quick else 5, 4 if quick else 8),
         Config("resnet50", "keras", 3 if quick else 5, 4 if quick else 8),
     ]
-    depth_specs = ["resnet20_cifar", "resnet32_cifar", "resnet56_cifar"]
+    # (spec, steps): fewer steps for the deep ones; the same batch for all
+    depth_plan = [("resnet20_cifar", 4), ("resnet32_cifar", 4), ("resnet56_cifar", 4)]
     if not quick:
-        depth_specs = [
-            "resnet20_cifar",
-            "resnet32_cifar",
-            "resnet44_cifar",
-            "resnet56_cifar",
-            "resnet110_cifar",
-            "resnet1202_cifar",
+        depth_plan = [
+            ("resnet20_cifar", 20),
+            ("resnet32_cifar", 16),
+            ("resnet44_cifar", 12),
+            ("resnet56_cifar", 12),
+            ("resnet110_cifar", 8),
+            ("resnet1202_cifar", 4),
         ]
     depth = [
-        Config(spec, "torch", 3 if quick else 6, 16 if quick else 64, label=f"depth {spec}")
-        for spec in depth_specs
+        Config(spec, "torch", steps, 16 if quick else 32, label=f"depth {spec}")
+        for spec, steps in depth_plan
     ]
     data: Json = {
         "launcher": "python -m benchmarks.train_launcher (resgen train; synthetic test split "
