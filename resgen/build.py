@@ -56,8 +56,14 @@ def source_name(spec_path: Path) -> str:
     real = spec_path.resolve()
     for folder in real.parents:
         if any((folder / marker).exists() for marker in ROOT_MARKERS):
-            return real.relative_to(folder).as_posix()
-    return real.name
+            return _utf8(real.relative_to(folder).as_posix())
+    return _utf8(real.name)
+
+
+def _utf8(path: str) -> str:
+    """A path as its bytes read in UTF-8, whatever the locale: under ``LC_ALL=C`` Python
+    decodes file names as ASCII, and ``é`` would become two undecodable bytes."""
+    return os.fsencode(path).decode("utf-8", "surrogateescape")
 
 
 def targets(
