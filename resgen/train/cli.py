@@ -152,7 +152,7 @@ def train(
         checkpoint_every=checkpoint_every,
         resume=resume,
     )
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         train_all(specs, config, out, plot, console)
     except Interrupted as stop:

@@ -33,10 +33,10 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".
 CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST = "test_batch"
 CIFAR_SIDE = 32
-SYNTHETIC_TRAIN, SYNTHETIC_TEST = 8192, 1024
+SYNTHETIC_TRAIN, SYNTHETIC_TEST = 8192, 512
 DIGITS_TEST_FRACTION = 0.2
 FOLDER_TEST_EVERY = 10  # without train/ and val/ folders, every 10th image of a class is held out
-STATS_SAMPLE = 1024  # images used to estimate the per-channel mean and std
+STATS_SAMPLE = 512  # images used to estimate the per-channel mean and std
 
 
 # --- parsing --data ------------------------------------------------------------------------
@@ -182,6 +182,7 @@ class _CifarUnpickler(pickle.Unpickler):
             ("numpy._core.multiarray", "_reconstruct"),
             ("numpy", "ndarray"),
             ("numpy", "dtype"),
+            ("_codecs", "encode"),  # bytes in a protocol-2 pickle written by Python 3
         }
     )
 

@@ -102,25 +102,31 @@ def _save(figure: Any, path: Path) -> None:
 
 
 def plot_curves(folder: Path, summary: dict[str, Any]) -> Path:
-    """``curves.png``: training loss and training error (%) against step, with the rate."""
+    """``curves.png``: training loss, training error (%) and the learning rate against step."""
     plt = _pyplot()
     records = read_metrics(folder / METRICS)
     steps = [r["step"] for r in records]
-    figure, (loss_axis, error_axis) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    figure, (loss_axis, error_axis, rate_axis) = plt.subplots(
+        1, 3, figsize=(14, 4), layout="constrained", width_ratios=(4, 4, 2)
+    )
     loss_axis.plot(steps, [r["loss"] for r in records], color="tab:blue")
     loss_axis.set(xlabel="step", ylabel="training loss", yscale="log")
     error_axis.plot(steps, [100 * (1 - r["accuracy"]) for r in records], color="tab:red")
     error_axis.set(xlabel="step", ylabel="training error (%)")
     test_accuracy = summary.get("test_accuracy")
     if test_accuracy is not None and steps:
-        error_axis.scatter([steps[-1]], [100 * (1 - test_accuracy)], color="black", zorder=3)
+        test_error = 100 * (1 - test_accuracy)
+        error_axis.scatter([steps[-1]], [test_error], color="black", zorder=3)
         error_axis.annotate(
-            f"test {100 * (1 - test_accuracy):.1f}%", (steps[-1], 100 * (1 - test_accuracy))
+            f"test {test_error:.1f}%",
+            (steps[-1], test_error),
+            textcoords="offset points",
+            xytext=(-8, 8),
+            ha="right",
         )
-    rate_axis = error_axis.twinx()
-    rate_axis.plot(steps, [r["lr"] for r in records], color="grey", linestyle=":")
-    rate_axis.set(ylabel="learning rate", yscale="log")
-    for axis in (loss_axis, error_axis):
+    rate_axis.step(steps, [r["lr"] for r in records], where="post", color="grey")
+    rate_axis.set(xlabel="step", ylabel="learning rate", ylim=(0, None))
+    for axis in (loss_axis, error_axis, rate_axis):
         axis.grid(alpha=0.3)
     figure.suptitle(
         f"{summary['name']} ({summary['backend']}, {summary['device']}, data {summary['data']}, "

@@ -67,8 +67,6 @@ def prepare(
     arg = datasets.parse(config.data)
     cache: dict[tuple[int, int, int], datasets.Dataset] = {}
     jobs: list[Job] = []
-    backend = _backend(config.backend)
-    device = backend.pick_device(config.device, world)
     for (spec_path, spec), folder in zip(loaded, folders([s for _, s in loaded], out), strict=True):
         shape = (spec.input.size, spec.input.channels, spec.num_classes)
         if shape not in cache:
@@ -92,6 +90,8 @@ def prepare(
         text = model_text(spec_path, spec, config.backend)
         stats = datasets.channel_stats(dataset)
         jobs.append(Job(spec_path, spec, folder, text, batches, stats, key, config.resume))
+    backend = _backend(config.backend)  # the framework import comes after the cheap checks
+    device = backend.pick_device(config.device, world)
     if config.resume:
         _check_resume(jobs, backend)
     return jobs, backend, device

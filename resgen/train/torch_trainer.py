@@ -49,7 +49,8 @@ def describe(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
     if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads)"
+        threads = torch.get_num_threads()
+        return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
     return str(device)
 
 
@@ -165,8 +166,16 @@ class TorchTrainer:
         dist.all_reduce(tensor)
         return tensor.cpu().tolist()
 
+    def _settle_buffers(self) -> None:
+        """Give every replica rank 0's batch-norm statistics. DDP broadcasts them before each
+        forward, so after the last step each replica still holds its own shard's update."""
+        if self.world.distributed:
+            for buffer in self.model.buffers():
+                dist.broadcast(buffer, src=0)
+
     @torch.no_grad()
     def evaluate(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[float, int]:
+        self._settle_buffers()
         self.model.eval()
         loss, correct = 0.0, 0
         for images, labels in batches:
@@ -206,6 +215,7 @@ class TorchTrainer:
         return meta
 
     def weight_digests(self) -> list[str]:
+        self._settle_buffers()
         digest = hashlib.sha256()
         for name, tensor in self.model.state_dict().items():
             digest.update(name.encode())
