@@ -21,7 +21,7 @@ NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 # frameworks it loads; a spec name must not shadow them, inside the file or as `<name>.py` on
 # sys.path. tests/test_hostile.py checks this covers every lowercase module-level name emitted.
 RESERVED_NAMES = frozenset(
-    {"torch", "nn", "keras", "layers", "ops", "batch_norm", "make_stage", "typing", "conv2d"}
+    {"torch", "nn", "keras", "layers", "ops", "batch_norm", "make_stage", "typing", "conv2d", "sys"}
     | {"basic_block", "bottleneck_block", "preact_basic_block", "preact_bottleneck_block"}
     | {"tensorflow", "jax", "numpy", "torchvision"}
 )

@@ -159,6 +159,22 @@ def test_a_symlinked_target_is_replaced_not_followed(project: Path, tmp_path: Pa
     assert sorted(p.name for p in outside.iterdir()) == ["precious.py", "stale.py"]
 
 
+def test_a_hard_linked_target_is_replaced_not_written_through(
+    project: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    assert invoke("build", project / "specs", "--out", out)[0] == 0
+    target = out / "torch" / "resnet18.py"
+    elsewhere = tmp_path / "vendored_copy.py"
+    os.link(target, elsewhere)
+    old = elsewhere.read_bytes()
+    with (project / "specs" / "resnet18.yaml").open("a") as spec:
+        spec.write("dropout: 0.5\n")
+    assert invoke("build", project / "specs", "--out", out)[0] == 0
+    assert elsewhere.read_bytes() == old
+    assert target.read_bytes() != old
+
+
 def test_a_folder_where_a_file_goes_is_refused(project: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     (out / "torch" / "resnet18.py").mkdir(parents=True)
