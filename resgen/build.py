@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from resgen.errors import Problem, ResgenError
+from resgen.loader import _one_line
 from resgen.render import Backend, body_digest, body_of, read_header, render
 from resgen.spec import Spec
 from resgen.validate import load_specs
@@ -83,9 +84,8 @@ def targets(
 def inspect(path: Path, expected: str) -> Finding | None:
     """Compare one file on disk with what the build would write."""
     if path.is_dir():
-        raise ResgenError(
-            Problem(str(path), 1, 1, "", "a folder is where this generated file goes; move it")
-        )
+        message = "a folder is where this generated file goes; move it"
+        raise ResgenError(Problem(_one_line(str(path)), 1, 1, "", message))
     if not path.exists():
         return Finding("missing", path, "not built yet")
     current = path.read_text(encoding="utf-8", errors="replace")
@@ -170,11 +170,9 @@ def build(
     pending = [(t, f) for t, f in pending if f is not None]
     refused = [f for _, f in pending if f.kind in ("hand-edited", "not-generated")]
     if refused and not force:
+        message = "{}; refusing to overwrite (use --force)"
         raise ResgenError(
-            [
-                Problem(str(f.path), 1, 1, "", f"{f.detail}; refusing to overwrite (use --force)")
-                for f in refused
-            ]
+            [Problem(_one_line(str(f.path)), 1, 1, "", message.format(f.detail)) for f in refused]
         )
     written: list[Path] = []
     for target, _ in pending:
@@ -187,6 +185,6 @@ def build(
                 else "no file was changed"
             )
             message = f"cannot write it ({exc.strerror or exc}); {state}"
-            raise ResgenError(Problem(str(target.path), 1, 1, "", message)) from None
+            raise ResgenError(Problem(_one_line(str(target.path)), 1, 1, "", message)) from None
         written.append(target.path)
     return written

@@ -166,6 +166,7 @@ class _Link:
 
 
 def _load_chain(opened: str, shown: str, chain: list[_Link]) -> tuple[dict[str, Any], _Entry]:
+    shown = _one_line(shown)  # a newline in a file name must not split a problem's line
     data, entry = _parse(_read(opened, shown), shown)
     return _resolve_extends(data, entry, opened, shown, chain)
 

@@ -523,6 +523,22 @@ def test_hostile_spec_file_names_stay_in_the_header_comment(tmp_path: Path) -> N
     ruff_clean(out)
 
 
+def test_a_problem_stays_one_line_whatever_the_file_name(tmp_path: Path) -> None:
+    """One problem, one line: file names with line breaks are escaped in every message."""
+    for i, file_name in enumerate(SPEC_FILE_NAMES):
+        spec = tmp_path / f"d{i}" / file_name
+        spec.parent.mkdir()
+        spec.write_text("name: x\nblock: {type: basic}\nstages: []\n", encoding="utf-8")
+        for command in (["validate", str(spec)], ["build", str(spec), "--out", str(tmp_path)]):
+            code, output, exception = run_cli(*command)
+            assert_refused_cleanly(code, output, exception)
+            assert len(output.splitlines()) == 1, output
+            assert output.endswith(":3:9: stages: needs at least 1 stage\n"), output
+        code, output, exception = run_cli("validate", str(spec.parent / ("no" + file_name)))
+        assert_refused_cleanly(code, output, exception)
+        assert len(output.splitlines()) == 1, output
+
+
 def runner_check(spec: Path, out: Path) -> int:
     return run_cli("build", str(spec), "--out", str(out), "--check")[0]
 
