@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
 RESNET20 = SPECS / "resnet20_cifar.yaml"
 VENV_BIN = Path(sys.executable).parent
-ENV = {**os.environ, "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "3", "COLUMNS": "120"}
+# One thread per process: pytest-xdist already runs a worker per core, and OpenMP threads that
+# spin on an oversubscribed CPU make torch several times slower. Runs compared bit for bit must
+# also use the same thread count, in-process and in subprocesses.
+ENV = {
+    **os.environ,
+    "PYTHONHASHSEED": "0",
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "COLUMNS": "120",
+    "OMP_NUM_THREADS": "1",
+}
 SUMMARY_FIELDS = {
     "name",
     "backend",
@@ -42,6 +52,16 @@ SUMMARY_FIELDS = {
     "wall_seconds",
     "weights_sha256",
 }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def train(*args: str | Path) -> Result:
@@ -424,7 +444,7 @@ def test_torchrun_two_processes_keep_identical_replicas(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=300,
-        env={**ENV, "OMP_NUM_THREADS": "1"},
+        env=ENV,
         cwd=ROOT,
         check=False,
     )

@@ -93,7 +93,7 @@ def prepare(
     backend = _backend(config.backend)  # the framework import comes after the cheap checks
     device = backend.pick_device(config.device, world)
     if config.resume:
-        _check_resume(jobs, backend)
+        _check_resume(jobs, config, backend)
     return jobs, backend, device
 
 
@@ -107,7 +107,7 @@ def _backend(name: str) -> Any:
     return keras_trainer
 
 
-def _check_resume(jobs: list[Job], backend: Any) -> None:
+def _check_resume(jobs: list[Job], config: TrainConfig, backend: Any) -> None:
     """Each checkpoint must come from the same run (spec, data, batch, rate, seed, ...). A spec
     without one starts afresh, unless none has one (a mistyped ``--out``)."""
     found = [job for job in jobs if (job.folder / backend.CHECKPOINT).is_file()]
@@ -119,7 +119,13 @@ def _check_resume(jobs: list[Job], backend: Any) -> None:
         if not job.resume:
             continue
         path = job.folder / backend.CHECKPOINT
-        stored = backend.read_meta(path).get("run", {})
+        meta = backend.read_meta(path)
+        stored = meta.get("run", {})
+        at, total = meta["state"]["step"], config.total_steps(job.batches.steps_per_epoch)
+        if at > total:
+            raise option_error(
+                "--resume", f"{path} is at step {at}, past the {total} steps this run asks for"
+            )
         for name in ("spec_sha256", *RESUME_KEYS):
             if stored.get(name) != job.key[name]:
                 raise option_error(
