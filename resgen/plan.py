@@ -43,6 +43,11 @@ class Conv:
         return self.kernel // 2
 
     @property
+    def keras_prefix(self) -> str:
+        """The keras name without its ``_conv`` suffix: ``<prefix>_pad``, ``<prefix>_conv``."""
+        return self.keras_name.removesuffix("_conv")
+
+    @property
     def out_size(self) -> int:
         return conv_out(self.in_size, self.kernel, self.stride, self.padding)
 
@@ -70,6 +75,11 @@ class Norm:
     @property
     def params(self) -> int:
         return 2 * self.channels
+
+    @property
+    def keras_prefix(self) -> str:
+        """The keras name without its ``_bn`` suffix: ``<prefix>_bn``, ``<prefix>_relu``."""
+        return self.keras_name.removesuffix("_bn")
 
 
 @dataclass(frozen=True)
@@ -153,6 +163,14 @@ class Stem:
         return sum(layer.params for layer in (*self.convs, *self.norms))
 
     @property
+    def conv_norms(self) -> tuple[tuple[Conv, Norm | None], ...]:
+        """Each conv with the norm after it (None after a pre-activation stem's last conv)."""
+        norms: tuple[Norm | None, ...] = self.norms
+        if len(norms) < len(self.convs):
+            norms = (*norms, None)
+        return tuple(zip(self.convs, norms, strict=True))
+
+    @property
     def macs(self) -> int:
         return sum(conv.macs for conv in self.convs)
 
@@ -199,6 +217,11 @@ class BlockClass:
         return f"PreAct{base}" if self.preact else base
 
     @property
+    def function_name(self) -> str:
+        """The block-building function of a Keras file (``bottleneck_block``)."""
+        return f"{self.kind_file}_block"
+
+    @property
     def kind_file(self) -> str:
         """The template file of this block kind (``templates/<backend>/blocks/<kind_file>``)."""
         return f"preact_{self.kind}" if self.preact else self.kind
@@ -238,6 +261,38 @@ class NetworkPlan:
     def depth(self) -> int:
         """Weighted layers on the main path: stem convs, branch convs, classifier."""
         return len(self.stem.convs) + sum(len(b.convs) for b in self.blocks) + 1
+
+    @property
+    def keras_norm_momentum(self) -> float:
+        """Keras' batch-norm momentum, the weight of the running average: 1 - PyTorch's."""
+        return float(f"{1 - self.spec.norm.momentum:.12g}")
+
+    @property
+    def keras_recursion_limit(self) -> int | None:
+        """A Python recursion limit under which Keras can walk this network's layer graph.
+
+        ``keras.Model`` (and ``keras.saving.load_model``) recurse once per layer along the
+        longest path, at most 12 layers a block; None where Python's default of 1000 frames
+        leaves room for the caller's.
+        """
+        depth = 12 * len(self.blocks) + 24
+        if depth <= 800:
+            return None
+        return -(-(2 * depth + 1000) // 1000) * 1000
+
+    @property
+    def stem_pool_fill(self) -> Literal["zeros", "-inf"] | None:
+        """What a framework whose max pool cannot pad must pad the stem pool with.
+
+        zeros where the spec asks for zero padding, or where the pool follows a ReLU (a zero
+        never beats a window's real, non-negative values, so it equals ignoring the padding);
+        -inf where the pool follows a bare conv (pre-activation stems); None without a pool.
+        """
+        if not self.stem.pool:
+            return None
+        if self.stem.pool_padding == "zeros" or not self.spec.block.preact:
+            return "zeros"
+        return "-inf"
 
     @property
     def block_class(self) -> BlockClass:
