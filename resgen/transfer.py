@@ -1,0 +1,269 @@
+"""Move weights between the generated PyTorch and Keras models, and from keras.applications.
+
+The two generated files name their layers by the one-to-one scheme of :mod:`resgen.naming`
+(``layer1.0.conv1`` is ``conv2_block1_1_conv``), so weights move by name alone: no spec is
+needed, and anything that does not pair up is reported, never skipped. Layouts differ: a
+PyTorch conv weight is ``(out, in / groups, kh, kw)`` and a Keras kernel ``(kh, kw, in /
+groups, out)``; a linear weight is the transpose of a dense kernel; batch norm's running mean
+and variance are Keras' moving mean and variance.
+
+torch and keras are imported inside the functions, so ``import resgen.transfer`` loads neither.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from resgen.naming import block_names, stem_names
+from resgen.plan import Head
+
+if TYPE_CHECKING:
+    import keras
+    import torch
+
+LayerKind = Literal["conv", "norm", "linear"]
+
+# PyTorch tensor -> Keras variable, per kind of layer.
+_VARIABLES: dict[LayerKind, dict[str, str]] = {
+    "conv": {"weight": "kernel", "bias": "bias"},
+    "norm": {
+        "weight": "gamma",
+        "bias": "beta",
+        "running_mean": "moving_mean",
+        "running_var": "moving_variance",
+    },
+    "linear": {"weight": "kernel", "bias": "bias"},
+}
+# Axis order that turns a PyTorch weight into a Keras kernel (its inverse goes back).
+_TO_KERAS_AXES: dict[LayerKind, tuple[int, ...]] = {
+    "conv": (2, 3, 1, 0),  # (out, in / groups, kh, kw) -> (kh, kw, in / groups, out)
+    "linear": (1, 0),  # (out, in) -> (in, out)
+}
+_KERAS_CLASSES: dict[LayerKind, str] = {
+    "conv": "Conv2D",
+    "norm": "BatchNormalization",
+    "linear": "Dense",
+}
+_BLOCK_PATH = re.compile(r"layer(?P<stage>[1-9][0-9]*)\.(?P<index>0|[1-9][0-9]*)\.")
+_POST_NORM = "post_bn"  # the final norm of pre-activation networks, same name in both
+
+
+class TransferError(ValueError):
+    """Two models whose weights do not pair up; the message lists every problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        listed = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"{len(problems)} weight transfer problem(s):\n{listed}")
+
+
+def _stem_table() -> dict[tuple[LayerKind, str], str]:
+    table: dict[tuple[LayerKind, str], str] = {}
+    for kind in ("imagenet", "cifar", "deep"):
+        for torch_conv, keras_conv, torch_norm, keras_norm in stem_names(kind):
+            table[("conv", torch_conv)] = keras_conv
+            table[("norm", torch_norm)] = keras_norm
+    return table
+
+
+def _block_candidates(stage: int, index: int) -> Iterator[tuple[LayerKind, str, str]]:
+    names = block_names(stage, index)
+    for k in (1, 2, 3):
+        yield ("conv", *names.conv(k))
+        yield ("norm", *names.norm(k))
+    yield ("norm", *names.preact_norm)
+    for avg in (False, True):
+        conv_torch, conv_keras, norm_torch, norm_keras = names.projection(avg=avg)
+        yield ("conv", conv_torch, conv_keras)
+        yield ("norm", norm_torch, norm_keras)
+
+
+def keras_layer_name(torch_path: str, kind: LayerKind) -> str | None:
+    """The Keras layer name of a PyTorch module path (``layer1.0.conv1`` ->
+    ``conv2_block1_1_conv``), or None when the path is not one resgen emits."""
+    if kind == "linear":
+        return Head.keras_name if torch_path == Head.torch_name else None
+    if kind == "norm" and torch_path == _POST_NORM:
+        return _POST_NORM
+    stem = _stem_table().get((kind, torch_path))
+    if stem is not None:
+        return stem
+    match = _BLOCK_PATH.match(torch_path)
+    if match is None:
+        return None
+    stage, index = int(match["stage"]), int(match["index"])
+    for candidate_kind, torch_name, keras_name in _block_candidates(stage, index):
+        if candidate_kind == kind and torch_name == torch_path:
+            return keras_name
+    return None
+
+
+@dataclass(frozen=True)
+class _Pair:
+    kind: LayerKind
+    torch_path: str
+    module: Any  # torch.nn.Module
+    layer: Any  # keras.layers.Layer
+
+    def tensors(self) -> list[tuple[str, Any, Any]]:
+        """(PyTorch attribute, its tensor, the Keras variable of that name or None)."""
+        variables = {v.name: v for v in self.layer.weights}
+        found = []
+        for attribute, variable_name in _VARIABLES[self.kind].items():
+            tensor = getattr(self.module, attribute, None)
+            if tensor is not None:
+                found.append((attribute, tensor, variables.get(variable_name)))
+        return found
+
+
+def _torch_kind(module: Any) -> LayerKind | None:
+    from torch import nn
+
+    if isinstance(module, nn.Conv2d):
+        return "conv"
+    if isinstance(module, nn.BatchNorm2d):
+        return "norm"
+    if isinstance(module, nn.Linear):
+        return "linear"
+    return None
+
+
+def _axes(kind: LayerKind, attribute: str) -> tuple[int, ...] | None:
+    return _TO_KERAS_AXES.get(kind) if attribute == "weight" else None
+
+
+def _keras_shape(kind: LayerKind, attribute: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    axes = _axes(kind, attribute)
+    return shape if axes is None else tuple(shape[axis] for axis in axes)
+
+
+def _pairs(torch_model: torch.nn.Module, keras_model: keras.Model) -> list[_Pair]:
+    """Every weighted PyTorch module with its Keras layer; TransferError on any mismatch."""
+    problems: list[str] = []
+    keras_layers = {layer.name: layer for layer in keras_model.layers}
+    pairs: list[_Pair] = []
+    covered: set[int] = set()
+    for path, module in torch_model.named_modules():
+        kind = _torch_kind(module)
+        if kind is None:
+            continue
+        covered.update(id(t) for t in (*module.parameters(False), *module.buffers(False)))
+        name = keras_layer_name(path, kind)
+        if name is None:
+            problems.append(f"torch {path}: not a layer name resgen emits")
+            continue
+        layer = keras_layers.get(name)
+        if layer is None:
+            problems.append(f"torch {path}: no keras layer {name}")
+            continue
+        if type(layer).__name__ != _KERAS_CLASSES[kind]:
+            problems.append(f"torch {path}: keras {name} is a {type(layer).__name__}")
+            continue
+        pair = _Pair(kind, path, module, layer)
+        problems += _shape_problems(pair)
+        pairs.append(pair)
+    for tensor_name, tensor in (*torch_model.named_parameters(), *torch_model.named_buffers()):
+        if id(tensor) not in covered:
+            problems.append(f"torch {tensor_name}: in no conv, batch norm or linear layer")
+    paired = {pair.layer.name for pair in pairs}
+    for name, layer in keras_layers.items():
+        if layer.weights and name not in paired:
+            problems.append(f"keras {name}: no torch module maps to it")
+    if problems:
+        raise TransferError(problems)
+    return pairs
+
+
+def _shape_problems(pair: _Pair) -> list[str]:
+    problems = []
+    where = f"torch {pair.torch_path} / keras {pair.layer.name}"
+    tensors = pair.tensors()
+    if len(tensors) != len(pair.layer.weights):
+        torch_side = [attribute for attribute, _, _ in tensors]
+        keras_side = [v.name for v in pair.layer.weights]
+        problems.append(f"{where}: tensors {torch_side} do not pair with {keras_side}")
+    for attribute, tensor, variable in tensors:
+        if variable is None:
+            problems.append(f"{where}: no keras variable for {attribute}")
+            continue
+        shape = _keras_shape(pair.kind, attribute, tuple(tensor.shape))
+        if tuple(variable.shape) != shape:
+            problems.append(
+                f"{where}: {attribute} {tuple(tensor.shape)} does not fit {variable.name} "
+                f"{tuple(variable.shape)}"
+            )
+    if pair.kind == "norm" and abs(pair.module.eps - pair.layer.epsilon) > 1e-12:
+        problems.append(f"{where}: eps {pair.module.eps} != epsilon {pair.layer.epsilon}")
+    return problems
+
+
+def torch_to_keras(torch_model: torch.nn.Module, keras_model: keras.Model) -> None:
+    """Copy every conv, batch-norm and linear tensor of a generated PyTorch model into the
+    generated Keras model of the same spec (built for any input shape).
+
+    Raises TransferError listing every unmatched name or shape before anything is copied.
+    """
+    for pair in _pairs(torch_model, keras_model):
+        for attribute, tensor, variable in pair.tensors():
+            value = tensor.detach().cpu().float().numpy()
+            axes = _axes(pair.kind, attribute)
+            variable.assign(value if axes is None else value.transpose(axes))
+
+
+def keras_to_torch(keras_model: keras.Model, torch_model: torch.nn.Module) -> None:
+    """Copy every conv, batch-norm and dense variable of a generated Keras model into the
+    generated PyTorch model of the same spec.
+
+    Raises TransferError listing every unmatched name or shape before anything is copied.
+    """
+    import numpy as np
+    import torch
+    from keras import ops
+
+    pairs = _pairs(torch_model, keras_model)
+    with torch.no_grad():
+        for pair in pairs:
+            for attribute, tensor, variable in pair.tensors():
+                value = ops.convert_to_numpy(variable.value)
+                axes = _axes(pair.kind, attribute)
+                if axes is not None:
+                    value = value.transpose(np.argsort(axes))
+                tensor.copy_(torch.from_numpy(np.ascontiguousarray(value)).to(tensor.dtype))
+
+
+def copy_weights_by_name(source: keras.Model, target: keras.Model, *, strict: bool = True) -> int:
+    """Copy the weights of every weighted ``target`` layer from the ``source`` layer of the same
+    name (for example ``keras.applications.ResNet50`` into ``resnet50_v1``); return how many
+    layers were copied.
+
+    Shapes must agree. With ``strict`` (the default) every weighted layer on either side must
+    find its partner; otherwise unpaired layers are left as they are. Raises TransferError
+    listing every problem before anything is copied.
+    """
+    problems: list[str] = []
+    sources = {layer.name: layer for layer in source.layers if layer.weights}
+    plan: list[tuple[Any, list[Any]]] = []
+    for layer in target.layers:
+        if not layer.weights:
+            continue
+        partner = sources.pop(layer.name, None)
+        if partner is None:
+            if strict:
+                problems.append(f"target {layer.name}: no source layer of that name")
+            continue
+        ours = [tuple(v.shape) for v in layer.weights]
+        theirs = [tuple(v.shape) for v in partner.weights]
+        if ours != theirs:
+            problems.append(f"{layer.name}: source shapes {theirs} != target shapes {ours}")
+            continue
+        plan.append((layer, partner.get_weights()))
+    if strict:
+        problems += [f"source {name}: no target layer of that name" for name in sources]
+    if problems:
+        raise TransferError(problems)
+    for layer, values in plan:
+        layer.set_weights(values)
+    return len(plan)

@@ -1,0 +1,285 @@
+"""resgen.transfer: weights moved between the committed generated/torch and generated/keras files.
+
+For every shipped spec the torch model gets non-trivial batch-norm statistics and affine
+parameters, its weights move to the Keras model, and the eval-mode outputs must agree within
+1e-4; moving them back into a fresh torch model must reproduce the original exactly. Generated
+modules are imported by file path, so what is tested is the committed bytes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+torch = pytest.importorskip("torch")
+keras = pytest.importorskip("keras")
+np = pytest.importorskip("numpy")
+
+from resgen.plan import build_plan  # noqa: E402
+from resgen.render import render  # noqa: E402
+from resgen.spec import Spec  # noqa: E402
+from resgen.transfer import (  # noqa: E402
+    TransferError,
+    keras_layer_name,
+    keras_to_torch,
+    torch_to_keras,
+)
+from resgen.validate import load_spec  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+GENERATED = ROOT / "generated"
+SPECS = ROOT / "specs"
+SPEC_NAMES = sorted(p.stem for p in SPECS.glob("*.yaml"))
+
+# Full-size inputs where the issue asks for them; 64x64 for the other ImageNet networks keeps
+# the file quick on two cores (both frameworks are channel-count bound, not size bound).
+FULL_SIZE = {"resnet50", "resnet20_cifar"}
+# Building a 4,200-layer Keras graph takes about a minute on one core.
+SLOW = {"resnet1202_cifar"}
+TOLERANCE = 1e-4
+
+
+def load_file(path: Path, module_name: str) -> ModuleType:
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def factory(backend: str, name: str, folder: Path = GENERATED):
+    module = load_file(folder / backend / f"{name}.py", f"generated_{backend}_{name}")
+    return getattr(module, name)
+
+
+def randomize(model: torch.nn.Module, batch: torch.Tensor, seed: int = 0) -> None:
+    """Random affine parameters and biases, then batch-norm statistics measured on ``batch``
+    and perturbed: far from the 0/1 defaults, yet activations stay near unit scale.
+
+    Norm scales lie in [0.1, 0.5], as in trained ResNets: with scales near 1 a 100-layer
+    network amplifies float32 round-off to about 1e-4 on its own (torch float32 against
+    float64), which would hide what this file checks.
+    """
+    generator = torch.Generator().manual_seed(seed)
+
+    def uniform(tensor: torch.Tensor, low: float, high: float) -> None:
+        tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
+
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Conv2d | torch.nn.Linear) and module.bias is not None:
+                uniform(module.bias, -0.1, 0.1)
+        for norm in norms:
+            uniform(norm.weight, 0.1, 0.5)
+            uniform(norm.bias, -0.1, 0.1)
+            norm.reset_running_stats()
+            norm.momentum = None  # a cumulative average: the statistics of the batch below
+        model.train()
+        model(batch)
+        for norm in norms:
+            norm.momentum = 0.1
+            noise = torch.empty_like(norm.running_var)
+            uniform(noise, 0.8, 1.25)
+            # Floored: a near-constant channel would otherwise amplify rounding 300-fold.
+            norm.running_var.mul_(noise).clamp_(min=0.1)
+            uniform(noise, -0.1, 0.1)
+            norm.running_mean.add_(noise * norm.running_var.sqrt())
+    model.eval()
+
+
+def keras_output(model, x: np.ndarray) -> np.ndarray:
+    return keras.ops.convert_to_numpy(model(x.transpose(0, 2, 3, 1), training=False))
+
+
+def check_round_trip(torch_factory, keras_factory, spec: Spec, size: int) -> float:
+    """torch -> keras -> torch; returns the max abs difference of torch and keras outputs."""
+    channels = spec.input.channels
+    x = np.random.default_rng(0).standard_normal((2, channels, size, size)).astype(np.float32)
+    torch.manual_seed(0)
+    source = torch_factory()
+    randomize(source, torch.from_numpy(x))
+    target = keras_factory(input_shape=(size, size, channels))
+    trainable = sum(int(np.prod(v.shape)) for v in target.trainable_weights)
+    assert trainable == sum(p.numel() for p in source.parameters()) == build_plan(spec).params
+
+    torch_to_keras(source, target)
+    with torch.no_grad():
+        expected = source(torch.from_numpy(x)).numpy()
+    got = keras_output(target, x)
+    assert got.shape == expected.shape == (2, spec.num_classes)
+    difference = float(np.abs(got - expected).max())
+    assert difference < TOLERANCE, f"torch vs keras: max abs difference {difference}"
+
+    # Back into the same torch model, first scrambled: everything must return bit for bit.
+    saved = {key: value.clone() for key, value in source.state_dict().items()}
+    with torch.no_grad():
+        for tensor in source.state_dict().values():
+            tensor.copy_(torch.rand_like(tensor.float()).to(tensor.dtype))
+    keras_to_torch(target, source)
+    for key, value in source.state_dict().items():
+        if not key.endswith("num_batches_tracked"):
+            assert torch.equal(value, saved[key]), key
+    with torch.no_grad():
+        assert torch.equal(source(torch.from_numpy(x)), torch.from_numpy(expected))
+    return difference
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in SPEC_NAMES],
+)
+def test_torch_to_keras_and_back(name: str) -> None:
+    spec = load_spec(SPECS / f"{name}.yaml")
+    size = spec.input.size if (name in FULL_SIZE or spec.input.size <= 32) else 64
+    check_round_trip(factory("torch", name), factory("keras", name), spec, size)
+
+
+# Features no shipped spec combines, rendered fresh: the -inf stem pool padding of a
+# pre-activation ImageNet stem, odd sizes at every stride-2 layer (Keras' "same" would pad
+# unevenly), ResNet-D pooling on odd sizes, option C, a stride-only subsample with basic
+# blocks, grouped 1x1-strided bottlenecks, zero-init, dropout and one input channel.
+SYNTHETIC: dict[str, dict] = {
+    "preact_imagenet_stem": {
+        "input": {"channels": 3, "size": 37},
+        "stem": {"type": "imagenet", "channels": 8},
+        "block": {"type": "basic", "preact": True},
+        "stages": [{"blocks": 1, "channels": 8}, {"blocks": 2, "channels": 16, "stride": 2}],
+    },
+    "preact_deep_stem_avg": {
+        "input": {"channels": 1, "size": 45},
+        "stem": {"type": "deep", "channels": 8},
+        "block": {
+            "type": "bottleneck",
+            "preact": True,
+            "stride_on": "1x1",
+            "groups": 2,
+            "width_per_group": 32,
+        },
+        "stages": [{"blocks": 2, "channels": 4}, {"blocks": 2, "channels": 8, "stride": 2}],
+        "shortcut": "avg_projection",
+        "conv_bias": "unnormalized",
+    },
+    "deep_stem_avg_odd": {
+        "input": {"channels": 3, "size": 41},
+        "stem": {"type": "deep", "channels": 8},
+        "block": {"type": "bottleneck", "expansion": 2},
+        "stages": [
+            {"blocks": 1, "channels": 4},
+            {"blocks": 2, "channels": 8, "stride": 2},
+            {"blocks": 1, "channels": 8, "stride": 2},
+        ],
+        "shortcut": "avg_projection",
+        "zero_init_residual": True,
+        "dropout": 0.5,
+    },
+    "option_c_subsample": {
+        "input": {"channels": 3, "size": 23},
+        "stem": {"type": "cifar", "channels": 8},
+        "block": {"type": "basic", "stride_at": "last"},
+        "stages": [
+            {"blocks": 2, "channels": 8, "stride": 2},
+            {"blocks": 2, "channels": 16, "stride": 2},
+        ],
+        "shortcut": "always_projection",
+        "conv_bias": "all",
+    },
+    "subsample_basic": {
+        "input": {"channels": 3, "size": 21},
+        "stem": {"type": "cifar", "channels": 8},
+        "block": {"type": "basic", "stride_at": "last"},
+        "stages": [
+            {"blocks": 2, "channels": 8, "stride": 2},
+            {"blocks": 2, "channels": 16, "stride": 2},
+        ],
+        "stride_shortcut": "subsample",
+        "norm": {"eps": 0.001, "momentum": 0.3},
+    },
+    "zero_pad_bottleneck_odd": {
+        "input": {"channels": 2, "size": 19},
+        "stem": {"type": "cifar", "channels": 8},
+        "block": {"type": "bottleneck", "preact": True, "expansion": 2},
+        "stages": [{"blocks": 1, "channels": 4}, {"blocks": 2, "channels": 8, "stride": 2}],
+        "shortcut": "zero_pad",
+    },
+    "plain_preact_grouped": {
+        "input": {"channels": 3, "size": 33},
+        "stem": {"type": "imagenet", "channels": 8, "pool_padding": "zeros"},
+        "block": {"type": "bottleneck", "preact": True, "groups": 4, "width_per_group": 16},
+        "stages": [{"blocks": 1, "channels": 8}, {"blocks": 1, "channels": 8, "stride": 2}],
+        "shortcut": "none",
+        "num_classes": 3,
+    },
+}
+
+
+def render_synthetic(name: str, folder: Path) -> Spec:
+    spec = Spec.model_validate({"name": name, "num_classes": 5, **SYNTHETIC[name]})
+    for backend in ("torch", "keras"):
+        (folder / backend).mkdir(parents=True, exist_ok=True)
+        (folder / backend / f"{name}.py").write_text(render(spec, backend, f"specs/{name}.yaml"))
+    return spec
+
+
+@pytest.mark.parametrize("name", sorted(SYNTHETIC))
+def test_synthetic_specs_agree(name: str, tmp_path: Path) -> None:
+    spec = render_synthetic(name, tmp_path)
+    torch_factory = factory("torch", name, tmp_path)
+    keras_factory = factory("keras", name, tmp_path)
+    check_round_trip(torch_factory, keras_factory, spec, spec.input.size)
+
+
+@pytest.mark.parametrize("name", SPEC_NAMES)
+def test_layer_names_map_as_the_plan_says(name: str) -> None:
+    plan = build_plan(load_spec(SPECS / f"{name}.yaml"))
+    for conv in plan.convs:
+        assert keras_layer_name(conv.torch_name, "conv") == conv.keras_name
+    for norm in plan.norms:
+        assert keras_layer_name(norm.torch_name, "norm") == norm.keras_name
+    assert keras_layer_name(plan.head.torch_name, "linear") == plan.head.keras_name
+
+
+def test_unknown_names_map_to_none() -> None:
+    assert keras_layer_name("layer1.0.conv4", "conv") is None
+    assert keras_layer_name("layer1.0.conv1", "norm") is None
+    assert keras_layer_name("classifier", "linear") is None
+    assert keras_layer_name("layer01.0.conv1", "conv") is None
+
+
+def test_mismatched_models_are_refused_with_every_problem() -> None:
+    torch_model = factory("torch", "resnet20_cifar")()
+    keras_model = factory("keras", "resnet32_cifar")(input_shape=(32, 32, 3))
+    before = [v.numpy().copy() for v in keras_model.weights[:3]]
+    with pytest.raises(TransferError) as raised:
+        torch_to_keras(torch_model, keras_model)
+    assert any("keras conv2_block4_1_conv: no torch module" in p for p in raised.value.problems)
+    assert str(len(raised.value.problems)) in str(raised.value)
+    # Nothing was copied.
+    for variable, value in zip(keras_model.weights[:3], before, strict=True):
+        np.testing.assert_array_equal(variable.numpy(), value)
+    with pytest.raises(TransferError):
+        keras_to_torch(keras_model, torch_model)
+
+
+def test_shape_mismatch_is_named() -> None:
+    torch_model = factory("torch", "resnet20_cifar")(num_classes=10)
+    keras_model = factory("keras", "resnet20_cifar")(num_classes=7)
+    with pytest.raises(TransferError) as raised:
+        torch_to_keras(torch_model, keras_model)
+    assert raised.value.problems == [
+        "torch fc / keras predictions: weight (10, 64) does not fit kernel (64, 7)",
+        "torch fc / keras predictions: bias (10,) does not fit bias (7,)",
+    ]
+
+
+def test_import_loads_neither_framework() -> None:
+    code = (
+        "import sys, resgen.transfer; "
+        "bad = {'torch', 'keras', 'tensorflow'} & set(sys.modules); assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
