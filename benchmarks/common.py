@@ -66,6 +66,8 @@ def interleaved(
     reference: Callable[[], object],
     rounds: int,
     warmup: int = 2,
+    budget_s: float | None = None,
+    min_rounds: int = 3,
 ) -> Json:
     """Time two callables side by side: A B, B A, A B, ... (the order alternates each round so
     that neither always runs first), and the per-round ratio candidate / reference.
@@ -74,13 +76,20 @@ def interleaved(
     drifts of the machine (another process, clock changes) cancel out of the ratio even when
     they move the absolute times. Bursts shorter than a call do not cancel; the ratio of the
     two minima, which such bursts can only raise, is reported beside the median ratio.
+
+    With ``budget_s``, rounds stop once that many seconds have gone by (after ``min_rounds``),
+    so that a busy machine makes a run less precise rather than endless.
     """
+    started = time.perf_counter()
     for _ in range(warmup):
         candidate()
         reference()
     times_a: list[float] = []
     times_b: list[float] = []
     for index in range(rounds):
+        spent = time.perf_counter() - started
+        if budget_s is not None and index >= min_rounds and spent > budget_s:
+            break
         if index % 2 == 0:
             a = time_call(candidate)
             b = time_call(reference)
@@ -96,7 +105,9 @@ def interleaved(
         "ratio": summarize(ratios),
         # the fastest call of each is the least disturbed by other processes: a second estimate
         "ratio_of_minima": min(times_a) / min(times_b),
-        "rounds": rounds,
+        "rounds": len(ratios),
+        "rounds_planned": rounds,
+        "budget_s": budget_s,
         "warmup": warmup,
         "order": "alternating: A B, B A, ...",
     }

@@ -100,9 +100,9 @@ def compare(name: str, application: str, batch: int, rounds: tuple[int, int], wa
         "max_abs_output_difference": difference,
         "max_abs_output": scale,
     }
-    result["forward"] = interleaved(ours_forward, reference_forward, rounds[0], warmup)
+    result["forward"] = interleaved(ours_forward, reference_forward, rounds[0], warmup, budget_s=25)
     result["forward_backward"] = interleaved(
-        train_step(ours), train_step(reference), rounds[1], warmup
+        train_step(ours), train_step(reference), rounds[1], warmup, budget_s=55
     )
     return result
 

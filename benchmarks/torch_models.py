@@ -89,12 +89,12 @@ def compare(
         "max_abs_output": scale,
     }
     result["forward"] = interleaved(
-        forward(candidate), forward(reference), rounds=rounds[0], warmup=warmup
+        forward(candidate), forward(reference), rounds=rounds[0], warmup=warmup, budget_s=45
     )
     candidate.train()
     reference.train()
     result["forward_backward"] = interleaved(
-        train_step(candidate), train_step(reference), rounds=rounds[1], warmup=warmup
+        train_step(candidate), train_step(reference), rounds=rounds[1], warmup=warmup, budget_s=75
     )
     candidate.to("cpu")
     reference.to("cpu")

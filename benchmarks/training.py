@@ -30,6 +30,7 @@ from benchmarks.common import (
 
 TEST_IMAGES = 64
 STATS_IMAGES = 64
+RUN_TIMEOUT_S = 240
 
 # Published ResNet-50 training figures (reference/README.md), for context only.
 PUBLISHED = [
@@ -92,7 +93,10 @@ def train_once(config: Config, folder: Path) -> Json:
         RESGEN_BENCH_STATS_IMAGES=str(STATS_IMAGES),
         KERAS_BACKEND="tensorflow",
     )
-    elapsed, code, output = run_command(args, env=env)
+    try:
+        elapsed, code, output = run_command(args, env=env, timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return {"exit_code": None, "process_wall_s": RUN_TIMEOUT_S, "error": "timed out"}
     summary = read_json(folder / "summary.json") or {}
     record: Json = {"exit_code": code, "process_wall_s": elapsed}
     if code != 0 or not summary:
@@ -113,12 +117,18 @@ def train_once(config: Config, folder: Path) -> Json:
     return record
 
 
-def run_rounds(configs: list[Config], rounds: int) -> dict[str, Json]:
-    """Each configuration ``rounds`` times, interleaved with a rotating order."""
+def run_rounds(
+    configs: list[Config], rounds: int, budget_s: float | None = None
+) -> dict[str, Json]:
+    """Each configuration ``rounds`` times, interleaved with a rotating order; no new round
+    starts once ``budget_s`` seconds have gone by (a busy machine gives fewer runs)."""
     scratch = Path(tempfile.mkdtemp(prefix="resgen-train-bench-"))
     runs: dict[str, list[Json]] = {c.key: [] for c in configs}
+    started = time.perf_counter()
     try:
         for index in range(rounds):
+            if index and budget_s is not None and time.perf_counter() - started > budget_s:
+                break
             shift = index % len(configs)
             for config in configs[shift:] + configs[:shift]:
                 folder = scratch / f"{config.key.replace(' ', '_').replace('/', '_')}-{index}"
@@ -219,8 +229,8 @@ def run(quick: bool) -> Json:
         "published_resnet50": PUBLISHED,
     }
     print("training: main configurations")
-    data["cpu"] = run_rounds(cifar, rounds=1 if quick else 3)
-    data["cpu"].update(run_rounds(imagenet, rounds=1 if quick else 2))
+    data["cpu"] = run_rounds(cifar, rounds=1 if quick else 3, budget_s=120)
+    data["cpu"].update(run_rounds(imagenet, rounds=1 if quick else 2, budget_s=120))
     print("training: depth series")
     data["depth"] = run_rounds(depth, rounds=1)
     data["loader_ceiling"] = [
