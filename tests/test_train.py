@@ -203,6 +203,14 @@ def test_resume_without_a_checkpoint_is_an_error(tmp_path: Path) -> None:
     assert not (tmp_path / "nothing").exists()
 
 
+def test_resume_from_a_damaged_checkpoint_is_an_error(tmp_path: Path) -> None:
+    tmp_path.joinpath("checkpoint.pt").write_bytes(b"PK\x03\x04 cut short")
+    result = train(RESNET20, "--out", tmp_path, "--resume")
+    assert result.exit_code == 2
+    assert "checkpoint.pt: not a usable checkpoint" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+
+
 # --- bad input ------------------------------------------------------------------------------
 
 

@@ -151,7 +151,7 @@ class KerasTrainer:
                 for i, variable in enumerate(self.optimizer.variables):
                     variable.assign(stored[f"optimizer_{i}"])
                 meta: dict[str, Any] = json.loads(str(stored["meta"]))
-        except (OSError, KeyError, ValueError) as exc:
+        except Exception as exc:  # whatever a damaged or foreign file raises
             raise option_error(
                 "--resume", f"{path}: not a usable checkpoint ({type(exc).__name__}: {exc})"
             ) from None
@@ -169,7 +169,7 @@ def read_meta(path: Path) -> dict[str, Any]:
     try:
         with np.load(path, allow_pickle=False) as stored:
             return json.loads(str(stored["meta"]))  # type: ignore[no-any-return]
-    except (OSError, KeyError, ValueError) as exc:
+    except Exception as exc:  # whatever a damaged or foreign file raises
         raise option_error(
             "--resume", f"{path}: not a usable checkpoint ({type(exc).__name__}: {exc})"
         ) from None

@@ -121,7 +121,8 @@ def _check_resume(jobs: list[Job], config: TrainConfig, backend: Any) -> None:
         path = job.folder / backend.CHECKPOINT
         meta = backend.read_meta(path)
         stored = meta.get("run", {})
-        at, total = meta["state"]["step"], config.total_steps(job.batches.steps_per_epoch)
+        at = int(meta.get("state", {}).get("step", 0))
+        total = config.total_steps(job.batches.steps_per_epoch)
         if at > total:
             raise option_error(
                 "--resume", f"{path} is at step {at}, past the {total} steps this run asks for"

@@ -214,7 +214,7 @@ class TorchTrainer:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             meta: dict[str, Any] = json.loads(state["meta"])
-        except (RuntimeError, KeyError, ValueError, TypeError, EOFError) as exc:
+        except Exception as exc:  # whatever a damaged or foreign file raises
             raise _unreadable(path, exc) from None
         torch.set_rng_state(state["rng"]["torch"].cpu())
         if state["rng"]["cuda"] and torch.cuda.is_available():
@@ -246,5 +246,5 @@ def read_meta(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         return json.loads(state["meta"])  # type: ignore[no-any-return]
-    except (RuntimeError, KeyError, ValueError, TypeError, EOFError, OSError) as exc:
+    except Exception as exc:  # whatever a damaged or foreign file raises
         raise _unreadable(path, exc) from None
