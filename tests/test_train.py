@@ -439,6 +439,11 @@ def test_several_specs_same_budget_and_overlay(tmp_path: Path) -> None:
         assert plain[key] == residual[key]
     assert plain["shortcut"] == "none" and residual["shortcut"] == "zero_pad"
     assert plot.read_bytes()[:4] == b"\x89PNG"
+    longer = train(SPECS / "plain20_cifar.yaml", RESNET20, "--steps", "4", "--batch-size", "8",
+                   "--out", tmp_path / "runs", "--resume")  # fmt: skip
+    assert longer.exit_code == 0, longer.output
+    for name in ("plain20_cifar", "resnet20_cifar"):
+        assert summary(tmp_path / "runs" / name)["resumed_at"] == [3]
 
 
 def test_torchrun_two_processes_keep_identical_replicas(tmp_path: Path) -> None:

@@ -120,6 +120,18 @@ class TrainConfig:
         return asdict(self)
 
 
-# What must match for ``--resume`` to continue the same trajectory. The length of the run, the
-# device, logging and checkpoint cadence may change between the parts of a run.
-RESUME_KEYS = ("backend", "data", "batch_size", "lr", "schedule", "seed", "augment", "world_size")
+# What must match for ``--resume`` to continue the same trajectory: the spec, the generated file
+# (a resgen upgrade may change it), and the run's settings. The length of the run, the device,
+# logging and checkpoint cadence may change between the parts of a run.
+RESUME_KEYS = (
+    "spec_sha256",
+    "model_sha256",
+    "backend",
+    "data",
+    "batch_size",
+    "lr",
+    "schedule",
+    "seed",
+    "augment",
+    "world_size",
+)

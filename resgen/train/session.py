@@ -8,6 +8,7 @@ same budget: seed, data, batch and steps.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ EVAL_BATCH = 256
 CHECKPOINTS = ("checkpoint.pt", "checkpoint.npz")
 
 
-@dataclass
+@dataclass(eq=False)
 class Job:
     """One spec's run, fully checked, nothing written yet."""
 
@@ -76,8 +77,10 @@ def prepare(
         batches = datasets.Batches(
             dataset, config.batch_size, config.seed, augment, world.rank, world.size
         )
+        text = model_text(spec_path, spec, config.backend)
         key = {
             "spec_sha256": spec_digest(spec),
+            "model_sha256": hashlib.sha256(text.encode()).hexdigest(),
             "backend": config.backend,
             "data": config.data,
             "batch_size": config.batch_size,
@@ -87,7 +90,6 @@ def prepare(
             "augment": augment,
             "world_size": world.size,
         }
-        text = model_text(spec_path, spec, config.backend)
         stats = datasets.channel_stats(dataset)
         jobs.append(Job(spec_path, spec, folder, text, batches, stats, key, config.resume))
     backend = _backend(config.backend)  # the framework import comes after the cheap checks
@@ -110,12 +112,12 @@ def _backend(name: str) -> Any:
 def _check_resume(jobs: list[Job], config: TrainConfig, backend: Any) -> None:
     """Each checkpoint must come from the same run (spec, data, batch, rate, seed, ...). A spec
     without one starts afresh, unless none has one (a mistyped ``--out``)."""
-    found = [job for job in jobs if (job.folder / backend.CHECKPOINT).is_file()]
-    if not found:
+    for job in jobs:
+        job.resume = (job.folder / backend.CHECKPOINT).is_file()
+    if not any(job.resume for job in jobs):
         where = ", ".join(str(job.folder / backend.CHECKPOINT) for job in jobs)
         raise option_error("--resume", f"no checkpoint to resume from ({where} not found)")
     for job in jobs:
-        job.resume = job in found
         if not job.resume:
             continue
         path = job.folder / backend.CHECKPOINT
@@ -127,7 +129,7 @@ def _check_resume(jobs: list[Job], config: TrainConfig, backend: Any) -> None:
             raise option_error(
                 "--resume", f"{path} is at step {at}, past the {total} steps this run asks for"
             )
-        for name in ("spec_sha256", *RESUME_KEYS):
+        for name in RESUME_KEYS:
             if stored.get(name) != job.key[name]:
                 raise option_error(
                     "--resume",
