@@ -221,13 +221,12 @@ def keras_to_torch(keras_model: keras.Model, torch_model: torch.nn.Module) -> No
     """
     import numpy as np
     import torch
-    from keras import ops
 
     pairs = _pairs(torch_model, keras_model)
     with torch.no_grad():
         for pair in pairs:
             for attribute, tensor, variable in pair.tensors():
-                value = ops.convert_to_numpy(variable.value)
+                value = np.asarray(variable)  # any backend
                 axes = _axes(pair.kind, attribute)
                 if axes is not None:
                     value = value.transpose(np.argsort(axes))
@@ -243,6 +242,8 @@ def copy_weights_by_name(source: keras.Model, target: keras.Model, *, strict: bo
     find its partner; otherwise unpaired layers are left as they are. Raises TransferError
     listing every problem before anything is copied.
     """
+    import numpy as np
+
     problems: list[str] = []
     sources = {layer.name: layer for layer in source.layers if layer.weights}
     plan: list[tuple[Any, list[Any]]] = []
@@ -259,11 +260,12 @@ def copy_weights_by_name(source: keras.Model, target: keras.Model, *, strict: bo
         if ours != theirs:
             problems.append(f"{layer.name}: source shapes {theirs} != target shapes {ours}")
             continue
-        plan.append((layer, partner.get_weights()))
+        plan.append((layer, [np.asarray(v) for v in partner.weights]))
     if strict:
         problems += [f"source {name}: no target layer of that name" for name in sources]
     if problems:
         raise TransferError(problems)
     for layer, values in plan:
-        layer.set_weights(values)
+        for variable, value in zip(layer.weights, values, strict=True):
+            variable.assign(value)
     return len(plan)

@@ -9,6 +9,7 @@ modules are imported by file path, so what is tested is the committed bytes.
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ np = pytest.importorskip("numpy")
 
 from resgen.plan import build_plan  # noqa: E402
 from resgen.render import render  # noqa: E402
-from resgen.spec import Spec  # noqa: E402
+from resgen.spec import InputSpec, Spec  # noqa: E402
 from resgen.transfer import (  # noqa: E402
     TransferError,
     keras_layer_name,
@@ -30,6 +31,9 @@ from resgen.transfer import (  # noqa: E402
     torch_to_keras,
 )
 from resgen.validate import load_spec  # noqa: E402
+
+# Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "generated"
@@ -107,6 +111,12 @@ def check_round_trip(torch_factory, keras_factory, spec: Spec, size: int) -> flo
     target = keras_factory(input_shape=(size, size, channels))
     trainable = sum(int(np.prod(v.shape)) for v in target.trainable_weights)
     assert trainable == sum(p.numel() for p in source.parameters()) == build_plan(spec).params
+    # Every block ends at the shape the plan gives for this input size.
+    sized = build_plan(spec.model_copy(update={"input": InputSpec(channels=channels, size=size)}))
+    for block in sized.blocks:
+        last = [layer for layer in target.layers if layer.name.startswith(block.keras_name + "_")]
+        shape = (None, block.out_size, block.out_size, block.out_channels)
+        assert tuple(last[-1].output.shape) == shape, block.keras_name
 
     torch_to_keras(source, target)
     with torch.no_grad():
@@ -135,9 +145,21 @@ def check_round_trip(torch_factory, keras_factory, spec: Spec, size: int) -> flo
     [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in SPEC_NAMES],
 )
 def test_torch_to_keras_and_back(name: str) -> None:
+    """Also: parameter counts agree across torch, keras, the plan and ``resgen summary``."""
     spec = load_spec(SPECS / f"{name}.yaml")
+    assert summary_params(name) == build_plan(spec).params
     size = spec.input.size if (name in FULL_SIZE or spec.input.size <= 32) else 64
     check_round_trip(factory("torch", name), factory("keras", name), spec, size)
+
+
+def summary_params(name: str) -> int:
+    from click.testing import CliRunner
+
+    from resgen.cli import main
+
+    result = CliRunner().invoke(main, ["summary", "--json", str(SPECS / f"{name}.yaml")])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)["params"]
 
 
 # Features no shipped spec combines, rendered fresh: the -inf stem pool padding of a

@@ -1,0 +1,505 @@
+"""The committed generated/keras files: they match keras.applications, count what the plan counts,
+stay ruff-clean and framework-pure, serialize, and train on every Keras backend.
+
+Every test imports the committed bytes under generated/keras by file path (the golden record),
+so what is tested is what users vendor.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+keras = pytest.importorskip("keras")
+np = pytest.importorskip("numpy")
+
+from resgen.plan import build_plan  # noqa: E402
+from resgen.render import render  # noqa: E402
+from resgen.spec import Spec  # noqa: E402
+from resgen.transfer import TransferError, copy_weights_by_name  # noqa: E402
+from resgen.validate import load_spec  # noqa: E402
+
+# Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+ROOT = Path(__file__).resolve().parents[1]
+GENERATED = ROOT / "generated" / "keras"
+SPECS = ROOT / "specs"
+SPEC_NAMES = sorted(p.stem for p in SPECS.glob("*.yaml"))
+RUFF = Path(sys.executable).with_name("ruff")
+RESGEN = Path(sys.executable).with_name("resgen")
+
+# keras.applications builders and their published trainable parameter counts (shared/reference).
+APPLICATIONS = {
+    "resnet50_v1": ("ResNet50", 25_583_592),
+    "resnet101_v1": ("ResNet101", 44_601_832),
+    "resnet152_v1": ("ResNet152", 60_268_520),
+    "resnet50_v2": ("ResNet50V2", 25_568_360),
+    "resnet101_v2": ("ResNet101V2", 44_577_896),
+    "resnet152_v2": ("ResNet152V2", 60_236_904),
+}
+# Full size where it is cheap enough; 64x64 elsewhere (the layers and weights do not change).
+FULL_SIZE = {"resnet50_v1"}
+
+
+def load_module(name: str, folder: Path = GENERATED) -> ModuleType:
+    path = folder / f"{name}.py"
+    module_spec = importlib.util.spec_from_file_location(f"generated_keras_{name}", path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def build(name: str, folder: Path = GENERATED, **kwargs):
+    return getattr(load_module(name, folder), name)(**kwargs)
+
+
+def weighted(model) -> list[tuple[str, str, list[tuple[int, ...]]]]:
+    return [
+        (layer.name, type(layer).__name__, [tuple(v.shape) for v in layer.weights])
+        for layer in model.layers
+        if layer.weights
+    ]
+
+
+def randomize(model, seed: int = 0) -> None:
+    """Every variable random, with batch-norm statistics and scales in a sane range."""
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        shape = tuple(variable.shape)
+        if variable.name == "moving_variance":
+            value = rng.uniform(0.5, 2.0, shape)
+        elif variable.name == "gamma":
+            value = rng.uniform(0.1, 0.5, shape)
+        elif variable.name == "kernel":
+            value = rng.standard_normal(shape) * np.sqrt(1.0 / np.prod(shape[:-1]))
+        else:
+            value = rng.uniform(-0.1, 0.1, shape)
+        variable.assign(value.astype("float32"))
+
+
+def test_every_shipped_spec_is_generated() -> None:
+    assert sorted(p.stem for p in GENERATED.glob("*.py")) == SPEC_NAMES
+
+
+@pytest.mark.parametrize("name", sorted(APPLICATIONS))
+def test_same_layers_and_outputs_as_keras_applications(name: str) -> None:
+    builder, published = APPLICATIONS[name]
+    size = 224 if name in FULL_SIZE else 64
+    ours = build(name, input_shape=(size, size, 3))
+    theirs = getattr(keras.applications, builder)(
+        weights=None, input_shape=(size, size, 3), classifier_activation=None
+    )
+    # Every weighted layer: same name, class, order and weight shapes.
+    assert weighted(ours) == weighted(theirs)
+    # Every layer: same class in the same place, and the same name except where
+    # keras.applications leaves one to Keras' global counter: the input, and ResNetV2's
+    # stride-only shortcut (a 1x1 max pool, named <block>_0_pool here).
+    assert [type(a).__name__ for a in ours.layers] == [type(b).__name__ for b in theirs.layers]
+    plan = build_plan(load_spec(SPECS / f"{name}.yaml"))
+    pools = {f"{b.keras_name}_0_pool" for b in plan.blocks if b.shortcut == "subsample"}
+    renamed = {}
+    for a, b in zip(ours.layers, theirs.layers, strict=True):
+        if a.name != b.name:
+            renamed[a.name] = b.name
+    assert renamed.keys() - {"input_layer"} == pools
+    assert all(renamed[pool].startswith("max_pooling2d") for pool in pools)
+    assert len(pools) == (3 if name.endswith("_v2") else 0)
+    assert ours.count_params() == theirs.count_params()
+    trainable = sum(int(np.prod(v.shape)) for v in ours.trainable_weights)
+    assert trainable == published
+
+    randomize(theirs)
+    assert copy_weights_by_name(theirs, ours) == len(weighted(theirs))
+    x = np.random.default_rng(1).standard_normal((2, size, size, 3)).astype("float32")
+    expected = keras.ops.convert_to_numpy(theirs(x, training=False))
+    got = keras.ops.convert_to_numpy(ours(x, training=False))
+    assert np.abs(expected).max() > 1e-2  # not a trivially small output
+    assert np.abs(got - expected).max() < 1e-5
+
+
+def test_copy_by_name_refuses_a_different_architecture() -> None:
+    ours = build("resnet50_v1", input_shape=(64, 64, 3))
+    theirs = keras.applications.ResNet50V2(weights=None, input_shape=(64, 64, 3))
+    before = keras.ops.convert_to_numpy(ours.get_layer("conv1_conv").kernel)
+    with pytest.raises(TransferError) as raised:
+        copy_weights_by_name(theirs, ours)
+    problems = raised.value.problems
+    assert "target conv1_bn: no source layer of that name" in problems
+    assert "source post_bn: no target layer of that name" in problems
+    assert any(p.startswith("conv2_block1_1_conv: source shapes") for p in problems)
+    # Nothing was copied.
+    after = keras.ops.convert_to_numpy(ours.get_layer("conv1_conv").kernel)
+    np.testing.assert_array_equal(before, after)
+
+
+def test_copy_by_name_without_strict_leaves_a_new_head_alone() -> None:
+    """The fine-tuning case: a headless keras.applications model into ours with 10 classes."""
+    ours = build("resnet50_v2", num_classes=10, input_shape=(64, 64, 3))
+    theirs = keras.applications.ResNet50V2(weights=None, include_top=False, input_shape=(64, 64, 3))
+    randomize(theirs)
+    head = keras.ops.convert_to_numpy(ours.get_layer("predictions").kernel)
+    with pytest.raises(TransferError, match="target predictions: no source layer"):
+        copy_weights_by_name(theirs, ours)
+    assert copy_weights_by_name(theirs, ours, strict=False) == len(weighted(ours)) - 1
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(ours.get_layer("post_bn").gamma),
+        keras.ops.convert_to_numpy(theirs.get_layer("post_bn").gamma),
+    )
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(ours.get_layer("predictions").kernel), head
+    )
+
+
+# One shipped spec per layout the templates emit: basic, v1.5 bottleneck, v1 (bias, stride on
+# the 1x1), ResNetV2, pre-activation CIFAR bottleneck, ResNeXt, ResNet-D, option A, plain.
+LAYOUTS = (
+    "resnet18",
+    "resnet50",
+    "resnet50_v1",
+    "resnet50_v2",
+    "preact_resnet164_cifar",
+    "resnext50_32x4d",
+    "resnet50d",
+    "resnet20_cifar",
+    "plain20_cifar",
+)
+
+
+def test_every_layout_counts_the_plan_and_builds_on_the_torch_backend() -> None:
+    """On Keras' PyTorch backend, one spec per layout builds at its own input size: trainable
+    parameters equal the plan's (which ``resgen summary`` prints), the output is (batch,
+    num_classes) and every block ends at the planned shape. test_transfer.py holds the same for
+    every shipped spec on the TensorFlow backend, where it builds them anyway."""
+    script = textwrap.dedent(
+        """
+        import importlib.util, json, math, sys
+        import keras
+
+        found = {}
+        for path in sys.argv[1:]:
+            name = path.rsplit("/", 1)[-1][:-3]
+            spec = importlib.util.spec_from_file_location("generated_" + name, path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            model = getattr(module, name)()
+            found[name] = {
+                "backend": keras.backend.backend(),
+                "trainable": sum(math.prod(v.shape) for v in model.trainable_weights),
+                "output": list(model.output.shape),
+                "blocks": {
+                    layer.name[: -len("_out")]: list(layer.output.shape)
+                    for layer in model.layers
+                    if layer.name.endswith("_out")
+                },
+            }
+        print(json.dumps(found))
+        """
+    )
+    paths = [str(GENERATED / f"{name}.py") for name in LAYOUTS]
+    result = run_python(script, *paths, backend="torch")
+    found = json.loads(result.stdout.splitlines()[-1])
+    for name in LAYOUTS:
+        plan = build_plan(load_spec(SPECS / f"{name}.yaml"))
+        assert found[name]["backend"] == "torch"
+        assert found[name]["trainable"] == plan.params == summary_params(name), name
+        assert found[name]["output"] == [None, plan.head.num_classes], name
+        expected = {
+            block.keras_name: [None, block.out_size, block.out_size, block.out_channels]
+            for block in plan.blocks
+        }
+        assert found[name]["blocks"] == expected, name
+
+
+def summary_params(name: str) -> int:
+    """The parameter count ``resgen summary --json`` prints, run in-process."""
+    from click.testing import CliRunner
+
+    from resgen.cli import main
+
+    result = CliRunner().invoke(main, ["summary", "--json", str(SPECS / f"{name}.yaml")])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)["params"]
+
+
+def run_python(script: str, *args: str, backend: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+@pytest.mark.parametrize("name", SPEC_NAMES)
+def test_imports_are_keras_and_stdlib_only(name: str) -> None:
+    tree = ast.parse((GENERATED / f"{name}.py").read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0 and node.module is not None
+            imported.add(node.module.split(".")[0])
+    assert "keras" in imported
+    assert imported - {"keras"} <= set(sys.stdlib_module_names), imported
+
+
+def test_generated_keras_is_ruff_clean_under_defaults() -> None:
+    for command in (["format", "--check", "--isolated"], ["check", "--isolated"]):
+        result = subprocess.run(
+            [str(RUFF), *command, str(GENERATED)], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_golden_tree_and_bytes_identical_across_hash_seeds(tmp_path: Path) -> None:
+    check = subprocess.run(
+        [str(RESGEN), "build", "specs/", "--backend", "keras", "--check"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    for seed in ("1", "4242"):
+        out = tmp_path / seed
+        subprocess.run(
+            [str(RESGEN), "build", "specs/", "--backend", "keras", "--out", str(out)],
+            capture_output=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            check=True,
+        )
+        for name in SPEC_NAMES:
+            built = (out / "keras" / f"{name}.py").read_bytes()
+            assert built == (GENERATED / f"{name}.py").read_bytes(), name
+
+
+def test_summary_prints_the_plan_count() -> None:
+    for name in ("resnet20_cifar", "resnet50d"):
+        plan = build_plan(load_spec(SPECS / f"{name}.yaml"))
+        printed: list[str] = []
+        model = build(name, input_shape=(64, 64, 3))
+        model.summary(print_fn=lambda line, *_, out=printed, **__: out.append(line))
+        text = "\n".join(printed)
+        assert f"Trainable params: {plan.params:,}" in text
+        assert "conv2_block1_1_conv" in text
+
+
+# A pre-activation ImageNet stem: its max pool follows a bare conv, so the file pads with -inf
+# through its own NegInfPadding2D layer (no shipped spec has one).
+NEG_INF_STEM = {
+    "name": "preact_stem",
+    "num_classes": 4,
+    "input": {"channels": 3, "size": 33},
+    "stem": {"type": "imagenet", "channels": 8},
+    "block": {"type": "basic", "preact": True},
+    "stages": [{"blocks": 1, "channels": 8}, {"blocks": 1, "channels": 16, "stride": 2}],
+}
+
+
+def render_to(folder: Path, data: dict) -> Spec:
+    spec = Spec.model_validate(data)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{spec.name}.py").write_text(render(spec, "keras", f"specs/{spec.name}.yaml"))
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("name", "size"), [("resnet20_cifar", 32), ("resnet50_v2", 64), ("preact_stem", 33)]
+)
+def test_keras_file_round_trip(name: str, size: int, tmp_path: Path) -> None:
+    folder = GENERATED
+    if name == "preact_stem":
+        folder = tmp_path / "src"
+        render_to(folder, NEG_INF_STEM)
+    model = build(name, folder, input_shape=(size, size, 3))
+    randomize(model)
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+    x = np.random.default_rng(0).standard_normal((2, size, size, 3)).astype("float32")
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(loaded(x, training=False)),
+        keras.ops.convert_to_numpy(model(x, training=False)),
+    )
+
+
+def test_custom_layers_are_registered_and_exact() -> None:
+    module = load_module("resnet20_cifar")
+    layer = module.ZeroPadShortcut(out_channels=6, stride=2, name="pad")
+    assert keras.saving.get_registered_name(type(layer)) == "resgen>ZeroPadShortcut"
+    x = np.arange(2 * 5 * 5 * 4, dtype="float32").reshape(2, 5, 5, 4)
+    got = keras.ops.convert_to_numpy(layer(x))
+    expected = np.concatenate([x[:, ::2, ::2, :], np.zeros((2, 3, 3, 2), "float32")], axis=-1)
+    np.testing.assert_array_equal(got, expected)
+    assert layer.get_config()["out_channels"] == 6
+
+
+def test_neg_inf_padding_never_wins_the_max(tmp_path: Path) -> None:
+    render_to(tmp_path, NEG_INF_STEM)
+    module = load_module("preact_stem", tmp_path)
+    pad = module.NegInfPadding2D(padding=1)
+    x = -1.0 - np.random.default_rng(0).random((1, 4, 4, 2)).astype("float32")
+    pooled = keras.layers.MaxPooling2D(3, strides=2)(pad(x))
+    # PyTorch's max pool with padding 1: windows clipped to the image.
+    expected = np.stack(
+        [
+            [x[0, max(0, 2 * i - 1) : 2 * i + 2, max(0, 2 * j - 1) : 2 * j + 2].max((0, 1))]
+            for i in range(2)
+            for j in range(2)
+        ]
+    ).reshape(1, 2, 2, 2)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(pooled), expected)
+
+
+def test_norms_use_the_keras_momentum_convention_and_init_mirrors_torch() -> None:
+    v1 = build("resnet50_v1", input_shape=(64, 64, 3))
+    norm = v1.get_layer("conv2_block1_1_bn")
+    assert (norm.momentum, norm.epsilon) == (0.99, 1.001e-5)
+    model = build("resnet20_cifar")
+    norm = model.get_layer("conv2_block1_1_bn")
+    assert (norm.momentum, norm.epsilon) == (0.9, 1e-5)
+    assert np.all(keras.ops.convert_to_numpy(norm.gamma) == 1)
+    # He-normal, fan-out: std sqrt(2 / (k * k * out)); a fresh draw per layer.
+    kernels = [
+        keras.ops.convert_to_numpy(model.get_layer(f"conv4_block{i}_2_conv").kernel)
+        for i in (1, 2, 3)
+    ]
+    expected = np.sqrt(2.0 / (3 * 3 * 64))
+    for kernel in kernels:
+        assert abs(kernel.std() / expected - 1) < 0.05
+        assert abs(kernel.mean()) < 0.1 * expected
+    assert not np.array_equal(kernels[0], kernels[1])
+
+
+def test_zero_init_residual_and_dropout(tmp_path: Path) -> None:
+    data = {
+        "name": "tiny_zero_init",
+        "num_classes": 3,
+        "input": {"channels": 3, "size": 16},
+        "stem": {"type": "cifar", "channels": 8},
+        "block": {"type": "bottleneck"},
+        "stages": [{"blocks": 2, "channels": 4}],
+        "zero_init_residual": True,
+        "dropout": 0.2,
+    }
+    render_to(tmp_path, data)
+    model = build("tiny_zero_init", tmp_path)
+    for block in ("conv2_block1", "conv2_block2"):
+        gamma = keras.ops.convert_to_numpy(model.get_layer(f"{block}_3_bn").gamma)
+        assert np.all(gamma == 0)
+        assert np.all(keras.ops.convert_to_numpy(model.get_layer(f"{block}_1_bn").gamma) == 1)
+    assert model.get_layer("top_dropout").rate == 0.2
+
+
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+# Small stand-ins for the layouts whose layers differ most between backends: ResNetV2 (explicit
+# pads, 1x1 max-pool shortcuts, zero-padded stem pool) and ResNet-D (deep stem, average-pooled
+# shortcuts); odd sizes reach every stride-2 layer ("same" pooling pads one side only there).
+TINY = {
+    "tiny_v2": {
+        "input": {"channels": 3, "size": 37},
+        "stem": {"type": "imagenet", "channels": 8, "pool_padding": "zeros"},
+        "block": {"type": "bottleneck", "preact": True, "stride_at": "last"},
+        "stages": [{"blocks": 2, "channels": 4, "stride": 2}, {"blocks": 2, "channels": 8}],
+        "stride_shortcut": "subsample",
+        "conv_bias": "unnormalized",
+    },
+    "tiny_d": {
+        "input": {"channels": 3, "size": 36},
+        "stem": {"type": "deep", "channels": 8},
+        "block": {"type": "bottleneck"},
+        "stages": [{"blocks": 1, "channels": 4}, {"blocks": 2, "channels": 8, "stride": 2}],
+        "shortcut": "avg_projection",
+    },
+}
+
+TRAIN_SCRIPT = """
+import importlib.util, sys
+import numpy as np
+import keras
+
+folder, generated, expected_path = sys.argv[1:]
+expected = np.load(expected_path)
+for name in ("resnet20_cifar", "tiny_v2", "tiny_d", "preact_stem"):
+    where = generated if name == "resnet20_cifar" else folder
+    spec = importlib.util.spec_from_file_location(name, f"{where}/{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    x = expected[f"{name}_x"]
+    model = getattr(module, name)(num_classes=5, input_shape=x.shape[1:])
+    model.load_weights(f"{folder}/{name}.weights.h5")
+    out = keras.ops.convert_to_numpy(model(x, training=False))
+    diff = np.abs(out - expected[f"{name}_y"]).max()
+    assert diff < 1e-4, (name, diff)
+    print(name, keras.backend.backend(), f"diff {diff:.2e}")
+    if name != "resnet20_cifar":
+        continue
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    before = [keras.ops.convert_to_numpy(v).copy() for v in model.trainable_weights]
+    history = model.fit(x, np.array([0, 3]), epochs=1, batch_size=2, verbose=0)
+    loss = history.history["loss"][0]
+    after = [keras.ops.convert_to_numpy(v) for v in model.trainable_weights]
+    assert np.isfinite(loss), (name, loss)
+    changed = sum(not np.array_equal(a, b) for a, b in zip(before, after))
+    assert changed == len(before), (name, changed, len(before))
+    print(name, keras.backend.backend(), f"loss {loss:.3f}")
+"""
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "tensorflow",
+        "torch",
+        pytest.param(
+            "jax", marks=pytest.mark.skipif(not installed("jax"), reason="jax is not installed")
+        ),
+    ],
+)
+def test_one_training_step_on_each_backend(backend: str, tmp_path: Path) -> None:
+    """Weights saved here (TensorFlow) give the same outputs on ``backend`` for option A's
+    layer, ResNetV2's and ResNet-D's layers and the -inf stem padding; then one SGD step there
+    updates every trainable weight of a network with a custom layer."""
+    render_to(tmp_path, NEG_INF_STEM)
+    for name, data in TINY.items():
+        render_to(tmp_path, {"name": name, "num_classes": 5, **data})
+    arrays = {}
+    for name in ("resnet20_cifar", "tiny_v2", "tiny_d", "preact_stem"):
+        folder = GENERATED if name == "resnet20_cifar" else tmp_path
+        size = {"resnet20_cifar": 32, "preact_stem": 33}.get(name) or TINY[name]["input"]["size"]
+        model = build(name, folder, num_classes=5, input_shape=(size, size, 3))
+        randomize(model)
+        model.save_weights(tmp_path / f"{name}.weights.h5")
+        x = np.random.default_rng(2).standard_normal((2, size, size, 3)).astype("float32")
+        arrays[f"{name}_x"] = x
+        arrays[f"{name}_y"] = keras.ops.convert_to_numpy(model(x, training=False))
+    np.savez(tmp_path / "expected.npz", **arrays)
+    result = run_python(
+        TRAIN_SCRIPT, str(tmp_path), str(GENERATED), str(tmp_path / "expected.npz"), backend=backend
+    )
+    assert result.stdout.count(f" {backend} ") == 5, result.stdout
