@@ -64,8 +64,12 @@ def overview(plan: NetworkPlan) -> str:
     )
 
 
-def stage_table(plan: NetworkPlan) -> list[str]:
-    """Rows of the stage table (header first), aligned for a docstring."""
+def stage_table(plan: NetworkPlan, backend: str = "torch") -> list[str]:
+    """Rows of the stage table (header first), aligned for a docstring.
+
+    Shapes are channels x height x width in both backends; stages take the backend's names
+    (``layer1`` in PyTorch, ``conv2`` in Keras, which counts the stem as ``conv1``).
+    """
     rows = [("stage", "blocks", "channels", "stride", "output")]
     stem = plan.stem
     rows.append(
@@ -80,7 +84,7 @@ def stage_table(plan: NetworkPlan) -> list[str]:
     for stage in plan.stages:
         rows.append(
             (
-                stage.torch_name,
+                stage.keras_name if backend == "keras" else stage.torch_name,
                 str(len(stage.blocks)),
                 f"{stage.in_channels} -> {stage.out_channels}",
                 str(stage.stride),

@@ -184,7 +184,7 @@ def render(spec: Spec, backend: Backend, source: str, plan: NetworkPlan | None =
         block=block,
         source=source,
         overview=describe.overview(plan),
-        table=describe.stage_table(plan),
+        table=describe.stage_table(plan, backend),
         block_doc=docstring(describe.block_doc(block)),
     )
     return header_lines(comment(source), spec_digest(spec), body) + body
