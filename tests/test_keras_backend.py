@@ -31,6 +31,7 @@ from resgen.validate import load_spec  # noqa: E402
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
+
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "generated" / "keras"
 SPECS = ROOT / "specs"
@@ -233,7 +234,15 @@ def summary_params(name: str) -> int:
 
 
 def run_python(script: str, *args: str, backend: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        # One thread per framework, as in this process: xdist workers already fill the cores.
+        "OMP_NUM_THREADS": "1",
+        "TF_NUM_INTRAOP_THREADS": "1",
+        "TF_NUM_INTEROP_THREADS": "1",
+    }
     result = subprocess.run(
         [sys.executable, "-c", script, *args],
         capture_output=True,

@@ -35,6 +35,19 @@ from resgen.validate import load_spec  # noqa: E402
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """One intra-op thread: xdist workers already fill the cores, and spinning threads on a
+    busy machine cost more CPU than the small forward passes here."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "generated"
 SPECS = ROOT / "specs"
