@@ -22,6 +22,7 @@ import pytest
 keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 
+from resgen import rules  # noqa: E402
 from resgen.plan import build_plan  # noqa: E402
 from resgen.render import render  # noqa: E402
 from resgen.spec import Spec  # noqa: E402
@@ -275,6 +276,62 @@ def test_generated_keras_is_ruff_clean_under_defaults() -> None:
             [str(RUFF), *command, str(GENERATED)], capture_output=True, text=True, check=False
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def knob_combinations() -> list[Spec]:
+    """Every block kind, shortcut and bias crossed, the other knobs cycled; extreme names,
+    widths, class counts and input sizes in half (lines whose length depends on the spec)."""
+    import itertools
+
+    specs = []
+    for index, (kind, preact, shortcut, bias, big) in enumerate(
+        itertools.product(
+            ("basic", "bottleneck", "grouped"),
+            (False, True),
+            ("zero_pad", "projection", "always_projection", "avg_projection", "none"),
+            ("none", "all", "unnormalized"),
+            (False, True),
+        )
+    ):
+        stem = ("imagenet", "cifar", "deep")[index % 3]
+        block = {"type": "basic" if kind == "basic" else "bottleneck", "preact": preact}
+        if kind == "grouped":
+            block |= {"groups": 32, "width_per_group": 4, "stride_on": ("3x3", "1x1")[index % 2]}
+        if index % 3 == 0:
+            block["stride_at"] = "last"
+        data = {
+            "name": f"k{index}_" + ("x" * 55 if big else "net"),
+            "description": 'A "quoted" \\ description """' * (3 if big else 1),
+            "num_classes": 999_999 if big else 10,
+            "input": {"channels": 64 if big else 3, "size": 4096 if big else 64},
+            "stem": {"type": stem, "channels": 64},
+            "block": block,
+            "stages": [{"blocks": 2, "channels": 64}, {"blocks": 2, "channels": 128, "stride": 2}],
+            "shortcut": shortcut,
+            "conv_bias": bias,
+            "zero_init_residual": index % 4 == 1 and not preact and shortcut != "none",
+            "dropout": 0.25 if index % 5 == 0 else 0.0,
+            "norm": {"eps": 1e-3, "momentum": 0.3},
+        }
+        if stem != "cifar" and index % 2:
+            data["stem"]["pool_padding"] = "zeros"
+        if shortcut in ("projection", "avg_projection") and index % 7 < 3:
+            data["stride_shortcut"] = "subsample"
+        spec = Spec.model_validate(data)
+        assert not rules.check(spec), data
+        specs.append(spec)
+    return specs
+
+
+def test_every_knob_combination_renders_ruff_clean(tmp_path: Path) -> None:
+    """Formatted by construction: what ruff format would write is what the templates write."""
+    for spec in knob_combinations():
+        (tmp_path / f"{spec.name}.py").write_text(render(spec, "keras", "specs/x.yaml"))
+    for command in (["format", "--check", "--isolated"], ["check", "--isolated"]):
+        result = subprocess.run(
+            [str(RUFF), *command, str(tmp_path)], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr
 
 
 def test_golden_tree_and_bytes_identical_across_hash_seeds(tmp_path: Path) -> None:
