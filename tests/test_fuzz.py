@@ -288,6 +288,11 @@ def ruff_clean(*paths: Path) -> None:
 def keras_module() -> Any:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # TensorFlow 2.21's oneDNN CPU kernel for the gradient of a strided 1x1 conv corrupts the
+    # heap for some small widths and even sizes (7 -> 14 channels at 58 x 58 segfaults; found
+    # by this fuzzer, reproduced with tf.nn.conv2d alone): a crash would end the whole run
+    # without naming the spec. Effective where this imports TensorFlow first (the long run).
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     import keras
 
     return keras
