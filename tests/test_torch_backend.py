@@ -17,6 +17,8 @@ from types import ModuleType
 import pytest
 
 torch = pytest.importorskip("torch")
+# pytest-xdist already runs one worker per core: more threads per worker only spin and contend.
+torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "generated" / "torch"
