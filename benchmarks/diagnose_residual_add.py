@@ -45,6 +45,7 @@ def run(quick: bool) -> Json:
     reference.load_state_dict(generated.state_dict())
     batch = 2 if quick else 8
     rounds = 3 if quick else 12
+    budget = 40.0  # seconds per comparison: a busy machine gives fewer rounds, not a longer run
     images = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(0))
     labels = torch.randint(0, 1000, (batch,), generator=torch.Generator().manual_seed(1))
 
@@ -66,14 +67,22 @@ def run(quick: bool) -> Json:
     for model in (generated, patched, reference):
         model.eval()
     data["forward"] = {
-        "generated_vs_reference": interleaved(forward(generated), forward(reference), rounds),
-        "inplace_vs_reference": interleaved(forward(patched), forward(reference), rounds),
-        "generated_vs_inplace": interleaved(forward(generated), forward(patched), rounds),
+        "generated_vs_reference": interleaved(
+            forward(generated), forward(reference), rounds, budget_s=budget
+        ),
+        "inplace_vs_reference": interleaved(
+            forward(patched), forward(reference), rounds, budget_s=budget
+        ),
+        "generated_vs_inplace": interleaved(
+            forward(generated), forward(patched), rounds, budget_s=budget
+        ),
     }
     for model in (generated, patched, reference):
         model.train()
     data["forward_backward"] = {
-        "generated_vs_inplace": interleaved(train_step(generated), train_step(patched), rounds),
+        "generated_vs_inplace": interleaved(
+            train_step(generated), train_step(patched), rounds, budget_s=2 * budget
+        ),
     }
     return data
 

@@ -102,9 +102,11 @@ def machine_section(run: Json | None) -> list[str]:
     noisy = load.get("max", 0) >= 0.7 * (m["usable_cores"] or 1)
     if noisy:
         lines += [
-            "**The machine was busy during part of this run** (1-minute load reached "
-            f"{load.get('max', 0):.2f} on {m['usable_cores']} cores): absolute times and "
-            "throughputs are pessimistic; the interleaved ratios are less affected.",
+            "**The machine was busy during this run** (1-minute load up to "
+            f"{load.get('max', 0):.2f} on {m['usable_cores']} cores, other jobs competing): "
+            "absolute times and throughputs are pessimistic and spread widely. Interleaving "
+            "cancels slow drifts from the ratios, not bursts shorter than a call, so the ratios "
+            "carry several percent of noise too; see the IQR columns.",
             "",
         ]
     return lines
@@ -206,7 +208,75 @@ def _ratio_rows(data: Json | None) -> list[list[str]]:
     return rows
 
 
-def models_section(torch_data: Json | None, keras_data: Json | None) -> list[str]:
+def structure_lines(structure: Json | None) -> list[str]:
+    """What the structural comparison (benchmarks/structure.py) found."""
+    if not structure:
+        return []
+    lines = ["Operations compared without a clock (benchmarks/structure.py):", ""]
+    for label, found in structure["torch"].items():
+        if found["differences"]:
+            parts = "; ".join(
+                f"{op}: {c['generated']} vs {c['reference']}"
+                for op, c in found["differences"].items()
+            )
+            text = f"differ only in {parts}"
+        else:
+            text = "identical operation counts"
+        lines.append(
+            f"- {label} (torch.fx, {found['operations']} vs {found['reference_operations']} "
+            f"operations): {text}."
+        )
+    for label, found in structure["keras"].items():
+        text = (
+            "the same layers with the same settings, in the same order"
+            if found["same_sequence"]
+            else f"differences {found['differences']}"
+        )
+        lines.append(
+            f"- {label} ({found['layers']} vs {found['reference_layers']} layers): {text}."
+        )
+    return [*lines, ""]
+
+
+def diagnosis_lines(diagnosis: Json | None) -> list[str]:
+    """The residual-add diagnostic (benchmarks/diagnose_residual_add.py), when it was run."""
+    if not diagnosis:
+        return []
+    names = {
+        "generated_vs_reference": "generated / hand-written",
+        "inplace_vs_reference": "generated with in-place add / hand-written",
+        "generated_vs_inplace": "generated / generated with in-place add",
+    }
+    rows = []
+    for mode in ("forward", "forward_backward"):
+        for key, result in diagnosis[mode].items():
+            ratio = result["ratio"]
+            rows.append(
+                [
+                    names.get(key, key),
+                    mode.replace("_", "+"),
+                    str(result["rounds"]),
+                    f"{num(ratio['median'])} ({num(ratio['q1'])}-{num(ratio['q3'])})",
+                    num(result["ratio_of_minima"]),
+                ]
+            )
+    load = diagnosis.get("load_at_start", ["?"])[0]
+    lines = [
+        f"Residual-add diagnostic (benchmarks/diagnose_residual_add.py, {diagnosis['date_utc']}, "
+        f"batch {diagnosis['batch']}, 1-minute load {load} at start):",
+        "",
+    ]
+    return lines + table(
+        ["pair", "pass", "rounds", "ratio (IQR)", "ratio of minima"], rows, "llrrr"
+    )
+
+
+def models_section(
+    torch_data: Json | None,
+    keras_data: Json | None,
+    structure: Json | None = None,
+    diagnosis: Json | None = None,
+) -> list[str]:
     lines = [
         "## Generated versus reference models",
         "",
@@ -242,7 +312,10 @@ def models_section(torch_data: Json | None, keras_data: Json | None) -> list[str
             f"keras {keras_data['keras']} on {keras_data['backend']} "
             f"{keras_data['tensorflow']}, compiled tf.function for both models"
         )
-    lines += ["; ".join(notes) + ".", "", "![ratios](ratios.png)", ""]
+    lines += ["; ".join(notes) + ".", ""]
+    lines += structure_lines(structure)
+    lines += diagnosis_lines(diagnosis)
+    lines += ["![ratios](ratios.png)", ""]
     return lines
 
 
@@ -377,14 +450,6 @@ def plot_generation(gen: Json, path: Path) -> None:
         depths = [specs[n]["depth"] for n in names]
         totals = [1000 * specs[n]["total_s"]["median"] for n in names]
         time_axis.plot(depths, totals, marker=marker, label=label)
-        for name, x, y in zip(names, depths, totals, strict=True):
-            time_axis.annotate(
-                name.replace("_cifar", ""),
-                (x, y),
-                fontsize=7,
-                xytext=(3, 3),
-                textcoords="offset points",
-            )
         size_axis.plot(
             depths, [specs[n]["params"] for n in names], marker=marker, label=f"{label}: parameters"
         )
@@ -425,7 +490,10 @@ def plot_generation(gen: Json, path: Path) -> None:
         ylabel="count",
         title="Parameters vs generated file size",
     )
+    ticks = [20, 50, 100, 200, 500, 1000]
     for axis in (time_axis, part_axis, size_axis):
+        axis.set_xticks(ticks, [str(t) for t in ticks])
+        axis.xaxis.set_minor_locator(plt.NullLocator())
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize=7)
     figure.tight_layout()
@@ -484,7 +552,8 @@ def plot_ratios(torch_data: Json | None, keras_data: Json | None, path: Path) ->
             if "skipped" in comparison:
                 continue
             short = label.replace("generated ", "").replace("keras.applications.", "")
-            short = short.replace(" (CPU stand-in)", "")
+            short = short.replace(" (CPU stand-in)", "").replace(", cpu", "").replace(", cuda", "")
+            short = short.replace("hand-written ResNet-50", "hand-written").replace(" vs ", "\nvs ")
             for mode in ("forward", "forward_backward"):
                 ratio = comparison[mode]["ratio"]
                 labels.append(f"{short}\n{mode.replace('_', '+')}")
@@ -493,7 +562,7 @@ def plot_ratios(torch_data: Json | None, keras_data: Json | None, path: Path) ->
                 highs.append(ratio["q3"] - ratio["median"])
     if not labels:
         return
-    figure, axis = plt.subplots(figsize=(max(6, 1.6 * len(labels)), 4.5))
+    figure, axis = plt.subplots(figsize=(max(6, 1.8 * len(labels)), 5))
     positions = list(range(len(labels)))
     axis.bar(positions, medians, yerr=[lows, highs], capsize=4, color="tab:blue", alpha=0.7)
     axis.axhspan(0.98, 1.02, color="tab:green", alpha=0.15, label="within 2%")
@@ -516,6 +585,8 @@ def write(results: Path) -> None:
     torch_data = read_json(results / "torch_models.json")
     keras_data = read_json(results / "keras_models.json")
     train = read_json(results / "training.json")
+    structure = read_json(results / "structure.json")
+    diagnosis = read_json(results / "diagnose_residual_add.json")
     lines = [
         "# resgen benchmark results",
         "",
@@ -525,7 +596,7 @@ def write(results: Path) -> None:
     ]
     lines += machine_section(run)
     lines += generation_section(gen)
-    lines += models_section(torch_data, keras_data)
+    lines += models_section(torch_data, keras_data, structure, diagnosis)
     lines += training_section(train, gen)
     (results / "README.md").write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     if gen:
