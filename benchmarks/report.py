@@ -52,6 +52,18 @@ def table(header: list[str], rows: list[list[str]], align: str = "") -> list[str
     return [*lines, ""]
 
 
+def provenance(data: Json | None) -> str:
+    """When a section ran and how loaded the machine was (each section's JSON records it)."""
+    if not data or "date_utc" not in data:
+        return ""
+    mode = ", smoke run" if data.get("quick") else ""
+    return (
+        f"_Section run {data['date_utc']}{mode}, {data.get('section_wall_s', 0):.0f} s; "
+        f"1-minute load {data['load_at_start'][0]:.2f} at start, "
+        f"{data['load_at_end'][0]:.2f} at end._"
+    )
+
+
 # --- sections --------------------------------------------------------------------------------
 
 
@@ -116,6 +128,7 @@ def generation_section(gen: Json | None) -> list[str]:
     lines = ["## Generation", ""]
     if not gen:
         return [*lines, "_not run_", ""]
+    lines += [provenance(gen), ""]
     latency = gen["command_latency"]
     lines += [
         f"Subprocess wall time over {latency['rounds']} rounds (commands rotated each round; "
@@ -300,6 +313,7 @@ def models_section(
     rows = _ratio_rows(torch_data) + _ratio_rows(keras_data)
     if not rows:
         return [*lines, "_not run_", ""]
+    lines += [f"torch: {provenance(torch_data)} keras: {provenance(keras_data)}", ""]
     lines += table(header, rows, "llrrrrrrr")
     notes = []
     if torch_data:
@@ -329,6 +343,7 @@ def training_section(train: Json | None, gen: Json | None) -> list[str]:
     lines = ["## Training throughput (`resgen train`)", ""]
     if not train:
         return [*lines, "_not run_", ""]
+    lines += [provenance(train), ""]
     lines += [
         f"Images/s from each run's summary.json (first step excluded), data `{train['data']}`; "
         f"launched as {train['launcher']}. Median and min-max over runs.",
