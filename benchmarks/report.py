@@ -606,7 +606,7 @@ def write(results: Path) -> None:
         "# resgen benchmark results",
         "",
         "Written by `python -m benchmarks` (benchmarks/report.py) from the JSON files beside "
-        "this page; see docs/benchmarks.md for what the numbers mean.",
+        "this page; see the Benchmarks section of the repository README for what the numbers mean.",
         "",
     ]
     lines += machine_section(run)
