@@ -413,6 +413,7 @@ def check_valid_spec(spec: dict[str, Any]) -> None:
         batch = torch.randn(2, channels, size, size, generator=torch.Generator().manual_seed(0))
         torch_model = check_torch(import_file(files["torch"]), name, batch, classes, params)
         if "keras" in files:
+            keras_module()  # settles the environment before the file's `import keras`
             keras_model = check_keras(
                 import_file(files["keras"]), name, validated, batch, classes, params
             )
