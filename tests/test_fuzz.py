@@ -61,14 +61,14 @@ _COMMON = {
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
 }
 settings.register_profile(
-    "resgen-fuzz-ci", max_examples=5, derandomize=True, database=None, **_COMMON
+    "resgen-fuzz-ci", max_examples=8, derandomize=True, database=None, **_COMMON
 )
 settings.register_profile("resgen-fuzz-long", max_examples=300, **_COMMON)
 if PROFILE not in ("ci", "long"):
     raise ValueError(f"RESGEN_FUZZ must be 'ci' or 'long', not {PROFILE!r}")
 FUZZ = settings.get_profile(f"resgen-fuzz-{PROFILE}")
 # The mutation property is cheap (no model is built): it runs many more examples.
-MUTATION_EXAMPLES = 200 if PROFILE == "ci" else 5000
+MUTATION_EXAMPLES = 300 if PROFILE == "ci" else 5000
 # Most blocks per stage, widest stage, largest input: small in CI so a keras model builds and
 # runs backward in a second or two; the whole range the issue names in the long profile.
 MAX_BLOCKS, MAX_CHANNELS, MAX_SIZE = (2, 8, 24) if PROFILE == "ci" else (4, 16, 64)
