@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from resgen.build import write_atomic, write_atomic_with
 
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
@@ -21,23 +21,9 @@ CURVES = "curves.png"
 MODEL = "model.py"
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write`` on a temporary file next to ``path``, fsync it, then move it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def atomic_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda stream: stream.write(text.encode("utf-8")))
+# The trainer writes checkpoints, metrics and plots with the same atomic writer as `build`.
+atomic_write = write_atomic_with
+atomic_text = write_atomic
 
 
 def _clean(value: Any) -> Any:
