@@ -2,22 +2,20 @@
 
 Every spec is validated before anything is written; every existing file that would be replaced
 is inspected before the first write (a hand-edited or foreign file stops the build unless
-``force``); each file is written atomically (a temporary file in the same folder, then
-``os.replace``), so a build that fails part-way leaves each file either as it was or complete.
+``force``); each file is written atomically (:mod:`resgen.files`), so a build that fails
+part-way leaves each file either as it was or complete.
 """
 
 from __future__ import annotations
 
 import os
-import stat
-import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal
 
 from resgen.errors import Problem, ResgenError
-from resgen.loader import _one_line
+from resgen.files import write_atomic
 from resgen.render import Backend, body_digest, body_of, read_header, render
 from resgen.spec import Spec
 from resgen.validate import load_specs
@@ -85,7 +83,7 @@ def inspect(path: Path, expected: str) -> Finding | None:
     """Compare one file on disk with what the build would write."""
     if path.is_dir():
         message = "a folder is where this generated file goes; move it"
-        raise ResgenError(Problem(_one_line(str(path)), 1, 1, "", message))
+        raise ResgenError(Problem.at_file(path, message))
     if not path.exists():
         return Finding("missing", path, "not built yet")
     current = path.read_text(encoding="utf-8", errors="replace")
@@ -126,43 +124,6 @@ def check(
     return findings
 
 
-def _file_mode(path: Path) -> int:
-    """The permissions a plain ``open(path, "w")`` leaves: the existing file's, else 0o666 less
-    the umask (``mkstemp`` alone would leave 0o600, unreadable to the user's group)."""
-    try:
-        st = os.stat(path, follow_symlinks=False)
-        if stat.S_ISREG(st.st_mode):
-            return stat.S_IMODE(st.st_mode)
-    except FileNotFoundError:
-        pass
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def write_atomic_with(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write`` on a temporary file beside ``path``, fsync it, then move it into place, so
-    readers see the old file or the new one, never half; the file keeps ``open``'s mode."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = _file_mode(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(temporary, mode)
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8, ``\\n`` line ends as given) to ``path`` atomically."""
-    write_atomic_with(path, lambda stream: stream.write(text.encode("utf-8")))
-
-
 def build(
     paths: Sequence[str | os.PathLike[str]],
     backends: Sequence[Backend],
@@ -177,9 +138,7 @@ def build(
     refused = [f for _, f in pending if f.kind in ("hand-edited", "not-generated")]
     if refused and not force:
         message = "{}; refusing to overwrite (use --force)"
-        raise ResgenError(
-            [Problem(_one_line(str(f.path)), 1, 1, "", message.format(f.detail)) for f in refused]
-        )
+        raise ResgenError([Problem.at_file(f.path, message.format(f.detail)) for f in refused])
     written: list[Path] = []
     for target, _ in pending:
         try:
@@ -191,6 +150,6 @@ def build(
                 else "no file was changed"
             )
             message = f"cannot write it ({exc.strerror or exc}); {state}"
-            raise ResgenError(Problem(_one_line(str(target.path)), 1, 1, "", message)) from None
+            raise ResgenError(Problem.at_file(target.path, message)) from None
         written.append(target.path)
     return written

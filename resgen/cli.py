@@ -7,45 +7,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
-from resgen.errors import ResgenError
+from resgen.cli_support import EPILOG, EXIT_FAILED, user_errors
 from resgen.train.cli import train
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-EPILOG = """\b
-Exit codes:
-  0  ok
-  1  a check or a training run failed
-  2  bad input: usage, a spec, a file (one line per problem: file:line:col: field: message)
-"""
-
-
-def user_errors(func: F) -> F:
-    """Turn the user-error family (and unreadable paths) into located lines and exit 2."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ResgenError as exc:
-            for problem in exc.problems:
-                click.echo(str(problem), err=True)
-            sys.exit(EXIT_BAD_INPUT)
-        except OSError as exc:
-            name = exc.filename if exc.filename is not None else ""
-            click.echo(f"{name}:1:1: {exc.strerror or exc}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})

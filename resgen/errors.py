@@ -7,7 +7,16 @@ carrying one or more :class:`Problem` lines. The CLI prints them as
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped, so a message is always one line."""
+    return "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
 
 
 @dataclass(frozen=True, order=True)
@@ -19,6 +28,11 @@ class Problem:
     col: int
     field: str
     message: str
+
+    @classmethod
+    def at_file(cls, path: str | os.PathLike[str], message: str) -> Problem:
+        """A complaint about a whole file (or folder), shown at its line 1, column 1."""
+        return cls(one_line(os.fspath(path)), 1, 1, "", one_line(message))
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.col}"

@@ -35,7 +35,7 @@ from yaml.reader import Reader, ReaderError
 from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
 
-from resgen.errors import Problem, SpecError, format_path
+from resgen.errors import Problem, SpecError, format_path, one_line
 
 __all__ = ["MAX_FILE_BYTES", "Location", "SourceMap", "load_document", "load_string"]
 
@@ -128,9 +128,7 @@ class SourceMap:
         if at not in ("key", "value"):
             raise ValueError(f"at must be 'key' or 'value', not {at!r}")
         loc = self.key(path) if at == "key" else self.value(path)
-        return Problem(
-            loc.file, loc.line, loc.col, _one_line(format_path(path)), _one_line(message)
-        )
+        return Problem(loc.file, loc.line, loc.col, one_line(format_path(path)), one_line(message))
 
 
 def load_document(path: str | os.PathLike[str]) -> tuple[dict[str, Any], SourceMap]:
@@ -166,7 +164,7 @@ class _Link:
 
 
 def _load_chain(opened: str, shown: str, chain: list[_Link]) -> tuple[dict[str, Any], _Entry]:
-    shown = _one_line(shown)  # a newline in a file name must not split a problem's line
+    shown = one_line(shown)  # a newline in a file name must not split a problem's line
     data, entry = _parse(_read(opened, shown), shown)
     return _resolve_extends(data, entry, opened, shown, chain)
 
@@ -195,7 +193,7 @@ def _resolve_extends(
             names = " -> ".join([*(lk.shown for lk in chain[i:]), link.shown])
             raise fail(f"cycle {names}", link.extends_at)
     if not os.path.exists(base_opened):
-        raise fail(f"base file {_quote(target)} not found (resolved to {_one_line(base_shown)})")
+        raise fail(f"base file {_quote(target)} not found (resolved to {one_line(base_shown)})")
 
     base_data, base_entry = _load_chain(base_opened, base_shown, chain)
     merged, merged_entry = _merge(base_data, base_entry, data, entry)
@@ -248,7 +246,7 @@ def _read(opened: str, shown: str) -> str:
     except PermissionError:
         raise fail("cannot read the spec: permission denied") from None
     except OSError as exc:
-        raise fail(f"cannot read the spec: {_one_line(exc.strerror or str(exc))}") from None
+        raise fail(f"cannot read the spec: {one_line(exc.strerror or str(exc))}") from None
     if len(raw) > MAX_FILE_BYTES:
         raise fail("the file is larger than 1 MiB; a spec is a short text file")
     try:
@@ -366,7 +364,7 @@ def _parse(text: str, file: str) -> tuple[dict[str, Any], _Entry]:
         line, col = _line_col(text, exc.position)
         raise SpecError(Problem(file, line, col, "", _reader_message(exc))) from None
     except YAMLError as exc:  # no position known
-        raise SpecError(Problem(file, 1, 1, "", _one_line(str(exc)))) from None
+        raise SpecError(Problem(file, 1, 1, "", one_line(str(exc)))) from None
 
     if node is None or (isinstance(node, ScalarNode) and node.tag == _NULL and node.value == ""):
         raise SpecError(Problem(file, 1, 1, "", _EMPTY))
@@ -392,7 +390,7 @@ def _syntax_problem(exc: MarkedYAMLError, text: str, file: str) -> Problem:
             cm = exc.context_mark
             where = f" at line {cm.line + 1}, column {cm.column + 1}" if cm is not None else ""
             message = f"{message} ({exc.context}{where})"
-    return Problem(file, line, col, "", "invalid YAML: " + _one_line(message))
+    return Problem(file, line, col, "", "invalid YAML: " + one_line(message))
 
 
 def _reader_message(exc: ReaderError) -> str:
@@ -421,8 +419,8 @@ class _Builder:
                 self.file,
                 mark.line + 1,
                 mark.column + 1,
-                _one_line(format_path(path)),
-                _one_line(message),
+                one_line(format_path(path)),
+                one_line(message),
             )
         )
 
@@ -548,16 +546,8 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
-def _one_line(text: str) -> str:
-    """``text`` with control characters escaped, so a message is always one line."""
-    return "".join(
-        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
-        for ch in text
-    )
-
-
 def _quote(text: str) -> str:
-    return "'" + _one_line(text) + "'"
+    return "'" + one_line(text) + "'"
 
 
 def _line_col(text: str, index: int) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from pydantic_core import ErrorDetails
 
 from resgen import rules
 from resgen.errors import Problem, SpecError
-from resgen.loader import SourceMap, _one_line, load_document
+from resgen.loader import SourceMap, load_document
 from resgen.spec import BasicBlockSpec, BottleneckBlockSpec, Spec
 
 _BLOCK_MODELS: dict[str, type[BaseModel]] = {
@@ -59,12 +59,12 @@ def _find_specs(paths: typing.Iterable[str | os.PathLike[str]]) -> tuple[list[Pa
             specs = sorted(p for p in path.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
             if not specs:
                 message = "no spec files (*.yaml, *.yml) in this folder"
-                problems.append(Problem(_one_line(str(raw)), 1, 1, "", message))
+                problems.append(Problem.at_file(raw, message))
             found += specs
         elif path.exists():
             found.append(path)
         else:
-            problems.append(Problem(_one_line(str(raw)), 1, 1, "", "no such file or folder"))
+            problems.append(Problem.at_file(raw, "no such file or folder"))
     seen: set[Path] = set()
     unique = []  # a file named twice (`specs specs/a.yaml`) is one spec, not a duplicate name
     for path in found:

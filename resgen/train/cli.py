@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from resgen.cli_support import user_errors
 from resgen.train.config import DEFAULT_BATCH_SIZE, DEFAULT_STEPS, EXIT_INTERRUPTED
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,18 +25,6 @@ Exit codes:
 Scale out with torchrun (DistributedDataParallel, gloo on CPU, NCCL on CUDA):
   torchrun --standalone --nproc-per-node 2 -m resgen train SPEC --backend torch
 """
-
-
-def _user_errors(func: F) -> F:
-    """resgen's usual mapping of user errors to exit 2 (imported late: resgen.cli imports us)."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from resgen.cli import user_errors
-
-        return user_errors(func)(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -101,7 +89,7 @@ def _user_errors(func: F) -> F:
 )
 @click.option("--log-every", type=int, default=10, show_default=True, help="Steps per log line.")
 @click.option("--checkpoint-every", type=int, default=200, show_default=True)
-@_user_errors
+@user_errors
 def train(
     specs: tuple[Path, ...],
     backend: str,

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from resgen.files import write_atomic_with
 from resgen.train.config import MOMENTUM, WEIGHT_DECAY, TrainConfig, World, option_error
-from resgen.train.records import atomic_write
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -141,7 +141,7 @@ class KerasTrainer:
             np.savez(buffer, **arrays)
             stream.write(buffer.getvalue())
 
-        atomic_write(path, write)
+        write_atomic_with(path, write)
 
     def load(self, path: Path) -> dict[str, Any]:
         try:

@@ -13,17 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from resgen.build import write_atomic, write_atomic_with
+from resgen.files import write_atomic, write_atomic_with
 
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CURVES = "curves.png"
 MODEL = "model.py"
-
-
-# The trainer writes checkpoints, metrics and plots with the same atomic writer as `build`.
-atomic_write = write_atomic_with
-atomic_text = write_atomic
 
 
 def _clean(value: Any) -> Any:
@@ -51,7 +46,7 @@ class MetricsLog:
         kept = []
         if keep_until is not None:
             kept = [r for r in read_metrics(path) if r["step"] <= keep_until]
-        atomic_text(path, "".join(json.dumps(_clean(r)) + "\n" for r in kept))
+        write_atomic(path, "".join(json.dumps(_clean(r)) + "\n" for r in kept))
 
     def append(self, record: dict[str, Any]) -> None:
         with self.path.open("a", encoding="utf-8") as stream:
@@ -71,7 +66,7 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
 
 
 def write_summary(folder: Path, summary: dict[str, Any]) -> None:
-    atomic_text(folder / SUMMARY, dump_json(summary))
+    write_atomic(folder / SUMMARY, dump_json(summary))
 
 
 def _pyplot() -> Any:
@@ -84,7 +79,7 @@ def _pyplot() -> Any:
 
 
 def _save(figure: Any, path: Path) -> None:
-    atomic_write(path, lambda stream: figure.savefig(stream, format="png", dpi=120))
+    write_atomic_with(path, lambda stream: figure.savefig(stream, format="png", dpi=120))
 
 
 def plot_curves(folder: Path, summary: dict[str, Any]) -> Path:

@@ -25,6 +25,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from resgen.files import write_atomic
 from resgen.render import spec_digest
 from resgen.spec import Spec
 from resgen.train import data as datasets
@@ -184,7 +185,7 @@ def _start_folder(job: Job, world: World) -> None:
     if not job.resume:
         for name in (*CHECKPOINTS, records.SUMMARY, records.CURVES):
             (job.folder / name).unlink(missing_ok=True)
-    records.atomic_text(job.folder / records.MODEL, job.text)
+    write_atomic(job.folder / records.MODEL, job.text)
 
 
 def train_one(

@@ -29,8 +29,8 @@ from torch import nn
 from torch.nn import functional
 
 from resgen.errors import ResgenError
+from resgen.files import write_atomic_with
 from resgen.train.config import MOMENTUM, WEIGHT_DECAY, TrainConfig, World, option_error
-from resgen.train.records import atomic_write
 
 CHECKPOINT = "checkpoint.pt"
 EVAL_BATCH = 256
@@ -205,7 +205,7 @@ class TorchTrainer:
                 },
                 "meta": json.dumps(meta),
             }
-            atomic_write(path, lambda stream: torch.save(state, stream))
+            write_atomic_with(path, lambda stream: torch.save(state, stream))
         barrier(self.world)
 
     def load(self, path: Path) -> dict[str, Any]:
