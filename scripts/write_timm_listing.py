@@ -77,19 +77,24 @@ def to_json(value: Any, indent: int = 0) -> str:
     return json.dumps(value)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args()
-    listing = {
+def listing() -> dict[str, Any]:
+    """The whole document: versions, the counting convention, and every model in timm's order."""
+    return {
         "timm": timm.__version__,
         "torch": torch.__version__.split("+")[0],
         "flop_input": list(FLOP_INPUT),
         "flop_convention": "FlopCounterMode: 2 FLOPs per multiply-add (conv, addmm)",
         "models": {name: describe(name) for name in zoo_names()},
     }
-    args.out.write_text(to_json(listing) + "\n", encoding="utf-8")
-    print(f"wrote {len(listing['models'])} models to {args.out}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args()
+    document = listing()
+    args.out.write_text(to_json(document) + "\n", encoding="utf-8")
+    print(f"wrote {len(document['models'])} models to {args.out}")
 
 
 if __name__ == "__main__":

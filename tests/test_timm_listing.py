@@ -128,9 +128,9 @@ def se_params(channels: int, ratio: float = 1 / 16) -> int:
 
 
 def eca_kernel(channels: int) -> int:
-    """ECA-Net's adaptive kernel: |log2(C) + b| / gamma with gamma=2, b=1, made odd."""
+    """ECA-Net's adaptive kernel: |log2(C) + b| / gamma with gamma=2, b=1, made odd (timm: >= 3)."""
     t = int(abs(math.log2(channels) + 1) / 2)
-    return t if t % 2 else t + 1
+    return max(t if t % 2 else t + 1, 3)
 
 
 BOTTLENECK_50 = ((3, 256), (4, 512), (6, 1024), (3, 2048))  # (blocks, output channels)
