@@ -1,0 +1,148 @@
+"""The generated PyTorch models against the libraries they reproduce: torchvision and timm.
+
+torchvision and timm need torch's full build (the local CPU wheel cannot load torchvision's
+compiled ops), so these tests skip in the project's .venv and run in the reference environment:
+
+    bash scripts/check_references.sh
+
+Each test builds the library's model, gives every norm layer random affine parameters (timm
+zero-inits each branch's last norm, which would hide the branch) and running statistics measured
+on a random batch, loads its state_dict into the generated model with strict=True and compares
+eval-mode outputs on another batch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.reference
+
+ROOT = Path(__file__).resolve().parents[1]
+GENERATED = ROOT / "generated" / "torch"
+TORCHVISION_LISTING = ROOT / "tests" / "data" / "torchvision_state_dicts.json"
+TIMM_LISTING = ROOT / "tests" / "data" / "timm_resnet_zoo.json"
+WRITER = ROOT / "scripts" / "write_timm_listing.py"
+TOLERANCE = 1e-5
+# 64 px keeps every map even; at 80 px (20 -> 10 -> 5 -> 3) the last strided stage starts on an
+# odd map, which exercises ceil-mode shortcut pooling and padding at the edge.
+TIMM_SIZES = (64, 80)
+FULL_SIZE = {"resnet50d"}  # compared at 224 as well
+
+
+def shipped_specs() -> set[str]:
+    """Spec names anywhere under specs/ (family subfolders included)."""
+    return {path.stem for path in (ROOT / "specs").rglob("*.yaml")}
+
+
+TORCHVISION_NAMES = list(json.loads(TORCHVISION_LISTING.read_text(encoding="utf-8")))
+ZOO = json.loads(TIMM_LISTING.read_text(encoding="utf-8"))
+ZOO_NAMES = list(ZOO["models"])
+ZOO_SPECS = [name for name in ZOO_NAMES if name in shipped_specs()]
+
+
+def library(name: str) -> ModuleType:
+    """Import torchvision or timm, or skip: against a CPU-only torch their ops fail to load."""
+    try:
+        return importlib.import_module(name)
+    except (ImportError, RuntimeError, OSError) as error:
+        pytest.skip(f"{name} does not import here ({error}); run scripts/check_references.sh")
+
+
+def generated(name: str) -> Any:
+    """The factory of generated/torch/<name>.py, imported by path."""
+    path = GENERATED / f"{name}.py"
+    module_spec = importlib.util.spec_from_file_location(f"generated_torch_{name}", path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return getattr(module, name)
+
+
+def randomize_norms(model: Any, size: int, torch: ModuleType) -> None:
+    """Random affine parameters in every batch and group norm, and running statistics measured
+    on a random batch (a cumulative average), so activations stay near unit scale at any depth.
+    """
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (torch.nn.BatchNorm2d, torch.nn.GroupNorm)):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.5, 0.5)
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.reset_running_stats()
+                module.momentum = None
+        model.train()
+        model(torch.randn(4, 3, size, size))
+    model.eval()
+
+
+def compare(reference: Any, name: str, size: int, torch: ModuleType) -> float:
+    """Load the reference's weights strictly into the generated model; the outputs' max gap.
+
+    Where the reference cannot run at this size (timm's average-pool anti-aliasing needs an even
+    map before every strided block), the generated model must refuse it too: the gap is 0.
+    """
+    x = torch.randn(2, 3, size, size)
+    try:
+        randomize_norms(reference, size, torch)
+    except RuntimeError:
+        ours = generated(name)().eval()
+        ours.load_state_dict(reference.state_dict(), strict=True)
+        with pytest.raises(RuntimeError), torch.no_grad():
+            ours(x)
+        print(f"{name} @ {size}px: the reference and ours both refuse this size")
+        return 0.0
+    ours = generated(name)().eval()
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    with torch.no_grad():
+        expected, actual = reference(x), ours(x)
+    assert actual.shape == expected.shape == (2, 1000)
+    gap = (actual - expected).abs().max().item()
+    scale = expected.abs().max().item()
+    print(f"{name} @ {size}px: max |ours - reference| = {gap:.3g} (outputs up to {scale:.3g})")
+    return gap
+
+
+@pytest.mark.parametrize("name", TORCHVISION_NAMES)
+def test_torchvision_weights_load_strictly_and_agree(name: str) -> None:
+    torchvision = library("torchvision")
+    torch = library("torch")
+    torch.manual_seed(0)
+    reference = getattr(torchvision.models, name)(weights=None)
+    assert compare(reference, name, 224, torch) <= TOLERANCE
+
+
+@pytest.mark.parametrize("name", ZOO_SPECS)
+def test_timm_weights_load_strictly_and_agree(name: str) -> None:
+    timm = library("timm")
+    torch = library("torch")
+    for size in (*TIMM_SIZES, *((224,) if name in FULL_SIZE else ())):
+        torch.manual_seed(0)
+        reference = timm.create_model(name, pretrained=False)
+        assert compare(reference, name, size, torch) <= TOLERANCE, size
+
+
+@pytest.mark.xfail(strict=False, reason="issue 10: the zoo vocabulary and specs have not landed")
+def test_every_zoo_architecture_has_a_spec() -> None:
+    missing = [name for name in ZOO_NAMES if name not in shipped_specs()]
+    assert not missing, f"{len(missing)} of {len(ZOO_NAMES)} without a spec: {missing}"
+
+
+def test_listing_is_current() -> None:
+    """The committed listing is what the writer produces from the installed timm."""
+    timm = library("timm")
+    if timm.__version__ != ZOO["timm"]:
+        pytest.skip(f"the listing was written from timm {ZOO['timm']}, not {timm.__version__}")
+    module_spec = importlib.util.spec_from_file_location("write_timm_listing", WRITER)
+    assert module_spec is not None and module_spec.loader is not None
+    writer = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(writer)
+    assert writer.zoo_names() == ZOO_NAMES
+    fresh = writer.to_json(writer.listing()) + "\n"
+    assert fresh == TIMM_LISTING.read_text(encoding="utf-8")
