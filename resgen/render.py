@@ -82,10 +82,12 @@ def comment(text: str) -> str:
 # A word that a tool reads when it starts a docstring line: doctest runs ``>>>`` lines (from the
 # docstring's value: escapes cannot help), reStructuredText reads ``..`` as a directive
 # (``.. include::``, ``.. raw::``). Such a word is joined to the word before it by a no-break
-# space, so no wrapping can put it at a line start; at the start of the text, a no-break space
-# comes first.
+# space, so no wrapping can put it at a line start. At the very start of the text a zero-width
+# space comes first: it is not whitespace, so ``inspect.cleandoc`` and Sphinx, which strip the
+# first line, keep it there.
 _LINE_START_WORDS = re.compile(r"^(?:>>>.*|\.\.)$")
 _NO_BREAK_SPACE = _escape("\u00a0")
+_ZERO_WIDTH_SPACE = _escape("\u200b")
 
 
 def docstring(text: str) -> str:
@@ -95,7 +97,8 @@ def docstring(text: str) -> str:
     quote that could join a quote run, the opening quotes or the closing ones are written as
     escapes (a leading quote also makes ruff format insert a space). A word starting with
     ``>>>`` (a doctest) or a ``..`` word (a reST directive) is joined to the word before it by a
-    no-break space (U+00A0), so no line of the docstring starts with one, however it is wrapped.
+    no-break space (U+00A0), or follows a zero-width space (U+200B) when it starts the text, so
+    no line of the docstring starts with one, however it is wrapped.
     """
     flat = " ".join(text.split())
     out = []
@@ -110,7 +113,7 @@ def docstring(text: str) -> str:
     for i, (word, raw) in enumerate(zip(words, flat.split(" "), strict=True)):
         keep_off_line_start = bool(_LINE_START_WORDS.match(raw))
         if i == 0:
-            joined = (_NO_BREAK_SPACE if keep_off_line_start and raw else "") + word
+            joined = (_ZERO_WIDTH_SPACE if keep_off_line_start and raw else "") + word
         else:
             joined += (_NO_BREAK_SPACE if keep_off_line_start else " ") + word
     return joined
