@@ -16,7 +16,10 @@ from resgen.train.cli import train
 
 
 @click.group(
-    cls=ResgenGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]}
+    "resgen",
+    cls=ResgenGroup,
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.version_option(package_name="resgen")
 def main() -> None:
