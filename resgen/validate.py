@@ -40,7 +40,9 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
-        problems = [_problem(error, source) for error in exc.errors()]
+        flagged = {path for path, _ in inexact}  # said better than pydantic's "one of 1 or 2"
+        errors = [e for e in exc.errors() if _user_path(tuple(e["loc"])) not in flagged]
+        problems = [_problem(error, source) for error in errors]
         raise SpecError(problems + [source.problem(p, m) for p, m in inexact]) from None
     if inexact:
         raise SpecError([source.problem(p, m) for p, m in inexact])
@@ -129,8 +131,9 @@ def load_specs(paths: typing.Iterable[str | os.PathLike[str]]) -> list[tuple[Pat
 
 
 def _inexact_choices(data: Any, model: type[BaseModel], path: FieldPath) -> list[_Found]:
-    """Values equal to a ``Literal`` choice but not of its type: ``true`` or ``2.0`` where the
-    choices are ``1`` and ``2`` (pydantic compares literals by equality, even in strict mode).
+    """Booleans and floats where the choices are integers: ``true`` or ``2.0`` where they are
+    ``1`` and ``2`` (pydantic compares literals by equality, even in strict mode, so ``true``
+    would pass as ``1``).
 
     Walks the data beside the models, so every field added to :mod:`resgen.spec` is covered.
     """
@@ -143,9 +146,9 @@ def _inexact_choices(data: Any, model: type[BaseModel], path: FieldPath) -> list
             continue
         here = (*path, key)
         choices = _literal_choices(field.annotation)
-        if choices and value in choices and type(value) not in {type(c) for c in choices}:
-            kind = "an integer" if isinstance(choices[0], int) else "a string"
-            found.append((here, f"expected {kind}, got {_describe(value)}"))
+        integers = bool(choices) and all(type(c) is int for c in choices)
+        if integers and isinstance(value, bool | float):
+            found.append((here, f"expected an integer, got {_describe(value)}"))
         for child_model, child, child_path in _nested(field.annotation, value, here):
             found += _inexact_choices(child, child_model, child_path)
     return found
