@@ -170,7 +170,8 @@ class NormSpec(_Model):
         ge=MIN_NORM_EPS,
         lt=1,
         description="Added to the variance (keras.applications uses 1.001e-5). At least 1e-12: "
-        "1/sqrt(eps) then stays far inside float32's range, even for a channel that never varies.",
+        "for a channel that never varies, gradients scale with eps^-1.5, which overflows float32 "
+        "(NaN gradients) below about 2e-26.",
     )
     momentum: float = Field(
         0.1,
