@@ -328,6 +328,8 @@ def test_built_hostile_files_are_ruff_clean(built: Built) -> None:
 
 REFUSED_NAMES = [
     *STARTUP_NAMES,
+    "test_net",
+    "resnet_test",
     "os",
     "sys",
     "typing",
@@ -376,6 +378,9 @@ REFUSED_NAMES = [
 ]
 
 ACCEPTED_NAMES = [
+    "testnet",
+    "latest_net",
+    "net_tests",
     "a" * 64,
     "x",
     "none",
