@@ -88,13 +88,14 @@ def inspect(path: Path, expected: str) -> Finding | None:
     """Compare one file on disk with what the build would write.
 
     Only a regular file of at most ``MAX_GENERATED_BYTES`` is read (without blocking); anything
-    else at the path (a FIFO, a device or a link to one, a dangling link, a larger file) was not
-    written by resgen: a foreign file, replaced only with ``force``, never read or written through.
+    else at the path (a FIFO, a device or a link to one, a larger file) was not written by
+    resgen: a foreign file, replaced only with ``force``, never read or written through. A
+    dangling link is a missing file, replaced by the build (never created where it points).
     """
     if path.is_dir():
         message = "a folder is where this generated file goes; move it"
         raise ResgenError(Problem.at_file(path, message))
-    if not os.path.lexists(path):
+    if not path.exists():  # a dangling link is a missing file: replaced, never followed
         return Finding("missing", path, "not built yet")
     current = _read_generated(path)
     if current is None:
