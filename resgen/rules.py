@@ -18,7 +18,8 @@ MAX_MACS = 10_000_000_000_000
 
 # Building a model costs time and memory per block whatever its width. Measured on this project's
 # 2-core CPU for 2,000 bottleneck blocks of width 8: Keras 3 takes about 2 CPU-minutes and 2.1 GB,
-# PyTorch under 4 CPU-seconds and 0.3 GB (a 16,000-block spec took Keras over 5 minutes and 9 GB).
+# PyTorch under 4 CPU-seconds and 0.3 GB (issue 14: a 16,000-block spec took Keras over 5 minutes
+# and 9 GB).
 # The deepest shipped spec, ResNet-1202, has 600 blocks; timm's deepest, resnetrs420, 139.
 MAX_BLOCKS = 2_000
 
