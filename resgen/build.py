@@ -9,18 +9,23 @@ part-way leaves each file either as it was or complete.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from resgen.errors import Problem, ResgenError
-from resgen.files import write_atomic
+from resgen.files import read_regular, size_text, write_atomic
 from resgen.render import Backend, body_digest, body_of, read_header, render
 from resgen.spec import Spec
 from resgen.validate import load_specs
 
 ROOT_MARKERS = (".git", "pyproject.toml")
+
+MAX_GENERATED_BYTES = 1024 * 1024
+"""Largest file read back as a possible generated file (1 MiB): the longest generated file is a
+few hundred lines, so anything larger was not written by resgen and is never read whole."""
 
 
 @dataclass(frozen=True)
@@ -80,13 +85,21 @@ def targets(
 
 
 def inspect(path: Path, expected: str) -> Finding | None:
-    """Compare one file on disk with what the build would write."""
+    """Compare one file on disk with what the build would write.
+
+    Only a regular file of at most ``MAX_GENERATED_BYTES`` is read (without blocking); anything
+    else at the path (a FIFO, a device or a link to one, a larger file) was not written by
+    resgen: a foreign file, replaced only with ``force``, never read or written through. A
+    dangling link is a missing file, replaced by the build (never created where it points).
+    """
     if path.is_dir():
         message = "a folder is where this generated file goes; move it"
         raise ResgenError(Problem.at_file(path, message))
-    if not path.exists():
+    if not path.exists():  # a dangling link is a missing file: replaced, never followed
         return Finding("missing", path, "not built yet")
-    current = path.read_text(encoding="utf-8", errors="replace")
+    current = _read_generated(path)
+    if current is None:
+        return Finding("not-generated", path, f"{_foreign(path)}; not written by resgen")
     if current == expected:
         return None
     header = read_header(current)
@@ -97,8 +110,38 @@ def inspect(path: Path, expected: str) -> Finding | None:
     return Finding("stale", path, "out of date with its spec or with resgen's templates")
 
 
+def _read_generated(path: Path) -> str | None:
+    """The text of ``path`` if it can be a generated file (regular, at most 1 MiB), else None."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # a dangling link or a loop
+    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_GENERATED_BYTES:
+        return None
+    raw = read_regular(path, MAX_GENERATED_BYTES, what="existing file")
+    return raw.decode("utf-8", errors="replace")
+
+
+def _foreign(path: Path) -> str:
+    """What a path that cannot be a generated file is, in words."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "a link to a missing file" if os.path.islink(path) else "unreadable"
+    if stat.S_ISREG(st.st_mode):
+        return f"larger than {size_text(MAX_GENERATED_BYTES)}"
+    if stat.S_ISFIFO(st.st_mode):
+        return "a FIFO (named pipe), not a regular file"
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        return "a device, not a regular file"
+    if stat.S_ISSOCK(st.st_mode):
+        return "a socket, not a regular file"
+    return "not a regular file"
+
+
 def orphans(out: Path, backends: Sequence[Backend], built: Iterable[Target]) -> list[Finding]:
-    """Generated files under ``out`` that no given spec produces any more."""
+    """Generated files under ``out`` that no given spec produces any more (what is not a regular
+    file of at most 1 MiB with resgen's header is not resgen's: it is never read nor reported)."""
     wanted = {target.path for target in built}
     found: list[Finding] = []
     for backend in backends:
@@ -106,17 +149,28 @@ def orphans(out: Path, backends: Sequence[Backend], built: Iterable[Target]) -> 
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.py")):
-            if path in wanted or not path.is_file():
+            if path in wanted:
                 continue
-            if read_header(path.read_text(encoding="utf-8", errors="replace")) is not None:
+            text = _read_generated(path)
+            if text is not None and read_header(text) is not None:
                 found.append(Finding("orphaned", path, "generated, but no spec builds it now"))
     return found
+
+
+def check_out(out: Path, backends: Sequence[Backend]) -> None:
+    """Refuse an output folder (or a ``<out>/<backend>`` folder) that is a file or worse."""
+    for folder in (out, *(out / b for b in backends)):
+        if os.path.lexists(folder) and not folder.is_dir():
+            kind = "a file" if folder.is_file() else "not a folder"
+            message = f"the output folder is {kind}; give --out a folder (it is created if missing)"
+            raise ResgenError(Problem.at_file(folder, message))
 
 
 def check(
     paths: Sequence[str | os.PathLike[str]], backends: Sequence[Backend], out: Path
 ) -> list[Finding]:
     """Everything that differs from a fresh build; orphans only when a folder was given."""
+    check_out(out, backends)
     built = targets(paths, backends, out)
     findings = [f for t in built if (f := inspect(t.path, t.text)) is not None]
     if any(Path(p).is_dir() for p in paths):
@@ -132,6 +186,7 @@ def build(
     force: bool = False,
 ) -> list[Path]:
     """Write every file that differs from its fresh rendering; return the paths written."""
+    check_out(out, backends)
     built = targets(paths, backends, out)
     pending = [(t, inspect(t.path, t.text)) for t in built]
     pending = [(t, f) for t, f in pending if f is not None]

@@ -11,11 +11,16 @@ from pathlib import Path
 
 import click
 
-from resgen.cli_support import EPILOG, EXIT_FAILED, user_errors
+from resgen.cli_support import EPILOG, EXIT_FAILED, NonEmptyPath, ResgenGroup, user_errors
 from resgen.train.cli import train
 
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    "resgen",
+    cls=ResgenGroup,
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(package_name="resgen")
 def main() -> None:
     """resgen: residual networks from YAML specs, as readable PyTorch and Keras 3 files."""
@@ -25,14 +30,14 @@ BACKEND_CHOICE = click.Choice(["torch", "keras", "all"])
 
 
 @main.command(epilog=EPILOG)
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=NonEmptyPath(path_type=Path))
 @click.option("--backend", type=BACKEND_CHOICE, default="torch", show_default=True)
 @click.option(
     "--out",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=NonEmptyPath(path_type=Path),
     default=Path("generated"),
     show_default=True,
-    help="Files go to OUT/<backend>/<name>.py.",
+    help="Files go to OUT/<backend>/<name>.py (a folder; created if missing).",
 )
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 listing files not current.")
 @click.option("--force", is_flag=True, help="Overwrite hand-edited files and foreign files.")
@@ -59,7 +64,7 @@ def build(paths: tuple[Path, ...], backend: str, out: Path, check: bool, force: 
 
 
 @main.command(epilog=EPILOG)
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=NonEmptyPath(path_type=Path))
 @user_errors
 def validate(paths: tuple[Path, ...]) -> None:
     """Check specs; print one located line per problem."""
@@ -70,7 +75,7 @@ def validate(paths: tuple[Path, ...]) -> None:
 
 
 @main.command(epilog=EPILOG)
-@click.argument("spec", type=click.Path(path_type=Path))
+@click.argument("spec", type=NonEmptyPath(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @user_errors
 def summary(spec: Path, as_json: bool) -> None:
@@ -87,7 +92,7 @@ def summary(spec: Path, as_json: bool) -> None:
 
 
 @main.command("list", epilog=EPILOG)
-@click.argument("folder", required=False, default=Path("specs"), type=click.Path(path_type=Path))
+@click.argument("folder", required=False, default=Path("specs"), type=NonEmptyPath(path_type=Path))
 @user_errors
 def list_specs(folder: Path) -> None:
     """One row per spec in FOLDER (default specs/): name, depth, parameters, MACs."""

@@ -1,7 +1,14 @@
-"""Writing files so that readers see the old file or the new one, never half of one.
+"""Reading and writing files safely: every write atomic, every read bounded.
 
-``build`` writes generated sources with it and ``train`` its checkpoints, metrics and plots: a
-temporary file beside the target, fsynced, then moved into place with ``os.replace``.
+Writing: readers see the old file or the new one, never half of one. ``build`` writes generated
+sources with :func:`write_atomic` and ``train`` its checkpoints, metrics and plots with
+:func:`write_atomic_with`: a temporary file beside the target, fsynced, then moved into place
+with ``os.replace``.
+
+Reading: every file resgen reads (specs, bases, build targets, training data, checkpoints) goes
+through :func:`read_regular` (or :func:`require_regular` when another library opens the path):
+regular files only, never a blocking open, never more than a stated number of bytes; anything
+else is a located :class:`~resgen.errors.ResgenError`.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
+
+from resgen.errors import Problem, ResgenError
 
 
 def _file_mode(path: Path) -> int:
@@ -50,3 +59,121 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     """Write ``data`` (text as UTF-8, line ends as given) to ``path`` atomically."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
     write_atomic_with(path, lambda stream: stream.write(payload))
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+def _kind(mode: int) -> str:
+    """What a non-regular file is, in words, with its article."""
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def size_text(size: int) -> str:
+    """A byte count as people write limits: ``1 MiB``, ``64 KiB``, ``300 bytes``."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale} {unit}"
+    return f"{size} bytes"
+
+
+def _refusal(path: str | os.PathLike[str], shown: str | None, message: str) -> ResgenError:
+    return ResgenError(Problem.at_file(os.fspath(path) if shown is None else shown, message))
+
+
+def _os_message(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    return exc.strerror or str(exc)
+
+
+def require_regular(
+    path: str | os.PathLike[str], limit: int, *, what: str = "file", shown: str | None = None
+) -> int:
+    """Check, without opening it, that ``path`` is a regular file of at most ``limit`` bytes
+    (a link is followed) and return its size; for files another library opens by path.
+
+    Refuses with a :class:`ResgenError` located at the file's line 1 (``shown`` names the file
+    in the message, default ``path``): a missing file, a dangling link, a folder, a FIFO, a
+    device, a socket, a file over ``limit``. ``what`` names the file in the message
+    (``"cannot read the spec: it is a FIFO (named pipe), not a regular file"``).
+    Prefer :func:`read_regular`, which also holds against a file swapped after the check.
+    """
+    try:
+        st = os.stat(path)
+    except ValueError:  # a NUL byte in the path
+        raise _refusal(path, shown, f"cannot read the {what}: the path has a NUL byte") from None
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError) and os.path.islink(path):
+            message = f"cannot read the {what}: it is a link to a missing file"
+        else:
+            message = f"cannot read the {what}: {_os_message(exc)}"
+        raise _refusal(path, shown, message) from None
+    _check_stat(path, shown, st, limit, what)
+    return st.st_size
+
+
+def _check_stat(
+    path: str | os.PathLike[str], shown: str | None, st: os.stat_result, limit: int, what: str
+) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        kind = _kind(st.st_mode)
+        raise _refusal(path, shown, f"cannot read the {what}: it is {kind}, not a regular file")
+    if st.st_size > limit:
+        raise _too_big(path, shown, limit, what)
+
+
+def _too_big(path: str | os.PathLike[str], shown: str | None, limit: int, what: str) -> ResgenError:
+    return _refusal(path, shown, f"cannot read the {what}: it is larger than {size_text(limit)}")
+
+
+def read_regular(
+    path: str | os.PathLike[str], limit: int, *, what: str = "file", shown: str | None = None
+) -> bytes:
+    """The bytes of the regular file ``path`` (a link is followed), at most ``limit`` of them.
+
+    Never blocks and never reads more than ``limit + 1`` bytes: the file is opened with
+    ``O_NONBLOCK`` (a FIFO without a writer opens at once) and checked with ``fstat`` on the
+    open descriptor before anything is read, so a FIFO, a device such as ``/dev/zero``, a
+    socket, a folder or a dangling link is refused however the path was swapped. Refusals are a
+    :class:`ResgenError` with one problem at the file's line 1, column 1: ``shown`` (default
+    ``path``) names the file and ``what`` the kind of file in the message, e.g.
+    ``data/x.bin:1:1: cannot read the CIFAR batch: it is larger than 256 MiB``.
+    """
+    require_regular(path, limit, what=what, shown=shown)  # never opens a FIFO or a device
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise _refusal(path, shown, f"cannot read the {what}: {_os_message(exc)}") from None
+    try:
+        _check_stat(path, shown, os.fstat(fd), limit, what)  # swapped since the check?
+        chunks: list[bytes] = []
+        left = limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError as exc:
+        raise _refusal(path, shown, f"cannot read the {what}: {_os_message(exc)}") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > limit:  # grew while being read
+        raise _too_big(path, shown, limit, what)
+    return data

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import stat
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -35,15 +34,43 @@ from yaml.reader import Reader, ReaderError
 from yaml.resolver import BaseResolver
 from yaml.scanner import Scanner
 
-from resgen.errors import Problem, SpecError, format_path, one_line
+from resgen.errors import Problem, ResgenError, SpecError, format_path, one_line
+from resgen.files import read_regular, size_text
 
-__all__ = ["MAX_FILE_BYTES", "Location", "SourceMap", "load_document", "load_string"]
+__all__ = [
+    "MAX_CHAIN_BYTES",
+    "MAX_CHAIN_FILES",
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_INT_BITS",
+    "MAX_NODES",
+    "Location",
+    "SourceMap",
+    "load_document",
+    "load_string",
+]
 
-MAX_FILE_BYTES = 1024 * 1024
-"""Largest spec file read, in bytes (1 MiB): a spec is a page of text, not a data set."""
+# Budgets: what one spec may cost to read. A shipped spec is under 2 KiB, about 100 YAML nodes,
+# and extends at most one base. Pure-Python YAML parsing costs up to ~28 s and 600 MB per MiB of
+# tiny flow items (measured), so the bounds below keep the worst spec to about half a second.
+
+MAX_FILE_BYTES = 256 * 1024
+"""Largest spec file read, in bytes (256 KiB): a spec is a page of text, not a data set."""
+
+MAX_CHAIN_BYTES = 512 * 1024
+"""Most bytes of spec text read for one spec, its `extends` bases included (512 KiB)."""
+
+MAX_CHAIN_FILES = 32
+"""Most files on one `extends` chain, the spec itself included; a family needs two or three."""
+
+MAX_NODES = 20_000
+"""Most YAML nodes (scalars, mappings, lists) in one spec and its bases; a spec has about 100."""
 
 MAX_DEPTH = 64
 """Deepest nesting of mappings and lists accepted; a spec needs four or five levels."""
+
+MAX_INT_BITS = 63
+"""Integers must lie in [-2**63, 2**63): a 64-bit signed integer, far beyond every bound."""
 
 _TAG = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL, _NULL = (_TAG + t for t in ("str", "int", "float", "bool", "null"))
@@ -138,15 +165,27 @@ def load_document(path: str | os.PathLike[str]) -> tuple[dict[str, Any], SourceM
     a valid spec document.
     """
     file = os.fspath(path)
-    data, entry = _load_chain(file, file, [])
+    budget = _Budget()
+    try:
+        text = _read(file, one_line(file))
+        budget.spend_bytes(len(text.encode("utf-8", "surrogatepass")))
+        data, entry = _parse(text, one_line(file), budget)
+    except _NotASpec as exc:
+        raise SpecError(exc.problem) from None
+    data, entry = _resolve_extends(data, entry, file, one_line(file), [], budget)
     return data, SourceMap(entry)
 
 
 def load_string(text: str, file: str = "<string>") -> tuple[dict[str, Any], SourceMap]:
     """Like :func:`load_document` for text already in memory; ``file`` names it in problems and
     anchors a relative `extends` (its folder)."""
-    data, entry = _parse(text, file)
-    data, entry = _resolve_extends(data, entry, file, file, [])
+    budget = _Budget()
+    budget.spend_bytes(len(text.encode("utf-8", "surrogatepass")))
+    try:
+        data, entry = _parse(text, file, budget)
+    except _NotASpec as exc:
+        raise SpecError(exc.problem) from None
+    data, entry = _resolve_extends(data, entry, file, file, [], budget)
     return data, SourceMap(entry)
 
 
@@ -163,41 +202,104 @@ class _Link:
     extends_at: Location  # where this file's `extends` value is written
 
 
-def _load_chain(opened: str, shown: str, chain: list[_Link]) -> tuple[dict[str, Any], _Entry]:
-    shown = one_line(shown)  # a newline in a file name must not split a problem's line
-    data, entry = _parse(_read(opened, shown), shown)
-    return _resolve_extends(data, entry, opened, shown, chain)
+class _NotASpec(Exception):
+    """The file is no spec at all (unreadable, not text, not YAML, not a mapping): reported at
+    the file itself, or at the `extends` line that named it when it is a base."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+@dataclass
+class _Budget:
+    """What reading one spec and its bases has cost so far (see the ``MAX_*`` bounds)."""
+
+    bytes: int = 0
+    nodes: int = 0
+
+    def spend_bytes(self, count: int) -> bool:
+        """Add ``count`` bytes; False once the chain holds more than ``MAX_CHAIN_BYTES``."""
+        self.bytes += count
+        return self.bytes <= MAX_CHAIN_BYTES
 
 
 def _resolve_extends(
-    data: dict[str, Any], entry: _Entry, opened: str, shown: str, chain: list[_Link]
+    data: dict[str, Any],
+    entry: _Entry,
+    opened: str,
+    shown: str,
+    chain: list[_Link],
+    budget: _Budget,
 ) -> tuple[dict[str, Any], _Entry]:
-    if "extends" not in data:
-        return data, entry
-    target = data.pop("extends")
-    at = entry.children.pop("extends").value
+    """Merge ``data`` (read from ``opened``) onto its `extends` chain, base first.
 
-    def fail(message: str, where: Location = at) -> SpecError:
-        return SpecError(Problem(where.file, where.line, where.col, "extends", message))
+    The chain is walked in a loop, never by recursion, so its length is bounded only by
+    ``MAX_CHAIN_FILES``; every base is read, parsed and charged to ``budget`` before the next.
+    """
+    layers: list[tuple[dict[str, Any], _Entry]] = []
+    while "extends" in data:
+        target = data.pop("extends")
+        at = entry.children.pop("extends").value
+        layers.append((data, entry))
+        chain = [*chain, _Link(os.path.realpath(opened), shown, at)]
+        opened, shown = _base_path(target, at, opened, shown, chain)
+        data, entry = _load_base(opened, shown, target, at, budget)
+    for child, child_entry in reversed(layers):
+        data, entry = _merge(data, entry, child, child_entry)
+    return data, entry
 
+
+def _fail_at(where: Location, message: str) -> SpecError:
+    return SpecError(Problem(where.file, where.line, where.col, "extends", one_line(message)))
+
+
+def _base_path(
+    target: Any, at: Location, opened: str, shown: str, chain: list[_Link]
+) -> tuple[str, str]:
+    """Where the base named by ``target`` is (to open, to show), or the located reason why not."""
     if not isinstance(target, str) or not target.strip():
         found = "an empty string" if isinstance(target, str) else _describe(target)
-        raise fail(f"must be the path of a base spec file, relative to this file; found {found}")
-
+        raise _fail_at(
+            at, f"must be the path of a base spec file, relative to this file; found {found}"
+        )
+    if "\x00" in target:
+        raise _fail_at(at, "the path holds a NUL character; a file name cannot")
+    if len(chain) >= MAX_CHAIN_FILES:
+        raise _fail_at(
+            at,
+            f"the extends chain is longer than {MAX_CHAIN_FILES} files; a spec needs a base or two",
+        )
     base_opened = os.path.join(os.path.dirname(opened), target)
-    base_shown = os.path.normpath(os.path.join(os.path.dirname(shown), target))
+    base_shown = one_line(os.path.normpath(os.path.join(os.path.dirname(shown), target)))
     base_real = os.path.realpath(base_opened)
-    chain = [*chain, _Link(os.path.realpath(opened), shown, at)]
     for i, link in enumerate(chain):
         if link.real == base_real:
             names = " -> ".join([*(lk.shown for lk in chain[i:]), link.shown])
-            raise fail(f"cycle {names}", link.extends_at)
-    if not os.path.exists(base_opened):
-        raise fail(f"base file {_quote(target)} not found (resolved to {one_line(base_shown)})")
+            raise _fail_at(link.extends_at, f"cycle {names}")
+    if not os.path.lexists(base_opened):
+        raise _fail_at(at, f"base file {_quote(target)} not found (resolved to {base_shown})")
+    return base_opened, base_shown
 
-    base_data, base_entry = _load_chain(base_opened, base_shown, chain)
-    merged, merged_entry = _merge(base_data, base_entry, data, entry)
-    return merged, merged_entry
+
+def _load_base(
+    opened: str, shown: str, target: str, at: Location, budget: _Budget
+) -> tuple[dict[str, Any], _Entry]:
+    """Read and parse one base; a file that is no spec is reported at the `extends` line."""
+    try:
+        text = _read(opened, shown)
+        if not budget.spend_bytes(len(text.encode("utf-8", "surrogatepass"))):
+            raise _fail_at(
+                at,
+                f"the extends chain holds more than {size_text(MAX_CHAIN_BYTES)} of spec text "
+                f"once base {_quote(target)} is added",
+            )
+        return _parse(text, shown, budget)
+    except _NotASpec as exc:
+        p = exc.problem
+        raise _fail_at(
+            at, f"base {_quote(target)} is not a spec: {p.message} (at {p.file}:{p.line}:{p.col})"
+        ) from None
 
 
 def _merge(base: Any, base_entry: _Entry, child: Any, child_entry: _Entry) -> tuple[Any, _Entry]:
@@ -226,38 +328,21 @@ def _merge(base: Any, base_entry: _Entry, child: Any, child_entry: _Entry) -> tu
 
 
 def _read(opened: str, shown: str) -> str:
-    """The file's text, or a SpecError located at its line 1, column 1."""
-
-    def fail(message: str) -> SpecError:
-        return SpecError(Problem(shown, 1, 1, "", message))
-
+    """The file's text (regular files only, at most ``MAX_FILE_BYTES``), or :class:`_NotASpec`."""
     try:
-        # stat before opening: opening a named pipe would block until a writer appears
-        if os.path.exists(opened) and not stat.S_ISREG(os.stat(opened).st_mode):
-            if os.path.isdir(opened):
-                raise IsADirectoryError(opened)
-            raise fail("cannot read the spec: not a regular file")
-        with open(opened, "rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise fail("cannot read the spec: no such file") from None
-    except IsADirectoryError:
-        raise fail("cannot read the spec: it is a directory, not a file") from None
-    except PermissionError:
-        raise fail("cannot read the spec: permission denied") from None
-    except OSError as exc:
-        raise fail(f"cannot read the spec: {one_line(exc.strerror or str(exc))}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise fail("the file is larger than 1 MiB; a spec is a short text file")
+        raw = read_regular(opened, MAX_FILE_BYTES, what="spec", shown=shown)
+    except ResgenError as exc:
+        raise _NotASpec(exc.problems[0]) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         bad = raw[exc.start : exc.start + 1].hex()
-        raise fail(
+        message = (
             f"the file is not valid UTF-8 (byte 0x{bad} on line {line}, byte {col} of the line)"
-        ) from None
+        )
+        raise _NotASpec(Problem(shown, 1, 1, "", message)) from None
     return text.removeprefix("\ufeff")
 
 
@@ -307,16 +392,24 @@ class _ReplayLoader(Composer, _CoreResolver):
         self._events.clear()
 
 
-def _checked_events(text: str, file: str) -> list[Event]:
-    """The first document's events, refusing anchors, aliases, extra documents and deep nesting
-    before any node is built (an alias bomb never gets composed)."""
+def _plural(count: int, word: str, plural: str) -> str:
+    return f"{count} {word if count == 1 else plural}"
+
+
+def _checked_events(text: str, file: str, budget: _Budget) -> list[Event]:
+    """The first document's events, refusing anchors, aliases, extra documents, deep nesting and
+    more than ``MAX_NODES`` nodes before any node is built (an alias bomb never gets composed).
+
+    Anchors and aliases are counted and reported once per file, at the first of them.
+    """
     problems: list[Problem] = []
 
     def add(mark: Mark, message: str) -> None:
         problems.append(Problem(file, mark.line + 1, mark.column + 1, "", message))
 
     events: list[Event] = []
-    aliases_seen: set[str] = set()
+    anchors = aliases = 0
+    first_anchor: Mark | None = None
     depth = 0
     documents = 0
     loader = _SpecLoader(text)
@@ -331,13 +424,22 @@ def _checked_events(text: str, file: str) -> list[Event]:
                         "the file holds more than one YAML document; a spec is one",
                     )
                     break
+            if isinstance(event, NodeEvent):
+                budget.nodes += 1
+                if budget.nodes > MAX_NODES:
+                    add(
+                        event.start_mark,
+                        f"the spec holds more than {MAX_NODES:,} YAML values (with its bases); "
+                        "a spec is a page of text",
+                    )
+                    break
             if isinstance(event, AliasEvent):
-                if event.anchor not in aliases_seen:
-                    aliases_seen.add(event.anchor)
-                    add(event.start_mark, f"{_NO_ANCHORS} (found alias '*{event.anchor}')")
+                aliases += 1
+                first_anchor = first_anchor or event.start_mark
                 continue
             if isinstance(event, NodeEvent) and event.anchor is not None:
-                add(event.start_mark, f"{_NO_ANCHORS} (found anchor '&{event.anchor}')")
+                anchors += 1
+                first_anchor = first_anchor or event.start_mark
             if isinstance(event, CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
@@ -348,32 +450,41 @@ def _checked_events(text: str, file: str) -> list[Event]:
             events.append(event)
     finally:
         loader.dispose()
+    if first_anchor is not None:
+        found = (
+            f"{_plural(anchors, 'anchor', 'anchors')} and {_plural(aliases, 'alias', 'aliases')}"
+        )
+        add(first_anchor, f"{_NO_ANCHORS} (found {found} in this file, the first here)")
     if problems:
         raise SpecError(problems)
     return events
 
 
-def _parse(text: str, file: str) -> tuple[dict[str, Any], _Entry]:
-    """Parse one file's text (no `extends` handling) into a mapping and its entry tree."""
+def _parse(text: str, file: str, budget: _Budget) -> tuple[dict[str, Any], _Entry]:
+    """Parse one file's text (no `extends` handling) into a mapping and its entry tree.
+
+    A file that is no spec document at all (invalid YAML, empty, not a mapping at the top) raises
+    :class:`_NotASpec`; problems inside a mapping raise :class:`SpecError`.
+    """
     try:
-        events = _checked_events(text, file)
+        events = _checked_events(text, file, budget)
         node = yaml.compose(cast(Any, events), Loader=_ReplayLoader)  # events, not text
     except MarkedYAMLError as exc:
-        raise SpecError(_syntax_problem(exc, text, file)) from None
+        raise _NotASpec(_syntax_problem(exc, text, file)) from None
     except ReaderError as exc:
         line, col = _line_col(text, exc.position)
-        raise SpecError(Problem(file, line, col, "", _reader_message(exc))) from None
+        raise _NotASpec(Problem(file, line, col, "", _reader_message(exc))) from None
     except YAMLError as exc:  # no position known
-        raise SpecError(Problem(file, 1, 1, "", one_line(str(exc)))) from None
+        raise _NotASpec(Problem(file, 1, 1, "", one_line(str(exc)))) from None
 
     if node is None or (isinstance(node, ScalarNode) and node.tag == _NULL and node.value == ""):
-        raise SpecError(Problem(file, 1, 1, "", _EMPTY))
+        raise _NotASpec(Problem(file, 1, 1, "", _EMPTY))
     builder = _Builder(file)
     data, entry = builder.build(node, (), None)
     if not isinstance(node, MappingNode):
-        builder.add(
-            node.start_mark, (), f"the top level must be a mapping, found {_describe(data)}"
-        )
+        mark = node.start_mark
+        message = f"the top level must be a mapping, found {_describe(data)}"
+        raise _NotASpec(Problem(file, mark.line + 1, mark.column + 1, "", message))
     if builder.problems:
         raise SpecError(builder.problems)
     return data, entry
@@ -508,19 +619,34 @@ class _Builder:
             return None
         if tag == _BOOL:
             return text.lower() == "true"
-        if tag == _INT:
-            try:
-                return int(text, 0 if text.startswith(("0o", "0x")) else 10)
-            except ValueError:  # more digits than Python converts
-                self.add(node.start_mark, path, "the integer has too many digits")
-                return None
-        if text.startswith(("0o", "0x")):  # !!float 0x10
-            return float(int(text, 0))
+        if tag == _INT or text.startswith(("0o", "0x")):  # also !!float 0x10
+            integer = self.integer(node, path)
+            return integer if tag == _INT or integer is None else float(integer)
         number = float(text.replace(".", "") if "n" in text.lower() else text)  # .inf -> inf
         if not math.isfinite(number):
             self.add(node.start_mark, path, f"numbers must be finite; found {text}")
             return None
         return number
+
+    def integer(self, node: ScalarNode, path: tuple[str | int, ...]) -> int | None:
+        """A YAML integer (decimal, 0o octal, 0x hex) within 64 bits, or None after a problem.
+
+        Length is checked before converting: a hex or octal literal of any length converts, but
+        a 5,000-digit value could not even be printed (Python's 4,300-digit limit)."""
+        text = node.value
+        digits = text.lstrip("+-").removeprefix("0o").removeprefix("0x").lstrip("0")
+        base = 16 if text.startswith("0x") else 8 if text.startswith("0o") else 10
+        if len(digits) * math.log2(base) <= MAX_INT_BITS + 4:
+            value = int(text, 0 if base != 10 else 10)
+            if -(2**MAX_INT_BITS) <= value < 2**MAX_INT_BITS:
+                return value
+        shown = text if len(text) <= 24 else f"{text[:20]}... ({len(text):,} characters)"
+        self.add(
+            node.start_mark,
+            path,
+            f"the integer {shown} is out of range; a spec's integers fit in 64 bits",
+        )
+        return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,6 +37,20 @@ DEVICE_NAMES = frozenset(
     {"con", "prn", "aux", "nul"} | {f"{kind}{n}" for kind in ("com", "lpt") for n in range(10)}
 )
 
+# `<name>.py` that Python or a common tool imports or runs by itself, without being asked to,
+# once the file's folder is on the path or is the project: generated code must never start up.
+STARTUP_NAMES = {
+    "sitecustomize": "Python imports sitecustomize.py at start-up when its folder is on sys.path",
+    "usercustomize": "Python imports usercustomize.py at start-up when its folder is on sys.path",
+    "conftest": "pytest imports every conftest.py it finds while collecting tests",
+    "setup": "pip and setuptools run setup.py when they build the folder holding it",
+    "noxfile": "nox runs noxfile.py from the folder it is started in",
+}
+
+# Norm settings float32 can honour (the fields' descriptions and docs/guarantees.md say why).
+MIN_NORM_EPS = 1e-12
+MIN_NORM_MOMENTUM = 1e-4
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(
@@ -152,14 +166,20 @@ class NormSpec(_Model):
     """Batch norm settings, in PyTorch's convention."""
 
     eps: float = Field(
-        1e-5, gt=0, lt=1, description="Added to the variance (keras.applications uses 1.001e-5)."
+        1e-5,
+        ge=MIN_NORM_EPS,
+        lt=1,
+        description="Added to the variance (keras.applications uses 1.001e-5). At least 1e-12: "
+        "for a channel that never varies, gradients scale with eps^-1.5, which overflows float32 "
+        "(NaN gradients) below about 2e-26.",
     )
     momentum: float = Field(
         0.1,
-        gt=0,
+        ge=MIN_NORM_MOMENTUM,
         le=1,
         description="Weight of the new batch in the running statistics (PyTorch convention; Keras' "
-        "momentum is 1 - this, so keras.applications' 0.99 is 0.01 here).",
+        "momentum is 1 - this, so keras.applications' 0.99 is 0.01 here). At least 1e-4: Keras "
+        "keeps 1 - momentum in float32, which would round smaller values away.",
     )
 
 
@@ -173,7 +193,8 @@ class Spec(_Model):
         pattern=NAME_PATTERN,
         max_length=64,
         description="Python identifier for the file and the factory function; not a keyword, "
-        "builtin, standard-library module or a name the generated file uses.",
+        "builtin, standard-library module, a name the generated file uses, or a file Python or "
+        "a common tool runs unasked (sitecustomize, conftest, setup, test_*, ...).",
     )
     description: str = Field("", max_length=2000, description="One line on what this reproduces.")
     extends: str | None = Field(
@@ -220,4 +241,11 @@ class Spec(_Model):
             raise ValueError(f"'{value}' is a standard-library module; {value}.py would shadow it")
         if value in DEVICE_NAMES:
             raise ValueError(f"'{value}' is a Windows device name; {value}.py cannot be created")
+        if value in STARTUP_NAMES:
+            raise ValueError(f"'{value}' names a file that runs unasked: {STARTUP_NAMES[value]}")
+        if value.startswith("test_") or value.endswith("_test"):
+            raise ValueError(
+                f"'{value}' names a file that runs unasked: pytest imports test_*.py and "
+                "*_test.py files while collecting tests"
+            )
         return value

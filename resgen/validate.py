@@ -17,8 +17,9 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from resgen import rules
-from resgen.errors import Problem, SpecError
-from resgen.loader import SourceMap, load_document
+from resgen.errors import Problem, ResgenError, SpecError
+from resgen.files import require_regular
+from resgen.loader import MAX_FILE_BYTES, SourceMap, load_document
 from resgen.spec import BasicBlockSpec, BottleneckBlockSpec, Spec
 
 _BLOCK_MODELS: dict[str, type[BaseModel]] = {
@@ -28,14 +29,23 @@ _BLOCK_MODELS: dict[str, type[BaseModel]] = {
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
+FieldPath = tuple[int | str, ...]
+_Found = tuple[FieldPath, str]
+
 
 def load_spec(path: str | os.PathLike[str]) -> Spec:
     """Read, merge (``extends``), validate and cross-check one spec file."""
     data, source = load_document(path)
+    inexact = _inexact_choices(data, Spec, ())
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError([_problem(error, source) for error in exc.errors()]) from None
+        flagged = {path for path, _ in inexact}  # said better than pydantic's "one of 1 or 2"
+        errors = [e for e in exc.errors() if _user_path(tuple(e["loc"])) not in flagged]
+        problems = [_problem(error, source) for error in errors]
+        raise SpecError(problems + [source.problem(p, m) for p, m in inexact]) from None
+    if inexact:
+        raise SpecError([source.problem(p, m) for p, m in inexact])
     problems = [source.problem(field, message) for field, message in rules.check(spec)]
     if problems:
         raise SpecError(problems)
@@ -56,13 +66,14 @@ def _find_specs(paths: typing.Iterable[str | os.PathLike[str]]) -> tuple[list[Pa
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            specs = sorted(p for p in path.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
-            if not specs:
+            specs, trouble = _folder_specs(path)
+            if not specs and not trouble:
                 message = "no spec files (*.yaml, *.yml) in this folder"
-                problems.append(Problem.at_file(raw, message))
+                trouble.append(Problem.at_file(raw, message))
             found += specs
-        elif path.exists():
-            found.append(path)
+            problems += trouble
+        elif os.path.lexists(path):
+            found.append(path)  # the loader says what is wrong with it, if anything
         else:
             problems.append(Problem.at_file(raw, "no such file or folder"))
     seen: set[Path] = set()
@@ -72,6 +83,27 @@ def _find_specs(paths: typing.Iterable[str | os.PathLike[str]]) -> tuple[list[Pa
             seen.add(path.resolve())
             unique.append(path)
     return unique, problems
+
+
+def _folder_specs(folder: Path) -> tuple[list[Path], list[Problem]]:
+    """The regular ``*.yaml``/``*.yml`` files of ``folder``, sorted; every other entry with a
+    spec's suffix (a FIFO, a device, a dangling link, a folder) is a located refusal, never
+    skipped in silence."""
+    try:
+        entries = sorted(p for p in folder.iterdir() if p.suffix in SPEC_SUFFIXES)
+    except OSError as exc:
+        reason = "permission denied" if isinstance(exc, PermissionError) else exc.strerror
+        return [], [Problem.at_file(folder, f"cannot list the folder: {reason or exc}")]
+    specs: list[Path] = []
+    problems: list[Problem] = []
+    for entry in entries:
+        try:
+            require_regular(entry, MAX_FILE_BYTES, what="spec")
+        except ResgenError as exc:
+            problems += exc.problems
+            continue
+        specs.append(entry)
+    return specs, problems
 
 
 def load_specs(paths: typing.Iterable[str | os.PathLike[str]]) -> list[tuple[Path, Spec]]:
@@ -93,6 +125,75 @@ def load_specs(paths: typing.Iterable[str | os.PathLike[str]]) -> list[tuple[Pat
     if problems:
         raise SpecError(problems)
     return loaded
+
+
+# --- choices are exact: `stride: true` is not 1 -------------------------------------------
+
+
+def _inexact_choices(data: Any, model: type[BaseModel], path: FieldPath) -> list[_Found]:
+    """Booleans and floats where the choices are integers: ``true`` or ``2.0`` where they are
+    ``1`` and ``2`` (pydantic compares literals by equality, even in strict mode, so ``true``
+    would pass as ``1``).
+
+    Walks the data beside the models, so every field added to :mod:`resgen.spec` is covered.
+    """
+    found: list[_Found] = []
+    if not isinstance(data, dict):
+        return found
+    for key, value in data.items():
+        field = model.model_fields.get(key)
+        if field is None:
+            continue
+        here = (*path, key)
+        choices = _literal_choices(field.annotation)
+        integers = bool(choices) and all(type(c) is int for c in choices)
+        if integers and isinstance(value, bool | float):
+            found.append((here, f"expected an integer, got {_describe(value)}"))
+        for child_model, child, child_path in _nested(field.annotation, value, here):
+            found += _inexact_choices(child, child_model, child_path)
+    return found
+
+
+def _literal_choices(annotation: Any) -> tuple[Any, ...]:
+    """The choices of a ``Literal`` annotation (optional or annotated too), else ``()``."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _literal_choices(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        parts = [_literal_choices(a) for a in members]
+        return () if not all(parts) else tuple(c for part in parts for c in part)
+    return ()
+
+
+def _nested(
+    annotation: Any, value: Any, path: FieldPath
+) -> list[tuple[type[BaseModel], Any, FieldPath]]:
+    """The models that ``value`` (at ``path``) is validated against, with the values and paths:
+    a model field, each item of a list of models, the member of a union its ``type`` picks."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _nested(typing.get_args(annotation)[0], value, path)
+    if origin is list and isinstance(value, list):
+        (item,) = typing.get_args(annotation)
+        return [n for i, v in enumerate(value) for n in _nested(item, v, (*path, i))]
+    if origin in (typing.Union, types.UnionType) and isinstance(value, dict):
+        models = [a for a in typing.get_args(annotation) if _is_model(a)]
+        if len(models) > 1:  # a tagged union: the member whose `type` names the value's
+            models = [m for m in models if value.get("type") in _type_choices(m)]
+        return [(models[0], value, path)] if len(models) == 1 else []
+    return [(annotation, value, path)] if _is_model(annotation) else []
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _type_choices(model: type[BaseModel]) -> tuple[Any, ...]:
+    field = model.model_fields.get("type")
+    return _literal_choices(field.annotation) if field is not None else ()
 
 
 # --- wording pydantic's errors -------------------------------------------------------------

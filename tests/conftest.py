@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-
-REPO = Path(__file__).resolve().parent.parent
+from helpers import REPO
 
 
 @pytest.fixture(scope="session")

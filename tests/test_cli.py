@@ -4,6 +4,7 @@ the frameworks (torch, tensorflow, keras) everywhere but `train`."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -62,24 +63,104 @@ def test_python_dash_m(tmp_path: Path) -> None:
 # usage errors and bad paths: exit 2, no traceback
 
 
+USAGE_LINE = re.compile(r"^resgen(?: [a-z]+)?: .+; see 'resgen(?: [a-z]+)? --help'$")
+
+
 @pytest.mark.parametrize(
-    ("args", "says"),
+    ("args", "line"),
     [
-        (["validate", "--bogus", "x.yaml"], "No such option '--bogus'"),
-        (["validate"], "Missing argument 'PATHS...'"),
-        (["summary"], "Missing argument 'SPEC'"),
-        (["frobnicate"], "No such command 'frobnicate'"),
-        (["build", "specs", "--backend", "tf"], "Invalid value for '--backend'"),
-        (["schema", "extra"], "Got unexpected extra argument (extra)"),
+        (
+            ["validate", "--bogus", "x.yaml"],
+            "resgen validate: no such option '--bogus'; see 'resgen validate --help'",
+        ),
+        (
+            ["validate"],
+            "resgen validate: missing argument 'PATHS...'; see 'resgen validate --help'",
+        ),
+        (["summary"], "resgen summary: missing argument 'SPEC'; see 'resgen summary --help'"),
+        (["frobnicate"], "resgen: no such command 'frobnicate'; see 'resgen --help'"),
+        (
+            ["build", "specs", "--backend", "tf"],
+            "resgen build: invalid value for '--backend': 'tf' is not one of 'torch', 'keras', "
+            "'all'; see 'resgen build --help'",
+        ),
+        (
+            ["build", "specs", "--bakend", "torch"],
+            "resgen build: no such option '--bakend'; did you mean '--backend'?; "
+            "see 'resgen build --help'",
+        ),
+        (
+            ["build", "specs", "--out", ""],
+            "resgen build: invalid value for '--out': the path is empty; see 'resgen build --help'",
+        ),
+        (
+            ["validate", ""],
+            "resgen validate: invalid value for 'PATHS...': the path is empty; "
+            "see 'resgen validate --help'",
+        ),
+        (["build", "--out"], "resgen: option '--out' requires an argument; see"),  # click: no ctx
+        (["schema", "extra"], "resgen schema: got unexpected extra argument (extra); see"),
+        (["train"], "resgen train: missing argument 'SPECS...'; see 'resgen train --help'"),
+        (
+            ["train", "x.yaml", "--backend", "jax"],
+            "resgen train: invalid value for '--backend': 'jax' is not one of 'torch', 'keras'",
+        ),
+        (
+            ["train", "x.yaml", "--steps", "many"],
+            "resgen train: invalid value for '--steps': 'many' is not a valid integer; see",
+        ),
+        (["train", "x.yaml", "--frobnicate"], "resgen train: no such option '--frobnicate'; see"),
     ],
 )
-def test_usage_errors_exit_2(args: list[str], says: str, cli: Callable[..., Result]) -> None:
+def test_usage_errors_are_one_line_and_exit_2(
+    args: list[str], line: str, cli: Callable[..., Result]
+) -> None:
+    """click's three-line usage blocks become one line, for every command, ``train`` too."""
     result = cli(*args)
     no_traceback(result)
     assert result.exit_code == 2
-    assert "Usage: " in result.stderr
-    assert says in result.stderr
     assert result.stdout == ""
+    (only,) = result.stderr.splitlines()
+    assert only.startswith(line), only
+    assert USAGE_LINE.match(only), only
+
+
+def test_usage_errors_in_a_real_process(tmp_path: Path) -> None:
+    for args in (["build", "--backend", "tf", "x.yaml"], ["train", "--bogus"], ["nope"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "resgen", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (result.returncode, result.stdout) == (2, ""), result.stderr
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+        assert "Traceback" not in result.stderr and "Usage:" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["build"], ["build", "--check"]])
+def test_out_that_is_a_file_is_one_located_line(
+    command: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    specs_dir: Path,
+    cli: Callable[..., Result],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("notes.txt").write_text("mine")
+    Path("out").mkdir()
+    Path("out/torch").write_text("also mine")
+    spec = specs_dir / "resnet18.yaml"
+    for out, shown in (("notes.txt", "notes.txt"), ("out", "out/torch")):
+        result = cli(*command, spec, "--out", out)
+        no_traceback(result)
+        assert result.exit_code == 2
+        assert result.stderr == (
+            f"{shown}:1:1: the output folder is a file; give --out a folder (it is created if "
+            "missing)\n"
+        )
+    assert Path("notes.txt").read_text() == "mine" and Path("out/torch").read_text() == "also mine"
 
 
 @pytest.mark.parametrize(
@@ -175,12 +256,13 @@ def test_schema_requires_the_core_fields_unless_extending(schema: dict) -> None:
 
 
 def shipped(specs_dir: Path) -> list[Path]:
-    return sorted(specs_dir.glob("*.yaml"))
+    return sorted(specs_dir.rglob("*.yaml"))
 
 
 def test_shipped_specs_satisfy_the_schema(schema: dict, specs_dir: Path) -> None:
-    """Both as loaded (extends merged) and as written (what an editor sees)."""
-    jsonschema = pytest.importorskip("jsonschema")
+    """Both as loaded (extends merged) and as written (what an editor sees); jsonschema is a dev
+    dependency, so this runs wherever the tests do."""
+    import jsonschema
     import yaml
 
     validator = jsonschema.Draft202012Validator(schema)
@@ -195,6 +277,16 @@ def test_shipped_specs_satisfy_the_schema(schema: dict, specs_dir: Path) -> None
         {"name": "x", "block": {"groups": 2}, "stages": [{"blocks": 1, "channels": 8}]},
         {"name": "x", "block": {"type": "basic"}, "stages": [{"blocks": 1, "channels": 8}], "z": 1},
         {"extends": "a.yaml", "block": {"colour": "red"}},
+        {
+            "name": "x",
+            "block": {"type": "basic"},
+            "stages": [{"blocks": 1, "channels": 8, "stride": 3}],
+        },
+        {"name": "x", "block": {"type": "basic"}, "stages": [{"blocks": True, "channels": 8}]},
+        {"name": "x", "block": {"type": "basic"}, "stages": []},
+        {"name": "X y", "block": {"type": "basic"}, "stages": [{"blocks": 1, "channels": 8}]},
+        {"extends": "a.yaml", "norm": {"eps": 1e-20}},
+        {"extends": "a.yaml", "shortcut": "projecton"},
     ):
         assert list(validator.iter_errors(bad)), bad
 
@@ -232,11 +324,15 @@ PROBE = textwrap.dedent(
         ["list", "{specs}"],
         ["schema"],
         ["--help"],
+        ["build", "{specs}", "--backend", "all", "--out", "{out}"],
+        ["build", "{specs}", "--backend", "all", "--out", "{generated}", "--check"],
     ],
-    ids=["import", "validate", "summary", "list", "schema", "help"],
+    ids=["import", "validate", "summary", "list", "schema", "help", "build", "check"],
 )
-def test_no_framework_is_imported(args: list[str], specs_dir: Path) -> None:
-    argv = [arg.format(specs=specs_dir) for arg in args]
+def test_no_framework_is_imported(args: list[str], specs_dir: Path, tmp_path: Path) -> None:
+    """`import resgen` and every command but `train` and `convert` load no framework."""
+    generated = specs_dir.parent / "generated"
+    argv = [arg.format(specs=specs_dir, out=tmp_path / "out", generated=generated) for arg in args]
     result = subprocess.run(
         [sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=120
     )

@@ -1,6 +1,6 @@
 """Property-based fuzzing of the whole spec space (hypothesis).
 
-Two properties:
+Three properties:
 
 - every VALID spec (random stages, blocks, widths, strides, block kinds, shortcuts, stems,
   biases, norms, dropout, input shapes, classes, names and descriptions) validates, renders an
@@ -10,7 +10,10 @@ Two properties:
   give the same outputs;
 - every MUTATION of a valid spec (dropped keys, wrong types, out-of-range numbers, unknown keys,
   garbage bytes, cut or doubled text) is either valid or refused with exit 2 and one located
-  ``file:line:col: ...`` line per problem: never a traceback, and nothing written.
+  ``file:line:col: ...`` line per problem: never a traceback, and nothing written;
+- every spec NEAR A BUDGET (total blocks, `extends` chain length and bytes, 64-bit integers,
+  the norm's eps and momentum bounds) builds when it is inside every bound and is refused with
+  located lines, writing nothing, when it is outside one.
 
 Profiles (``RESGEN_FUZZ``): ``ci`` (default) is bounded and derandomized, so CI runs the same
 examples every time; ``long`` explores freely with many more examples::
@@ -21,14 +24,9 @@ examples every time; ``long`` explores freely with many more examples::
 from __future__ import annotations
 
 import ast
-import importlib.util
-import itertools
 import json
 import math
 import os
-import re
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType
@@ -36,6 +34,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from helpers import LOCATED, import_file, ruff_clean, to_yaml
 from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
@@ -43,12 +42,17 @@ from hypothesis.control import currently_in_test_context
 from resgen import summary
 from resgen.cli import main
 from resgen.errors import SpecError
+from resgen.loader import MAX_CHAIN_BYTES, MAX_CHAIN_FILES, MAX_FILE_BYTES, MAX_INT_BITS
 from resgen.plan import build_plan
 from resgen.render import render, templates_dir
+from resgen.rules import MAX_BLOCKS as TOTAL_BLOCKS
 from resgen.spec import (
     BUILTIN_NAMES,
     DEVICE_NAMES,
+    MIN_NORM_EPS,
+    MIN_NORM_MOMENTUM,
     RESERVED_NAMES,
+    STARTUP_NAMES,
     STDLIB_NAMES,
 )
 from resgen.validate import load_spec
@@ -75,63 +79,6 @@ MAX_BLOCKS, MAX_CHANNELS, MAX_SIZE = (2, 8, 24) if PROFILE == "ci" else (4, 16, 
 
 KERAS_READY = (templates_dir() / "keras" / "model.py.j2").exists()
 BACKENDS = ("torch", "keras") if KERAS_READY else ("torch",)
-RUFF = Path(sys.executable).with_name("ruff")
-LOCATED = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$")
-
-# --------------------------------------------------------------------------------------------
-# writing YAML: every string double-quoted and escaped, so the text means exactly the value
-
-
-def yaml_string(text: str) -> str:
-    out = []
-    for char in text:
-        code = ord(char)
-        if char in '"\\':
-            out.append("\\" + char)
-        elif " " <= char <= "~":
-            out.append(char)
-        elif code <= 0xFF:
-            out.append(f"\\x{code:02x}")
-        elif code <= 0xFFFF:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    return '"' + "".join(out) + '"'
-
-
-def yaml_scalar(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)  # finite: 0.1, 1e-05, 2.5e+20 are YAML 1.2 floats
-    if isinstance(value, str):
-        return yaml_string(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(yaml_scalar(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{yaml_key(k)}: {yaml_scalar(v)}" for k, v in value.items()) + "}"
-    raise TypeError(type(value))
-
-
-def yaml_key(key: str) -> str:
-    return key if re.fullmatch(r"[a-z_][a-z0-9_]*", key) else yaml_string(key)
-
-
-def to_yaml(spec: dict[str, Any]) -> str:
-    """Block style at the top, one stage per line, flow style below."""
-    lines = []
-    for key, value in spec.items():
-        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            lines.append(f"{yaml_key(key)}:")
-            lines += [f"  - {yaml_scalar(item)}" for item in value]
-        else:
-            lines.append(f"{yaml_key(key)}: {yaml_scalar(value)}")
-    return "\n".join(lines) + "\n"
-
 
 # --------------------------------------------------------------------------------------------
 # valid specs
@@ -140,8 +87,11 @@ def to_yaml(spec: dict[str, Any]) -> str:
 def usable_name(name: str) -> bool:
     import keyword
 
-    taken = RESERVED_NAMES | BUILTIN_NAMES | STDLIB_NAMES | DEVICE_NAMES
-    return not (keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in taken)
+    taken = RESERVED_NAMES | BUILTIN_NAMES | STDLIB_NAMES | DEVICE_NAMES | set(STARTUP_NAMES)
+    pytest_file = name.startswith("test_") or name.endswith("_test")
+    return not (
+        keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in taken or pytest_file
+    )
 
 
 names = st.from_regex(r"\A[a-z][a-z0-9_]{0,63}\Z").filter(usable_name)
@@ -264,25 +214,6 @@ REGRESSIONS: list[dict[str, Any]] = [
 
 # --------------------------------------------------------------------------------------------
 # helpers
-
-
-_counter = itertools.count()
-
-
-def import_file(path: Path) -> ModuleType:
-    module_spec = importlib.util.spec_from_file_location(f"fuzz_{next(_counter)}", path)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
-
-
-def ruff_clean(*paths: Path) -> None:
-    for args in (["check", "--isolated"], ["format", "--check", "--isolated"]):
-        done = subprocess.run(
-            [str(RUFF), *args, *map(str, paths)], capture_output=True, text=True, check=False
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
 
 
 def keras_module() -> Any:
@@ -540,3 +471,120 @@ def test_mutated_specs_are_valid_or_refused_with_located_lines(data: bytes) -> N
             assert len(written) == 1
             ast.parse(written[0].read_text(encoding="utf-8"))
         assert sorted(p.name for p in root.iterdir()) in (["spec.yaml"], ["out", "spec.yaml"])
+
+
+# --------------------------------------------------------------------------------------------
+# property 3: specs near the budgets build when inside them and are refused cleanly outside
+
+
+TINY = {
+    "input": {"channels": 1, "size": 2},
+    "stem": {"type": "cifar", "channels": 1},
+    "block": {"type": "basic"},
+    "shortcut": "zero_pad",
+    "num_classes": 2,
+}
+
+
+BREACH_SAYS = {
+    "blocks": f"blocks in all exceed resgen's bound of {TOTAL_BLOCKS:,}",
+    "eps": ": norm.eps: must be >= 1e-12",
+    "momentum": ": norm.momentum: must be >= 0.0001",
+    "integer": ": num_classes: ",
+    "chain_files": f": extends: the extends chain is longer than {MAX_CHAIN_FILES} files",
+    "chain_bytes": ": extends: the extends chain holds more than 512 KiB of spec text",
+    "file_bytes": "cannot read the spec: it is larger than 256 KiB",
+}
+BUDGETS = tuple(BREACH_SAYS)
+
+
+@st.composite
+def near_budget_specs(draw: st.DrawFn) -> tuple[dict[str, str], str | None]:
+    """Spec files (name -> text; ``s0.yaml`` is the one built), every value at or just inside
+    its bound except, sometimes, one just outside: the budget it breaks, or None."""
+    breach = draw(st.sampled_from([None, None, *BUDGETS]))
+
+    def near(bound: float, outside: bool, below_is_out: bool) -> float:
+        factors = [1.0, 1.000001, 2.0] if below_is_out else [1.0, 0.999999, 0.5]
+        if outside:
+            factors = [0.999999, 0.5] if below_is_out else [1.000001, 2.0]
+        return bound * draw(st.sampled_from(factors))
+
+    spec: dict[str, Any] = {"name": "near", **TINY}
+    # total blocks: a few stages (at most 1,000 blocks each) summing to near the bound
+    total = TOTAL_BLOCKS + (
+        draw(st.integers(1, 3)) if breach == "blocks" else -draw(st.integers(0, 3))
+    )
+    count = draw(st.integers(3, 13))  # splitting the (at most two) big stages adds two
+    cuts = sorted(draw(st.lists(st.integers(1, total - 1), min_size=count - 1, max_size=count - 1)))
+    sizes = [b - a for a, b in zip([0, *cuts], [*cuts, total], strict=True) if b > a]
+    while max(sizes) > 1000:
+        big = sizes.index(max(sizes))
+        sizes[big : big + 1] = [sizes[big] // 2, sizes[big] - sizes[big] // 2]
+    assert sum(sizes) == total and len(sizes) <= 16
+    spec["stages"] = [{"blocks": n, "channels": 1} for n in sizes]
+    spec["norm"] = {
+        "eps": near(MIN_NORM_EPS, breach == "eps", below_is_out=True),
+        "momentum": near(MIN_NORM_MOMENTUM, breach == "momentum", below_is_out=True),
+    }
+    if breach == "integer":  # over num_classes' bound whether it fits in 64 bits or not
+        big = 2**MAX_INT_BITS + draw(st.integers(-2, 2))
+        spec["num_classes"] = draw(st.sampled_from([big, -big - 1]))
+    # an extends chain: its length, its files' bytes and its bytes in all near their bounds
+    if breach == "chain_files":
+        length = draw(st.integers(MAX_CHAIN_FILES + 1, MAX_CHAIN_FILES + 2))
+    else:  # two files can hold the chain's bytes; three can exceed them
+        length = draw(st.integers(3 if breach == "chain_bytes" else 1, MAX_CHAIN_FILES))
+    texts = {f"s{i}.yaml": f"extends: s{i + 1}.yaml\n" for i in range(length - 1)}
+    texts[f"s{length - 1}.yaml"] = "description: the last base\n" if length > 1 else ""
+    texts["s0.yaml"] += to_yaml(spec)
+    sizes = {name: len(text.encode()) for name, text in texts.items()}
+    if breach == "chain_bytes":
+        wanted = MAX_CHAIN_BYTES + draw(st.integers(1, 4096))
+    else:
+        wanted = min(MAX_CHAIN_BYTES, length * MAX_FILE_BYTES) - draw(st.integers(0, 4096))
+    if breach in ("chain_bytes", "file_bytes") or draw(st.booleans()):
+        share, extra = divmod(wanted - sum(sizes.values()), length)
+        for i, name in enumerate(texts):  # pad each file with comment lines
+            sizes[name] += share + (i < extra)
+        if breach == "file_bytes":  # one file just over its bound, the chain within its own
+            name = draw(st.sampled_from(sorted(texts)))
+            sizes[name] = MAX_FILE_BYTES + draw(st.integers(1, 64))
+        for name in texts:
+            lines, rest = divmod(sizes[name] - len(texts[name].encode()), 2003)
+            texts[name] += f"# {'x' * 2000}\n" * lines + ("#" * (rest - 1) + "\n" if rest else "")
+    assert all(len(t.encode()) <= MAX_FILE_BYTES for t in texts.values()) != (
+        breach == "file_bytes"
+    )
+    return texts, breach
+
+
+@settings(FUZZ, max_examples=MUTATION_EXAMPLES // 10)
+@given(case=near_budget_specs())
+def test_specs_near_the_budgets_build_or_are_refused_cleanly(
+    case: tuple[dict[str, str], str | None],
+) -> None:
+    texts, breach = case
+    inside = breach is None
+    note({name: text[:300] for name, text in texts.items()})
+    runner = CliRunner()
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        for name, text in texts.items():
+            (root / name).write_text(text, encoding="utf-8")
+        spec_file, out = root / "s0.yaml", root / "out"
+        result = runner.invoke(main, ["build", str(spec_file), "--out", str(out)])
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise AssertionError("traceback") from result.exception
+        if inside:
+            assert result.exit_code == 0, result.output
+            (written,) = out.rglob("*.py")
+            ast.parse(written.read_text(encoding="utf-8"))
+        else:
+            assert result.exit_code == 2, result.output
+            assert result.stdout == ""
+            for line in result.stderr.splitlines():
+                match = LOCATED.match(line)
+                assert match and Path(match["file"]).parent == root, line
+            assert BREACH_SAYS[breach] in result.stderr, (breach, result.stderr)
+            assert not out.exists(), "a refused build wrote something"

@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 
 from resgen.errors import Problem, SpecError
-from resgen.loader import Location, SourceMap, load_document, load_string
+from resgen.loader import (
+    MAX_CHAIN_BYTES,
+    MAX_CHAIN_FILES,
+    MAX_FILE_BYTES,
+    MAX_NODES,
+    Location,
+    SourceMap,
+    load_document,
+    load_string,
+)
 
 
 def write(directory: Path, name: str, text: str) -> Path:
@@ -165,12 +174,29 @@ def test_other_tags_are_refused(tmp_path: Path, text: str, col: int, tag: str) -
 
 def test_anchor_and_alias_are_refused_with_a_hint(in_tmp: Path) -> None:
     write(in_tmp, "a.yaml", "name: x\nstem: &s {type: cifar}\nother: *s\n")
+    assert str(only_problem("a.yaml")) == (
+        "a.yaml:2:7: anchors and aliases are not supported; use `extends` to reuse another spec "
+        "(found 1 anchor and 1 alias in this file, the first here)"
+    )
+
+
+def test_anchors_and_aliases_are_one_line_per_file_with_a_count(in_tmp: Path) -> None:
+    """A file full of them says so once, at the first; each file of a chain speaks for itself."""
+    write(in_tmp, "base.yaml", "num_classes: 3\nx: &x 1\ny: *x\nz: *x\n")
+    write(
+        in_tmp,
+        "a.yaml",
+        "extends: base.yaml\nname: x\nstem: {type: cifar}\nb: [*s, *s, *s]\nc: &s 1\nd: &t 2\n",
+    )
     problems = problems_of("a.yaml")
-    assert [(p.line, p.col) for p in problems] == [(2, 7), (3, 8)]
-    assert "found anchor '&s'" in problems[0].message
-    assert "found alias '*s'" in problems[1].message
-    for p in problems:
-        assert p.message.startswith("anchors and aliases are not supported; use `extends`")
+    assert [str(p) for p in problems] == [
+        "a.yaml:4:5: anchors and aliases are not supported; use `extends` to reuse another spec "
+        "(found 2 anchors and 3 aliases in this file, the first here)"
+    ]
+    write(in_tmp, "c.yaml", "extends: base.yaml\nname: c\n")
+    assert only_problem("c.yaml").message.endswith(
+        "(found 1 anchor and 2 aliases in this file, the first here)"
+    )
 
 
 def test_billion_laughs_fails_fast_in_bounded_memory(tmp_path: Path) -> None:
@@ -191,10 +217,12 @@ def test_billion_laughs_fails_fast_in_bounded_memory(tmp_path: Path) -> None:
     assert elapsed < 0.5
     assert peak < 5 * 1024 * 1024
     problems = info.value.problems
-    # one per anchor (10) and one per distinct alias name (9)
-    assert len(problems) == 19
+    # one line for the file: 10 anchors, 81 aliases, the first anchor at line 1 column 5
+    assert len(problems) == 1
     assert (problems[0].line, problems[0].col) == (1, 5)
-    assert all("anchors and aliases are not supported" in p.message for p in problems)
+    assert problems[0].message.endswith(
+        "(found 10 anchors and 81 aliases in this file, the first here)"
+    )
 
 
 def test_non_string_keys_are_refused(tmp_path: Path) -> None:
@@ -268,7 +296,7 @@ def test_directory(in_tmp: Path) -> None:
     (in_tmp / "specs").mkdir()
     problem = only_problem("specs")
     assert (problem.file, problem.line, problem.col) == ("specs", 1, 1)
-    assert "directory" in problem.message
+    assert problem.message == "cannot read the spec: it is a folder, not a regular file"
 
 
 def test_not_utf8(in_tmp: Path) -> None:
@@ -288,12 +316,15 @@ def test_control_character(tmp_path: Path) -> None:
     assert "U+0000" in problem.message
 
 
-def test_file_over_one_mib(tmp_path: Path) -> None:
+def test_file_over_the_size_bound(tmp_path: Path) -> None:
     path = tmp_path / "big.yaml"
-    path.write_text("name: x\n" + "#" * (1024 * 1024) + "\n", encoding="utf-8")
+    path.write_text("name: x\n#" + "#" * (MAX_FILE_BYTES - 10) + "\n", encoding="utf-8")
+    assert path.stat().st_size == MAX_FILE_BYTES
+    load_document(path)  # exactly at the bound: read
+    path.write_text("name: x\n#" + "#" * (MAX_FILE_BYTES - 9) + "\n", encoding="utf-8")
     problem = only_problem(path)
     assert (problem.line, problem.col) == (1, 1)
-    assert "larger than 1 MiB" in problem.message
+    assert problem.message == "cannot read the spec: it is larger than 256 KiB"
 
 
 def test_utf8_bom_and_non_ascii_text_are_fine(tmp_path: Path) -> None:
@@ -527,4 +558,175 @@ def test_named_pipe_is_refused_without_blocking(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     with pytest.raises(SpecError) as info:
         load_document(fifo)
-    assert "not a regular file" in str(info.value)
+    assert str(info.value) == (
+        f"{fifo}:1:1: cannot read the spec: it is a FIFO (named pipe), not a regular file"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# values that once raised tracebacks: every one is a located line
+
+
+@pytest.mark.parametrize(
+    ("literal", "shown"),
+    [
+        ("0x" + "f" * 5000, "0x" + "f" * 18 + "... (5,002 characters)"),
+        ("0o" + "7" * 9000, "0o" + "7" * 18 + "... (9,002 characters)"),
+        ("9" * 4301, "9" * 20 + "... (4,301 characters)"),
+        ("9223372036854775808", "9223372036854775808"),  # 2**63
+        ("-9223372036854775809", "-9223372036854775809"),
+        ("0x8000000000000000", "0x8000000000000000"),
+    ],
+)
+def test_integers_beyond_64_bits_are_refused(tmp_path: Path, literal: str, shown: str) -> None:
+    problem = only_problem(write(tmp_path, "i.yaml", f"name: x\nnum_classes: {literal}\n"))
+    assert (problem.line, problem.col, problem.field) == (2, 14, "num_classes")
+    assert problem.message == (
+        f"the integer {shown} is out of range; a spec's integers fit in 64 bits"
+    )
+
+
+def test_integers_at_the_64_bit_edges_are_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "i.yaml",
+        "a: 9223372036854775807\nb: -9223372036854775808\nc: 0x7fffffffffffffff\n"
+        "d: 0o777777777777777777777\ne: 000000000000000000000000000000000000000001\n",
+    )
+    data, _ = load_document(path)
+    assert data == {"a": 2**63 - 1, "b": -(2**63), "c": 2**63 - 1, "d": 2**63 - 1, "e": 1}
+
+
+def test_float_tag_with_a_huge_hex_payload_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "f.yaml", "name: x\nnorm: {eps: !!float 0x" + "f" * 400 + "}\n")
+    problem = only_problem(path)
+    assert (problem.line, problem.col, problem.field) == (2, 13, "norm.eps")
+    assert problem.message.endswith("is out of range; a spec's integers fit in 64 bits")
+    data, _ = load_document(write(tmp_path, "g.yaml", "eps: !!float 0x10\n"))
+    assert data == {"eps": 16.0} and isinstance(data["eps"], float)
+
+
+def test_extends_with_a_nul_byte_is_refused_at_its_line(in_tmp: Path) -> None:
+    write(in_tmp, "a.yaml", 'name: x\nextends: "base\\0.yaml"\n')
+    assert str(only_problem("a.yaml")) == (
+        "a.yaml:2:10: extends: the path holds a NUL character; a file name cannot"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# budgets: chain length, chain bytes, YAML nodes
+
+
+def chain(directory: Path, length: int, extra: str = "") -> Path:
+    """s0.yaml extends s1.yaml ... extends s<length-1>.yaml: ``length`` files in all."""
+    for i in range(length):
+        link = f"extends: s{i + 1}.yaml\n" if i + 1 < length else "num_classes: 7\n"
+        write(directory, f"s{i}.yaml", f"{link}x{i}: {i}\n{extra}")
+    return directory / "s0.yaml"
+
+
+def test_longest_extends_chain_is_read(tmp_path: Path) -> None:
+    data, source = load_document(chain(tmp_path, MAX_CHAIN_FILES))
+    assert data["num_classes"] == 7 and len(data) == MAX_CHAIN_FILES + 1
+    assert source.value(("x0",)).file.endswith("s0.yaml")
+
+
+@pytest.mark.parametrize("length", [MAX_CHAIN_FILES + 1, 300, 2000])
+def test_longer_extends_chains_are_refused_at_the_last_link(tmp_path: Path, length: int) -> None:
+    """Hundreds of files deep once raised RecursionError; now the link past the bound says no."""
+    problem = only_problem(chain(tmp_path, length))
+    last = MAX_CHAIN_FILES - 1
+    assert (Path(problem.file).name, problem.line, problem.col) == (f"s{last}.yaml", 1, 10)
+    assert problem.message == (
+        f"the extends chain is longer than {MAX_CHAIN_FILES} files; a spec needs a base or two"
+    )
+
+
+def test_extends_chain_bytes_are_bounded(tmp_path: Path) -> None:
+    """Three files of 200 KiB each pass the per-file bound but not the chain's."""
+    padding = "#" * (200 * 1024) + "\n"
+    problem = only_problem(chain(tmp_path, 3, padding))
+    assert MAX_CHAIN_BYTES < 3 * 200 * 1024 < 3 * MAX_FILE_BYTES
+    assert (Path(problem.file).name, problem.line, problem.col) == ("s1.yaml", 1, 10)
+    assert problem.message == (
+        "the extends chain holds more than 512 KiB of spec text once base 's2.yaml' is added"
+    )
+    data, _ = load_document(chain(tmp_path, 2, padding))
+    assert data["num_classes"] == 7
+
+
+def test_yaml_nodes_are_bounded_across_the_chain(tmp_path: Path) -> None:
+    half = MAX_NODES // 2
+    write(tmp_path, "base.yaml", "a: [" + ",".join(["1"] * half) + "]\n")
+    write(tmp_path, "ok.yaml", "extends: base.yaml\nb: [" + ",".join(["1"] * (half - 10)) + "]\n")
+    load_document(tmp_path / "ok.yaml")
+    write(tmp_path, "big.yaml", "extends: base.yaml\nb: [" + ",".join(["1"] * half) + "]\n")
+    started = time.perf_counter()
+    problem = only_problem(tmp_path / "big.yaml")
+    assert time.perf_counter() - started < 5
+    assert Path(problem.file).name == "base.yaml" and problem.line == 1
+    assert problem.message == (
+        f"the spec holds more than {MAX_NODES:,} YAML values (with its bases); "
+        "a spec is a page of text"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# a base that is no spec is reported where the user named it
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b"myhost\n", "the top level must be a mapping, found a string (at {base}:1:1)"),
+        (b"127.0.0.1 localhost\n::1 localhost\n", "the top level must be a mapping, found a"),
+        (b"\x7fELF\x02\x01\x01\x00\xff", "the file is not valid UTF-8"),
+        (b"", "the file is empty; a spec is a mapping"),
+        (b"[core]\n\tbare = false\n", "invalid YAML: a tab character here"),
+        (b"- a\n- b\n", "the top level must be a mapping, found a list (at {base}:1:1)"),
+    ],
+)
+def test_a_base_that_is_no_spec_is_reported_at_the_extends_line(
+    in_tmp: Path, content: bytes, why: str
+) -> None:
+    (in_tmp / "etc").mkdir()
+    (in_tmp / "etc" / "hostname").write_bytes(content)
+    write(in_tmp, "specs/net.yaml", "name: net\nextends: ../etc/hostname\n")
+    problem = only_problem("specs/net.yaml")
+    assert (problem.file, problem.line, problem.col, problem.field) == (
+        "specs/net.yaml",
+        2,
+        10,
+        "extends",
+    )
+    prefix = "base '../etc/hostname' is not a spec: "
+    assert problem.message.startswith(prefix + why.format(base="etc/hostname")), problem.message
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "dangling", "device"])
+def test_a_base_that_is_no_regular_file_is_refused_without_blocking(
+    in_tmp: Path, kind: str
+) -> None:
+    import os
+
+    base = in_tmp / "base.yaml"
+    if kind == "folder":
+        base.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(base)
+    elif kind == "dangling":
+        base.symlink_to("gone.yaml")
+    else:
+        base.symlink_to("/dev/zero")
+    write(in_tmp, "net.yaml", "name: net\nextends: base.yaml\n")
+    problem = only_problem("net.yaml")
+    assert (problem.file, problem.line, problem.col) == ("net.yaml", 2, 10)
+    what = {
+        "folder": "it is a folder, not a regular file",
+        "fifo": "it is a FIFO (named pipe), not a regular file",
+        "dangling": "it is a link to a missing file",
+        "device": "it is a character device, not a regular file",
+    }[kind]
+    assert problem.message == (
+        f"base 'base.yaml' is not a spec: cannot read the spec: {what} (at base.yaml:1:1)"
+    )

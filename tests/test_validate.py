@@ -11,18 +11,24 @@ expected ones, in the same (sorted) order.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+import typing
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import Result
+from pydantic import BaseModel
 
-from resgen.errors import Problem, SpecError
+from resgen.errors import Problem, SpecError, format_path
+from resgen.spec import BottleneckBlockSpec, Spec
 from resgen.validate import load_spec, load_specs
 
 BROKEN = Path(__file__).parent / "data" / "broken"
@@ -288,3 +294,113 @@ def test_field_problems_are_reported_before_cross_field_rules(tmp_path: Path) ->
     with pytest.raises(SpecError) as info:
         load_spec(path)
     assert [p.field for p in info.value.problems] == ["num_classes"]
+
+
+# --------------------------------------------------------------------------------------------
+# files a folder holds that are no spec files: refused by name, never skipped, never blocking
+
+
+def test_a_spec_folder_refuses_entries_that_are_not_regular_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Result]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    folder = Path("nets")
+    folder.mkdir()
+    (folder / "good.yaml").write_text(SPEC.format(name="good"))
+    os.mkfifo(folder / "pipe.yaml")
+    (folder / "dangling.yaml").symlink_to("gone.yaml")
+    (folder / "zero.yml").symlink_to("/dev/zero")
+    (folder / "sub.yaml").mkdir()
+    (folder / "notes.txt").symlink_to("/dev/zero")  # not a spec's name: not looked at
+    started = time.perf_counter()
+    result = cli("validate", "nets")
+    assert time.perf_counter() - started < 10
+    assert_user_facing(result)
+    assert result.stderr.splitlines() == [
+        "nets/dangling.yaml:1:1: cannot read the spec: it is a link to a missing file",
+        "nets/pipe.yaml:1:1: cannot read the spec: it is a FIFO (named pipe), not a regular file",
+        "nets/sub.yaml:1:1: cannot read the spec: it is a folder, not a regular file",
+        "nets/zero.yml:1:1: cannot read the spec: it is a character device, not a regular file",
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# strict types: a boolean is no number anywhere, a float no integer choice
+
+
+MINIMAL: dict[str, Any] = {
+    "name": "net",
+    "block": {"type": "basic"},
+    "stages": [{"blocks": 1, "channels": 8}],
+}
+
+
+def numeric_fields(
+    model: type[BaseModel], prefix: tuple[str | int, ...]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """(path, "an integer" or "a number") for every numeric field of the spec, walked from the
+    models (the bottleneck's fields under ``block``), so new fields are covered by themselves."""
+    found = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        choices = (
+            typing.get_args(annotation) if typing.get_origin(annotation) is typing.Literal else ()
+        )
+        if annotation is int or (choices and all(type(c) is int for c in choices)):
+            found.append(((*prefix, name), "an integer"))
+        elif annotation is float:
+            found.append(((*prefix, name), "a number"))
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found += numeric_fields(annotation, (*prefix, name))
+        elif typing.get_origin(annotation) is list:
+            (item,) = typing.get_args(annotation)
+            found += numeric_fields(item, (*prefix, name, 0))
+    return found
+
+
+def with_value(path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
+    spec = json.loads(json.dumps({**MINIMAL, "block": {"type": "bottleneck"}}))
+    node = spec
+    for part in path[:-1]:
+        node = node.setdefault(part, {}) if isinstance(node, dict) else node[part]
+    node[path[-1]] = value
+    return spec
+
+
+FIELDS = numeric_fields(Spec, ()) + numeric_fields(BottleneckBlockSpec, ("block",))
+
+
+def test_every_numeric_field_is_found() -> None:
+    paths = {".".join(map(str, p)) for p, _ in FIELDS}
+    assert {"num_classes", "stages.0.stride", "stages.0.blocks", "norm.eps", "dropout"} <= paths
+    assert {"block.groups", "block.expansion", "input.size", "stem.channels"} <= paths
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"), FIELDS, ids=lambda v: ".".join(map(str, v)) if isinstance(v, tuple) else v
+)
+def test_booleans_are_not_numbers_anywhere(
+    tmp_path: Path, path: tuple[str | int, ...], kind: str
+) -> None:
+    file = tmp_path / "net.yaml"
+    for value in (True, False):
+        file.write_text(json.dumps(with_value(path, value)))  # JSON is YAML
+        with pytest.raises(SpecError) as info:
+            load_spec(file)
+        shown = format_path(path)
+        messages = [p.message for p in info.value.problems if p.field == shown]
+        assert messages == [f"expected {kind}, got the boolean {str(value).lower()}"], info.value
+
+
+@pytest.mark.parametrize(("path", "kind"), [f for f in FIELDS if f[1] == "an integer"], ids=str)
+def test_floats_are_not_integers_anywhere(
+    tmp_path: Path, path: tuple[str | int, ...], kind: str
+) -> None:
+    file = tmp_path / "net.yaml"
+    file.write_text(json.dumps(with_value(path, 2.0)))
+    with pytest.raises(SpecError) as info:
+        load_spec(file)
+    shown = format_path(path)
+    assert [p.message for p in info.value.problems if p.field == shown] == [
+        "expected an integer, got the number 2.0"
+    ], info.value

@@ -1,0 +1,121 @@
+"""Import boundaries: the spec side of the pipeline never reaches the rendering, building or
+training side, and nothing but ``train`` and ``convert`` loads a framework (tests/test_cli.py
+runs every command to check the second)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from helpers import REPO
+
+PACKAGE = REPO / "resgen"
+FRAMEWORKS = ("torch", "tensorflow", "keras", "jax")
+
+
+def module_file(name: str) -> Path | None:
+    """The source file of ``resgen.x.y`` (module or package), or None."""
+    parts = name.split(".")[1:]
+    for candidate in (
+        PACKAGE.joinpath(*parts).with_suffix(".py"),
+        PACKAGE.joinpath(*parts, "__init__.py"),
+    ):
+        if parts and candidate.is_file():
+            return candidate
+    return None
+
+
+def resgen_imports(name: str) -> set[str]:
+    """Every ``resgen`` module the source of ``name`` imports, at the top or inside a function."""
+    path = module_file(name)
+    assert path is not None, name
+    found: set[str] = set()
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "resgen"}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(
+                    [*package.split(".")[: len(package.split(".")) - node.level + 1], base]
+                ).strip(".")
+            if base.split(".")[0] != "resgen":
+                continue
+            found.add(base)
+            found |= {f"{base}.{a.name}" for a in node.names if module_file(f"{base}.{a.name}")}
+    return {m for m in found if module_file(m) is not None}
+
+
+def reachable(start: str) -> set[str]:
+    """``start`` and every resgen module it imports, directly or not (the package's own
+    ``__init__`` aside: importing ``resgen.spec`` runs it, but spec.py does not ask for it)."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        name = todo.pop()
+        if name in seen or name == "resgen":
+            continue
+        seen.add(name)
+        todo += sorted(resgen_imports(name))
+    return seen
+
+
+@pytest.mark.parametrize(
+    "start", ["resgen.spec", "resgen.loader", "resgen.plan", "resgen.rules", "resgen.validate"]
+)
+def test_the_spec_side_never_imports_render_build_or_train(start: str) -> None:
+    forbidden = ("resgen.render", "resgen.build", "resgen.train", "resgen.cli", "resgen.transfer")
+    reached = reachable(start)
+    assert start in reached
+    assert not {m for m in reached if m.startswith(forbidden)}, sorted(reached)
+
+
+def test_the_graph_walk_sees_real_imports() -> None:
+    """The walk is not vacuous: it finds what the sources plainly import."""
+    assert {
+        "resgen.errors",
+        "resgen.files",
+        "resgen.loader",
+        "resgen.spec",
+        "resgen.rules",
+        "resgen.plan",
+    } <= reachable("resgen.validate")
+    assert "resgen.render" in reachable("resgen.build")
+    assert "resgen.train.cli" in reachable("resgen.cli")
+
+
+PROBE = textwrap.dedent(
+    """
+    import json, sys
+    for name in sys.argv[1:]:
+        __import__(name)
+    print(json.dumps(sorted(sys.modules)))
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "modules",
+    [
+        ["resgen"],
+        ["resgen.spec", "resgen.loader", "resgen.plan", "resgen.validate", "resgen.schema"],
+        ["resgen.build", "resgen.render", "resgen.summary", "resgen.cli", "resgen.cli_support"],
+    ],
+)
+def test_importing_resgen_loads_no_framework(modules: list[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *modules],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    loaded = json.loads(done.stdout)
+    assert set(modules) <= set(loaded)
+    assert [m for m in loaded if m.split(".")[0] in FRAMEWORKS] == []
