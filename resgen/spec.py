@@ -194,7 +194,7 @@ class Spec(_Model):
         max_length=64,
         description="Python identifier for the file and the factory function; not a keyword, "
         "builtin, standard-library module, a name the generated file uses, or a file Python or "
-        "a common tool runs unasked (sitecustomize, conftest, setup, test_*, ...).",
+        "a common tool runs by itself (sitecustomize, conftest, setup, ...).",
     )
     description: str = Field("", max_length=2000, description="One line on what this reproduces.")
     extends: str | None = Field(
@@ -242,10 +242,5 @@ class Spec(_Model):
         if value in DEVICE_NAMES:
             raise ValueError(f"'{value}' is a Windows device name; {value}.py cannot be created")
         if value in STARTUP_NAMES:
-            raise ValueError(f"'{value}' names a file that runs unasked: {STARTUP_NAMES[value]}")
-        if value.startswith("test_") or value.endswith("_test"):
-            raise ValueError(
-                f"'{value}' names a file that runs unasked: pytest imports test_*.py and "
-                "*_test.py files while collecting tests"
-            )
+            raise ValueError(f"'{value}' would run by itself: {STARTUP_NAMES[value]}")
         return value

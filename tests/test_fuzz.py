@@ -88,10 +88,7 @@ def usable_name(name: str) -> bool:
     import keyword
 
     taken = RESERVED_NAMES | BUILTIN_NAMES | STDLIB_NAMES | DEVICE_NAMES | set(STARTUP_NAMES)
-    pytest_file = name.startswith("test_") or name.endswith("_test")
-    return not (
-        keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in taken or pytest_file
-    )
+    return not (keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in taken)
 
 
 names = st.from_regex(r"\A[a-z][a-z0-9_]{0,63}\Z").filter(usable_name)
