@@ -119,6 +119,33 @@ def usage(plan: NetworkPlan, backend: Backend) -> str:
     )
 
 
+def features(plan: NetworkPlan, backend: Backend) -> str:
+    """Where the feature maps of a pyramid are: the stem's (before its pool), then each stage's.
+
+    PyTorch: what ``forward_intermediates`` returns, by index; Keras: the layers to read them
+    from, for ``keras.Model(model.input, [model.get_layer(name).output for name in names])``.
+    """
+    stem, *stages = plan.feature_strides
+    if backend == "torch":
+        before = " before its max pool" if plan.stem.pool else ""
+        return (
+            f"Index 0 is the stem's output{before} (stride {stem}), then one per stage (strides "
+            f"{', '.join(map(str, stages))}). ``indices``: None takes all, an int n the last n, "
+            "a sequence those indices (negative ones count from the end). Returns the output "
+            "of ``forward_features`` and the list, or the list alone if ``intermediates_only``."
+        )
+    layers = [f"``{plan.stem.keras_feature}`` (the stem, stride {stem})"]
+    layers += [
+        f"``{stage.keras_out}`` (stride {stride})"
+        for stage, stride in zip(plan.stages, stages, strict=True)
+    ]
+    return (
+        "Feature maps for a pyramid, the layers whose outputs give them: "
+        f"{', '.join(layers)}; build it with ``keras.Model(model.input, "
+        "[model.get_layer(name).output for name in names])``."
+    )
+
+
 def factory_doc(plan: NetworkPlan) -> str:
     """The factory's docstring."""
     return f"Build {plan.name}: {plan.params:,} parameters with the default head."

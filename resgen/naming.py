@@ -35,6 +35,7 @@ STEM_POOL_PAD = ("pool_pad", "pool1" + PAD)
 KERAS_INPUT = "input_layer"
 FINAL_NORM = ("post_bn", "post" + NORM)  # pre-activation networks' last norm
 GLOBAL_POOL = ("avgpool", "avg" + POOL)
+KERAS_MAX_POOL = "max" + POOL  # keras.applications' ``pooling="max"`` without the top
 DROPOUT = ("dropout", "top_dropout")
 CLASSIFIER = ("fc", "predictions")
 
@@ -153,6 +154,11 @@ class BlockNames:
             f"{self.torch}.{TORCH_BLOCK.shortcut_norm(pooled=avg)}",
             f"{self.keras}{SHORTCUT}{NORM}",
         )
+
+    @property
+    def keras_out(self) -> str:
+        """The block's output layer (``conv2_block3_out``)."""
+        return f"{self.keras}{OUT}"
 
 
 def block_names(stage: int, index: int) -> BlockNames:

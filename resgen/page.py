@@ -50,6 +50,11 @@ class Page:
     pool_pad: StemPoolPad | None = None  # Keras: the stem pool's padding layer
     keras: naming.KerasSuffixes = naming.KERAS  # Keras: what its helpers append to a name
 
+    @property
+    def any_size_shape(self) -> tuple[int | None, ...]:
+        """The Keras input shape that leaves height and width open (channels last)."""
+        return (None, None, self.input_shape[-1])
+
     def stage_row(self, stage: Stage) -> tuple[tuple[str, int], ...]:
         """One row of the ``STAGES`` table: (field, value) in column order."""
         values = {
@@ -96,7 +101,7 @@ def torch_page(plan: NetworkPlan) -> Page:
         helpers.append("zero_pad_shortcut")
     stem = plan.stem
     return Page(
-        stdlib_imports=("from typing import NamedTuple",),
+        stdlib_imports=("from collections.abc import Sequence", "from typing import NamedTuple"),
         framework_imports=("import torch", "from torch import nn"),
         constants=tuple(constants),
         helpers=tuple(helpers),
@@ -158,6 +163,11 @@ def keras_page(plan: NetworkPlan) -> Page:
             comment=f"Keras convention: 1 - PyTorch's {momentum!r}",
         ),
         *_shared_constants(plan),
+        Constant(
+            "MIN_INPUT_SIZE",
+            plan.min_input_size,
+            comment="least height and width: every stride-2 layer sees 2 x 2 or more",
+        ),
     ]
     if limit is not None:
         note = (

@@ -215,6 +215,11 @@ class Stage:
         return len(self.blocks)
 
     @property
+    def keras_out(self) -> str:
+        """The Keras layer whose output is this stage's feature map: its last block's output."""
+        return block_names(self.index, len(self.blocks) - 1).keras_out
+
+    @property
     def params(self) -> int:
         return sum(block.params for block in self.blocks)
 
@@ -277,11 +282,22 @@ class Stem:
         return self.pool and self.pool_padding == "zeros"
 
     @property
-    def stride(self) -> int:
-        stride = 2 if self.pool else 1
+    def keras_feature(self) -> str:
+        """The Keras layer whose output is the stem's feature map before its max pool."""
+        norm = self.final_norm
+        return norm.keras_relu if norm else self.convs[-1].keras_name
+
+    @property
+    def conv_stride(self) -> int:
+        """The stride of the stem's convs, before its max pool."""
+        stride = 1
         for conv in self.convs:
             stride *= conv.stride
         return stride
+
+    @property
+    def stride(self) -> int:
+        return self.conv_stride * (2 if self.pool else 1)
 
     @property
     def macs(self) -> int:
@@ -300,6 +316,7 @@ class Head:
     keras_name: str = naming.CLASSIFIER[1]
     torch_pool: str = naming.GLOBAL_POOL[0]
     keras_pool: str = naming.GLOBAL_POOL[1]
+    keras_max_pool: str = naming.KERAS_MAX_POOL
     torch_dropout: str = naming.DROPOUT[0]
     keras_dropout: str = naming.DROPOUT[1]
 
@@ -358,6 +375,26 @@ class NetworkPlan:
     @property
     def zero_init_residual(self) -> bool:
         return any(block.zero_init_residual for block in self.block_classes)
+
+    @property
+    def feature_strides(self) -> tuple[int, ...]:
+        """The stride of each feature map: the stem's (before its pool), then each stage's."""
+        strides = [self.stem.conv_stride]
+        stride = self.stem.stride
+        for stage in self.stages:
+            stride *= stage.stride
+            strides.append(stride)
+        return tuple(strides)
+
+    @property
+    def min_input_size(self) -> int:
+        """The least height and width every stride-2 layer sees at 2 x 2 or more."""
+        halvings = sum(conv.stride == 2 for conv in self.stem.convs) + int(self.stem.pool)
+        halvings += sum(stage.stride == 2 for stage in self.stages)
+        size = 1
+        for _ in range(halvings):
+            size = max(2, 2 * size - 1)
+        return size
 
     @property
     def params(self) -> int:

@@ -196,6 +196,7 @@ def template_context(plan: NetworkPlan, backend: Backend) -> dict[str, Any]:
         "overview": describe.overview(plan),
         "table": describe.stage_table(plan, backend),
         "usage": describe.usage(plan, backend),
+        "features": describe.features(plan, backend),
         "factory_doc": describe.factory_doc(plan),
         "block_docs": {block: docstring(describe.block_doc(block)) for block in plan.block_classes},
     }
