@@ -6,6 +6,7 @@ code and cannot drift from it.
 
 from __future__ import annotations
 
+from resgen.page import Backend
 from resgen.plan import BlockClass, NetworkPlan
 
 _STEMS = {
@@ -30,8 +31,8 @@ def block_sentence(block: BlockClass) -> str:
     if block.kind == "basic":
         body = "two 3x3 convs"
     else:
-        conv = "3x3" if block.strided_conv == 2 else "first 1x1"
-        grouped = f", the 3x3 in {block.groups} groups" if block.groups > 1 else ""
+        conv = "first 1x1" if block.stride_on_first else "3x3"
+        grouped = f", the 3x3 in {block.groups} groups" if block.grouped else ""
         body = f"1x1, 3x3 and 1x1 convs (stride on the {conv}{grouped})"
     order = (
         "norm and ReLU before each conv (pre-activation)"
@@ -53,8 +54,8 @@ def overview(plan: NetworkPlan) -> str:
     kind = "basic" if block.kind == "basic" else "bottleneck"
     blocks = len(plan.blocks)
     stages = len(plan.stages)
-    shortcut = _SHORTCUTS[block.shortcut]
-    if block.subsample_same_width:
+    shortcut = _SHORTCUTS[block.shortcut.policy]
+    if block.shortcut.when == "on_width_change":
         shortcut += " (a stride-only change subsamples instead)"
     return (
         f"{plan.depth} layers: {_STEMS[plan.stem.kind]}, {blocks} {kind} blocks in {stages} "
@@ -77,7 +78,7 @@ def stage_table(plan: NetworkPlan, backend: str = "torch") -> list[str]:
             "stem",
             "",
             f"{stem.in_channels} -> {stem.out_channels}",
-            str(stem_stride(plan)),
+            str(stem.stride),
             f"{stem.out_channels} x {stem.out_size} x {stem.out_size}",
         )
     )
@@ -99,8 +100,52 @@ def stage_table(plan: NetworkPlan, backend: str = "torch") -> list[str]:
     ]
 
 
-def stem_stride(plan: NetworkPlan) -> int:
-    stride = 2 if plan.stem.pool else 1
-    for conv in plan.stem.convs:
-        stride *= conv.stride
-    return stride
+def usage(plan: NetworkPlan, backend: Backend) -> str:
+    """The module docstring's last paragraph: how to build the model and what it takes."""
+    classes = plan.head.num_classes
+    if backend == "torch":
+        return (
+            f"Build it with ``{plan.name}(num_classes={classes!r})``; it takes float tensors in "
+            "NCHW layout. Parameter names follow torchvision, so its checkpoints load with "
+            "``strict=True`` where the architecture matches."
+        )
+    stem = plan.stem
+    shape = (stem.in_size, stem.in_size, stem.in_channels)
+    return (
+        f"Build it with ``{plan.name}(num_classes={classes!r}, input_shape={shape!r})``; it "
+        "takes float tensors in NHWC layout (channels last) and returns logits. Layer names "
+        "follow keras.applications, so its weights load by layer name where the architecture "
+        "matches. The table lists channels x height x width."
+    )
+
+
+def features(plan: NetworkPlan, backend: Backend) -> str:
+    """Where the feature maps of a pyramid are: the stem's (before its pool), then each stage's.
+
+    PyTorch: what ``forward_intermediates`` returns, by index; Keras: the layers to read them
+    from, for ``keras.Model(model.input, [model.get_layer(name).output for name in names])``.
+    """
+    stem, *stages = plan.feature_strides
+    if backend == "torch":
+        before = " before its max pool" if plan.stem.pool else ""
+        return (
+            f"Index 0 is the stem's output{before} (stride {stem}), then one per stage (strides "
+            f"{', '.join(map(str, stages))}). ``indices``: None takes all, an int n the last n, "
+            "a sequence those indices (negative ones count from the end). Returns the output "
+            "of ``forward_features`` and the list, or the list alone if ``intermediates_only``."
+        )
+    layers = [f"``{plan.stem.keras_feature}`` (the stem, stride {stem})"]
+    layers += [
+        f"``{stage.keras_out}`` (stride {stride})"
+        for stage, stride in zip(plan.stages, stages, strict=True)
+    ]
+    return (
+        "Feature maps for a pyramid, the layers whose outputs give them: "
+        f"{', '.join(layers)}; build it with ``keras.Model(model.input, "
+        "[model.get_layer(name).output for name in names])``."
+    )
+
+
+def factory_doc(plan: NetworkPlan) -> str:
+    """The factory's docstring."""
+    return f"Build {plan.name}: {plan.params:,} parameters with the default head."

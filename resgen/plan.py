@@ -1,7 +1,9 @@
-"""The plan: every number and name a generated file needs, derived once from a validated spec.
+"""The plan: every number, name and decision a generated file needs, derived once from a spec.
 
-Templates print a plan and do no arithmetic; ``summary`` and the parameter counts read it too,
-so the analytic figures and the built models cannot disagree.
+Templates print a plan and decide nothing: no arithmetic, no policy names, no spec. ``summary``
+and the parameter counts read the same plan, so the analytic figures and the built models cannot
+disagree. What each backend's file prints around the network (imports, constants, helper
+classes) is derived from the plan in :mod:`resgen.page`.
 
 Naming follows two published schemes that map one-to-one (see :mod:`resgen.naming`):
 torchvision's module paths (``layer1.0.conv1``) and keras.applications' layer names
@@ -10,11 +12,12 @@ torchvision's module paths (``layer1.0.conv1``) and keras.applications' layer na
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
+from resgen import naming
 from resgen.naming import block_names, stage_names, stem_names
-from resgen.spec import BottleneckBlockSpec, Spec
+from resgen.spec import BottleneckBlockSpec, Shortcut, Spec
 
 ShortcutKind = Literal["identity", "zero_pad", "projection", "avg_projection", "subsample", "none"]
 
@@ -43,9 +46,13 @@ class Conv:
         return self.kernel // 2
 
     @property
+    def strided(self) -> bool:
+        return self.stride != 1
+
+    @property
     def keras_prefix(self) -> str:
         """The keras name without its ``_conv`` suffix: ``<prefix>_pad``, ``<prefix>_conv``."""
-        return self.keras_name.removesuffix("_conv")
+        return naming.keras_prefix(self.keras_name)
 
     @property
     def out_size(self) -> int:
@@ -79,7 +86,12 @@ class Norm:
     @property
     def keras_prefix(self) -> str:
         """The keras name without its ``_bn`` suffix: ``<prefix>_bn``, ``<prefix>_relu``."""
-        return self.keras_name.removesuffix("_bn")
+        return naming.keras_prefix(self.keras_name)
+
+    @property
+    def keras_relu(self) -> str:
+        """The ReLU after this norm in Keras (``conv1_relu``)."""
+        return self.keras_prefix + naming.RELU
 
 
 @dataclass(frozen=True)
@@ -113,10 +125,73 @@ class Block:
     def macs(self) -> int:
         return sum(conv.macs for conv in (*self.convs, *self.shortcut_convs))
 
+
+@dataclass(frozen=True)
+class ShortcutRule:
+    """A block class's shortcut as one rule: identity unless ``when`` holds, then ``module``.
+
+    ``when`` names the template that prints the rule (``templates/<backend>/shortcuts/``):
+    ``none`` (no shortcut at all: the plain network), ``always`` (the module on every block),
+    ``on_shape_change`` (the module where channels or stride change), ``on_width_change`` (the
+    module where channels change; a stride-only change subsamples the identity).
+    """
+
+    policy: Shortcut  # the spec's word, for the prose
+    when: Literal["none", "always", "on_shape_change", "on_width_change"]
+    zero_pad: bool  # the module is option A's parameter-free zero padding, not a projection
+    pool: bool  # the projection starts with ResNet-D's 2x2 average pool where strided
+    bias: bool  # the projection conv's bias
+    norm: bool  # a batch norm after the projection conv
+    source: Literal["x", "preact"]  # the variable the module reads
+
     @property
-    def pad_channels(self) -> int:
-        """Zero channels an option-A shortcut appends."""
-        return self.out_channels - self.in_channels
+    def residual(self) -> bool:
+        """False for the plain network: the branch's output is the block's output."""
+        return self.when != "none"
+
+
+@dataclass(frozen=True)
+class BlockClass:
+    """What one block class (PyTorch) or block function (Keras) of a generated file needs."""
+
+    kind: Literal["basic", "bottleneck"]
+    preact: bool
+    stride_on_first: bool  # a bottleneck strides on its first 1x1 (v1), not the 3x3 (v1.5)
+    groups: int
+    conv_bias: tuple[bool, ...]  # per branch conv
+    shortcut: ShortcutRule
+    zero_init_residual: bool
+    torch: naming.TorchBlockAttributes = field(default=naming.TORCH_BLOCK)
+    keras: naming.KerasSuffixes = field(default=naming.KERAS)
+
+    @property
+    def class_name(self) -> str:
+        base = "BasicBlock" if self.kind == "basic" else "Bottleneck"
+        return f"PreAct{base}" if self.preact else base
+
+    @property
+    def function_name(self) -> str:
+        """The block-building function of a Keras file (``bottleneck_block``)."""
+        return f"{self.template}_block"
+
+    @property
+    def template(self) -> str:
+        """The template of this block kind (``templates/<backend>/blocks/<template>.py.j2``)."""
+        return f"preact_{self.kind}" if self.preact else self.kind
+
+    @property
+    def grouped(self) -> bool:
+        return self.groups > 1
+
+    @property
+    def takes_width(self) -> bool:
+        """The class takes an inner ``width`` besides ``out_channels`` (bottlenecks)."""
+        return self.kind == "bottleneck"
+
+    @property
+    def zero_init_norm(self) -> str:
+        """The branch's last norm, zeroed when ``zero_init_residual`` is set."""
+        return self.torch.norm(len(self.conv_bias))
 
 
 @dataclass(frozen=True)
@@ -127,12 +202,22 @@ class Stage:
     torch_name: str
     keras_name: str
     blocks: tuple[Block, ...]
+    block_class: BlockClass
     in_channels: int
     width: int
     out_channels: int
     stride: int
     in_size: int
     out_size: int
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self.blocks)
+
+    @property
+    def keras_out(self) -> str:
+        """The Keras layer whose output is this stage's feature map: its last block's output."""
+        return block_names(self.index, len(self.blocks) - 1).keras_out
 
     @property
     def params(self) -> int:
@@ -157,6 +242,12 @@ class Stem:
     out_channels: int
     conv_out_size: int
     out_size: int
+    torch_act: str = naming.STEM_ACTIVATION
+    torch_pool: str = naming.STEM_POOL[0]
+    keras_pool: str = naming.STEM_POOL[1]
+    torch_pool_pad: str = naming.STEM_POOL_PAD[0]
+    keras_pool_pad: str = naming.STEM_POOL_PAD[1]
+    keras_input: str = naming.KERAS_INPUT
 
     @property
     def params(self) -> int:
@@ -171,6 +262,44 @@ class Stem:
         return tuple(zip(self.convs, norms, strict=True))
 
     @property
+    def torch_conv(self) -> str:
+        """The stem's conv attribute: ``conv1`` (an ``nn.Sequential`` of several in timm's)."""
+        return self.convs[0].torch_name.partition(".")[0]
+
+    @property
+    def final_norm(self) -> Norm | None:
+        """The norm after the last conv; None in pre-activation nets (the blocks norm first)."""
+        return self.conv_norms[-1][1]
+
+    @property
+    def sequential(self) -> bool:
+        """Several convs, held in one ``nn.Sequential`` named ``conv1`` (timm's deep stem)."""
+        return len(self.convs) > 1
+
+    @property
+    def pool_zero_padded(self) -> bool:
+        """The max pool pads with explicit zeros (keras.applications ResNetV2)."""
+        return self.pool and self.pool_padding == "zeros"
+
+    @property
+    def keras_feature(self) -> str:
+        """The Keras layer whose output is the stem's feature map before its max pool."""
+        norm = self.final_norm
+        return norm.keras_relu if norm else self.convs[-1].keras_name
+
+    @property
+    def conv_stride(self) -> int:
+        """The stride of the stem's convs, before its max pool."""
+        stride = 1
+        for conv in self.convs:
+            stride *= conv.stride
+        return stride
+
+    @property
+    def stride(self) -> int:
+        return self.conv_stride * (2 if self.pool else 1)
+
+    @property
     def macs(self) -> int:
         return sum(conv.macs for conv in self.convs)
 
@@ -183,8 +312,13 @@ class Head:
     in_features: int
     num_classes: int
     dropout: float
-    torch_name: str = "fc"
-    keras_name: str = "predictions"
+    torch_name: str = naming.CLASSIFIER[0]
+    keras_name: str = naming.CLASSIFIER[1]
+    torch_pool: str = naming.GLOBAL_POOL[0]
+    keras_pool: str = naming.GLOBAL_POOL[1]
+    keras_max_pool: str = naming.KERAS_MAX_POOL
+    torch_dropout: str = naming.DROPOUT[0]
+    keras_dropout: str = naming.DROPOUT[1]
 
     @property
     def params(self) -> int:
@@ -197,57 +331,70 @@ class Head:
 
 
 @dataclass(frozen=True)
-class BlockClass:
-    """What the one block class of a generated file needs: the facts shared by every block."""
-
-    kind: Literal["basic", "bottleneck"]
-    preact: bool
-    strided_conv: int  # 1-based index of the branch conv that carries the stride
-    groups: int
-    conv_bias: tuple[bool, ...]  # per branch conv
-    shortcut: Literal["zero_pad", "projection", "always_projection", "avg_projection", "none"]
-    subsample_same_width: bool  # projection policies: stride-only changes subsample instead
-    shortcut_bias: bool
-    shortcut_norm: bool
-    zero_init_residual: bool
-
-    @property
-    def class_name(self) -> str:
-        base = "BasicBlock" if self.kind == "basic" else "Bottleneck"
-        return f"PreAct{base}" if self.preact else base
-
-    @property
-    def function_name(self) -> str:
-        """The block-building function of a Keras file (``bottleneck_block``)."""
-        return f"{self.kind_file}_block"
-
-    @property
-    def kind_file(self) -> str:
-        """The template file of this block kind (``templates/<backend>/blocks/<kind_file>``)."""
-        return f"preact_{self.kind}" if self.preact else self.kind
-
-    @property
-    def zero_init_norm(self) -> str:
-        """The branch's last norm, zeroed when ``zero_init_residual`` is set."""
-        return "bn2" if self.kind == "basic" else "bn3"
-
-
-@dataclass(frozen=True)
 class NetworkPlan:
-    """Everything about one network, derived from its spec."""
+    """Everything about one network, derived from its spec (which it does not keep)."""
 
-    spec: Spec
+    name: str
+    description: str
+    norm_eps: float
+    norm_momentum: float  # PyTorch's convention: the weight of the new batch
+    stride_at: Literal["first", "last"]  # the block of each stage that carries its stride
+    conv_bias: bool  # some conv has a bias (the init zeroes them)
     stem: Stem
     stages: tuple[Stage, ...]
     head: Head
 
     @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
     def blocks(self) -> tuple[Block, ...]:
         return tuple(block for stage in self.stages for block in stage.blocks)
+
+    @property
+    def block_classes(self) -> tuple[BlockClass, ...]:
+        """The distinct block classes, in the order the stages first use them."""
+        return tuple(dict.fromkeys(stage.block_class for stage in self.stages))
+
+    @property
+    def block_class(self) -> BlockClass:
+        """The first stage's block class (the only one while a spec has one block kind)."""
+        return self.stages[0].block_class
+
+    @property
+    def grouped(self) -> bool:
+        """Some block has a grouped 3x3 conv (a ``GROUPS`` constant)."""
+        return any(block.grouped for block in self.block_classes)
+
+    @property
+    def preact(self) -> bool:
+        """Pre-activation network: the stem ends in a bare conv and the head starts with a norm."""
+        return self.head.final_norm is not None
+
+    @property
+    def stride_at_last(self) -> bool:
+        return self.stride_at == "last"
+
+    @property
+    def zero_init_residual(self) -> bool:
+        return any(block.zero_init_residual for block in self.block_classes)
+
+    @property
+    def feature_strides(self) -> tuple[int, ...]:
+        """The stride of each feature map: the stem's (before its pool), then each stage's."""
+        strides = [self.stem.conv_stride]
+        stride = self.stem.stride
+        for stage in self.stages:
+            stride *= stage.stride
+            strides.append(stride)
+        return tuple(strides)
+
+    @property
+    def min_input_size(self) -> int:
+        """The least height and width every stride-2 layer sees at 2 x 2 or more."""
+        halvings = sum(conv.stride == 2 for conv in self.stem.convs) + int(self.stem.pool)
+        halvings += sum(stage.stride == 2 for stage in self.stages)
+        size = 1
+        for _ in range(halvings):
+            size = max(2, 2 * size - 1)
+        return size
 
     @property
     def params(self) -> int:
@@ -261,59 +408,6 @@ class NetworkPlan:
     def depth(self) -> int:
         """Weighted layers on the main path: stem convs, branch convs, classifier."""
         return len(self.stem.convs) + sum(len(b.convs) for b in self.blocks) + 1
-
-    @property
-    def keras_norm_momentum(self) -> float:
-        """Keras' batch-norm momentum, the weight of the running average: 1 - PyTorch's."""
-        return float(f"{1 - self.spec.norm.momentum:.12g}")
-
-    @property
-    def keras_recursion_limit(self) -> int | None:
-        """A Python recursion limit under which Keras can walk this network's layer graph.
-
-        ``keras.Model`` (and ``keras.saving.load_model``) recurse once per layer along the
-        longest path, at most 12 layers a block; None where Python's default of 1000 frames
-        leaves room for the caller's.
-        """
-        depth = 12 * len(self.blocks) + 24
-        if depth <= 800:
-            return None
-        return -(-(2 * depth + 1000) // 1000) * 1000
-
-    @property
-    def stem_pool_fill(self) -> Literal["zeros", "-inf"] | None:
-        """What a framework whose max pool cannot pad must pad the stem pool with.
-
-        zeros where the spec asks for zero padding, or where the pool follows a ReLU (a zero
-        never beats a window's real, non-negative values, so it equals ignoring the padding);
-        -inf where the pool follows a bare conv (pre-activation stems); None without a pool.
-        """
-        if not self.stem.pool:
-            return None
-        if self.stem.pool_padding == "zeros" or not self.spec.block.preact:
-            return "zeros"
-        return "-inf"
-
-    @property
-    def block_class(self) -> BlockClass:
-        spec = self.spec
-        block = spec.block
-        groups = block.groups if isinstance(block, BottleneckBlockSpec) else 1
-        strided = 1
-        if isinstance(block, BottleneckBlockSpec) and block.stride_on == "3x3":
-            strided = 2
-        return BlockClass(
-            kind=block.type,
-            preact=block.preact,
-            strided_conv=strided,
-            groups=groups,
-            conv_bias=tuple(conv.bias for conv in self.blocks[0].convs),
-            shortcut=spec.shortcut,
-            subsample_same_width=spec.stride_shortcut == "subsample",
-            shortcut_bias=_bias(spec, normalized=not block.preact),
-            shortcut_norm=not block.preact,
-            zero_init_residual=spec.zero_init_residual,
-        )
 
     @property
     def convs(self) -> tuple[Conv, ...]:
@@ -363,6 +457,46 @@ def _shortcut_kind(spec: Spec, in_channels: int, out_ch: int, stride: int) -> Sh
     if in_channels == out_ch and spec.stride_shortcut == "subsample":
         return "subsample"
     return "avg_projection" if policy == "avg_projection" else "projection"
+
+
+def _shortcut_rule(spec: Spec) -> ShortcutRule:
+    policy = spec.shortcut
+    preact = spec.block.preact
+    when: Literal["none", "always", "on_shape_change", "on_width_change"]
+    if policy == "none":
+        when = "none"
+    elif policy == "always_projection":
+        when = "always"
+    elif policy != "zero_pad" and spec.stride_shortcut == "subsample":
+        when = "on_width_change"
+    else:
+        when = "on_shape_change"
+    zero_pad = policy == "zero_pad"
+    return ShortcutRule(
+        policy=policy,
+        when=when,
+        zero_pad=zero_pad,
+        pool=policy == "avg_projection",
+        bias=_bias(spec, normalized=not preact),
+        norm=not preact,
+        source="preact" if preact and not zero_pad else "x",
+    )
+
+
+def _block_class(spec: Spec) -> BlockClass:
+    block = spec.block
+    bottleneck = isinstance(block, BottleneckBlockSpec)
+    kinds = 3 if bottleneck else 2
+    conv_bias = tuple(_bias(spec, not (block.preact and k == kinds - 1)) for k in range(kinds))
+    return BlockClass(
+        kind=block.type,
+        preact=block.preact,
+        stride_on_first=bottleneck and block.stride_on == "1x1",
+        groups=block.groups if bottleneck else 1,
+        conv_bias=conv_bias,
+        shortcut=_shortcut_rule(spec),
+        zero_init_residual=spec.zero_init_residual,
+    )
 
 
 def _plan_stem(spec: Spec) -> Stem:
@@ -507,6 +641,7 @@ def _plan_block(
 def build_plan(spec: Spec) -> NetworkPlan:
     """Derive the full plan of a validated spec (cross-field rules already checked)."""
     stem = _plan_stem(spec)
+    block_class = _block_class(spec)
     size, channels = stem.out_size, stem.out_channels
     stages: list[Stage] = []
     for s, stage_spec in enumerate(spec.stages, start=1):
@@ -525,6 +660,7 @@ def build_plan(spec: Spec) -> NetworkPlan:
                 torch_name=torch_name,
                 keras_name=keras_name,
                 blocks=tuple(blocks),
+                block_class=block_class,
                 in_channels=in_channels,
                 width=blocks[0].width,
                 out_channels=channels,
@@ -533,11 +669,23 @@ def build_plan(spec: Spec) -> NetworkPlan:
                 out_size=size,
             )
         )
-    final_norm = Norm("post_bn", "post_bn", channels) if spec.block.preact else None
+    final_norm = None
+    if spec.block.preact:
+        final_norm = Norm(naming.FINAL_NORM[0], naming.FINAL_NORM[1], channels)
     head = Head(
         final_norm=final_norm,
         in_features=channels,
         num_classes=spec.num_classes,
         dropout=spec.dropout,
     )
-    return NetworkPlan(spec=spec, stem=stem, stages=tuple(stages), head=head)
+    return NetworkPlan(
+        name=spec.name,
+        description=spec.description,
+        norm_eps=spec.norm.eps,
+        norm_momentum=spec.norm.momentum,
+        stride_at=spec.block.stride_at,
+        conv_bias=spec.conv_bias != "none",
+        stem=stem,
+        stages=tuple(stages),
+        head=head,
+    )

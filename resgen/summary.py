@@ -44,7 +44,7 @@ def as_json(plan: NetworkPlan) -> dict[str, Any]:
     return {
         "name": plan.name,
         "depth": plan.depth,
-        "input": [plan.spec.input.channels, plan.spec.input.size, plan.spec.input.size],
+        "input": [plan.stem.in_channels, plan.stem.in_size, plan.stem.in_size],
         "params": plan.params,
         "macs": plan.macs,
         "flops": 2 * plan.macs,
@@ -69,9 +69,8 @@ def _si(value: int) -> str:
 
 
 def table(plan: NetworkPlan) -> Table:
-    spec = plan.spec
-    size = spec.input.size
-    title = f"{plan.name}: depth {plan.depth}, input {spec.input.channels}x{size}x{size}"
+    size = plan.stem.in_size
+    title = f"{plan.name}: depth {plan.depth}, input {plan.stem.in_channels}x{size}x{size}"
     grid = Table(title=title, caption="MACs: multiply-accumulates; FLOPs = 2 x MACs")
     grid.add_column("stage")
     grid.add_column("output (C x H x W)", justify="right")

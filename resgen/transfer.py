@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from resgen.naming import block_names, stem_names
-from resgen.plan import Head
+from resgen import naming
+from resgen.naming import block_names, stem_kinds, stem_names
 
 if TYPE_CHECKING:
     import keras
@@ -48,7 +48,6 @@ _KERAS_CLASSES: dict[LayerKind, str] = {
     "linear": "Dense",
 }
 _BLOCK_PATH = re.compile(r"layer(?P<stage>[1-9][0-9]*)\.(?P<index>0|[1-9][0-9]*)\.")
-_POST_NORM = "post_bn"  # the final norm of pre-activation networks, same name in both
 
 
 class TransferError(ValueError):
@@ -62,7 +61,7 @@ class TransferError(ValueError):
 
 def _stem_table() -> dict[tuple[LayerKind, str], str]:
     table: dict[tuple[LayerKind, str], str] = {}
-    for kind in ("imagenet", "cifar", "deep"):
+    for kind in stem_kinds():
         for torch_conv, keras_conv, torch_norm, keras_norm in stem_names(kind):
             table[("conv", torch_conv)] = keras_conv
             table[("norm", torch_norm)] = keras_norm
@@ -85,9 +84,10 @@ def keras_layer_name(torch_path: str, kind: LayerKind) -> str | None:
     """The Keras layer name of a PyTorch module path (``layer1.0.conv1`` ->
     ``conv2_block1_1_conv``), or None when the path is not one resgen emits."""
     if kind == "linear":
-        return Head.keras_name if torch_path == Head.torch_name else None
-    if kind == "norm" and torch_path == _POST_NORM:
-        return _POST_NORM
+        torch_name, keras_name = naming.CLASSIFIER
+        return keras_name if torch_path == torch_name else None
+    if kind == "norm" and torch_path == naming.FINAL_NORM[0]:
+        return naming.FINAL_NORM[1]
     stem = _stem_table().get((kind, torch_path))
     if stem is not None:
         return stem

@@ -1,0 +1,207 @@
+"""What one generated file prints around the network: imports, constants, helper classes.
+
+A page is derived from a :class:`~resgen.plan.NetworkPlan` for one backend. Templates print it
+and decide nothing: which helper classes a file defines, which names it imports and which
+module constants it declares are settled here, once, where they can be tested.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from resgen import naming
+from resgen.plan import NetworkPlan, Stage
+
+Backend = Literal["torch", "keras"]
+
+
+@dataclass(frozen=True)
+class Constant:
+    """A module-level constant: ``NAME = value  # comment``, with comment lines above it."""
+
+    name: str
+    value: int | float
+    comment: str = ""
+    note: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StemPoolPad:
+    """How a Keras stem pads before its max pool (Keras' max pool cannot pad by itself)."""
+
+    layer: str  # the layer class, as the file spells it
+    comment: str  # why (empty: the helper layer's docstring says it)
+
+
+@dataclass(frozen=True)
+class Page:
+    """Everything a backend's file prints that is not the network's own layers."""
+
+    stdlib_imports: tuple[str, ...]
+    framework_imports: tuple[str, ...]
+    constants: tuple[Constant, ...]
+    # Module-level helper functions and classes, in order, by template name
+    # (``templates/<backend>/helpers/<name>.py.j2``).
+    helpers: tuple[str, ...]
+    stage_fields: tuple[str, ...]  # the ``Stage`` table's columns
+    input_shape: tuple[int, ...]  # the factory's default input, in the backend's layout
+    recursion_limit: int | None = None  # Keras: where Python's default is too low
+    pool_pad: StemPoolPad | None = None  # Keras: the stem pool's padding layer
+    keras: naming.KerasSuffixes = naming.KERAS  # Keras: what its helpers append to a name
+
+    @property
+    def any_size_shape(self) -> tuple[int | None, ...]:
+        """The Keras input shape that leaves height and width open (channels last)."""
+        return (None, None, self.input_shape[-1])
+
+    def stage_row(self, stage: Stage) -> tuple[tuple[str, int], ...]:
+        """One row of the ``STAGES`` table: (field, value) in column order."""
+        values = {
+            "blocks": stage.num_blocks,
+            "in_channels": stage.in_channels,
+            "width": stage.width,
+            "out_channels": stage.out_channels,
+            "stride": stage.stride,
+        }
+        return tuple((name, values[name]) for name in self.stage_fields)
+
+
+def _stage_fields(plan: NetworkPlan, backend: Backend) -> tuple[str, ...]:
+    fields = ["blocks"]
+    if backend == "torch":
+        fields.append("in_channels")  # a Keras block reads its input width off the tensor
+    if any(block.takes_width for block in plan.block_classes):
+        fields.append("width")
+    return (*fields, "out_channels", "stride")
+
+
+def _shared_constants(plan: NetworkPlan) -> list[Constant]:
+    out = []
+    if plan.grouped:
+        groups = plan.block_class.groups
+        out.append(Constant("GROUPS", groups, comment="groups of each 3x3 conv"))
+    if plan.head.dropout > 0:
+        out.append(Constant("DROPOUT", plan.head.dropout, comment="before the classifier"))
+    return out
+
+
+def torch_page(plan: NetworkPlan) -> Page:
+    constants = [
+        Constant("NORM_EPS", plan.norm_eps),
+        Constant(
+            "NORM_MOMENTUM",
+            plan.norm_momentum,
+            comment="PyTorch convention: weight of the new batch",
+        ),
+        *_shared_constants(plan),
+    ]
+    helpers = ["batch_norm"]
+    if any(block.shortcut.zero_pad for block in plan.block_classes):
+        helpers.append("zero_pad_shortcut")
+    stem = plan.stem
+    return Page(
+        stdlib_imports=("from collections.abc import Sequence", "from typing import NamedTuple"),
+        framework_imports=("import torch", "from torch import nn"),
+        constants=tuple(constants),
+        helpers=tuple(helpers),
+        stage_fields=_stage_fields(plan, "torch"),
+        input_shape=(stem.in_channels, stem.in_size, stem.in_size),
+    )
+
+
+def keras_norm_momentum(plan: NetworkPlan) -> float:
+    """Keras' batch-norm momentum, the weight of the running average: 1 - PyTorch's."""
+    return float(f"{1 - plan.norm_momentum:.12g}")
+
+
+def keras_recursion_limit(plan: NetworkPlan) -> int | None:
+    """A Python recursion limit under which Keras can walk this network's layer graph.
+
+    ``keras.Model`` (and ``keras.saving.load_model``) recurse once per layer along the longest
+    path, at most 12 layers a block; None where Python's default of 1000 frames leaves room
+    for the caller's.
+    """
+    depth = 12 * len(plan.blocks) + 24
+    if depth <= 800:
+        return None
+    return -(-(2 * depth + 1000) // 1000) * 1000
+
+
+def keras_pool_pad(plan: NetworkPlan) -> StemPoolPad | None:
+    """What the stem pads its max pool with: Keras' max pool cannot pad.
+
+    Zeros where the spec asks for zero padding, or where the pool follows a ReLU (a zero never
+    beats a window's real, non-negative values, so it equals ignoring the padding); -inf
+    where the pool follows a bare conv (pre-activation stems); None without a pool.
+    """
+    stem = plan.stem
+    if not stem.pool:
+        return None
+    if stem.pool_zero_padded:
+        return StemPoolPad(
+            "layers.ZeroPadding2D",
+            "The pool pads with zeros, as keras.applications' ResNetV2 does.",
+        )
+    if stem.final_norm is not None:
+        return StemPoolPad(
+            "layers.ZeroPadding2D",
+            "Zero padding after a ReLU equals PyTorch's (padded cells never win the max).",
+        )
+    return StemPoolPad("NegInfPadding2D", "")
+
+
+def keras_page(plan: NetworkPlan) -> Page:
+    limit = keras_recursion_limit(plan)
+    pool_pad = keras_pool_pad(plan)
+    momentum = plan.norm_momentum
+    constants = [
+        Constant("NORM_EPS", plan.norm_eps),
+        Constant(
+            "NORM_MOMENTUM",
+            keras_norm_momentum(plan),
+            comment=f"Keras convention: 1 - PyTorch's {momentum!r}",
+        ),
+        *_shared_constants(plan),
+        Constant(
+            "MIN_INPUT_SIZE",
+            plan.min_input_size,
+            comment="least height and width: every stride-2 layer sees 2 x 2 or more",
+        ),
+    ]
+    if limit is not None:
+        note = (
+            "keras.Model walks the layer graph recursively, a call per layer on the longest "
+            "path: this",
+            "network needs more than Python's default recursion limit (so does loading it "
+            "from a file).",
+        )
+        constants.append(Constant("RECURSION_LIMIT", limit, note=note))
+    layers = []  # custom layers: typed ``Any`` and built on keras.ops
+    if any(block.shortcut.zero_pad for block in plan.block_classes):
+        layers.append("zero_pad_shortcut")
+    if pool_pad is not None and pool_pad.layer == "NegInfPadding2D":
+        layers.append("neg_inf_padding")
+    helpers = [*layers, "conv2d", "batch_norm"]
+    stdlib = ["import sys"] if limit is not None else []
+    framework = ["import keras", "from keras import layers"]
+    if layers:
+        stdlib.append("from typing import Any, NamedTuple")
+        framework[1] += ", ops"
+    else:
+        stdlib.append("from typing import NamedTuple")
+    stem = plan.stem
+    return Page(
+        stdlib_imports=tuple(stdlib),
+        framework_imports=tuple(framework),
+        constants=tuple(constants),
+        helpers=tuple(helpers),
+        stage_fields=_stage_fields(plan, "keras"),
+        input_shape=(stem.in_size, stem.in_size, stem.in_channels),
+        recursion_limit=limit,
+        pool_pad=pool_pad,
+    )
+
+
+def page(plan: NetworkPlan, backend: Backend) -> Page:
+    return torch_page(plan) if backend == "torch" else keras_page(plan)
