@@ -180,9 +180,14 @@ IMPORTER = textwrap.dedent(
                 import numpy as np
                 shape = list(model(np.zeros((1, 8, 8, 2), "float32")).shape)
         created = sorted(set(os.listdir(".")) - set(before))
-        docs = [module.__doc__ or ""] + [
-            getattr(module, n).__doc__ or "" for n in dir(module) if not n.startswith("__")
+        # The module's docstring and those of the classes and functions it defines (a
+        # constant's __doc__ is its type's: int's own holds a doctest).
+        defined = [
+            value for value in vars(module).values()
+            if (inspect.isclass(value) or inspect.isfunction(value))
+            and value.__module__ == module.__name__
         ]
+        docs = [module.__doc__ or ""] + [value.__doc__ or "" for value in defined]
         results[path] = {
             "doc": module.__doc__,
             "doctests": sum(len(t.examples) for t in doctest.DocTestFinder().find(module)),
