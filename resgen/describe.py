@@ -10,9 +10,23 @@ from resgen.page import Backend
 from resgen.plan import BlockClass, NetworkPlan
 
 _STEMS = {
-    "imagenet": "a 7x7/2 conv stem with a 3x3/2 max pool",
+    "imagenet": "a 7x7/2 conv stem",
     "cifar": "a 3x3 conv stem",
-    "deep": "a deep stem (three 3x3 convs, ResNet-C) with a 3x3/2 max pool",
+    "deep": "a deep stem (three 3x3 convs, ResNet-C)",
+}
+
+_STEM_POOLS = {
+    "max": "a 3x3/2 max pool",
+    "avg": "a 2x2/2 average pool (anti-aliasing)",
+    "blur": "a 3x3/1 max pool and a blur pool (anti-aliasing)",
+    "conv": "a 3x3/2 conv, norm and activation in place of the max pool (ResNet-RS)",
+}
+
+_ACTIVATIONS = {
+    "relu": "ReLU",
+    "silu": "SiLU",
+    "gelu": "GELU",
+    "gelu_tanh": "GELU (tanh approximation)",
 }
 
 _SHORTCUTS = {
@@ -28,18 +42,31 @@ _SHORTCUTS = {
 
 def block_sentence(block: BlockClass) -> str:
     """What one block computes, in words."""
+    narrower = ", the first narrower" if block.reduce_first else ""
     if block.kind == "basic":
-        body = "two 3x3 convs"
+        body = f"two 3x3 convs{narrower}"
     else:
         conv = "first 1x1" if block.stride_on_first else "3x3"
         grouped = f", the 3x3 in {block.groups} groups" if block.grouped else ""
-        body = f"1x1, 3x3 and 1x1 convs (stride on the {conv}{grouped})"
+        body = f"1x1, 3x3 and 1x1 convs (stride on the {conv}{grouped}{narrower})"
+    act = _ACTIVATIONS[block.activation]
+    norm = "group norm" if block.norm == "group" else "batch norm"
     order = (
-        "norm and ReLU before each conv (pre-activation)"
+        f"norm and {act} before each conv (pre-activation)"
         if block.preact
-        else ("each conv followed by batch norm, ReLU after all but the last and after the sum")
+        else f"each conv followed by {norm}, {act} after all but the last and after the sum"
     )
-    return f"{body}; {order}"
+    extras = []
+    if block.anti_alias:
+        pool = "a 2x2/2 average pool" if block.avg_anti_alias else "a blur pool"
+        extras.append(f"{pool} takes the 3x3's stride after its activation (anti-aliasing)")
+    if block.squeeze_excitation:
+        extras.append("squeeze-and-excitation on the branch")
+    if block.efficient_channel_attention:
+        extras.append("efficient channel attention (ECA) on the branch")
+    if block.drop_path:
+        extras.append("stochastic depth drops the branch in training")
+    return "; ".join([body, order, *extras])
 
 
 def block_doc(block: BlockClass) -> str:
@@ -51,18 +78,40 @@ def block_doc(block: BlockClass) -> str:
 def overview(plan: NetworkPlan) -> str:
     """The paragraph under a generated file's title line."""
     block = plan.block_class
-    kind = "basic" if block.kind == "basic" else "bottleneck"
+    classes = plan.block_classes
+    kind = " and ".join(c.kind for c in classes)
+    if len(classes) == 1:
+        sentence = block_sentence(block)
+    else:
+        sentence = "; ".join(f"{c.kind}: {block_sentence(c)}" for c in classes)
     blocks = len(plan.blocks)
     stages = len(plan.stages)
     shortcut = _SHORTCUTS[block.shortcut.policy]
     if block.shortcut.when == "on_width_change":
         shortcut += " (a stride-only change subsamples instead)"
+    if block.shortcut.wide_kernel:
+        shortcut += f" ({block.shortcut.kernel}x{block.shortcut.kernel} where it strides)"
     return (
-        f"{plan.depth} layers: {_STEMS[plan.stem.kind]}, {blocks} {kind} blocks in {stages} "
-        f"stages ({block_sentence(block)}), global average pooling and a "
+        f"{plan.depth} layers: {stem_phrase(plan)}, {blocks} {kind} blocks in {stages} "
+        f"stages ({sentence}), global average pooling and a "
         f"{plan.head.num_classes}-way classifier. Shortcuts: {shortcut}. "
         f"{plan.params:,} parameters, {plan.macs / 1e9:.3f} GMACs per image."
     )
+
+
+def stem_phrase(plan: NetworkPlan) -> str:
+    """The stem in words: its convs, then its pool (or what replaces it)."""
+    stem = plan.stem
+    phrase = _STEMS[stem.kind]
+    widths = [conv.out_channels for conv in stem.convs]
+    if stem.kind == "deep" and widths != [widths[2] // 2, widths[2] // 2, widths[2]]:
+        phrase = f"a deep stem (3x3 convs of {widths[0]}, {widths[1]} and {widths[2]} channels)"
+    if stem.pool_kind is None:
+        return phrase
+    pool = _STEM_POOLS[stem.pool_kind]
+    if stem.conv_pool and stem.pool_aa is not None:
+        pool = "a 3x3 conv, an anti-aliasing pool, norm and activation in place of the max pool"
+    return f"{phrase} with {pool}"
 
 
 def stage_table(plan: NetworkPlan, backend: str = "torch") -> list[str]:
@@ -127,7 +176,8 @@ def features(plan: NetworkPlan, backend: Backend) -> str:
     """
     stem, *stages = plan.feature_strides
     if backend == "torch":
-        before = " before its max pool" if plan.stem.pool else ""
+        pool = "max pool" if plan.stem.max_pool else "pool"
+        before = f" before its {pool}" if plan.stem.pool else ""
         return (
             f"Index 0 is the stem's output{before} (stride {stem}), then one per stage (strides "
             f"{', '.join(map(str, stages))}). ``indices``: None takes all, an int n the last n, "

@@ -6,6 +6,14 @@ PyTorch follows torchvision (``conv1``, ``bn1``, ``layer1.0.conv1``, ``layer1.0.
 ``conv2_block1_0_conv``, ``predictions``) so its weights load by layer name. Pre-activation
 blocks add ``preact_bn`` (keras ``_preact_bn``) and networks end with ``post_bn``.
 
+The modern knobs take timm's PyTorch names, so timm's state_dicts load strictly: a block's
+channel attention is ``se`` (``se.fc1``/``se.fc2`` for squeeze-and-excitation, ``se.conv`` for
+ECA), its anti-aliasing pool ``aa``, its stochastic depth ``drop_path``; the stem's pool stays
+``maxpool`` whatever replaces it (``maxpool.0`` conv and ``maxpool.1`` norm in ResNet-RS). Their
+Keras names follow keras.applications' EfficientNet: ``conv2_block1_se_squeeze``,
+``_se_reduce``, ``_se_expand``, ``_se_excite``; ``_eca_conv``; ``_aa``; ``_drop``; and
+``pool1_conv``/``pool1_bn`` for the stem's conv pool.
+
 The two schemes map one to one: a PyTorch module path names one Keras layer, so weights move by
 name alone (:mod:`resgen.transfer`). Keras names inside a block are the block's name plus a
 suffix (``conv2_block1`` + ``_1_relu``), built at run time by the generated block function; the
@@ -27,11 +35,17 @@ OUT = "_out"
 PREACT = "_preact"
 SHORTCUT = "_0"
 BLOCK = "_block"  # the shortcut's layers: ``_0_conv``, ``_0_bn``, ``_0_pad``, ``_0_pool``
+ACT = "_act"  # an activation other than ReLU (``conv1_act``, ``conv2_block1_1_act``)
+SE = "_se"  # squeeze-and-excitation: ``_se_squeeze``, ``_se_reduce``, ``_se_expand``, ...
+ECA = "_eca"  # efficient channel attention: ``_eca_squeeze``, ``_eca_conv``, ``_eca_excite``
+AA = "_aa"  # the anti-aliasing pool that takes a block's (or the stem's) stride
+DROP = "_drop"  # stochastic depth on a block's branch
 
 # --- Whole-network layers: (PyTorch attribute, Keras layer) ------------------------------------
 STEM_ACTIVATION = "relu"  # PyTorch: the one ReLU module a network or block reuses
 STEM_POOL = ("maxpool", "pool1" + POOL)
 STEM_POOL_PAD = ("pool_pad", "pool1" + PAD)
+STEM_POOL_KERAS = "pool1"  # the prefix of the Keras layers of the stem's pool
 KERAS_INPUT = "input_layer"
 FINAL_NORM = ("post_bn", "post" + NORM)  # pre-activation networks' last norm
 GLOBAL_POOL = ("avgpool", "avg" + POOL)
@@ -60,6 +74,51 @@ def stem_kinds() -> tuple[str, ...]:
     return tuple(_STEM_NAMES)
 
 
+def keras_activation(kind: str) -> str:
+    """The suffix of an activation layer's Keras name: ``_relu`` (keras.applications), or
+    ``_act`` for any other nonlinearity."""
+    return RELU if kind == "relu" else ACT
+
+
+def torch_activation(kind: str) -> str:
+    """The attribute of the activation module a PyTorch network or block reuses: ``relu``
+    (torchvision), or ``act`` for any other nonlinearity."""
+    return STEM_ACTIVATION if kind == "relu" else "act"
+
+
+@dataclass(frozen=True)
+class StemPoolNames:
+    """Names of the layers that replace or follow the stem's max pool (PyTorch ``maxpool``).
+
+    ``conv``/``norm``/``anti_alias`` are (PyTorch path, Keras name) pairs: ResNet-RS's strided
+    conv is ``maxpool.0`` and its norm ``maxpool.1`` (``maxpool.2`` when an anti-aliasing pool
+    sits between them, timm's order); a blur stem is ``maxpool.0`` (a 3x3/1 max pool) then
+    ``maxpool.1`` (the blur).
+    """
+
+    pool: tuple[str, str]
+    conv: tuple[str, str]
+    norm: tuple[str, str]
+    anti_alias: tuple[str, str]
+    activation: str  # the Keras name of the conv pool's activation, without its suffix
+
+
+def stem_pool_names(kind: str, anti_aliased: bool) -> StemPoolNames:
+    """Names in the stem's pool of ``kind`` (max, avg, blur, conv), anti-aliased or not."""
+    torch_pool, keras_pool = STEM_POOL
+    sequential = kind in ("blur", "conv")
+    index = 0
+    first = f"{torch_pool}.{index}" if sequential else torch_pool
+    conv = (first, STEM_POOL_KERAS + CONV)
+    pool = (first, keras_pool)
+    index += 1
+    anti_alias = (f"{torch_pool}.{index}", STEM_POOL_KERAS + AA)
+    if kind == "conv" and anti_aliased:
+        index += 1
+    norm = (f"{torch_pool}.{index}", STEM_POOL_KERAS + NORM)
+    return StemPoolNames(pool, conv, norm, anti_alias, STEM_POOL_KERAS)
+
+
 def stage_names(stage: int) -> tuple[str, str]:
     """``layer1`` / ``conv2`` for the first stage (keras counts the stem as ``conv1``)."""
     return f"layer{stage}", f"conv{stage + 1}"
@@ -85,6 +144,12 @@ class TorchBlockAttributes:
     preact_norm: str = "preact_bn"
     shortcut: str = "downsample"
     act: str = STEM_ACTIVATION
+    attention: str = "se"  # timm's name for the block's attention module, ECA's too
+    se_reduce: str = "fc1"
+    se_expand: str = "fc2"
+    eca_conv: str = "conv"
+    anti_alias: str = "aa"
+    drop_path: str = "drop_path"
 
     def shortcut_conv(self, *, pooled: bool) -> str:
         """The projection conv inside ``downsample``: ``.0``, or ``.1`` after ResNet-D's pool."""
@@ -115,14 +180,26 @@ class KerasSuffixes:
     shortcut_pad: str = SHORTCUT + PAD
     shortcut_pool: str = SHORTCUT + POOL
     block: str = BLOCK  # a stage's blocks: ``<stage>_block1`` on
+    act: str = RELU  # an activation after a branch norm: ``_1_relu`` (``_1_act`` if not ReLU)
+    se_squeeze: str = SE + "_squeeze"  # global average pool (keepdims)
+    se_reduce: str = SE + "_reduce"  # 1x1 conv to the hidden width, with bias
+    se_relu: str = SE + RELU
+    se_expand: str = SE + "_expand"  # 1x1 conv back, with bias
+    se_gate: str = SE + "_gate"  # sigmoid
+    se_excite: str = SE + "_excite"  # the product
+    eca_squeeze: str = ECA + "_squeeze"
+    eca_conv: str = ECA + CONV  # the 1-D conv across channels, no bias
+    eca_gate: str = ECA + "_gate"
+    eca_excite: str = ECA + "_excite"
+    anti_alias: str = AA
+    drop_path: str = DROP
 
     @staticmethod
     def branch(k: int) -> str:
         return f"_{k}"
 
-    @staticmethod
-    def branch_relu(k: int) -> str:
-        return f"_{k}{RELU}"
+    def branch_relu(self, k: int) -> str:
+        return f"_{k}{self.act}"
 
 
 TORCH_BLOCK = TorchBlockAttributes()
@@ -159,6 +236,40 @@ class BlockNames:
     def keras_out(self) -> str:
         """The block's output layer (``conv2_block3_out``)."""
         return f"{self.keras}{OUT}"
+
+    @property
+    def attention(self) -> tuple[str, str]:
+        """The attention module (``layer1.0.se``) and the prefix of its Keras layers."""
+        return f"{self.torch}.{TORCH_BLOCK.attention}", self.keras
+
+    @property
+    def se_reduce(self) -> tuple[str, str]:
+        return (
+            f"{self.torch}.{TORCH_BLOCK.attention}.{TORCH_BLOCK.se_reduce}",
+            f"{self.keras}{KERAS.se_reduce}",
+        )
+
+    @property
+    def se_expand(self) -> tuple[str, str]:
+        return (
+            f"{self.torch}.{TORCH_BLOCK.attention}.{TORCH_BLOCK.se_expand}",
+            f"{self.keras}{KERAS.se_expand}",
+        )
+
+    @property
+    def eca_conv(self) -> tuple[str, str]:
+        return (
+            f"{self.torch}.{TORCH_BLOCK.attention}.{TORCH_BLOCK.eca_conv}",
+            f"{self.keras}{KERAS.eca_conv}",
+        )
+
+    @property
+    def anti_alias(self) -> tuple[str, str]:
+        return f"{self.torch}.{TORCH_BLOCK.anti_alias}", f"{self.keras}{AA}"
+
+    @property
+    def drop_path(self) -> tuple[str, str]:
+        return f"{self.torch}.{TORCH_BLOCK.drop_path}", f"{self.keras}{DROP}"
 
 
 def block_names(stage: int, index: int) -> BlockNames:

@@ -49,6 +49,9 @@ class Page:
     recursion_limit: int | None = None  # Keras: where Python's default is too low
     pool_pad: StemPoolPad | None = None  # Keras: the stem pool's padding layer
     keras: naming.KerasSuffixes = naming.KERAS  # Keras: what its helpers append to a name
+    norm_layer: str = "batch_norm"  # the helper every norm is built with
+    norm_class: str = "nn.BatchNorm2d"  # PyTorch: the class the initialisation looks for
+    act_layer: str = "nn.ReLU(inplace=True)"  # PyTorch: the activation module, constructed
 
     @property
     def any_size_shape(self) -> tuple[int | None, ...]:
@@ -60,20 +63,43 @@ class Page:
         values = {
             "blocks": stage.num_blocks,
             "in_channels": stage.in_channels,
+            "first_width": stage.first_width,
             "width": stage.width,
             "out_channels": stage.out_channels,
             "stride": stage.stride,
+            "se_channels": stage.se_channels,
+            "eca_kernel": stage.eca_kernel,
+            "first_block": stage.first_block,
         }
         return tuple((name, values[name]) for name in self.stage_fields)
 
 
 def _stage_fields(plan: NetworkPlan, backend: Backend) -> tuple[str, ...]:
+    """The ``Stage`` table's columns: only those some block of this network reads."""
+    classes = plan.block_classes
     fields = ["blocks"]
     if backend == "torch":
         fields.append("in_channels")  # a Keras block reads its input width off the tensor
-    if any(block.takes_width for block in plan.block_classes):
+    if any(block.takes_first_width for block in classes):
+        fields.append("first_width")
+    if any(block.takes_width for block in classes):
         fields.append("width")
-    return (*fields, "out_channels", "stride")
+    fields += ["out_channels", "stride"]
+    if plan.squeeze_excitation:
+        fields.append("se_channels")
+    if plan.efficient_channel_attention:
+        fields.append("eca_kernel")
+    if plan.drop_path:
+        fields.append("first_block")
+    return tuple(fields)
+
+
+def _norm_constants(plan: NetworkPlan, momentum: Constant) -> list[Constant]:
+    """Batch norm: epsilon and momentum; group norm: groups and epsilon (no statistics)."""
+    if plan.group_norm:
+        groups = Constant("NORM_GROUPS", plan.norm_groups, comment="channels in contiguous groups")
+        return [groups, Constant("NORM_EPS", plan.norm_eps)]
+    return [Constant("NORM_EPS", plan.norm_eps), momentum]
 
 
 def _shared_constants(plan: NetworkPlan) -> list[Constant]:
@@ -81,24 +107,54 @@ def _shared_constants(plan: NetworkPlan) -> list[Constant]:
     if plan.grouped:
         groups = plan.block_class.groups
         out.append(Constant("GROUPS", groups, comment="groups of each 3x3 conv"))
+    if plan.projection_kernel != 1:
+        comment = "kernel of the projection shortcuts that stride"
+        out.append(Constant("PROJECTION_KERNEL", plan.projection_kernel, comment=comment))
+    if plan.drop_path:
+        rate = Constant(
+            "DROP_PATH_RATE", plan.drop_path_rate, comment="stochastic depth of the last block"
+        )
+        out += [rate, Constant("NUM_BLOCKS", plan.num_blocks)]
     if plan.head.dropout > 0:
         out.append(Constant("DROPOUT", plan.head.dropout, comment="before the classifier"))
     return out
 
 
+# The PyTorch activation modules, as timm builds them (GELU: exact, with erf).
+TORCH_ACTIVATIONS = {
+    "relu": "nn.ReLU(inplace=True)",
+    "silu": "nn.SiLU(inplace=True)",
+    "gelu": "nn.GELU()",
+    "gelu_tanh": 'nn.GELU(approximate="tanh")',
+}
+
+
+def _attention_helpers(plan: NetworkPlan) -> list[str]:
+    """Helper classes or functions for the blocks' attention, anti-aliasing, stochastic depth."""
+    out = []
+    if plan.squeeze_excitation:
+        out.append("squeeze_excitation")
+    if plan.efficient_channel_attention:
+        out.append("efficient_channel_attention")
+    if plan.blur_pool:
+        out.append("blur_pool")
+    if plan.drop_path:
+        out.append("drop_path")
+    return out
+
+
 def torch_page(plan: NetworkPlan) -> Page:
-    constants = [
-        Constant("NORM_EPS", plan.norm_eps),
-        Constant(
-            "NORM_MOMENTUM",
-            plan.norm_momentum,
-            comment="PyTorch convention: weight of the new batch",
-        ),
-        *_shared_constants(plan),
-    ]
-    helpers = ["batch_norm"]
+    momentum = Constant(
+        "NORM_MOMENTUM",
+        plan.norm_momentum,
+        comment="PyTorch convention: weight of the new batch",
+    )
+    constants = [*_norm_constants(plan, momentum), *_shared_constants(plan)]
+    norm_layer = "group_norm" if plan.group_norm else "batch_norm"
+    helpers = [norm_layer]
     if any(block.shortcut.zero_pad for block in plan.block_classes):
         helpers.append("zero_pad_shortcut")
+    helpers += _attention_helpers(plan)
     stem = plan.stem
     return Page(
         stdlib_imports=("from collections.abc import Sequence", "from typing import NamedTuple"),
@@ -107,6 +163,9 @@ def torch_page(plan: NetworkPlan) -> Page:
         helpers=tuple(helpers),
         stage_fields=_stage_fields(plan, "torch"),
         input_shape=(stem.in_channels, stem.in_size, stem.in_size),
+        norm_layer=norm_layer,
+        norm_class="nn.GroupNorm" if plan.group_norm else "nn.BatchNorm2d",
+        act_layer=TORCH_ACTIVATIONS[plan.activation],
     )
 
 
@@ -136,7 +195,7 @@ def keras_pool_pad(plan: NetworkPlan) -> StemPoolPad | None:
     where the pool follows a bare conv (pre-activation stems); None without a pool.
     """
     stem = plan.stem
-    if not stem.pool:
+    if not stem.max_pool:
         return None
     if stem.pool_zero_padded:
         return StemPoolPad(
@@ -154,14 +213,13 @@ def keras_pool_pad(plan: NetworkPlan) -> StemPoolPad | None:
 def keras_page(plan: NetworkPlan) -> Page:
     limit = keras_recursion_limit(plan)
     pool_pad = keras_pool_pad(plan)
-    momentum = plan.norm_momentum
+    momentum = Constant(
+        "NORM_MOMENTUM",
+        keras_norm_momentum(plan),
+        comment=f"Keras convention: 1 - PyTorch's {plan.norm_momentum!r}",
+    )
     constants = [
-        Constant("NORM_EPS", plan.norm_eps),
-        Constant(
-            "NORM_MOMENTUM",
-            keras_norm_momentum(plan),
-            comment=f"Keras convention: 1 - PyTorch's {momentum!r}",
-        ),
+        *_norm_constants(plan, momentum),
         *_shared_constants(plan),
         Constant(
             "MIN_INPUT_SIZE",
@@ -182,7 +240,8 @@ def keras_page(plan: NetworkPlan) -> Page:
         layers.append("zero_pad_shortcut")
     if pool_pad is not None and pool_pad.layer == "NegInfPadding2D":
         layers.append("neg_inf_padding")
-    helpers = [*layers, "conv2d", "batch_norm"]
+    norm_layer = "group_norm" if plan.group_norm else "batch_norm"
+    helpers = [*layers, "conv2d", norm_layer, *_attention_helpers(plan)]
     stdlib = ["import sys"] if limit is not None else []
     framework = ["import keras", "from keras import layers"]
     if layers:
@@ -200,6 +259,10 @@ def keras_page(plan: NetworkPlan) -> Page:
         input_shape=(stem.in_size, stem.in_size, stem.in_channels),
         recursion_limit=limit,
         pool_pad=pool_pad,
+        keras=plan.block_class.keras,
+        norm_layer=norm_layer,
+        norm_class="layers.GroupNormalization" if plan.group_norm else "layers.BatchNormalization",
+        act_layer=plan.activation,
     )
 
 

@@ -16,96 +16,57 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from resgen import naming
-from resgen.naming import block_names, stage_names, stem_names
-from resgen.spec import BottleneckBlockSpec, Shortcut, Spec
+from resgen.naming import block_names, stage_names, stem_names, stem_pool_names
+from resgen.plan_layers import (
+    AntiAlias,
+    AntiAliasKind,
+    Attention,
+    Conv,
+    EfficientChannelAttention,
+    Norm,
+    SqueezeExcitation,
+    conv_out,
+    eca_kernel,
+    make_divisible,
+)
+from resgen.spec import Activation, BottleneckBlockSpec, Shortcut, Spec, StageSpec
+
+__all__ = [
+    "AntiAlias",
+    "Attention",
+    "Block",
+    "BlockClass",
+    "Conv",
+    "EfficientChannelAttention",
+    "Head",
+    "NetworkPlan",
+    "Norm",
+    "ShortcutRule",
+    "SqueezeExcitation",
+    "Stage",
+    "Stem",
+    "build_plan",
+    "conv_out",
+]
 
 ShortcutKind = Literal["identity", "zero_pad", "projection", "avg_projection", "subsample", "none"]
 
 
-def conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Output size of a convolution or pooling window (floor mode)."""
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-@dataclass(frozen=True)
-class Conv:
-    """One convolution, with its names in both frameworks."""
-
-    torch_name: str
-    keras_name: str
-    in_channels: int
-    out_channels: int
-    kernel: int
-    stride: int
-    groups: int
-    bias: bool
-    in_size: int
-
-    @property
-    def padding(self) -> int:
-        return self.kernel // 2
-
-    @property
-    def strided(self) -> bool:
-        return self.stride != 1
-
-    @property
-    def keras_prefix(self) -> str:
-        """The keras name without its ``_conv`` suffix: ``<prefix>_pad``, ``<prefix>_conv``."""
-        return naming.keras_prefix(self.keras_name)
-
-    @property
-    def out_size(self) -> int:
-        return conv_out(self.in_size, self.kernel, self.stride, self.padding)
-
-    @property
-    def params(self) -> int:
-        weights = self.kernel * self.kernel * (self.in_channels // self.groups) * self.out_channels
-        return weights + (self.out_channels if self.bias else 0)
-
-    @property
-    def macs(self) -> int:
-        per_pixel = (
-            self.kernel * self.kernel * (self.in_channels // self.groups) * self.out_channels
-        )
-        return per_pixel * self.out_size * self.out_size
-
-
-@dataclass(frozen=True)
-class Norm:
-    """One batch norm (affine), with its names in both frameworks."""
-
-    torch_name: str
-    keras_name: str
-    channels: int
-
-    @property
-    def params(self) -> int:
-        return 2 * self.channels
-
-    @property
-    def keras_prefix(self) -> str:
-        """The keras name without its ``_bn`` suffix: ``<prefix>_bn``, ``<prefix>_relu``."""
-        return naming.keras_prefix(self.keras_name)
-
-    @property
-    def keras_relu(self) -> str:
-        """The ReLU after this norm in Keras (``conv1_relu``)."""
-        return self.keras_prefix + naming.RELU
-
-
 @dataclass(frozen=True)
 class Block:
-    """One residual block: its branch convs and norms in order, and its shortcut."""
+    """One residual block: its branch convs and norms in order, its attention, anti-aliasing
+    pool and stochastic depth, and its shortcut."""
 
     stage: int
     index: int
+    number: int  # 0-based over the whole network (stochastic depth's i)
     torch_name: str
     keras_name: str
     kind: Literal["basic", "bottleneck"]
     preact: bool
     in_channels: int
-    width: int
+    first_width: int  # the first conv's output: width // reduce_first
+    width: int  # a bottleneck's 3x3 width; a basic block's first conv output
     out_channels: int
     stride: int
     in_size: int
@@ -115,15 +76,21 @@ class Block:
     norms: tuple[Norm, ...]
     shortcut_convs: tuple[Conv, ...]
     shortcut_norms: tuple[Norm, ...]
+    attention: Attention | None
+    anti_alias: AntiAlias | None  # takes the stride of the 3x3 conv, after its activation
+    drop_path: float  # the probability of dropping the branch in training
 
     @property
     def params(self) -> int:
         layers = (*self.convs, *self.norms, *self.shortcut_convs, *self.shortcut_norms)
-        return sum(layer.params for layer in layers)
+        attention = self.attention.params if self.attention else 0
+        return sum(layer.params for layer in layers) + attention
 
     @property
     def macs(self) -> int:
-        return sum(conv.macs for conv in (*self.convs, *self.shortcut_convs))
+        macs = sum(conv.macs for conv in (*self.convs, *self.shortcut_convs))
+        macs += self.attention.macs if self.attention else 0
+        return macs + (self.anti_alias.macs if self.anti_alias else 0)
 
 
 @dataclass(frozen=True)
@@ -143,11 +110,17 @@ class ShortcutRule:
     bias: bool  # the projection conv's bias
     norm: bool  # a batch norm after the projection conv
     source: Literal["x", "preact"]  # the variable the module reads
+    kernel: int = 1  # the projection conv's kernel where it strides (stride 1: always 1x1)
 
     @property
     def residual(self) -> bool:
         """False for the plain network: the branch's output is the block's output."""
         return self.when != "none"
+
+    @property
+    def wide_kernel(self) -> bool:
+        """Strided projections use a wider kernel than 1x1 (SENet-154's 3x3)."""
+        return self.kernel != 1
 
 
 @dataclass(frozen=True)
@@ -163,6 +136,13 @@ class BlockClass:
     zero_init_residual: bool
     torch: naming.TorchBlockAttributes = field(default=naming.TORCH_BLOCK)
     keras: naming.KerasSuffixes = field(default=naming.KERAS)
+    attention: Literal["se", "eca"] | None = None  # channel attention after the last norm
+    anti_alias: AntiAliasKind | None = None  # a pool takes the stride of the 3x3 conv
+    drop_path: bool = False  # stochastic depth on the branch, before the sum
+    reduce_first: bool = False  # the first conv is narrower than the width (SENet-154)
+    mixed: bool = False  # the network mixes block kinds: both take the same arguments
+    activation: Activation = "relu"
+    norm: Literal["batch", "group"] = "batch"
 
     @property
     def class_name(self) -> str:
@@ -185,8 +165,30 @@ class BlockClass:
 
     @property
     def takes_width(self) -> bool:
-        """The class takes an inner ``width`` besides ``out_channels`` (bottlenecks)."""
-        return self.kind == "bottleneck"
+        """The class takes an inner ``width`` besides ``out_channels``: bottlenecks, and basic
+        blocks whose first conv is narrower or that share a stage table with bottlenecks."""
+        return self.kind == "bottleneck" or self.mixed or self.reduce_first
+
+    @property
+    def takes_first_width(self) -> bool:
+        """A bottleneck whose first 1x1 outputs ``first_width``, narrower than ``width``."""
+        return self.kind == "bottleneck" and self.reduce_first
+
+    @property
+    def squeeze_excitation(self) -> bool:
+        return self.attention == "se"
+
+    @property
+    def efficient_channel_attention(self) -> bool:
+        return self.attention == "eca"
+
+    @property
+    def avg_anti_alias(self) -> bool:
+        return self.anti_alias == "avg"
+
+    @property
+    def blur_anti_alias(self) -> bool:
+        return self.anti_alias == "blur"
 
     @property
     def zero_init_norm(self) -> str:
@@ -209,10 +211,27 @@ class Stage:
     stride: int
     in_size: int
     out_size: int
+    first_block: int  # the network-wide number of its first block
 
     @property
     def num_blocks(self) -> int:
         return len(self.blocks)
+
+    @property
+    def first_width(self) -> int:
+        return self.blocks[0].first_width
+
+    @property
+    def se_channels(self) -> int:
+        """The hidden width of its blocks' squeeze-and-excitation (0 without)."""
+        attention = self.blocks[0].attention
+        return attention.hidden if isinstance(attention, SqueezeExcitation) else 0
+
+    @property
+    def eca_kernel(self) -> int:
+        """The kernel of its blocks' ECA conv (0 without)."""
+        attention = self.blocks[0].attention
+        return attention.kernel if isinstance(attention, EfficientChannelAttention) else 0
 
     @property
     def keras_out(self) -> str:
@@ -228,9 +247,18 @@ class Stage:
         return sum(block.macs for block in self.blocks)
 
 
+StemPoolKind = Literal["max", "avg", "blur", "conv"]
+
+
 @dataclass(frozen=True)
 class Stem:
-    """The layers before the first stage."""
+    """The layers before the first stage, and the pool (or what replaces it) after them.
+
+    ``pool_kind``: ``max`` (3x3/2 max pool), ``avg`` (anti-aliased: a 2x2/2 average pool in its
+    place), ``blur`` (anti-aliased: a 3x3/1 max pool, then the blur pool), ``conv`` (ResNet-RS:
+    a 3x3 conv, stride 2 or, anti-aliased, 1 then the pool, a norm and the activation), None
+    for a stem without one (cifar).
+    """
 
     kind: Literal["imagenet", "cifar", "deep"]
     convs: tuple[Conv, ...]
@@ -242,6 +270,12 @@ class Stem:
     out_channels: int
     conv_out_size: int
     out_size: int
+    pool_kind: StemPoolKind | None = None
+    pool_conv: Conv | None = None  # ResNet-RS: ``maxpool.0``
+    pool_norm: Norm | None = None  # ResNet-RS: ``maxpool.1`` (``maxpool.2`` anti-aliased)
+    pool_aa: AntiAlias | None = None  # the average or blur pool that takes the stride
+    pool_names: naming.StemPoolNames | None = None
+    activation: Activation = "relu"
     torch_act: str = naming.STEM_ACTIVATION
     torch_pool: str = naming.STEM_POOL[0]
     keras_pool: str = naming.STEM_POOL[1]
@@ -251,7 +285,8 @@ class Stem:
 
     @property
     def params(self) -> int:
-        return sum(layer.params for layer in (*self.convs, *self.norms))
+        layers = (*self.convs, *self.norms, self.pool_conv, self.pool_norm)
+        return sum(layer.params for layer in layers if layer is not None)
 
     @property
     def conv_norms(self) -> tuple[tuple[Conv, Norm | None], ...]:
@@ -277,9 +312,29 @@ class Stem:
         return len(self.convs) > 1
 
     @property
+    def max_pool(self) -> bool:
+        """The classic 3x3/2 max pool."""
+        return self.pool_kind == "max"
+
+    @property
+    def avg_pool(self) -> bool:
+        """A 2x2/2 average pool in place of the max pool (average anti-aliasing)."""
+        return self.pool_kind == "avg"
+
+    @property
+    def blur_pool(self) -> bool:
+        """A 3x3/1 max pool, then the blur pool (blur anti-aliasing)."""
+        return self.pool_kind == "blur"
+
+    @property
+    def conv_pool(self) -> bool:
+        """ResNet-RS: a conv, norm and activation in place of the max pool."""
+        return self.pool_kind == "conv"
+
+    @property
     def pool_zero_padded(self) -> bool:
         """The max pool pads with explicit zeros (keras.applications ResNetV2)."""
-        return self.pool and self.pool_padding == "zeros"
+        return self.max_pool and self.pool_padding == "zeros"
 
     @property
     def keras_feature(self) -> str:
@@ -301,7 +356,9 @@ class Stem:
 
     @property
     def macs(self) -> int:
-        return sum(conv.macs for conv in self.convs)
+        macs = sum(conv.macs for conv in self.convs)
+        macs += self.pool_conv.macs if self.pool_conv else 0
+        return macs + (self.pool_aa.macs if self.pool_aa else 0)
 
 
 @dataclass(frozen=True)
@@ -330,6 +387,19 @@ class Head:
         return self.in_features * self.num_classes
 
 
+Rounding = Literal["up", "down"]
+
+
+def smallest_input(halvings: tuple[Rounding, ...]) -> int:
+    """The least height and width for which each stride-2 layer, in order, sees 2 x 2 or more:
+    ``up`` halves rounding up (strided convs, max and blur pools), ``down`` rounding down (the
+    2x2 average pool)."""
+    size = 1
+    for rounding in reversed(halvings):
+        size = max(2, 2 * size - 1 if rounding == "up" else 2 * size)
+    return size
+
+
 @dataclass(frozen=True)
 class NetworkPlan:
     """Everything about one network, derived from its spec (which it does not keep)."""
@@ -343,10 +413,20 @@ class NetworkPlan:
     stem: Stem
     stages: tuple[Stage, ...]
     head: Head
+    norm_kind: Literal["batch", "group"] = "batch"
+    norm_groups: int = 32  # group norm's groups
+    activation: Activation = "relu"
+    anti_alias: AntiAliasKind | None = None
+    drop_path_rate: float = 0.0  # the last block's; block i of N drops with rate * i / (N - 1)
+    projection_kernel: int = 1  # strided projection shortcuts' kernel
 
     @property
     def blocks(self) -> tuple[Block, ...]:
         return tuple(block for stage in self.stages for block in stage.blocks)
+
+    @property
+    def num_blocks(self) -> int:
+        return sum(stage.num_blocks for stage in self.stages)
 
     @property
     def block_classes(self) -> tuple[BlockClass, ...]:
@@ -355,13 +435,22 @@ class NetworkPlan:
 
     @property
     def block_class(self) -> BlockClass:
-        """The first stage's block class (the only one while a spec has one block kind)."""
+        """The first stage's block class (the only one unless stages mix block kinds)."""
         return self.stages[0].block_class
+
+    @property
+    def mixed(self) -> bool:
+        """Stages use different block kinds (timm's test_resnet)."""
+        return len(self.block_classes) > 1
 
     @property
     def grouped(self) -> bool:
         """Some block has a grouped 3x3 conv (a ``GROUPS`` constant)."""
         return any(block.grouped for block in self.block_classes)
+
+    @property
+    def group_norm(self) -> bool:
+        return self.norm_kind == "group"
 
     @property
     def preact(self) -> bool:
@@ -377,6 +466,25 @@ class NetworkPlan:
         return any(block.zero_init_residual for block in self.block_classes)
 
     @property
+    def squeeze_excitation(self) -> bool:
+        return any(block.squeeze_excitation for block in self.block_classes)
+
+    @property
+    def efficient_channel_attention(self) -> bool:
+        return any(block.efficient_channel_attention for block in self.block_classes)
+
+    @property
+    def blur_pool(self) -> bool:
+        """A blur pool somewhere: in the blocks or in the stem."""
+        return self.anti_alias == "blur" and (
+            any(b.blur_anti_alias for b in self.block_classes) or self.stem.pool_aa is not None
+        )
+
+    @property
+    def drop_path(self) -> bool:
+        return self.drop_path_rate > 0
+
+    @property
     def feature_strides(self) -> tuple[int, ...]:
         """The stride of each feature map: the stem's (before its pool), then each stage's."""
         strides = [self.stem.conv_stride]
@@ -387,14 +495,22 @@ class NetworkPlan:
         return tuple(strides)
 
     @property
+    def halvings(self) -> tuple[Rounding, ...]:
+        """Every stride-2 layer on the main path, in order, by how it rounds an odd size."""
+        out: list[Rounding] = ["up" for conv in self.stem.convs if conv.stride == 2]
+        stem = self.stem
+        if stem.pool:
+            out.append("down" if stem.pool_aa and stem.pool_aa.kind == "avg" else "up")
+        for block in self.blocks:
+            if block.stride == 2:
+                aa = block.anti_alias
+                out.append("down" if aa and aa.kind == "avg" else "up")
+        return tuple(out)
+
+    @property
     def min_input_size(self) -> int:
         """The least height and width every stride-2 layer sees at 2 x 2 or more."""
-        halvings = sum(conv.stride == 2 for conv in self.stem.convs) + int(self.stem.pool)
-        halvings += sum(stage.stride == 2 for stage in self.stages)
-        size = 1
-        for _ in range(halvings):
-            size = max(2, 2 * size - 1)
-        return size
+        return smallest_input(self.halvings)
 
     @property
     def params(self) -> int:
@@ -406,19 +522,30 @@ class NetworkPlan:
 
     @property
     def depth(self) -> int:
-        """Weighted layers on the main path: stem convs, branch convs, classifier."""
-        return len(self.stem.convs) + sum(len(b.convs) for b in self.blocks) + 1
+        """Weighted layers on the main path: stem convs (ResNet-RS's pool conv too), branch
+        convs, classifier."""
+        stem = len(self.stem.convs) + (1 if self.stem.pool_conv else 0)
+        return stem + sum(len(b.convs) for b in self.blocks) + 1
 
     @property
     def convs(self) -> tuple[Conv, ...]:
+        """Every 2-D convolution with weights (squeeze-and-excitation's 1x1s included; ECA's
+        1-D conv is not one), in the order the modules are registered."""
         out = list(self.stem.convs)
+        if self.stem.pool_conv:
+            out.append(self.stem.pool_conv)
         for block in self.blocks:
-            out += [*block.convs, *block.shortcut_convs]
+            out += block.convs
+            if isinstance(block.attention, SqueezeExcitation):
+                out += [block.attention.reduce, block.attention.expand]
+            out += block.shortcut_convs
         return tuple(out)
 
     @property
     def norms(self) -> tuple[Norm, ...]:
         out = list(self.stem.norms)
+        if self.stem.pool_norm:
+            out.append(self.stem.pool_norm)
         for block in self.blocks:
             out += [*block.norms, *block.shortcut_norms]
         if self.head.final_norm:
@@ -426,17 +553,87 @@ class NetworkPlan:
         return tuple(out)
 
 
-def inner_width(spec: Spec, channels: int) -> int:
-    """A block's inner width: torchvision's ``int(planes * base_width / 64) * groups``."""
+# --- from a spec -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageKind:
+    """One stage's block kind and the knobs it takes: a bottleneck stage of a basic-block spec
+    takes the bottleneck defaults, a basic stage of a bottleneck spec none of them."""
+
+    kind: Literal["basic", "bottleneck"]
+    stride_on_first: bool = False
+    groups: int = 1
+    width_per_group: int = 64
+    expansion: int = 1
+
+
+def stage_kind(spec: Spec, stage: StageSpec) -> StageKind:
     block = spec.block
+    kind = stage.block_type or block.type
+    if kind == "basic":
+        return StageKind("basic")
     if isinstance(block, BottleneckBlockSpec):
-        return int(channels * block.width_per_group / 64) * block.groups
-    return channels
+        return StageKind(
+            "bottleneck",
+            block.stride_on == "1x1",
+            block.groups,
+            block.width_per_group,
+            block.expansion,
+        )
+    defaults = BottleneckBlockSpec.model_fields
+    return StageKind(
+        "bottleneck",
+        defaults["stride_on"].default == "1x1",
+        defaults["groups"].default,
+        defaults["width_per_group"].default,
+        defaults["expansion"].default,
+    )
 
 
-def out_channels(spec: Spec, channels: int) -> int:
-    block = spec.block
-    return channels * block.expansion if isinstance(block, BottleneckBlockSpec) else channels
+def stage_widths(spec: Spec, stage: StageSpec) -> tuple[int, int, int]:
+    """(first conv's width, inner width, output width) of a stage's blocks.
+
+    A bottleneck's inner width is torchvision's and timm's ``int(planes * base_width / 64) *
+    groups`` and its first 1x1 outputs that over ``reduce_first`` (floor); a basic block's
+    first conv outputs ``channels // reduce_first`` and its second ``channels``.
+    """
+    kind = stage_kind(spec, stage)
+    reduce_first = spec.block.reduce_first
+    if kind.kind == "basic":
+        width = stage.channels // reduce_first
+        return width, width, stage.channels
+    width = int(stage.channels * kind.width_per_group / 64) * kind.groups
+    return width // reduce_first, width, stage.channels * kind.expansion
+
+
+def out_channels(spec: Spec, stage: StageSpec) -> int:
+    return stage_widths(spec, stage)[2]
+
+
+def stem_widths(spec: Spec) -> tuple[int, ...]:
+    """The output width of each stem conv: a deep stem's three (``stem.widths``, else
+    channels/2, channels/2, channels), the other stems' one."""
+    stem = spec.stem
+    if stem.type != "deep":
+        return (stem.channels,)
+    if stem.widths is not None:
+        return tuple(stem.widths)
+    return (stem.channels // 2, stem.channels // 2, stem.channels)
+
+
+def stem_pool_kind(spec: Spec) -> StemPoolKind | None:
+    if spec.stem.type == "cifar":
+        return None
+    if spec.stem.pool == "conv":
+        return "conv"
+    if spec.anti_alias == "none":
+        return "max"
+    return spec.anti_alias
+
+
+def _anti_alias(spec: Spec) -> AntiAliasKind | None:
+    return None if spec.anti_alias == "none" else spec.anti_alias
 
 
 def _bias(spec: Spec, normalized: bool) -> bool:
@@ -480,41 +677,46 @@ def _shortcut_rule(spec: Spec) -> ShortcutRule:
         bias=_bias(spec, normalized=not preact),
         norm=not preact,
         source="preact" if preact and not zero_pad else "x",
+        kernel=spec.projection_kernel,
     )
 
 
-def _block_class(spec: Spec) -> BlockClass:
+def _block_class(spec: Spec, kind: StageKind, mixed: bool) -> BlockClass:
     block = spec.block
-    bottleneck = isinstance(block, BottleneckBlockSpec)
-    kinds = 3 if bottleneck else 2
+    kinds = 3 if kind.kind == "bottleneck" else 2
     conv_bias = tuple(_bias(spec, not (block.preact and k == kinds - 1)) for k in range(kinds))
+    act = spec.activation
     return BlockClass(
-        kind=block.type,
+        kind=kind.kind,
         preact=block.preact,
-        stride_on_first=bottleneck and block.stride_on == "1x1",
-        groups=block.groups if bottleneck else 1,
+        stride_on_first=kind.stride_on_first,
+        groups=kind.groups,
         conv_bias=conv_bias,
         shortcut=_shortcut_rule(spec),
         zero_init_residual=spec.zero_init_residual,
+        torch=naming.TorchBlockAttributes(act=naming.torch_activation(act)),
+        keras=naming.KerasSuffixes(act=naming.keras_activation(act)),
+        attention=block.attention.type if block.attention else None,
+        anti_alias=_anti_alias(spec),
+        drop_path=spec.drop_path_rate > 0,
+        reduce_first=block.reduce_first != 1,
+        mixed=mixed,
+        activation=act,
+        norm=spec.norm.type,
     )
 
 
 def _plan_stem(spec: Spec) -> Stem:
     preact = spec.block.preact
+    keras_act = naming.keras_activation(spec.activation)
     names = stem_names(spec.stem.type)
     size, channels = spec.input.size, spec.input.channels
-    if spec.stem.type == "deep":
-        half = spec.stem.channels // 2
-        shapes = [(half, 2), (half, 1), (spec.stem.channels, 1)]
-        kernel = 3
-    elif spec.stem.type == "imagenet":
-        shapes, kernel = [(spec.stem.channels, 2)], 7
-    else:
-        shapes, kernel = [(spec.stem.channels, 1)], 3
+    kernel, first_stride = {"deep": (3, 2), "imagenet": (7, 2), "cifar": (3, 1)}[spec.stem.type]
+    widths = stem_widths(spec)
     convs: list[Conv] = []
     norms: list[Norm] = []
-    for i, (width, stride) in enumerate(shapes):
-        last = i == len(shapes) - 1
+    for i, width in enumerate(widths):
+        last = i == len(widths) - 1
         normalized = not (last and preact)
         torch_conv, keras_conv, torch_norm, keras_norm = names[i]
         conv = Conv(
@@ -523,59 +725,124 @@ def _plan_stem(spec: Spec) -> Stem:
             in_channels=channels,
             out_channels=width,
             kernel=kernel,
-            stride=stride,
+            stride=first_stride if i == 0 else 1,
             groups=1,
             bias=_bias(spec, normalized),
             in_size=size,
         )
         convs.append(conv)
         if normalized:
-            norms.append(Norm(torch_name=torch_norm, keras_name=keras_norm, channels=width))
+            norms.append(Norm(torch_norm, keras_norm, width, keras_act))
         size, channels = conv.out_size, width
     conv_out_size = size
-    pool = spec.stem.type != "cifar"
-    if pool:
+    pool_kind = stem_pool_kind(spec)
+    aa_kind = _anti_alias(spec)
+    pool_names = None if pool_kind is None else stem_pool_names(pool_kind, aa_kind is not None)
+    pool_conv = pool_norm = pool_aa = None
+    if pool_kind == "conv" and pool_names is not None:
+        pool_conv = Conv(
+            *pool_names.conv,
+            in_channels=channels,
+            out_channels=channels,
+            kernel=3,
+            stride=1 if aa_kind else 2,
+            groups=1,
+            bias=_bias(spec, normalized=True),
+            in_size=size,
+        )
+        size = pool_conv.out_size
+        if aa_kind:
+            pool_aa = AntiAlias(aa_kind, *pool_names.anti_alias, channels, size)
+            size = pool_aa.out_size
+        pool_norm = Norm(*pool_names.norm, channels, keras_act)
+    elif pool_kind in ("avg", "blur") and pool_names is not None:
+        pool_kind_aa: AntiAliasKind = "avg" if pool_kind == "avg" else "blur"
+        aa_names = pool_names.pool if pool_kind == "avg" else pool_names.anti_alias
+        pool_aa = AntiAlias(pool_kind_aa, *aa_names, channels, size)
+        size = pool_aa.out_size
+    elif pool_kind == "max":
         size = conv_out(size, 3, 2, 1)
     return Stem(
         kind=spec.stem.type,
         convs=tuple(convs),
         norms=tuple(norms),
-        pool=pool,
+        pool=pool_kind is not None,
         pool_padding=spec.stem.pool_padding,
         in_channels=spec.input.channels,
         in_size=spec.input.size,
         out_channels=channels,
         conv_out_size=conv_out_size,
         out_size=size,
+        pool_kind=pool_kind,
+        pool_conv=pool_conv,
+        pool_norm=pool_norm,
+        pool_aa=pool_aa,
+        pool_names=pool_names,
+        activation=spec.activation,
+        torch_act=naming.torch_activation(spec.activation),
     )
 
 
+def _attention(spec: Spec, block: naming.BlockNames, channels: int) -> Attention | None:
+    attention = spec.block.attention
+    if attention is None:
+        return None
+    torch_name, keras_name = block.attention
+    if attention.type == "eca":
+        if attention.kernel_size is not None:
+            kernel = attention.kernel_size
+        else:
+            kernel = eca_kernel(channels, attention.gamma, attention.beta)
+        return EfficientChannelAttention(torch_name, keras_name, channels, kernel, *block.eca_conv)
+    hidden = attention.hidden_channels or make_divisible(
+        channels * attention.ratio, attention.divisor
+    )
+    reduce = Conv(*block.se_reduce, channels, hidden, 1, 1, 1, bias=True, in_size=1)
+    expand = Conv(*block.se_expand, hidden, channels, 1, 1, 1, bias=True, in_size=1)
+    return SqueezeExcitation(torch_name, keras_name, channels, hidden, reduce, expand)
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where a block sits: its stage (1-based), its index there, its number in the network."""
+
+    stage: int
+    index: int
+    number: int
+    of: int  # blocks in the network
+
+
 def _plan_block(
-    spec: Spec, stage: int, index: int, in_channels: int, channels: int, stride: int, size: int
+    spec: Spec,
+    stage_spec: StageSpec,
+    place: _Place,
+    in_channels: int,
+    stride: int,
+    size: int,
 ) -> Block:
-    block_spec = spec.block
-    preact = block_spec.preact
-    width = inner_width(spec, channels)
-    out_ch = out_channels(spec, channels)
-    names = block_names(stage, index)
-    if isinstance(block_spec, BottleneckBlockSpec):
-        strides = (stride, 1, 1) if block_spec.stride_on == "1x1" else (1, stride, 1)
+    preact = spec.block.preact
+    kind = stage_kind(spec, stage_spec)
+    first_width, width, out_ch = stage_widths(spec, stage_spec)
+    names = block_names(place.stage, place.index)
+    keras_act = naming.keras_activation(spec.activation)
+    if kind.kind == "bottleneck":
+        strided = 0 if kind.stride_on_first else 1
         layout = [
-            (in_channels, width, 1, 1),
-            (width, width, 3, block_spec.groups),
+            (in_channels, first_width, 1, 1),
+            (first_width, width, 3, kind.groups),
             (width, out_ch, 1, 1),
         ]
     else:
-        strides = (stride, 1)
+        strided = 0
         layout = [(in_channels, width, 3, 1), (width, out_ch, 3, 1)]
+    aa_kind = _anti_alias(spec) if stride == 2 and layout[strided][2] == 3 else None
     convs: list[Conv] = []
     norms: list[Norm] = []
+    anti_alias = None
     if preact:
-        norms.append(Norm(names.preact_norm[0], names.preact_norm[1], in_channels))
+        norms.append(Norm(*names.preact_norm, in_channels, keras_act))
     conv_size = size
-    for i, ((cin, cout, kernel, groups), conv_stride) in enumerate(
-        zip(layout, strides, strict=True)
-    ):
+    for i, (cin, cout, kernel, groups) in enumerate(layout):
         last = i == len(layout) - 1
         normalized = not (preact and last)
         conv = Conv(
@@ -584,7 +851,7 @@ def _plan_block(
             in_channels=cin,
             out_channels=cout,
             kernel=kernel,
-            stride=conv_stride,
+            stride=stride if i == strided and aa_kind is None else 1,
             groups=groups,
             bias=_bias(spec, normalized),
             in_size=conv_size,
@@ -592,15 +859,19 @@ def _plan_block(
         convs.append(conv)
         conv_size = conv.out_size
         if normalized:
-            norms.append(Norm(names.norm(i + 1)[0], names.norm(i + 1)[1], cout))
+            norms.append(Norm(*names.norm(i + 1), cout, keras_act))
+        if i == strided and aa_kind is not None:
+            anti_alias = AntiAlias(aa_kind, *names.anti_alias, cout, conv_size)
+            conv_size = anti_alias.out_size
 
-    kind = _shortcut_kind(spec, in_channels, out_ch, stride)
+    shortcut = _shortcut_kind(spec, in_channels, out_ch, stride)
     shortcut_convs: tuple[Conv, ...] = ()
     shortcut_norms: tuple[Norm, ...] = ()
-    if kind in ("projection", "avg_projection"):
-        pooled = kind == "avg_projection" and stride > 1
+    if shortcut in ("projection", "avg_projection"):
+        pooled = shortcut == "avg_projection" and stride > 1
+        kernel = spec.projection_kernel if stride != 1 and not pooled else 1
         conv_torch, conv_keras, norm_torch, norm_keras = names.projection(
-            avg=kind == "avg_projection"
+            avg=shortcut == "avg_projection"
         )
         shortcut_convs = (
             Conv(
@@ -608,7 +879,7 @@ def _plan_block(
                 keras_name=conv_keras,
                 in_channels=in_channels,
                 out_channels=out_ch,
-                kernel=1,
+                kernel=kernel,
                 stride=1 if pooled else stride,
                 groups=1,
                 bias=_bias(spec, normalized=not preact),
@@ -616,43 +887,59 @@ def _plan_block(
             ),
         )
         if not preact:
-            shortcut_norms = (Norm(norm_torch, norm_keras, out_ch),)
+            shortcut_norms = (Norm(norm_torch, norm_keras, out_ch, keras_act),)
+    drop_path = 0.0
+    if spec.drop_path_rate > 0 and place.of > 1:  # timm's linear rule
+        drop_path = spec.drop_path_rate * place.number / (place.of - 1)
     return Block(
-        stage=stage,
-        index=index,
+        stage=place.stage,
+        index=place.index,
+        number=place.number,
         torch_name=names.torch,
         keras_name=names.keras,
-        kind=block_spec.type,
+        kind=kind.kind,
         preact=preact,
         in_channels=in_channels,
+        first_width=first_width,
         width=width,
         out_channels=out_ch,
         stride=stride,
         in_size=size,
         out_size=conv_size,
-        shortcut=kind,
+        shortcut=shortcut,
         convs=tuple(convs),
         norms=tuple(norms),
         shortcut_convs=shortcut_convs,
         shortcut_norms=shortcut_norms,
+        attention=_attention(spec, names, out_ch),
+        anti_alias=anti_alias,
+        drop_path=drop_path,
     )
 
 
 def build_plan(spec: Spec) -> NetworkPlan:
-    """Derive the full plan of a validated spec (cross-field rules already checked)."""
+    """Derive the full plan of a validated spec (cross-field rules already checked).
+
+    Total on any spec that passed field validation: rules may build it to check what needs
+    the derived numbers (group norm's divisibility, the parameter budget).
+    """
     stem = _plan_stem(spec)
-    block_class = _block_class(spec)
+    mixed = len({stage_kind(spec, stage).kind for stage in spec.stages}) > 1
+    total = sum(stage.blocks for stage in spec.stages)
     size, channels = stem.out_size, stem.out_channels
     stages: list[Stage] = []
+    number = 0
     for s, stage_spec in enumerate(spec.stages, start=1):
         strided = 0 if spec.block.stride_at == "first" else stage_spec.blocks - 1
         blocks: list[Block] = []
-        in_size, in_channels = size, channels
+        in_size, in_channels, first_block = size, channels, number
         for b in range(stage_spec.blocks):
             stride = stage_spec.stride if b == strided else 1
-            block = _plan_block(spec, s, b, channels, stage_spec.channels, stride, size)
+            place = _Place(s, b, number, total)
+            block = _plan_block(spec, stage_spec, place, channels, stride, size)
             blocks.append(block)
             size, channels = block.out_size, block.out_channels
+            number += 1
         torch_name, keras_name = stage_names(s)
         stages.append(
             Stage(
@@ -660,18 +947,20 @@ def build_plan(spec: Spec) -> NetworkPlan:
                 torch_name=torch_name,
                 keras_name=keras_name,
                 blocks=tuple(blocks),
-                block_class=block_class,
+                block_class=_block_class(spec, stage_kind(spec, stage_spec), mixed),
                 in_channels=in_channels,
                 width=blocks[0].width,
                 out_channels=channels,
                 stride=stage_spec.stride,
                 in_size=in_size,
                 out_size=size,
+                first_block=first_block,
             )
         )
     final_norm = None
     if spec.block.preact:
-        final_norm = Norm(naming.FINAL_NORM[0], naming.FINAL_NORM[1], channels)
+        keras_act = naming.keras_activation(spec.activation)
+        final_norm = Norm(naming.FINAL_NORM[0], naming.FINAL_NORM[1], channels, keras_act)
     head = Head(
         final_norm=final_norm,
         in_features=channels,
@@ -688,4 +977,10 @@ def build_plan(spec: Spec) -> NetworkPlan:
         stem=stem,
         stages=tuple(stages),
         head=head,
+        norm_kind=spec.norm.type,
+        norm_groups=spec.norm.groups,
+        activation=spec.activation,
+        anti_alias=_anti_alias(spec),
+        drop_path_rate=spec.drop_path_rate,
+        projection_kernel=spec.projection_kernel,
     )

@@ -6,10 +6,21 @@ Messages say what to change, not only what is wrong.
 
 from __future__ import annotations
 
-from resgen.plan import build_plan, conv_out, out_channels
+from resgen.plan import (
+    NetworkPlan,
+    Rounding,
+    build_plan,
+    smallest_input,
+    stage_kind,
+    stage_widths,
+    stem_pool_kind,
+    stem_widths,
+)
+from resgen.plan_layers import anti_alias_out, conv_out
 from resgen.spec import BottleneckBlockSpec, Spec
 
 FieldPath = tuple[str | int, ...]
+Problems = list[tuple[FieldPath, str]]
 
 # A spec beyond these is refused before anything is allocated: 2 billion parameters is 8 GB of
 # float32 weights; 10 TMACs is roughly 400 ResNet-152s on one 224x224 image.
@@ -24,16 +35,19 @@ MAX_MACS = 10_000_000_000_000
 MAX_BLOCKS = 2_000
 
 
-def check(spec: Spec) -> list[tuple[FieldPath, str]]:
+def check(spec: Spec) -> Problems:
     """Every cross-field problem of a spec that passed field validation."""
     problems = _check_blocks(spec) + _check_widths(spec) + _check_stem(spec)
-    problems += _check_shortcut(spec) + _check_sizes(spec)
+    problems += _check_shortcut(spec) + _check_sizes(spec) + _check_block_knobs(spec)
+    problems += _check_norm(spec) + _check_drop_path(spec) + _check_anti_alias(spec)
     if not problems:
-        problems += _check_budget(spec)
+        plan = build_plan(spec)
+        problems += _check_group_norm(spec, plan) + _check_even_maps(spec, plan)
+        problems += _check_budget(plan)
     return problems
 
 
-def _check_blocks(spec: Spec) -> list[tuple[FieldPath, str]]:
+def _check_blocks(spec: Spec) -> Problems:
     total = sum(stage.blocks for stage in spec.stages)
     if total <= MAX_BLOCKS:
         return []
@@ -46,42 +60,142 @@ def _check_blocks(spec: Spec) -> list[tuple[FieldPath, str]]:
     ]
 
 
-def _check_widths(spec: Spec) -> list[tuple[FieldPath, str]]:
-    problems: list[tuple[FieldPath, str]] = []
+def _check_widths(spec: Spec) -> Problems:
+    problems: Problems = []
     block = spec.block
-    if isinstance(block, BottleneckBlockSpec):
-        for i, stage in enumerate(spec.stages):
-            per_group = int(stage.channels * block.width_per_group / 64)
-            if per_group < 1:
+    for i, stage in enumerate(spec.stages):
+        kind = stage_kind(spec, stage)
+        if kind.kind == "basic" and stage.block_type == "basic":
+            if isinstance(block, BottleneckBlockSpec) and (
+                block.groups != 1 or block.width_per_group != 64
+            ):
                 problems.append(
                     (
-                        ("stages", i, "channels"),
-                        f"inner width int({stage.channels} * {block.width_per_group} / 64) is 0 "
-                        f"per group; raise channels or block.width_per_group",
+                        ("stages", i, "block_type"),
+                        f"a basic stage has no grouped or widened convs, but block has groups "
+                        f"{block.groups} and width_per_group {block.width_per_group}; set them "
+                        f"to 1 and 64 or make this stage a bottleneck",
                     )
                 )
+            continue
+        if kind.kind != "bottleneck":
+            continue
+        per_group = int(stage.channels * kind.width_per_group / 64)
+        if per_group < 1:
+            problems.append(
+                (
+                    ("stages", i, "channels"),
+                    f"inner width int({stage.channels} * {kind.width_per_group} / 64) is 0 "
+                    f"per group; raise channels or block.width_per_group",
+                )
+            )
     return problems
 
 
-def _check_stem(spec: Spec) -> list[tuple[FieldPath, str]]:
-    problems: list[tuple[FieldPath, str]] = []
-    if spec.stem.type == "deep" and spec.stem.channels % 2:
+def _check_block_knobs(spec: Spec) -> Problems:
+    """``reduce_first`` leaves a first conv of at least one channel per group; attention's
+    alternatives are given one at a time."""
+    problems: Problems = []
+    block = spec.block
+    reduce_first = block.reduce_first
+    if reduce_first != 1:
+        kinds = {stage_kind(spec, stage).kind for stage in spec.stages}
+        if len(kinds) > 1:
+            problems.append(
+                (
+                    ("block", "reduce_first"),
+                    "stages that mix block kinds take one width each; use reduce_first 1 here",
+                )
+            )
+        for i, stage in enumerate(spec.stages):
+            first, width, _ = stage_widths(spec, stage)
+            groups = stage_kind(spec, stage).groups
+            if first < 1 or first % groups:
+                problems.append(
+                    (
+                        ("block", "reduce_first"),
+                        f"stage {i + 1}'s first conv would output {width} // {reduce_first} = "
+                        f"{first} channels, which its {groups}-group 3x3 conv cannot take; "
+                        "lower reduce_first or widen the stage",
+                    )
+                )
+                break
+    attention = block.attention
+    if attention is not None and attention.type == "se":
+        given = attention.model_fields_set
+        if attention.hidden_channels is not None and given & {"ratio", "divisor"}:
+            extra = " and ".join(sorted(given & {"ratio", "divisor"}))
+            problems.append(
+                (
+                    ("block", "attention", "hidden_channels"),
+                    f"a fixed hidden width replaces ratio and divisor; remove {extra}",
+                )
+            )
+    if attention is not None and attention.type == "eca":
+        given = attention.model_fields_set
+        if attention.kernel_size is not None and given & {"gamma", "beta"}:
+            extra = " and ".join(sorted(given & {"gamma", "beta"}))
+            problems.append(
+                (
+                    ("block", "attention", "kernel_size"),
+                    f"a fixed kernel replaces the adaptive rule's gamma and beta; remove {extra}",
+                )
+            )
+    return problems
+
+
+def _check_stem(spec: Spec) -> Problems:
+    problems: Problems = []
+    stem = spec.stem
+    if stem.widths is not None and stem.type != "deep":
+        problems.append(
+            (
+                ("stem", "widths"),
+                f"only a deep stem has several convs to give widths; the {stem.type} stem has "
+                "one (stem.channels)",
+            )
+        )
+    elif (
+        stem.widths is not None
+        and "channels" in stem.model_fields_set
+        and stem.channels != stem.widths[-1]
+    ):
+        problems.append(
+            (
+                ("stem", "channels"),
+                f"the stem outputs its last conv's width, {stem.widths[-1]} (stem.widths); "
+                f"leave channels out or make it {stem.widths[-1]}",
+            )
+        )
+    if stem.type == "deep" and stem.widths is None and stem.channels % 2:
         problems.append(
             (
                 ("stem", "channels"),
                 f"a deep stem halves its width in the first two convs; use an even number, "
-                f"not {spec.stem.channels}",
+                f"not {stem.channels}",
             )
         )
-    if spec.stem.type == "cifar" and spec.stem.pool_padding != "ignore":
+    if stem.type == "cifar" and stem.pool_padding != "ignore":
         problems.append(
             (("stem", "pool_padding"), "the cifar stem has no max pool; remove pool_padding")
+        )
+    elif stem.pool_padding != "ignore" and stem_pool_kind(spec) != "max":
+        problems.append(
+            (
+                ("stem", "pool_padding"),
+                "only the 3x3/2 max pool pads; with stem.pool conv or anti_alias it is "
+                "replaced, so remove pool_padding",
+            )
+        )
+    if stem.type == "cifar" and stem.pool != "max":
+        problems.append(
+            (("stem", "pool"), "the cifar stem has no pool to replace; remove stem.pool")
         )
     return problems
 
 
-def _check_shortcut(spec: Spec) -> list[tuple[FieldPath, str]]:
-    problems: list[tuple[FieldPath, str]] = []
+def _check_shortcut(spec: Spec) -> Problems:
+    problems: Problems = []
     if spec.stride_shortcut == "subsample" and spec.shortcut not in (
         "projection",
         "avg_projection",
@@ -91,6 +205,15 @@ def _check_shortcut(spec: Spec) -> list[tuple[FieldPath, str]]:
                 ("stride_shortcut",),
                 f"subsample only refines projection shortcuts; shortcut is {spec.shortcut}",
             )
+        )
+    if spec.projection_kernel != 1 and spec.shortcut not in ("projection", "always_projection"):
+        why = (
+            "ResNet-D's projection is a 1x1 after its pool"
+            if spec.shortcut == "avg_projection"
+            else f"shortcut {spec.shortcut} has no projection conv"
+        )
+        problems.append(
+            (("projection_kernel",), f"{why}; use projection_kernel 1 or shortcut: projection")
         )
     if spec.zero_init_residual and spec.block.preact:
         problems.append(
@@ -107,9 +230,9 @@ def _check_shortcut(spec: Spec) -> list[tuple[FieldPath, str]]:
             )
         )
     if spec.shortcut == "zero_pad":
-        channels = spec.stem.channels
+        channels = stem_widths(spec)[-1]
         for i, stage in enumerate(spec.stages):
-            out = out_channels(spec, stage.channels)
+            out = stage_widths(spec, stage)[2]
             if out < channels:
                 problems.append(
                     (
@@ -122,46 +245,138 @@ def _check_shortcut(spec: Spec) -> list[tuple[FieldPath, str]]:
     return problems
 
 
-def _check_sizes(spec: Spec) -> list[tuple[FieldPath, str]]:
-    """Every stride-2 layer needs at least a 2x2 input."""
-    size = spec.input.size
-    needed = _smallest_input(_downsamplings(spec))
-    hint = f"input.size {size} is too small for this network (needs at least {needed})"
-    strides = [2] if spec.stem.type in ("imagenet", "deep") else []
-    strides += [2] if spec.stem.type != "cifar" else []
-    for _ in strides:
-        if size < 2:
-            return [(("input", "size"), f"the stem's downsampling sees a 1x1 map; {hint}")]
-        size = conv_out(size, 3, 2, 1)
-    for i, stage in enumerate(spec.stages):
-        if stage.stride == 2:
-            if size < 2:
-                return [
-                    (
-                        ("stages", i, "stride"),
-                        f"stage {i + 1} would downsample a 1x1 feature map; {hint}",
-                    )
-                ]
-            size = conv_out(size, 3, 2, 1)
+def _check_norm(spec: Spec) -> Problems:
+    norm = spec.norm
+    given = norm.model_fields_set
+    if norm.type == "batch" and "groups" in given:
+        return [(("norm", "groups"), "only group norm has groups; remove it or set type: group")]
+    if norm.type == "group" and "momentum" in given:
+        return [
+            (
+                ("norm", "momentum"),
+                "group norm keeps no running statistics, so it has no momentum; remove it",
+            )
+        ]
     return []
 
 
-def _downsamplings(spec: Spec) -> int:
-    stem = 2 if spec.stem.type != "cifar" else 0
-    return stem + sum(1 for stage in spec.stages if stage.stride == 2)
+def _check_drop_path(spec: Spec) -> Problems:
+    if spec.drop_path_rate == 0:
+        return []
+    if spec.shortcut == "none":
+        return [
+            (
+                ("drop_path_rate",),
+                "without shortcuts a dropped branch drops the whole signal; set it to 0",
+            )
+        ]
+    if sum(stage.blocks for stage in spec.stages) < 2:
+        return [
+            (
+                ("drop_path_rate",),
+                "the linear rule spreads the rate over blocks 0 to N - 1 and needs N >= 2; "
+                "set it to 0",
+            )
+        ]
+    return []
 
 
-def _smallest_input(downsamplings: int) -> int:
-    """The least size each of ``downsamplings`` halvings (rounding up) sees at 2x2 or more."""
-    size = 1
-    for _ in range(downsamplings):
-        size = max(2, 2 * size - 1)
-    return size
+def _check_anti_alias(spec: Spec) -> Problems:
+    if spec.anti_alias == "none":
+        return []
+    for i, stage in enumerate(spec.stages):
+        kind = stage_kind(spec, stage)
+        if kind.stride_on_first and stage.stride == 2:
+            return [
+                (
+                    ("anti_alias",),
+                    f"anti-aliasing moves a 3x3 conv's stride to a pool, but stage {i + 1}'s "
+                    "bottlenecks stride on their first 1x1; use block.stride_on: 3x3",
+                )
+            ]
+    return []
 
 
-def _check_budget(spec: Spec) -> list[tuple[FieldPath, str]]:
-    plan = build_plan(spec)
-    problems: list[tuple[FieldPath, str]] = []
+# --- sizes -----------------------------------------------------------------------------------
+
+_Step = tuple[FieldPath, str, Rounding]
+
+
+def _downsamplings(spec: Spec) -> list[_Step]:
+    """Every stride-2 layer on the main path, in order: where a problem is reported, what to
+    call it, and how it rounds an odd size."""
+    steps: list[_Step] = []
+    if spec.stem.type != "cifar":
+        steps.append((("input", "size"), "the stem's downsampling", "up"))
+        # The pool (or what replaces it) rounds down where a 2x2 average pool takes its stride.
+        pool = stem_pool_kind(spec)
+        avg = spec.anti_alias == "avg" and pool in ("avg", "conv")
+        rounding: Rounding = "down" if avg else "up"
+        steps.append((("input", "size"), "the stem's downsampling", rounding))
+    for i, stage in enumerate(spec.stages):
+        if stage.stride == 2:
+            rounding = "down" if spec.anti_alias == "avg" else "up"
+            steps.append((("stages", i, "stride"), f"stage {i + 1}", rounding))
+    return steps
+
+
+def _halve(size: int, rounding: Rounding) -> int:
+    return anti_alias_out(size, "avg") if rounding == "down" else conv_out(size, 3, 2, 1)
+
+
+def _check_sizes(spec: Spec) -> Problems:
+    """Every stride-2 layer needs at least a 2x2 input."""
+    steps = _downsamplings(spec)
+    size = spec.input.size
+    needed = smallest_input(tuple(rounding for _, _, rounding in steps))
+    hint = f"input.size {size} is too small for this network (needs at least {needed})"
+    for path, what, rounding in steps:
+        if size < 2:
+            if path == ("input", "size"):
+                return [(path, f"{what} sees a 1x1 map; {hint}")]
+            return [(path, f"{what} would downsample a 1x1 feature map; {hint}")]
+        size = _halve(size, rounding)
+    return []
+
+
+def _check_even_maps(spec: Spec, plan: NetworkPlan) -> Problems:
+    """Average-pool anti-aliasing rounds down where the shortcut rounds up: an odd map before a
+    strided block makes the two disagree (timm raises at run time; resgen says it here)."""
+    if spec.anti_alias != "avg" or spec.shortcut == "none":
+        return []
+    multiple = 2 ** len(plan.halvings)
+    for block in plan.blocks:
+        if block.anti_alias is not None and block.in_size % 2:
+            return [
+                (
+                    ("input", "size"),
+                    f"anti_alias avg halves rounding down while the shortcut rounds up, so "
+                    f"stage {block.stage} must start on an even map, not {block.in_size} x "
+                    f"{block.in_size}; use a multiple of {multiple} (e.g. "
+                    f"{max(multiple, 224 // multiple * multiple)})",
+                )
+            ]
+    return []
+
+
+def _check_group_norm(spec: Spec, plan: NetworkPlan) -> Problems:
+    if spec.norm.type != "group":
+        return []
+    groups = spec.norm.groups
+    for norm in plan.norms:
+        if norm.channels % groups:
+            return [
+                (
+                    ("norm", "groups"),
+                    f"{groups} groups do not divide {norm.torch_name}'s {norm.channels} "
+                    "channels; every normalized width must be a multiple of groups",
+                )
+            ]
+    return []
+
+
+def _check_budget(plan: NetworkPlan) -> Problems:
+    problems: Problems = []
     if plan.params > MAX_PARAMS:
         problems.append(
             (("stages",), f"{plan.params:,} parameters exceed resgen's bound of {MAX_PARAMS:,}")

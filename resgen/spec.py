@@ -24,6 +24,7 @@ RESERVED_NAMES = frozenset(
     {"torch", "nn", "keras", "layers", "ops", "batch_norm", "make_stage", "typing", "conv2d", "sys"}
     | {"basic_block", "bottleneck_block", "preact_basic_block", "preact_bottleneck_block"}
     | {"tensorflow", "jax", "numpy", "torchvision"}
+    | {"group_norm", "drop_path_rate", "squeeze_excitation", "efficient_channel_attention"}
 )
 
 # The factory `def <name>` would shadow a builtin the file calls (`range`, `super`, `int`, ...).
@@ -80,7 +81,27 @@ class StemSpec(_Model):
             "norm and ReLU after each, then the max pool."
         ),
     )
-    channels: int = Field(64, ge=1, le=4096, description="Output channels of the stem.")
+    channels: int = Field(
+        64,
+        ge=1,
+        le=4096,
+        description="Output channels of the stem. With `widths`, leave it out or give the last "
+        "width (timm: `stem_width` is half of it for a deep stem; an imagenet stem is 64).",
+    )
+    widths: list[Annotated[int, Field(ge=1, le=4096)]] | None = Field(
+        None,
+        min_length=3,
+        max_length=3,
+        description="The output widths of a deep stem's three convs; default channels/2, "
+        "channels/2, channels. timm's tiered stem (resnet26t, resnet50t, ...) is [24, 32, 64] "
+        "(timm: `stem_type='deep_tiered'`, 3 * (stem_width // 4), stem_width, 2 * stem_width).",
+    )
+    pool: Literal["max", "conv"] = Field(
+        "max",
+        description="What downsamples after the stem's convs. max: a 3x3/2 max pool. conv: a "
+        "3x3/2 conv (as wide as the stem), norm and activation, as in ResNet-RS (Bello et al. "
+        "2021) (timm: `replace_stem_pool=True`). The cifar stem has neither.",
+    )
     pool_padding: Literal["ignore", "zeros"] = Field(
         "ignore",
         description=(
@@ -89,6 +110,80 @@ class StemSpec(_Model):
             "follows a bare convolution)."
         ),
     )
+
+
+class SqueezeExcitationSpec(_Model):
+    """Squeeze-and-excitation (Hu et al. 2018): global average pool, 1x1 conv to a hidden width,
+    ReLU, 1x1 conv back, sigmoid gate scaling the channels (timm: `attn_layer='se'`, SEModule,
+    keys `se.fc1`, `se.fc2`). It sits on the branch after its last norm, before the sum."""
+
+    type: Literal["se"] = Field(description="Picks squeeze-and-excitation.")
+    ratio: float = Field(
+        0.0625,
+        gt=0,
+        le=1,
+        description="Hidden width over the block's output width: 1/r for the paper's reduction "
+        "ratio r (r = 16 is 0.0625; ResNet-RS uses 0.25) (timm: `rd_ratio`). The hidden width is "
+        "ratio x channels rounded to the nearest multiple of `divisor`, never below it (timm's "
+        "make_divisible with round_limit 0).",
+    )
+    hidden_channels: int | None = Field(
+        None,
+        ge=1,
+        le=8192,
+        description="A fixed hidden width for every block, in place of ratio and divisor "
+        "(timm: `rd_channels`).",
+    )
+    divisor: int = Field(
+        8,
+        ge=1,
+        le=1024,
+        description="The hidden width is rounded to a multiple of this (timm: `rd_divisor`).",
+    )
+
+
+class EfficientChannelAttentionSpec(_Model):
+    """Efficient channel attention (Wang et al. 2020, ECA-Net): global average pool, a 1-D conv
+    of k taps across the channels (no bias), sigmoid gate (timm: `attn_layer='eca'`,
+    EcaModule, key `se.conv`). It sits on the branch after its last norm, before the sum."""
+
+    type: Literal["eca"] = Field(description="Picks efficient channel attention.")
+    kernel_size: int | None = Field(
+        None,
+        ge=1,
+        le=255,
+        description="Taps of the 1-D conv, odd; by default chosen from the block's output width "
+        "C as ECA-Net does: t = int(|log2(C) + beta| / gamma), made odd (t + 1 if even), at "
+        "least 3 (timm: `kernel_size`; computed with math.log(C, 2) as timm does). At most 255: "
+        "the adaptive rule gives 9 at 65,536 channels.",
+    )
+    gamma: int = Field(
+        2, ge=1, le=64, description="The adaptive kernel's divisor gamma (timm: `gamma`)."
+    )
+    beta: int = Field(1, ge=0, le=64, description="The adaptive kernel's offset b (timm: `beta`).")
+
+    @field_validator("kernel_size")
+    @classmethod
+    def _odd_kernel(cls, value: int | None) -> int | None:
+        if value is not None and value % 2 == 0:
+            raise ValueError(
+                f"must be odd (the conv keeps the channel count with equal padding), got {value}"
+            )
+        return value
+
+
+AttentionSpec = Annotated[
+    SqueezeExcitationSpec | EfficientChannelAttentionSpec, Field(discriminator="type")
+]
+
+_ATTENTION_DESCRIPTION = (
+    "Channel attention on each block's branch, after its last norm and before the sum: "
+    "`{type: se}` or `{type: eca}`; none by default (timm: `attn_layer`)."
+)
+_REDUCE_FIRST_DESCRIPTION = (
+    "The first conv of every block outputs its width divided by this (floor); SENet-154 uses 2 "
+    "(timm: `block_reduce_first`)."
+)
 
 
 class BasicBlockSpec(_Model):
@@ -104,6 +199,9 @@ class BasicBlockSpec(_Model):
     )
     groups: int = Field(1, description="Must be 1 for basic blocks.")
     width_per_group: int = Field(64, description="Must be 64 for basic blocks.")
+
+    attention: AttentionSpec | None = Field(None, description=_ATTENTION_DESCRIPTION)
+    reduce_first: int = Field(1, ge=1, le=64, description=_REDUCE_FIRST_DESCRIPTION)
 
     @field_validator("groups")
     @classmethod
@@ -144,6 +242,8 @@ class BottleneckBlockSpec(_Model):
         description="Inner width = int(channels * width_per_group / 64) * groups (torchvision).",
     )
     expansion: int = Field(4, ge=1, le=16, description="Output channels = channels * expansion.")
+    attention: AttentionSpec | None = Field(None, description=_ATTENTION_DESCRIPTION)
+    reduce_first: int = Field(1, ge=1, le=64, description=_REDUCE_FIRST_DESCRIPTION)
 
 
 BlockSpec = Annotated[BasicBlockSpec | BottleneckBlockSpec, Field(discriminator="type")]
@@ -160,11 +260,31 @@ class StageSpec(_Model):
         "expansion).",
     )
     stride: Literal[1, 2] = Field(1, description="Spatial stride of the stage (1 or 2).")
+    block_type: Literal["basic", "bottleneck"] | None = Field(
+        None,
+        description="This stage's block kind, where stages mix them (timm's test_resnet); "
+        "default `block.type`. The other knobs come from `block`: a bottleneck stage under "
+        "basic blocks takes the bottleneck defaults; a basic stage under bottlenecks needs "
+        "groups 1 and width_per_group 64 (timm: `block` as a per-stage tuple).",
+    )
 
 
 class NormSpec(_Model):
-    """Batch norm settings, in PyTorch's convention."""
+    """The norm layer of the whole network (stem, blocks, projections), PyTorch's convention."""
 
+    type: Literal["batch", "group"] = Field(
+        "batch",
+        description="batch: batch norm. group: group norm (Wu and He 2018) with `groups` groups "
+        "of contiguous channels, no running statistics (timm: `norm_layer`, 'groupnorm' for "
+        "resnet50_gn).",
+    )
+    groups: int = Field(
+        32,
+        ge=1,
+        le=8192,
+        description="Groups of a group norm; must divide every normalized width (timm's "
+        "GroupNorm: 32). Only for type group.",
+    )
     eps: float = Field(
         1e-5,
         ge=MIN_NORM_EPS,
@@ -179,11 +299,13 @@ class NormSpec(_Model):
         le=1,
         description="Weight of the new batch in the running statistics (PyTorch convention; Keras' "
         "momentum is 1 - this, so keras.applications' 0.99 is 0.01 here). At least 1e-4: Keras "
-        "keeps 1 - momentum in float32, which would round smaller values away.",
+        "keeps 1 - momentum in float32, which would round smaller values away. Batch norm only.",
     )
 
 
 Shortcut = Literal["zero_pad", "projection", "always_projection", "avg_projection", "none"]
+Activation = Literal["relu", "silu", "gelu", "gelu_tanh"]
+AntiAlias = Literal["none", "avg", "blur"]
 
 
 class Spec(_Model):
@@ -222,11 +344,46 @@ class Spec(_Model):
         description="Which convs carry a bias: none (torchvision), all (keras ResNet50), or "
         "unnormalized: those not followed by a norm (keras ResNetV2).",
     )
-    norm: NormSpec = Field(default_factory=NormSpec)
-    zero_init_residual: bool = Field(
-        False, description="Start the last norm of each residual branch at zero (Goyal et al.)."
+    projection_kernel: Literal[1, 3] = Field(
+        1,
+        description="Kernel of the projection shortcuts that stride (padding 1 for 3); those of "
+        "stride 1 stay 1x1. SENet-154 uses 3. Only with shortcut projection or "
+        "always_projection (timm: `down_kernel_size`).",
     )
-    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout before the classifier.")
+    norm: NormSpec = Field(default_factory=NormSpec)
+    activation: Activation = Field(
+        "relu",
+        description="The nonlinearity of the stem and the blocks: relu, silu (swish), gelu "
+        "(exact, with erf) or gelu_tanh (the tanh approximation). Squeeze-and-excitation keeps "
+        "ReLU inside and a sigmoid gate (timm: `act_layer`).",
+    )
+    anti_alias: AntiAlias = Field(
+        "none",
+        description="Anti-aliased downsampling (Zhang 2019): each strided block's 3x3 conv runs "
+        "at stride 1 and a pool after its activation takes the stride; shortcuts are unchanged. "
+        "avg: a 2x2/2 average pool (rounds down: every strided block must start on an even "
+        "map). blur: a [1, 2, 1] x [1, 2, 1] / 16 depthwise filter, reflect-padded, stride 2. "
+        "In the stem, avg replaces the max pool by a 2x2/2 average pool and blur makes it a "
+        "3x3/1 max pool then the blur; with `stem.pool: conv` the conv runs at stride 1 and the "
+        "pool follows it (timm: `aa_layer`, nn.AvgPool2d or BlurPool2d).",
+    )
+    drop_path_rate: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Stochastic depth (Huang et al. 2016): block i of the N in the network "
+        "(0-based) drops its residual branch for whole samples with probability "
+        "drop_path_rate * i / (N - 1), scaling kept ones by 1 / (1 - that) in training; "
+        "identity in eval (timm: `drop_path_rate`).",
+    )
+    zero_init_residual: bool = Field(
+        False,
+        description="Start the last norm of each residual branch at zero (Goyal et al.) (timm: "
+        "`zero_init_last`, true by default there).",
+    )
+    dropout: float = Field(
+        0.0, ge=0, lt=1, description="Dropout before the classifier (timm: `drop_rate`)."
+    )
 
     @field_validator("name")
     @classmethod

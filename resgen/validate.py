@@ -20,11 +20,27 @@ from resgen import rules
 from resgen.errors import Problem, ResgenError, SpecError
 from resgen.files import require_regular
 from resgen.loader import MAX_FILE_BYTES, SourceMap, load_document
-from resgen.spec import BasicBlockSpec, BottleneckBlockSpec, Spec
+from resgen.spec import (
+    BasicBlockSpec,
+    BottleneckBlockSpec,
+    EfficientChannelAttentionSpec,
+    Spec,
+    SqueezeExcitationSpec,
+)
 
 _BLOCK_MODELS: dict[str, type[BaseModel]] = {
     "basic": BasicBlockSpec,
     "bottleneck": BottleneckBlockSpec,
+}
+_ATTENTION_MODELS: dict[str, type[BaseModel]] = {
+    "se": SqueezeExcitationSpec,
+    "eca": EfficientChannelAttentionSpec,
+}
+# The tagged unions of the spec, by the user's path to them: pydantic puts the chosen member's
+# `type` into its error locations (`block.bottleneck.groups`), which users never write.
+_TAGGED: dict[tuple[str, ...], tuple[str, dict[str, type[BaseModel]]]] = {
+    ("block",): ("blocks", _BLOCK_MODELS),
+    ("block", "attention"): ("attention", _ATTENTION_MODELS),
 }
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -180,11 +196,21 @@ def _nested(
         (item,) = typing.get_args(annotation)
         return [n for i, v in enumerate(value) for n in _nested(item, v, (*path, i))]
     if origin in (typing.Union, types.UnionType) and isinstance(value, dict):
-        models = [a for a in typing.get_args(annotation) if _is_model(a)]
+        models = _union_models(annotation)
         if len(models) > 1:  # a tagged union: the member whose `type` names the value's
             models = [m for m in models if value.get("type") in _type_choices(m)]
         return [(models[0], value, path)] if len(models) == 1 else []
     return [(annotation, value, path)] if _is_model(annotation) else []
+
+
+def _union_models(annotation: Any) -> list[type[BaseModel]]:
+    """The models a union holds, through ``Annotated`` and nested unions (``X | None``)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _union_models(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [m for arg in typing.get_args(annotation) for m in _union_models(arg)]
+    return [annotation] if _is_model(annotation) else []
 
 
 def _is_model(annotation: Any) -> bool:
@@ -227,10 +253,17 @@ def _closest(value: str, choices: list[str]) -> str:
 
 
 def _user_path(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    """Drop the discriminator tag pydantic inserts after ``block``."""
-    if len(loc) >= 2 and loc[0] == "block" and loc[1] in _BLOCK_MODELS:
-        return (loc[0], *loc[2:])
-    return loc
+    """Drop the discriminator tags pydantic inserts after ``block`` and ``block.attention``."""
+    out: list[int | str] = []
+    tagged = False  # the part before was a tag: the next is a field again
+    for part in loc:
+        union = _TAGGED.get(tuple(str(p) for p in out))
+        if union and not tagged and part in union[1]:
+            tagged = True
+            continue
+        tagged = False
+        out.append(part)
+    return tuple(out)
 
 
 def _unknown_field(raw: tuple[int | str, ...]) -> str:
@@ -239,9 +272,13 @@ def _unknown_field(raw: tuple[int | str, ...]) -> str:
     if model is None:
         return f"unknown field '{name}'"
     known = sorted(model.model_fields)
-    for kind, other in _BLOCK_MODELS.items():
-        if model in _BLOCK_MODELS.values() and model is not other and name in other.model_fields:
-            return f"unknown field '{name}'; only {kind} blocks have it"
+    for noun, members in _TAGGED.values():
+        if model not in members.values():
+            continue
+        for kind, other in members.items():
+            if model is not other and name in other.model_fields:
+                verb = "have" if noun.endswith("s") else "has"
+                return f"unknown field '{name}'; only {kind} {noun} {verb} it"
     hint = _closest(name, known) or f"; known fields: {', '.join(known)}"
     return f"unknown field '{name}'{hint}"
 
@@ -249,16 +286,25 @@ def _unknown_field(raw: tuple[int | str, ...]) -> str:
 def _model_at(raw: tuple[int | str, ...]) -> type[BaseModel] | None:
     """The model holding the fields at pydantic location ``raw`` (``()`` is the spec)."""
     model: type[BaseModel] | None = Spec
+    path: list[str] = []
     for part in raw:
         if isinstance(part, int):
             continue
-        if part in _BLOCK_MODELS and model is None:
-            model = _BLOCK_MODELS[part]
+        union = _TAGGED.get(tuple(path))
+        if model is None and union and part in union[1]:
+            model = union[1][part]
             continue
         if model is None or part not in model.model_fields:
             return None
+        path.append(part)
         model = _first_model(model.model_fields[part].annotation)
     return model
+
+
+def _tags(loc: tuple[int | str, ...]) -> dict[str, type[BaseModel]]:
+    """The members of the tagged union at the user's path ``loc``."""
+    key = tuple(str(p) for p in loc if not isinstance(p, int))
+    return _TAGGED.get(key, ("", _BLOCK_MODELS))[1]
 
 
 def _first_model(annotation: Any) -> Any:
@@ -329,10 +375,10 @@ def _message(error: ErrorDetails, loc: tuple[int | str, ...]) -> str:
         return f"must be one of {ctx['expected']}; got {_describe(value)}"
     if kind == "union_tag_invalid":
         tag = value.get("type") if isinstance(value, dict) else ctx["tag"]
-        kinds = " or ".join(repr(name) for name in _BLOCK_MODELS)
+        kinds = " or ".join(repr(name) for name in _tags(loc[:-1]))
         return f"must be one of {kinds}; got {_describe(tag)}"
     if kind == "union_tag_not_found":
-        return "needs a type: 'basic' or 'bottleneck'"
+        return f"needs a type: {' or '.join(repr(name) for name in _tags(loc))}"
     if kind == "string_pattern_mismatch":
         return (
             f"must start with a lowercase letter and hold only a-z, 0-9 and _ "
@@ -345,7 +391,8 @@ def _message(error: ErrorDetails, loc: tuple[int | str, ...]) -> str:
         return f"too long: at most {ctx.get('max_length')} {unit}{size}"
     if kind == "too_short":
         what = "stage" if loc and loc[-1] == "stages" else "item"
-        return f"needs at least {ctx.get('min_length')} {what}"
+        least = ctx.get("min_length")
+        return f"needs at least {least} {what}{'' if least == 1 else 's'}"
     if kind == "finite_number":
         return "numbers must be finite"
     if kind == "value_error":

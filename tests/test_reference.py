@@ -22,7 +22,9 @@ PAGE = REPO / "docs" / "spec-reference.md"
 def models_by_path(model: type[BaseModel], path: str = "top level") -> dict[str, type[BaseModel]]:
     """Every model of the spec by where it sits, walked from the pydantic classes themselves."""
     found = {path: model}
-    prefix = "" if path == "top level" else f"{path}."
+    # A model nested in a tagged union's member is listed once, under the union's own path
+    # (both block kinds hold the same `attention` kinds: `block.attention, type: se`).
+    prefix = "" if path == "top level" else re.sub(r", type: \w+$", "", path) + "."
     for name, field in model.model_fields.items():
         for inner in _models_in(field.annotation):
             sub = (

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+import types
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -334,32 +335,76 @@ MINIMAL: dict[str, Any] = {
     "stages": [{"blocks": 1, "channels": 8}],
 }
 
+# Where a field sits under a tagged union, the member its `type` picks: (path, tag) pairs.
+Tags = tuple[tuple[tuple[str | int, ...], str], ...]
+Found = list[tuple[tuple[str | int, ...], str, Tags]]
 
-def numeric_fields(
-    model: type[BaseModel], prefix: tuple[str | int, ...]
-) -> list[tuple[tuple[str | int, ...], str]]:
-    """(path, "an integer" or "a number") for every numeric field of the spec, walked from the
-    models (the bottleneck's fields under ``block``), so new fields are covered by themselves."""
-    found = []
+
+def _core(annotation: Any) -> Any:
+    """``X`` from ``X | None`` and ``Annotated[X, ...]``."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _core(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(members) == 1:
+            return _core(members[0])
+    return annotation
+
+
+def _tagged_members(annotation: Any) -> list[tuple[type[BaseModel], str]]:
+    """The models of a tagged union (through ``Annotated`` and ``| None``) with their tags."""
+    core = _core(annotation)
+    if typing.get_origin(core) not in (typing.Union, types.UnionType):
+        return []
+    out = []
+    for member in typing.get_args(core):
+        member = _core(member)
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            (tag,) = typing.get_args(member.model_fields["type"].annotation)
+            out.append((member, tag))
+    return out
+
+
+def numeric_fields(model: type[BaseModel], prefix: tuple[str | int, ...], tags: Tags = ()) -> Found:
+    """(path, "an integer" or "a number", tags) for every numeric field of the spec, walked from
+    the models (the bottleneck's fields under ``block``, each attention kind's under
+    ``block.attention``, list items, optional numbers), so new fields are covered by
+    themselves."""
+    found: Found = []
     for name, field in model.model_fields.items():
-        annotation = field.annotation
+        annotation = _core(field.annotation)
+        path = (*prefix, name)
         choices = (
             typing.get_args(annotation) if typing.get_origin(annotation) is typing.Literal else ()
         )
         if annotation is int or (choices and all(type(c) is int for c in choices)):
-            found.append(((*prefix, name), "an integer"))
+            found.append((path, "an integer", tags))
         elif annotation is float:
-            found.append(((*prefix, name), "a number"))
+            found.append((path, "a number", tags))
         elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            found += numeric_fields(annotation, (*prefix, name))
+            found += numeric_fields(annotation, path, tags)
         elif typing.get_origin(annotation) is list:
             (item,) = typing.get_args(annotation)
-            found += numeric_fields(item, (*prefix, name, 0))
+            if _core(item) is int:
+                found.append(((*path, 0), "an integer", tags))
+            else:
+                found += numeric_fields(_core(item), (*path, 0), tags)
+        for member, tag in _tagged_members(field.annotation):
+            if name != "block":  # the block kinds are walked one by one below
+                found += numeric_fields(member, path, (*tags, (path, tag)))
     return found
 
 
-def with_value(path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
+def with_value(path: tuple[str | int, ...], value: Any, tags: Tags = ()) -> dict[str, Any]:
+    """A valid spec (bottleneck blocks, a deep stem with explicit widths) with ``value`` at
+    ``path`` and each tagged union set to the member that has the field."""
     spec = json.loads(json.dumps({**MINIMAL, "block": {"type": "bottleneck"}}))
+    spec["stem"] = {"type": "deep", "widths": [24, 32, 64]}
+    for where, tag in tags:
+        node = spec
+        for part in where:
+            node = node.setdefault(part, {})
+        node["type"] = tag
     node = spec
     for part in path[:-1]:
         node = node.setdefault(part, {}) if isinstance(node, dict) else node[part]
@@ -371,20 +416,28 @@ FIELDS = numeric_fields(Spec, ()) + numeric_fields(BottleneckBlockSpec, ("block"
 
 
 def test_every_numeric_field_is_found() -> None:
-    paths = {".".join(map(str, p)) for p, _ in FIELDS}
+    paths = {".".join(map(str, p)) for p, _, _ in FIELDS}
     assert {"num_classes", "stages.0.stride", "stages.0.blocks", "norm.eps", "dropout"} <= paths
     assert {"block.groups", "block.expansion", "input.size", "stem.channels"} <= paths
+    assert {"block.reduce_first", "norm.groups", "projection_kernel", "drop_path_rate"} <= paths
+    assert {"stem.widths.0", "block.attention.ratio", "block.attention.hidden_channels"} <= paths
+    assert {"block.attention.divisor", "block.attention.kernel_size"} <= paths
+    assert {"block.attention.gamma", "block.attention.beta"} <= paths
 
 
-@pytest.mark.parametrize(
-    ("path", "kind"), FIELDS, ids=lambda v: ".".join(map(str, v)) if isinstance(v, tuple) else v
-)
+def _id(value: Any) -> str:
+    if isinstance(value, tuple) and value and isinstance(value[0], tuple):  # tags
+        return "-".join(tag for _, tag in value)
+    return ".".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+@pytest.mark.parametrize(("path", "kind", "tags"), FIELDS, ids=_id)
 def test_booleans_are_not_numbers_anywhere(
-    tmp_path: Path, path: tuple[str | int, ...], kind: str
+    tmp_path: Path, path: tuple[str | int, ...], kind: str, tags: Tags
 ) -> None:
     file = tmp_path / "net.yaml"
     for value in (True, False):
-        file.write_text(json.dumps(with_value(path, value)))  # JSON is YAML
+        file.write_text(json.dumps(with_value(path, value, tags)))  # JSON is YAML
         with pytest.raises(SpecError) as info:
             load_spec(file)
         shown = format_path(path)
@@ -392,12 +445,14 @@ def test_booleans_are_not_numbers_anywhere(
         assert messages == [f"expected {kind}, got the boolean {str(value).lower()}"], info.value
 
 
-@pytest.mark.parametrize(("path", "kind"), [f for f in FIELDS if f[1] == "an integer"], ids=str)
+@pytest.mark.parametrize(
+    ("path", "kind", "tags"), [f for f in FIELDS if f[1] == "an integer"], ids=_id
+)
 def test_floats_are_not_integers_anywhere(
-    tmp_path: Path, path: tuple[str | int, ...], kind: str
+    tmp_path: Path, path: tuple[str | int, ...], kind: str, tags: Tags
 ) -> None:
     file = tmp_path / "net.yaml"
-    file.write_text(json.dumps(with_value(path, 2.0)))
+    file.write_text(json.dumps(with_value(path, 2.0, tags)))
     with pytest.raises(SpecError) as info:
         load_spec(file)
     shown = format_path(path)
