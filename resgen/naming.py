@@ -188,8 +188,10 @@ class KerasSuffixes:
     se_gate: str = SE + "_gate"  # sigmoid
     se_excite: str = SE + "_excite"  # the product
     eca_squeeze: str = ECA + "_squeeze"
+    eca_signal: str = ECA + "_signal"  # reshape: the channels become a 1-D signal's steps
     eca_conv: str = ECA + CONV  # the 1-D conv across channels, no bias
     eca_gate: str = ECA + "_gate"
+    eca_reshape: str = ECA + "_reshape"  # reshape: the gates back to 1 x 1 x channels
     eca_excite: str = ECA + "_excite"
     anti_alias: str = AA
     drop_path: str = DROP

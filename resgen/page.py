@@ -51,7 +51,8 @@ class Page:
     keras: naming.KerasSuffixes = naming.KERAS  # Keras: what its helpers append to a name
     norm_layer: str = "batch_norm"  # the helper every norm is built with
     norm_class: str = "nn.BatchNorm2d"  # PyTorch: the class the initialisation looks for
-    act_layer: str = "nn.ReLU(inplace=True)"  # PyTorch: the activation module, constructed
+    # The activation as code: PyTorch's module, constructed; Keras' ``Activation`` argument.
+    act_layer: str = "nn.ReLU(inplace=True)"
 
     @property
     def any_size_shape(self) -> tuple[int | None, ...]:
@@ -192,22 +193,33 @@ def keras_pool_pad(plan: NetworkPlan) -> StemPoolPad | None:
 
     Zeros where the spec asks for zero padding, or where the pool follows a ReLU (a zero never
     beats a window's real, non-negative values, so it equals ignoring the padding); -inf
-    where the pool follows a bare conv (pre-activation stems); None without a pool.
+    where the pool follows a bare conv (pre-activation stems) or an activation with negative
+    outputs (SiLU, GELU); None without a max pool. The blur stem's stride-1 max pool pads too.
     """
     stem = plan.stem
-    if not stem.max_pool:
+    if not (stem.max_pool or stem.blur_pool):
         return None
     if stem.pool_zero_padded:
         return StemPoolPad(
             "layers.ZeroPadding2D",
             "The pool pads with zeros, as keras.applications' ResNetV2 does.",
         )
-    if stem.final_norm is not None:
+    if stem.final_norm is not None and plan.activation == "relu":
         return StemPoolPad(
             "layers.ZeroPadding2D",
             "Zero padding after a ReLU equals PyTorch's (padded cells never win the max).",
         )
     return StemPoolPad("NegInfPadding2D", "")
+
+
+# The Keras activation of each spec word, as the file spells it (GELU: exact, with erf, Keras'
+# default; its tanh approximation is a registered function of the file).
+KERAS_ACTIVATIONS = {
+    "relu": '"relu"',
+    "silu": '"silu"',
+    "gelu": '"gelu"',
+    "gelu_tanh": "gelu_tanh",
+}
 
 
 def keras_page(plan: NetworkPlan) -> Page:
@@ -235,14 +247,21 @@ def keras_page(plan: NetworkPlan) -> Page:
             "from a file).",
         )
         constants.append(Constant("RECURSION_LIMIT", limit, note=note))
-    layers = []  # custom layers: typed ``Any`` and built on keras.ops
+    layers = []  # custom layers and functions: typed ``Any`` and built on keras.ops
     if any(block.shortcut.zero_pad for block in plan.block_classes):
         layers.append("zero_pad_shortcut")
     if pool_pad is not None and pool_pad.layer == "NegInfPadding2D":
         layers.append("neg_inf_padding")
+    if plan.blur_pool:
+        layers.append("blur_pool")
+    if plan.activation == "gelu_tanh":
+        layers.append("gelu_tanh")
     norm_layer = "group_norm" if plan.group_norm else "batch_norm"
-    helpers = [*layers, "conv2d", norm_layer, *_attention_helpers(plan)]
+    blocks = [name for name in _attention_helpers(plan) if name != "blur_pool"]
+    helpers = [*layers, "conv2d", norm_layer, *blocks]
     stdlib = ["import sys"] if limit is not None else []
+    if plan.mixed:
+        stdlib.append("from collections.abc import Callable")
     framework = ["import keras", "from keras import layers"]
     if layers:
         stdlib.append("from typing import Any, NamedTuple")
@@ -262,7 +281,7 @@ def keras_page(plan: NetworkPlan) -> Page:
         keras=plan.block_class.keras,
         norm_layer=norm_layer,
         norm_class="layers.GroupNormalization" if plan.group_norm else "layers.BatchNormalization",
-        act_layer=plan.activation,
+        act_layer=KERAS_ACTIVATIONS[plan.activation],
     )
 
 

@@ -1,11 +1,14 @@
 """Move weights between the generated PyTorch and Keras models, and from keras.applications.
 
 The two generated files name their layers by the one-to-one scheme of :mod:`resgen.naming`
-(``layer1.0.conv1`` is ``conv2_block1_1_conv``), so weights move by name alone: no spec is
-needed, and anything that does not pair up is reported, never skipped. Layouts differ: a
-PyTorch conv weight is ``(out, in / groups, kh, kw)`` and a Keras kernel ``(kh, kw, in /
-groups, out)``; a linear weight is the transpose of a dense kernel; batch norm's running mean
-and variance are Keras' moving mean and variance.
+(``layer1.0.conv1`` is ``conv2_block1_1_conv``, ``layer1.0.se.fc1`` is
+``conv2_block1_se_reduce``), so weights move by name alone: no spec is needed, and anything
+that does not pair up is reported, never skipped. Layouts differ: a PyTorch conv weight is
+``(out, in / groups, kh, kw)`` and a Keras kernel ``(kh, kw, in / groups, out)``; ECA's 1-D
+conv weight ``(out, in, k)`` is a Conv1D kernel ``(k, in, out)``; a linear weight is the
+transpose of a dense kernel; batch norm's running mean and variance are Keras' moving mean and
+variance; group norm has only its scale and offset. Constants that are not weights (the blur
+pool's filter, a non-persistent buffer) are no part of a state_dict and move nowhere.
 
 torch and keras are imported inside the functions, so ``import resgen.transfer`` loads neither.
 """
@@ -18,17 +21,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from resgen import naming
-from resgen.naming import block_names, stem_kinds, stem_names
+from resgen.naming import block_names, stem_kinds, stem_names, stem_pool_names
 
 if TYPE_CHECKING:
     import keras
     import torch
 
-LayerKind = Literal["conv", "norm", "linear"]
+LayerKind = Literal["conv", "conv1d", "norm", "linear"]
 
 # PyTorch tensor -> Keras variable, per kind of layer.
 _VARIABLES: dict[LayerKind, dict[str, str]] = {
     "conv": {"weight": "kernel", "bias": "bias"},
+    "conv1d": {"weight": "kernel", "bias": "bias"},
     "norm": {
         "weight": "gamma",
         "bias": "beta",
@@ -40,12 +44,16 @@ _VARIABLES: dict[LayerKind, dict[str, str]] = {
 # Axis order that turns a PyTorch weight into a Keras kernel (its inverse goes back).
 _TO_KERAS_AXES: dict[LayerKind, tuple[int, ...]] = {
     "conv": (2, 3, 1, 0),  # (out, in / groups, kh, kw) -> (kh, kw, in / groups, out)
+    "conv1d": (2, 1, 0),  # (out, in, k) -> (k, in, out)
     "linear": (1, 0),  # (out, in) -> (in, out)
 }
-_KERAS_CLASSES: dict[LayerKind, str] = {
-    "conv": "Conv2D",
-    "norm": "BatchNormalization",
-    "linear": "Dense",
+# The Keras layer class of each PyTorch module class resgen emits with weights.
+_KERAS_CLASSES: dict[str, str] = {
+    "Conv2d": "Conv2D",
+    "Conv1d": "Conv1D",
+    "BatchNorm2d": "BatchNormalization",
+    "GroupNorm": "GroupNormalization",
+    "Linear": "Dense",
 }
 _BLOCK_PATH = re.compile(r"layer(?P<stage>[1-9][0-9]*)\.(?P<index>0|[1-9][0-9]*)\.")
 
@@ -65,6 +73,10 @@ def _stem_table() -> dict[tuple[LayerKind, str], str]:
         for torch_conv, keras_conv, torch_norm, keras_norm in stem_names(kind):
             table[("conv", torch_conv)] = keras_conv
             table[("norm", torch_norm)] = keras_norm
+    for anti_aliased in (False, True):  # ResNet-RS's conv in place of the max pool
+        pool = stem_pool_names("conv", anti_aliased)
+        table[("conv", pool.conv[0])] = pool.conv[1]
+        table[("norm", pool.norm[0])] = pool.norm[1]
     return table
 
 
@@ -78,6 +90,9 @@ def _block_candidates(stage: int, index: int) -> Iterator[tuple[LayerKind, str, 
         conv_torch, conv_keras, norm_torch, norm_keras = names.projection(avg=avg)
         yield ("conv", conv_torch, conv_keras)
         yield ("norm", norm_torch, norm_keras)
+    yield ("conv", *names.se_reduce)
+    yield ("conv", *names.se_expand)
+    yield ("conv1d", *names.eca_conv)
 
 
 def keras_layer_name(torch_path: str, kind: LayerKind) -> str | None:
@@ -124,7 +139,9 @@ def _torch_kind(module: Any) -> LayerKind | None:
 
     if isinstance(module, nn.Conv2d):
         return "conv"
-    if isinstance(module, nn.BatchNorm2d):
+    if isinstance(module, nn.Conv1d):
+        return "conv1d"
+    if isinstance(module, nn.BatchNorm2d | nn.GroupNorm):
         return "norm"
     if isinstance(module, nn.Linear):
         return "linear"
@@ -150,7 +167,7 @@ def _pairs(torch_model: torch.nn.Module, keras_model: keras.Model) -> list[_Pair
         kind = _torch_kind(module)
         if kind is None:
             continue
-        covered.update(id(t) for t in (*module.parameters(False), *module.buffers(False)))
+        covered.update(id(t) for t in module.state_dict(keep_vars=True).values())
         name = keras_layer_name(path, kind)
         if name is None:
             problems.append(f"torch {path}: not a layer name resgen emits")
@@ -159,15 +176,16 @@ def _pairs(torch_model: torch.nn.Module, keras_model: keras.Model) -> list[_Pair
         if layer is None:
             problems.append(f"torch {path}: no keras layer {name}")
             continue
-        if type(layer).__name__ != _KERAS_CLASSES[kind]:
+        expected = _KERAS_CLASSES.get(type(module).__name__)
+        if type(layer).__name__ != expected:
             problems.append(f"torch {path}: keras {name} is a {type(layer).__name__}")
             continue
         pair = _Pair(kind, path, module, layer)
         problems += _shape_problems(pair)
         pairs.append(pair)
-    for tensor_name, tensor in (*torch_model.named_parameters(), *torch_model.named_buffers()):
+    for tensor_name, tensor in torch_model.state_dict(keep_vars=True).items():
         if id(tensor) not in covered:
-            problems.append(f"torch {tensor_name}: in no conv, batch norm or linear layer")
+            problems.append(f"torch {tensor_name}: in no conv, norm or linear layer")
     paired = {pair.layer.name for pair in pairs}
     for name, layer in keras_layers.items():
         if layer.weights and name not in paired:
@@ -197,11 +215,14 @@ def _shape_problems(pair: _Pair) -> list[str]:
             )
     if pair.kind == "norm" and abs(pair.module.eps - pair.layer.epsilon) > 1e-12:
         problems.append(f"{where}: eps {pair.module.eps} != epsilon {pair.layer.epsilon}")
+    groups = getattr(pair.module, "num_groups", None)
+    if groups is not None and groups != pair.layer.groups:
+        problems.append(f"{where}: {groups} groups != {pair.layer.groups} groups")
     return problems
 
 
 def torch_to_keras(torch_model: torch.nn.Module, keras_model: keras.Model) -> None:
-    """Copy every conv, batch-norm and linear tensor of a generated PyTorch model into the
+    """Copy every conv, norm and linear tensor of a generated PyTorch model into the
     generated Keras model of the same spec (built for any input shape).
 
     Raises TransferError listing every unmatched name or shape before anything is copied.
@@ -214,8 +235,8 @@ def torch_to_keras(torch_model: torch.nn.Module, keras_model: keras.Model) -> No
 
 
 def keras_to_torch(keras_model: keras.Model, torch_model: torch.nn.Module) -> None:
-    """Copy every conv, batch-norm and dense variable of a generated Keras model into the
-    generated PyTorch model of the same spec.
+    """Copy every conv, norm and dense variable of a generated Keras model into the
+    generated PyTorch model of the same spec (bit for bit: only axes are permuted).
 
     Raises TransferError listing every unmatched name or shape before anything is copied.
     """
