@@ -58,8 +58,9 @@ def _split_arguments(text: str) -> list[str]:
 def fit(text: str) -> str:
     """One line as ruff formats it: unchanged where it fits, else split at its first brackets.
 
-    A call's arguments go on one indented line where that fits ("hugged"), else one per line
-    with a trailing comma; a ``def``'s parameters always go one per line.
+    Arguments go on one indented line where that fits ("hugged"), else one per line with a
+    trailing comma; a ``def`` with a single parameter always goes one per line (ruff, like
+    black, adds the trailing comma to a parameter list without commas, which then splits it).
     """
     newline = "\n" if text.endswith("\n") else ""
     line = text.removesuffix("\n")
@@ -69,7 +70,8 @@ def fit(text: str) -> str:
     start, end = _outer_parens(line)
     head, inner, tail = line[: start + 1], line[start + 1 : end], line[end:]
     inner_indent = indent + INDENT
-    if not line.lstrip().startswith("def ") and len(inner_indent) + len(inner) <= LINE_LENGTH:
+    single_def = line.lstrip().startswith("def ") and len(_split_arguments(inner)) == 1
+    if not single_def and len(inner_indent) + len(inner.strip()) <= LINE_LENGTH:
         body = [inner_indent + inner.strip()]
     else:
         body = [f"{inner_indent}{argument}," for argument in _split_arguments(inner)]

@@ -180,6 +180,14 @@ class AntiAlias:
     in_size: int
 
     @property
+    def avg(self) -> bool:
+        return self.kind == "avg"
+
+    @property
+    def blur(self) -> bool:
+        return self.kind == "blur"
+
+    @property
     def out_size(self) -> int:
         return anti_alias_out(self.in_size, self.kind)
 
