@@ -20,6 +20,14 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 SPECS = ROOT / "specs"
 GENERATED = ROOT / "generated"
+
+
+def spec_file(name: str) -> Path:
+    """The shipped spec named ``name``, in whichever family folder of specs/ it lives."""
+    (path,) = SPECS.rglob(f"{name}.yaml")
+    return path
+
+
 BIN = Path(sys.executable).parent
 RESGEN = BIN / "resgen"
 

@@ -16,7 +16,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.common import RESGEN, ROOT, SPECS, Json, run_command, section_main, summarize
+from benchmarks.common import (
+    RESGEN,
+    ROOT,
+    SPECS,
+    Json,
+    run_command,
+    section_main,
+    spec_file,
+    summarize,
+)
 
 PYTHON = sys.executable
 IMPORT_LINE = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s+)(\S+)\s*$")
@@ -37,7 +46,7 @@ def _commands(scratch: Path) -> dict[str, Callable[[], list[str]]]:
         "resgen summary specs/resnet152.yaml": lambda: [
             str(RESGEN),
             "summary",
-            str(SPECS / "resnet152.yaml"),
+            str(spec_file("resnet152")),
         ],
         "resgen build specs/ --backend torch (cold)": lambda: [
             str(RESGEN),

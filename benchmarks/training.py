@@ -19,12 +19,12 @@ from pathlib import Path
 
 from benchmarks.common import (
     ROOT,
-    SPECS,
     Json,
     quiet_env,
     read_json,
     run_command,
     section_main,
+    spec_file,
     summarize,
 )
 
@@ -71,7 +71,7 @@ def train_once(config: Config, folder: Path) -> Json:
         sys.executable,
         "-m",
         "benchmarks.train_launcher",
-        str(SPECS / f"{config.spec}.yaml"),
+        str(spec_file(config.spec)),
         "--backend",
         config.backend,
         "--device",

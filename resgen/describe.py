@@ -42,6 +42,11 @@ _SHORTCUTS = {
 
 def block_sentence(block: BlockClass) -> str:
     """What one block computes, in words."""
+    return "; ".join([_convs(block), *_around(block)])
+
+
+def _convs(block: BlockClass) -> str:
+    """A block's convs, in words."""
     narrower = ", the first narrower" if block.reduce_first else ""
     if block.kind == "basic":
         body = f"two 3x3 convs{narrower}"
@@ -49,6 +54,11 @@ def block_sentence(block: BlockClass) -> str:
         conv = "first 1x1" if block.stride_on_first else "3x3"
         grouped = f", the 3x3 in {block.groups} groups" if block.grouped else ""
         body = f"1x1, 3x3 and 1x1 convs (stride on the {conv}{grouped}{narrower})"
+    return body
+
+
+def _around(block: BlockClass) -> list[str]:
+    """What a block does around its convs: norms, activations, the modern knobs."""
     act = _ACTIVATIONS[block.activation]
     norm = "group norm" if block.norm == "group" else "batch norm"
     order = (
@@ -66,7 +76,7 @@ def block_sentence(block: BlockClass) -> str:
         extras.append("efficient channel attention (ECA) on the branch")
     if block.drop_path:
         extras.append("stochastic depth drops the branch in training")
-    return "; ".join([body, order, *extras])
+    return [order, *extras]
 
 
 def block_doc(block: BlockClass) -> str:
@@ -82,8 +92,9 @@ def overview(plan: NetworkPlan) -> str:
     kind = " and ".join(c.kind for c in classes)
     if len(classes) == 1:
         sentence = block_sentence(block)
-    else:
-        sentence = "; ".join(f"{c.kind}: {block_sentence(c)}" for c in classes)
+    else:  # the kinds differ in their convs only
+        kinds = [f"{c.kind}: {_convs(c)}" for c in classes]
+        sentence = "; ".join([*kinds, *_around(block)])
     blocks = len(plan.blocks)
     stages = len(plan.stages)
     shortcut = _SHORTCUTS[block.shortcut.policy]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from resgen import naming
+from resgen.layout import LINE_LENGTH
 from resgen.plan import NetworkPlan, Stage
 
 Backend = Literal["torch", "keras"]
@@ -49,6 +50,7 @@ class Page:
     recursion_limit: int | None = None  # Keras: where Python's default is too low
     pool_pad: StemPoolPad | None = None  # Keras: the stem pool's padding layer
     keras: naming.KerasSuffixes = naming.KERAS  # Keras: what its helpers append to a name
+    positional_stages: bool = False  # STAGES rows as Stage(3, 64, ...) under a column comment
     norm_layer: str = "batch_norm"  # the helper every norm is built with
     norm_class: str = "nn.BatchNorm2d"  # PyTorch: the class the initialisation looks for
     # The activation as code: PyTorch's module, constructed; Keras' ``Activation`` argument.
@@ -61,18 +63,33 @@ class Page:
 
     def stage_row(self, stage: Stage) -> tuple[tuple[str, int], ...]:
         """One row of the ``STAGES`` table: (field, value) in column order."""
-        values = {
-            "blocks": stage.num_blocks,
-            "in_channels": stage.in_channels,
-            "first_width": stage.first_width,
-            "width": stage.width,
-            "out_channels": stage.out_channels,
-            "stride": stage.stride,
-            "se_channels": stage.se_channels,
-            "eca_kernel": stage.eca_kernel,
-            "first_block": stage.first_block,
-        }
-        return tuple((name, values[name]) for name in self.stage_fields)
+        return stage_row(self.stage_fields, stage)
+
+
+def stage_row(fields: tuple[str, ...], stage: Stage) -> tuple[tuple[str, int], ...]:
+    """One row of the ``STAGES`` table: (field, value) for each of ``fields``."""
+    values = {
+        "blocks": stage.num_blocks,
+        "in_channels": stage.in_channels,
+        "first_width": stage.first_width,
+        "width": stage.width,
+        "out_channels": stage.out_channels,
+        "stride": stage.stride,
+        "se_channels": stage.se_channels,
+        "eca_kernel": stage.eca_kernel,
+        "first_block": stage.first_block,
+    }
+    return tuple((name, values[name]) for name in fields)
+
+
+def _positional(plan: NetworkPlan, fields: tuple[str, ...]) -> bool:
+    """Rows too long for ``    Stage(blocks=3, ...),`` on one line are written positionally
+    (``Stage(3, 64, ...)``) under a comment naming the columns, as a table by hand would be."""
+    longest = max(
+        len(", ".join(f"{name}={value!r}" for name, value in stage_row(fields, stage)))
+        for stage in plan.stages
+    )
+    return len("    Stage(),") + longest > LINE_LENGTH
 
 
 def _stage_fields(plan: NetworkPlan, backend: Backend) -> tuple[str, ...]:
@@ -108,9 +125,6 @@ def _shared_constants(plan: NetworkPlan) -> list[Constant]:
     if plan.grouped:
         groups = plan.block_class.groups
         out.append(Constant("GROUPS", groups, comment="groups of each 3x3 conv"))
-    if plan.projection_kernel != 1:
-        comment = "kernel of the projection shortcuts that stride"
-        out.append(Constant("PROJECTION_KERNEL", plan.projection_kernel, comment=comment))
     if plan.drop_path:
         rate = Constant(
             "DROP_PATH_RATE", plan.drop_path_rate, comment="stochastic depth of the last block"
@@ -157,13 +171,15 @@ def torch_page(plan: NetworkPlan) -> Page:
         helpers.append("zero_pad_shortcut")
     helpers += _attention_helpers(plan)
     stem = plan.stem
+    fields = _stage_fields(plan, "torch")
     return Page(
         stdlib_imports=("from collections.abc import Sequence", "from typing import NamedTuple"),
         framework_imports=("import torch", "from torch import nn"),
         constants=tuple(constants),
         helpers=tuple(helpers),
-        stage_fields=_stage_fields(plan, "torch"),
+        stage_fields=fields,
         input_shape=(stem.in_channels, stem.in_size, stem.in_size),
+        positional_stages=_positional(plan, fields),
         norm_layer=norm_layer,
         norm_class="nn.GroupNorm" if plan.group_norm else "nn.BatchNorm2d",
         act_layer=TORCH_ACTIVATIONS[plan.activation],
@@ -276,6 +292,7 @@ def keras_page(plan: NetworkPlan) -> Page:
         helpers=tuple(helpers),
         stage_fields=_stage_fields(plan, "keras"),
         input_shape=(stem.in_size, stem.in_size, stem.in_channels),
+        positional_stages=_positional(plan, _stage_fields(plan, "keras")),
         recursion_limit=limit,
         pool_pad=pool_pad,
         keras=plan.block_class.keras,

@@ -118,6 +118,11 @@ class ShortcutRule:
         return self.when != "none"
 
     @property
+    def padding(self) -> int:
+        """The strided projection conv's padding."""
+        return self.kernel // 2
+
+    @property
     def wide_kernel(self) -> bool:
         """Strided projections use a wider kernel than 1x1 (SENet-154's 3x3)."""
         return self.kernel != 1
@@ -173,6 +178,30 @@ class BlockClass:
     def takes_first_width(self) -> bool:
         """A bottleneck whose first 1x1 outputs ``first_width``, narrower than ``width``."""
         return self.kind == "bottleneck" and self.reduce_first
+
+    @property
+    def first_out(self) -> str:
+        """The argument the first conv outputs: ``first_width``, ``width`` or
+        ``out_channels`` (a basic block that takes no width)."""
+        if self.takes_first_width:
+            return "first_width"
+        return "width" if self.takes_width else "out_channels"
+
+    @property
+    def strided_3x3(self) -> bool:
+        """The 3x3 conv takes the block's stride (not the first 1x1, nor an anti-aliasing
+        pool)."""
+        return not self.stride_on_first and self.anti_alias is None
+
+    @property
+    def keyword_args(self) -> bool:
+        """The class takes keyword-only arguments: attention widths, a drop-path rate."""
+        return self.attention is not None or self.drop_path
+
+    @property
+    def branch_tail(self) -> bool:
+        """Modules after the branch's last conv and norm: attention, stochastic depth."""
+        return self.attention is not None or self.drop_path
 
     @property
     def squeeze_excitation(self) -> bool:

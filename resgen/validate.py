@@ -69,7 +69,8 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
 
 
 def find_specs(paths: typing.Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Expand files and folders (their ``*.yaml``/``*.yml``, sorted) into spec paths."""
+    """Expand files and folders (their ``*.yaml``/``*.yml`` at any depth, sorted) into spec
+    paths."""
     found, problems = _find_specs(paths)
     if problems:
         raise SpecError(problems)
@@ -102,17 +103,27 @@ def _find_specs(paths: typing.Iterable[str | os.PathLike[str]]) -> tuple[list[Pa
 
 
 def _folder_specs(folder: Path) -> tuple[list[Path], list[Problem]]:
-    """The regular ``*.yaml``/``*.yml`` files of ``folder``, sorted; every other entry with a
-    spec's suffix (a FIFO, a device, a dangling link, a folder) is a located refusal, never
-    skipped in silence."""
+    """The regular ``*.yaml``/``*.yml`` files of ``folder`` and of its subfolders (family
+    folders such as ``specs/timm/``), sorted by path; every other entry with a spec's suffix (a
+    FIFO, a device, a dangling link, a folder) is a located refusal, never skipped in silence.
+
+    Hidden folders (``.git``, ``.venv``) and links to folders are not entered: a link could
+    lead back up the tree, and nothing a spec folder ships hides.
+    """
     try:
-        entries = sorted(p for p in folder.iterdir() if p.suffix in SPEC_SUFFIXES)
+        entries = sorted(folder.iterdir())
     except OSError as exc:
         reason = "permission denied" if isinstance(exc, PermissionError) else exc.strerror
         return [], [Problem.at_file(folder, f"cannot list the folder: {reason or exc}")]
     specs: list[Path] = []
     problems: list[Problem] = []
     for entry in entries:
+        if entry.suffix not in SPEC_SUFFIXES:
+            if entry.is_dir() and not entry.is_symlink() and not entry.name.startswith("."):
+                found, trouble = _folder_specs(entry)
+                specs += found
+                problems += trouble
+            continue
         try:
             require_regular(entry, MAX_FILE_BYTES, what="spec")
         except ResgenError as exc:
@@ -139,7 +150,9 @@ def load_specs(paths: typing.Iterable[str | os.PathLike[str]]) -> list[tuple[Pat
             problems.append(source.problem(("name",), message))
         seen.setdefault(spec.name, path)
     if problems:
-        raise SpecError(problems)
+        # A base's problem is met once per spec that extends it (and once more when a folder
+        # scan reaches the base itself): each is reported once.
+        raise SpecError(list(dict.fromkeys(problems)))
     return loaded
 
 

@@ -20,6 +20,19 @@ REPO = Path(__file__).resolve().parent.parent
 
 SPECS = REPO / "specs"
 GENERATED = REPO / "generated"
+
+
+def shipped_specs() -> dict[str, Path]:
+    """Every shipped spec by name: ``specs/`` and its family folders (torchvision, keras,
+    papers, timm), as ``resgen build specs/`` finds them."""
+    return {path.stem: path for path in sorted(SPECS.rglob("*.yaml"))}
+
+
+def spec_path(name: str) -> Path:
+    """The shipped spec named ``name``, in whichever family folder it lives."""
+    return shipped_specs()[name]
+
+
 RUFF = Path(sys.executable).with_name("ruff")
 
 LOCATED = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$")
@@ -100,3 +113,59 @@ def import_file(path: Path, prefix: str = "generated") -> ModuleType:
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     return module
+
+
+# --- the state_dict a plan names ------------------------------------------------------------
+
+
+def _norm_keys(name: str, channels: int, group: bool) -> list[tuple[str, list[int]]]:
+    keys = [(f"{name}.weight", [channels]), (f"{name}.bias", [channels])]
+    if not group:
+        keys += [(f"{name}.running_mean", [channels]), (f"{name}.running_var", [channels])]
+        keys.append((f"{name}.num_batches_tracked", []))
+    return keys
+
+
+def _conv_keys(conv: Any) -> list[tuple[str, list[int]]]:
+    shape = [conv.out_channels, conv.in_channels // conv.groups, conv.kernel, conv.kernel]
+    keys = [(f"{conv.torch_name}.weight", shape)]
+    return keys + ([(f"{conv.torch_name}.bias", [conv.out_channels])] if conv.bias else [])
+
+
+def plan_state_dict(plan: Any) -> list[tuple[str, list[int]]]:
+    """The keys and shapes a module built from the plan holds, in registration order: the stem
+    (convs, norms, its pool's conv and norm), then each block (preact norm, each conv and its
+    norm, attention, shortcut), then the final norm and the classifier."""
+    group = plan.group_norm
+    keys: list[tuple[str, list[int]]] = []
+    for conv, norm in plan.stem.conv_norms:
+        keys += _conv_keys(conv) + (
+            _norm_keys(norm.torch_name, norm.channels, group) if norm else []
+        )
+    if plan.stem.pool_conv and plan.stem.pool_norm:
+        norm = plan.stem.pool_norm
+        keys += _conv_keys(plan.stem.pool_conv) + _norm_keys(norm.torch_name, norm.channels, group)
+    for block in plan.blocks:
+        norms = list(block.norms)
+        if block.preact:
+            first = norms.pop(0)
+            keys += _norm_keys(first.torch_name, first.channels, group)
+        for i, conv in enumerate(block.convs):
+            keys += _conv_keys(conv)
+            if i < len(norms):
+                keys += _norm_keys(norms[i].torch_name, norms[i].channels, group)
+        attention = block.attention
+        if hasattr(attention, "reduce"):
+            keys += _conv_keys(attention.reduce) + _conv_keys(attention.expand)
+        elif hasattr(attention, "conv_torch_name"):
+            keys.append((f"{attention.conv_torch_name}.weight", [1, 1, attention.kernel]))
+        for conv in block.shortcut_convs:
+            keys += _conv_keys(conv)
+        for norm in block.shortcut_norms:
+            keys += _norm_keys(norm.torch_name, norm.channels, group)
+    if plan.head.final_norm:
+        keys += _norm_keys(plan.head.final_norm.torch_name, plan.head.in_features, group)
+    head = plan.head
+    keys.append((f"{head.torch_name}.weight", [head.num_classes, head.in_features]))
+    keys.append((f"{head.torch_name}.bias", [head.num_classes]))
+    return keys

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from helpers import spec_path
 
 from resgen.loader import load_document
 from resgen.spec import Spec
@@ -151,7 +152,7 @@ def test_out_that_is_a_file_is_one_located_line(
     Path("notes.txt").write_text("mine")
     Path("out").mkdir()
     Path("out/torch").write_text("also mine")
-    spec = specs_dir / "resnet18.yaml"
+    spec = spec_path("resnet18")
     for out, shown in (("notes.txt", "notes.txt"), ("out", "out/torch")):
         result = cli(*command, spec, "--out", out)
         no_traceback(result)
@@ -206,7 +207,7 @@ def test_list_shows_every_spec(specs_dir: Path, cli: Callable[..., Result]) -> N
     result = cli("list", specs_dir)
     assert result.exit_code == 0, result.output
     rows = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("│")}
-    assert rows == {path.stem for path in specs_dir.glob("*.yaml")}
+    assert rows == {path.stem for path in specs_dir.rglob("*.yaml")}
     assert "60,192,808" in result.stdout  # resnet152's published count
 
 

@@ -68,14 +68,14 @@ def test_wheel_installs_and_runs_anywhere(tmp_path: Path) -> None:
     assert REPO not in location.parents
 
     resgen = bin_dir / "resgen"
-    count = len(list((work / "my_specs").glob("*.yaml")))
+    count = len(list((work / "my_specs").rglob("*.yaml")))
     validated = run([resgen, "validate", "my_specs"], work, env)
     assert validated.stdout == f"{count} spec(s) valid\n"
 
-    summary = run([resgen, "summary", "my_specs/resnet152.yaml"], work, env)
+    summary = run([resgen, "summary", "my_specs/torchvision/resnet152.yaml"], work, env)
     assert "60,192,808" in summary.stdout
 
-    run([resgen, "build", "my_specs/resnet18.yaml", "--out", "out"], work, env)
+    run([resgen, "build", "my_specs/torchvision/resnet18.yaml", "--out", "out"], work, env)
     text = (work / "out" / "torch" / "resnet18.py").read_text(encoding="utf-8")
     assert HEADER.match(text.splitlines()[0])
     assert "def resnet18(" in text
@@ -83,5 +83,9 @@ def test_wheel_installs_and_runs_anywhere(tmp_path: Path) -> None:
     # The checkout renders the same spec to the same bytes: the wheel's templates are the
     # repository's.
     checkout = Path(sys.executable).parent / "resgen"
-    run([checkout, "build", "my_specs/resnet18.yaml", "--out", "out_checkout"], work, env)
+    run(
+        [checkout, "build", "my_specs/torchvision/resnet18.yaml", "--out", "out_checkout"],
+        work,
+        env,
+    )
     assert (work / "out_checkout" / "torch" / "resnet18.py").read_text(encoding="utf-8") == text

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import REPO
+from helpers import REPO, plan_state_dict
 
 from resgen.plan import (
     EfficientChannelAttention,
@@ -295,57 +295,6 @@ def test_default_blocks_keep_todays_facts(tmp_path: Path) -> None:
 # --- timm's state_dict, named by the plan ---------------------------------------------------------
 
 
-def norm_keys(name: str, channels: int, group: bool) -> list[tuple[str, list[int]]]:
-    keys = [(f"{name}.weight", [channels]), (f"{name}.bias", [channels])]
-    if not group:
-        keys += [(f"{name}.running_mean", [channels]), (f"{name}.running_var", [channels])]
-        keys.append((f"{name}.num_batches_tracked", []))
-    return keys
-
-
-def conv_keys(conv: Any) -> list[tuple[str, list[int]]]:
-    shape = [conv.out_channels, conv.in_channels // conv.groups, conv.kernel, conv.kernel]
-    keys = [(f"{conv.torch_name}.weight", shape)]
-    return keys + ([(f"{conv.torch_name}.bias", [conv.out_channels])] if conv.bias else [])
-
-
-def state_dict_of(plan: NetworkPlan) -> list[tuple[str, list[int]]]:
-    """The keys and shapes a module built from the plan holds, in registration order: the stem
-    (convs, norms, its pool's conv and norm), then each block (preact norm, each conv and its
-    norm, attention, shortcut), then the final norm and the classifier."""
-    group = plan.group_norm
-    keys: list[tuple[str, list[int]]] = []
-    for conv, norm in plan.stem.conv_norms:
-        keys += conv_keys(conv) + (norm_keys(norm.torch_name, norm.channels, group) if norm else [])
-    if plan.stem.pool_conv and plan.stem.pool_norm:
-        norm = plan.stem.pool_norm
-        keys += conv_keys(plan.stem.pool_conv) + norm_keys(norm.torch_name, norm.channels, group)
-    for block in plan.blocks:
-        norms = list(block.norms)
-        if block.preact:
-            first = norms.pop(0)
-            keys += norm_keys(first.torch_name, first.channels, group)
-        for i, conv in enumerate(block.convs):
-            keys += conv_keys(conv)
-            if i < len(norms):
-                keys += norm_keys(norms[i].torch_name, norms[i].channels, group)
-        attention = block.attention
-        if isinstance(attention, SqueezeExcitation):
-            keys += conv_keys(attention.reduce) + conv_keys(attention.expand)
-        elif isinstance(attention, EfficientChannelAttention):
-            keys.append((f"{attention.conv_torch_name}.weight", [1, 1, attention.kernel]))
-        for conv in block.shortcut_convs:
-            keys += conv_keys(conv)
-        for norm in block.shortcut_norms:
-            keys += norm_keys(norm.torch_name, norm.channels, group)
-    if plan.head.final_norm:
-        keys += norm_keys(plan.head.final_norm.torch_name, plan.head.in_features, group)
-    head = plan.head
-    keys.append((f"{head.torch_name}.weight", [head.num_classes, head.in_features]))
-    keys.append((f"{head.torch_name}.bias", [head.num_classes]))
-    return keys
-
-
 def shipped_zoo_specs() -> dict[str, Path]:
     found = {path.stem: path for path in sorted((REPO / "specs").rglob("*.yaml"))}
     return {name: found[name] for name in ZOO if name in found}
@@ -354,4 +303,4 @@ def shipped_zoo_specs() -> dict[str, Path]:
 @pytest.mark.parametrize("name", list(shipped_zoo_specs()))
 def test_the_plan_names_timms_state_dict(name: str) -> None:
     plan = build_plan(load_spec(shipped_zoo_specs()[name]))
-    assert state_dict_of(plan) == [tuple(item) for item in ZOO[name]["state_dict"].items()]
+    assert plan_state_dict(plan) == [tuple(item) for item in ZOO[name]["state_dict"].items()]

@@ -128,7 +128,6 @@ def test_timm_weights_load_strictly_and_agree(name: str) -> None:
         assert compare(reference, name, size, torch) <= TOLERANCE, size
 
 
-@pytest.mark.xfail(strict=False, reason="issue 10: the zoo vocabulary and specs have not landed")
 def test_every_zoo_architecture_has_a_spec() -> None:
     missing = [name for name in ZOO_NAMES if name not in shipped_specs()]
     assert not missing, f"{len(missing)} of {len(ZOO_NAMES)} without a spec: {missing}"

@@ -19,13 +19,20 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import REPO
+from helpers import REPO, spec_path
 
 from resgen import build as builder
 from resgen.cli import main
 from resgen.render import Backend, templates_dir
 
 SPECS = ("resnet18", "resnet34", "resnet20_cifar", "plain20_cifar", "resnet50", "resnet50d")
+
+
+def spec_file(project: Path, name: str) -> Path:
+    """Where a shipped spec sits in a test project: the same family folder as in specs/."""
+    return project / spec_path(name).relative_to(REPO)
+
+
 LOCATED = re.compile(r"^.+:\d+:\d+: .+$")
 KERAS_READY = (templates_dir() / "keras" / "model.py.j2").exists()
 BACKENDS: tuple[Backend, ...] = ("torch", "keras") if KERAS_READY else ("torch",)
@@ -34,9 +41,10 @@ BACKENDS: tuple[Backend, ...] = ("torch", "keras") if KERAS_READY else ("torch",
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A project with a few shipped specs (pyproject.toml marks its root)."""
-    (tmp_path / "specs").mkdir()
     for name in SPECS:
-        shutil.copy(REPO / "specs" / f"{name}.yaml", tmp_path / "specs")
+        target = spec_file(tmp_path, name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(spec_path(name), target)
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'user'\n")
     return tmp_path
 
@@ -88,7 +96,9 @@ def test_every_target_lies_directly_in_out_backend(project: Path, tmp_path: Path
     deep = project / "a" / "b" / "c"
     deep.mkdir(parents=True)
     sneaky = deep / ".." / ".." / "evil name ..yaml"
-    (project / "a" / "evil name ..yaml").write_text("extends: ../specs/resnet18.yaml\nname: tiny\n")
+    (project / "a" / "evil name ..yaml").write_text(
+        "extends: ../specs/torchvision/resnet18.yaml\nname: tiny\n"
+    )
     out = tmp_path / "out"
     for target in builder.targets([sneaky, project / "specs"], BACKENDS, out):
         assert target.path.parent == out / target.backend
@@ -143,7 +153,7 @@ def test_a_symlinked_target_is_replaced_not_followed(project: Path, tmp_path: Pa
     stale = outside / "stale.py"
     old = (out / "torch" / "resnet34.py").read_text()
     stale.write_text(old)
-    with (project / "specs" / "resnet34.yaml").open("a") as spec:
+    with (spec_file(project, "resnet34")).open("a") as spec:
         spec.write("num_classes: 10\n")
     (out / "torch" / "resnet34.py").unlink()
     (out / "torch" / "resnet34.py").symlink_to(stale)
@@ -168,7 +178,7 @@ def test_a_hard_linked_target_is_replaced_not_written_through(
     elsewhere = tmp_path / "vendored_copy.py"
     os.link(target, elsewhere)
     old = elsewhere.read_bytes()
-    with (project / "specs" / "resnet18.yaml").open("a") as spec:
+    with (spec_file(project, "resnet18")).open("a") as spec:
         spec.write("dropout: 0.5\n")
     assert invoke("build", project / "specs", "--out", out)[0] == 0
     assert elsewhere.read_bytes() == old
@@ -231,7 +241,7 @@ def test_replace_failing_part_way_leaves_old_or_new_files(
     assert invoke("build", project / "specs", "--out", out)[0] == 0
     old = snapshot(out)
     for name in SPECS:  # every spec changes: every file is rewritten
-        spec = project / "specs" / f"{name}.yaml"
+        spec = spec_file(project, name)
         spec.write_text(spec.read_text() + "dropout: 0.25\n")
     new = rendered(project, out)
     assert all(new[k] != old[k] for k in old)
@@ -273,7 +283,7 @@ def test_failure_while_writing_keeps_the_old_file(
     out = tmp_path / "out"
     assert invoke("build", project / "specs", "--out", out)[0] == 0
     old = snapshot(out)
-    spec = project / "specs" / "resnet18.yaml"
+    spec = spec_file(project, "resnet18")
     spec.write_text(spec.read_text().replace("num_classes: 1000", "num_classes: 7"))
 
     def broken(*args: object, **kwargs: object) -> None:
@@ -316,7 +326,7 @@ def test_unwritable_folder_is_refused_and_changes_nothing(
     out = tmp_path / "out"
     assert invoke("build", project / "specs", "--out", out)[0] == 0
     old = snapshot(out)
-    spec = project / "specs" / "resnet20_cifar.yaml"
+    spec = spec_file(project, "resnet20_cifar")
     spec.write_text(spec.read_text().replace("num_classes: 10", "num_classes: 100"))
     folder = out / "torch"
     if os.geteuid() != 0:
@@ -359,7 +369,7 @@ def test_new_files_follow_the_umask_and_rewrites_keep_the_mode(
     target = out / "torch" / "resnet18.py"
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
     target.chmod(0o640)
-    spec = project / "specs" / "resnet18.yaml"
+    spec = spec_file(project, "resnet18")
     spec.write_text(spec.read_text().replace("num_classes: 1000", "num_classes: 5"))
     assert invoke("build", project / "specs", "--out", out)[0] == 0
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
@@ -386,7 +396,7 @@ EDITS = {
 @pytest.mark.parametrize("edit", sorted(EDITS))
 def test_only_force_overwrites_a_changed_file(project: Path, tmp_path: Path, edit: str) -> None:
     out = tmp_path / "out"
-    spec = project / "specs" / "resnet18.yaml"
+    spec = spec_file(project, "resnet18")
     assert invoke("build", spec, "--out", out)[0] == 0
     target = out / "torch" / "resnet18.py"
     fresh = target.read_bytes()
@@ -423,7 +433,8 @@ def test_bytes_identical_across_locales_timezones_and_hash_seeds(tmp_path: Path)
     en_US.UTF-8 where installed, and POSIX; with a spec whose file name and description are not
     ASCII. Shipped specs also match the committed generated/ files."""
     project = tmp_path / "project"
-    shutil.copytree(REPO / "specs", project / "specs")
+    for family in ("torchvision", "keras", "papers"):  # timm's 69 would only add time
+        shutil.copytree(REPO / "specs" / family, project / "specs" / family)
     (project / "pyproject.toml").write_text("[project]\nname = 'user'\n")
     (project / "specs" / "d\u00e9mo \U0001f9ea.yaml").write_text(
         'name: demo\ndescription: "R\\u00e9sum\\u00e9, na\\u00efve \\U0001f9ea"\n'

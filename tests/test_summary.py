@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from helpers import REPO, spec_path
 
 # name: (parameters, published MACs as printed, the unit that string is in)
 PUBLISHED: dict[str, tuple[int, str | None, float]] = {
@@ -66,7 +67,12 @@ def summary_json(cli: Callable[..., Result], path: Path) -> dict:
 
 
 def test_every_shipped_spec_has_a_published_figure(specs_dir: Path) -> None:
-    assert sorted(path.stem for path in specs_dir.glob("*.yaml")) == sorted(PUBLISHED)
+    """Here, or (timm's zoo) in tests/data/timm_resnet_zoo.json, which
+    tests/test_timm_listing.py holds every zoo spec's summary to."""
+    zoo = json.loads((REPO / "tests" / "data" / "timm_resnet_zoo.json").read_text("utf-8"))
+    shipped = {path.stem for path in specs_dir.rglob("*.yaml")}
+    assert set(PUBLISHED) <= shipped
+    assert shipped - set(PUBLISHED) <= set(zoo["models"])
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
@@ -74,7 +80,7 @@ def test_summary_matches_the_published_figures(
     name: str, specs_dir: Path, cli: Callable[..., Result]
 ) -> None:
     params, macs, unit = PUBLISHED[name]
-    data = summary_json(cli, specs_dir / f"{name}.yaml")
+    data = summary_json(cli, spec_path(name))
     assert data["name"] == name
     assert data["params"] == params
     if macs is not None:
@@ -84,7 +90,7 @@ def test_summary_matches_the_published_figures(
 
 
 def test_json_layout(specs_dir: Path, cli: Callable[..., Result]) -> None:
-    data = summary_json(cli, specs_dir / "resnet50.yaml")
+    data = summary_json(cli, spec_path("resnet50"))
     assert {"name", "params", "macs", "flops", "stages"} <= set(data)
     assert all(isinstance(data[key], int) for key in ("params", "macs", "flops"))
     rows = data["stages"]
@@ -105,12 +111,12 @@ def test_json_layout(specs_dir: Path, cli: Callable[..., Result]) -> None:
 
 
 def test_table_shows_totals_with_separators(specs_dir: Path, cli: Callable[..., Result]) -> None:
-    result = cli("summary", specs_dir / "resnet152.yaml")
+    result = cli("summary", spec_path("resnet152"))
     assert result.exit_code == 0, result.output
     assert "60,192,808" in result.stdout
     assert "11.514" in result.stdout
     assert "FLOPs = 2 x MACs" in result.stdout
-    cifar = cli("summary", specs_dir / "resnet56_cifar.yaml")
+    cifar = cli("summary", spec_path("resnet56_cifar"))
     assert cifar.exit_code == 0, cifar.output
     assert "853,018" in cifar.stdout
 
@@ -154,7 +160,7 @@ def test_resnet20_by_hand(specs_dir: Path, cli: Callable[..., Result]) -> None:
     )
     assert macs == 40_551_040
 
-    data = summary_json(cli, specs_dir / "resnet20_cifar.yaml")
+    data = summary_json(cli, spec_path("resnet20_cifar"))
     assert data["params"] == total
     assert data["macs"] == macs
     assert [row["params"] for row in data["stages"]] == [stem, stage1, stage2, stage3, head]
@@ -173,7 +179,7 @@ def test_option_b_adds_the_published_2752_parameters(
     """He et al. 2015's reference figures: option B shortcuts add 2,752 parameters to ResNet-20
     (1x1 16->32 and 32->64 projections with their norms: 512 + 64 + 2048 + 128)."""
     spec = tmp_path / "resnet20_b.yaml"
-    base = (specs_dir / "resnet20_cifar.yaml").as_posix()
+    base = (spec_path("resnet20_cifar")).as_posix()
     spec.write_text(f"name: resnet20_b\nextends: {base}\nshortcut: projection\n")
     assert summary_json(cli, spec)["params"] == 269_722 + 2_752
 
@@ -187,3 +193,45 @@ def test_summary_of_a_broken_spec_is_one_located_line(
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == f"{spec}:3:19: stages[0].blocks: must be >= 1, got 0\n"
+
+
+def test_squeeze_excitation_rows_by_hand(cli: Callable[..., Result]) -> None:
+    """SE-ResNet-18 less ResNet-18, stage by stage: two SE units of 2 * C * h + h + C
+    parameters and 2 * C * h MACs (on the 1 x 1 squeezed map) per stage, with
+    h = max(8, C / 16 rounded to a multiple of 8): 8, 8, 16, 32 for C = 64 ... 512."""
+    se = summary_json(cli, spec_path("seresnet18"))["stages"]
+    plain = summary_json(cli, spec_path("resnet18"))["stages"]
+    widths = ((64, 8), (128, 8), (256, 16), (512, 32))
+    params = [2 * (2 * c * h + h + c) for c, h in widths]
+    macs = [2 * 2 * c * h for c, h in widths]
+    assert params == [2_192, 4_368, 16_928, 66_624]
+    rows = [
+        (a["params"] - b["params"], a["macs"] - b["macs"]) for a, b in zip(se, plain, strict=True)
+    ]
+    assert rows == [(0, 0), *zip(params, macs, strict=True), (0, 0)]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "seresnet50",
+        "ecaresnet50d",
+        "resnetaa50",
+        "resnetblur50",
+        "resnet50_gn",
+        "senet154",
+        "resnetrs50",
+    ],
+)
+def test_summary_of_each_knob_equals_timms_listing(name: str, cli: Callable[..., Result]) -> None:
+    """The command itself (at 224 px, the listing's size) against FlopCounterMode's count of
+    timm's model: convs (SE's 1x1s, ECA's conv1d, the blur filter) and the classifier."""
+    listing = json.loads((REPO / "tests" / "data" / "timm_resnet_zoo.json").read_text("utf-8"))
+    entry = listing["models"][name]
+    spec = spec_path(name)
+    data = summary_json(cli, spec)
+    assert data["input"] == entry["input_size"]  # timm's default size
+    assert data["params"] == entry["params"]
+    assert data["flops"] == 2 * data["macs"]
+    if data["input"][1] == 224:  # the listing counts at 224 (resnetrs50's default is 160)
+        assert data["macs"] == sum(entry["flops"].values()) // 2

@@ -15,18 +15,18 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from helpers import shipped_specs, spec_path
 
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)  # xdist already runs one worker per core
 
-from resgen.plan import NetworkPlan, build_plan  # noqa: E402
+from resgen.plan import EfficientChannelAttention, NetworkPlan, build_plan  # noqa: E402
 from resgen.render import render  # noqa: E402
 from resgen.spec import InputSpec, Spec  # noqa: E402
 from resgen.validate import load_spec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SPECS = ROOT / "specs"
-SHIPPED = sorted(p.stem for p in SPECS.glob("*.yaml"))
+SHIPPED = sorted(shipped_specs())
 
 # One network per block kind and shortcut policy (and stem), at a small input.
 KINDS = {
@@ -39,6 +39,11 @@ KINDS = {
     "plain20_cifar": "basic, no shortcut",
     "resnet50d": "deep stem, avg_projection (ResNet-D)",
     "preact_basic_always": "preact basic, always_projection, dropout (synthetic)",
+    "resnetrs50": "ResNet-RS: conv stem pool, squeeze-and-excitation",
+    "resnetblur18": "blur anti-aliasing in the stem and the blocks",
+    "ecaresnet26t": "tiered stem, efficient channel attention",
+    "resnet50_gn": "group norm",
+    "test_resnet": "stages of mixed block kinds",
 }
 SYNTHETIC = {
     "preact_basic_always": {
@@ -61,7 +66,7 @@ SYNTHETIC = {
 def spec_of(name: str) -> Spec:
     if name in SYNTHETIC:
         return Spec.model_validate(SYNTHETIC[name])
-    return load_spec(SPECS / f"{name}.yaml")
+    return load_spec(spec_path(name))
 
 
 def size_of(spec: Spec) -> int:
@@ -90,9 +95,10 @@ def randomized(model: torch.nn.Module) -> torch.nn.Module:
     torch.manual_seed(1)
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
+            if isinstance(module, torch.nn.BatchNorm2d | torch.nn.GroupNorm):
                 module.weight.uniform_(0.5, 1.5)
                 module.bias.normal_(0, 0.1)
+            if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_mean.normal_(0, 0.1)
                 module.running_var.uniform_(0.5, 1.5)
     return model.eval()
@@ -249,15 +255,25 @@ def test_intermediate_indices_follow_timm(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_module_names_are_the_plans(name: str, tmp_path: Path) -> None:
-    """Every conv, norm and linear sits at the path resgen.naming gives it, in plan order."""
+    """Every conv, norm and linear sits at the path resgen.naming gives it, in plan order
+    (built on the meta device: names and kinds, no weights, for the largest nets too)."""
     plan = build_plan(spec_of(name))
-    model = getattr(module_of(name, tmp_path), name)()
+    factory = getattr(module_of(name, tmp_path), name)
+    with torch.device("meta"):
+        model = factory()
+    layers = torch.nn.Conv2d | torch.nn.Conv1d | torch.nn.BatchNorm2d | torch.nn.GroupNorm
     found = {
         path: type(module).__name__
         for path, module in model.named_modules()
-        if isinstance(module, torch.nn.Conv2d | torch.nn.BatchNorm2d | torch.nn.Linear)
+        if isinstance(module, layers | torch.nn.Linear)
     }
+    norm = "GroupNorm" if plan.group_norm else "BatchNorm2d"
     expected = {conv.torch_name: "Conv2d" for conv in plan.convs}
-    expected |= {norm.torch_name: "BatchNorm2d" for norm in plan.norms}
+    expected |= {norm_.torch_name: norm for norm_ in plan.norms}
+    expected |= {
+        block.attention.conv_torch_name: "Conv1d"
+        for block in plan.blocks
+        if isinstance(block.attention, EfficientChannelAttention)
+    }
     expected[plan.head.torch_name] = "Linear"
     assert found == expected

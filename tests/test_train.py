@@ -25,7 +25,8 @@ pytest.importorskip("torch")
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
-RESNET20 = SPECS / "resnet20_cifar.yaml"
+RESNET20 = SPECS / "papers" / "resnet20_cifar.yaml"
+PLAIN20 = SPECS / "papers" / "plain20_cifar.yaml"
 VENV_BIN = Path(sys.executable).parent
 # One thread per process: pytest-xdist already runs a worker per core, and OpenMP threads that
 # spin on an oversubscribed CPU make torch several times slower. Runs compared bit for bit must
@@ -431,7 +432,7 @@ def test_augmentation_pads_crops_and_flips() -> None:
 
 def test_several_specs_same_budget_and_overlay(tmp_path: Path) -> None:
     plot = tmp_path / "overlay.png"
-    result = train(SPECS / "plain20_cifar.yaml", RESNET20, "--steps", "3", "--batch-size", "8",
+    result = train(PLAIN20, RESNET20, "--steps", "3", "--batch-size", "8",
                    "--out", tmp_path / "runs", "--plot", plot)  # fmt: skip
     assert result.exit_code == 0, result.output
     plain, residual = (summary(tmp_path / "runs" / n) for n in ("plain20_cifar", "resnet20_cifar"))
@@ -439,7 +440,7 @@ def test_several_specs_same_budget_and_overlay(tmp_path: Path) -> None:
         assert plain[key] == residual[key]
     assert plain["shortcut"] == "none" and residual["shortcut"] == "zero_pad"
     assert plot.read_bytes()[:4] == b"\x89PNG"
-    longer = train(SPECS / "plain20_cifar.yaml", RESNET20, "--steps", "4", "--batch-size", "8",
+    longer = train(PLAIN20, RESNET20, "--steps", "4", "--batch-size", "8",
                    "--out", tmp_path / "runs", "--resume")  # fmt: skip
     assert longer.exit_code == 0, longer.output
     for name in ("plain20_cifar", "resnet20_cifar"):
