@@ -281,9 +281,10 @@ def keras_page(plan: NetworkPlan) -> Page:
     framework = ["import keras", "from keras import layers"]
     if layers:
         stdlib.append("from typing import Any, NamedTuple")
-        framework[1] += ", ops"
     else:
         stdlib.append("from typing import NamedTuple")
+    if set(layers) - {"gelu_tanh"}:  # the layers compute with keras.ops; gelu_tanh does not
+        framework[1] += ", ops"
     stem = plan.stem
     return Page(
         stdlib_imports=tuple(stdlib),

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from helpers import shipped_specs, spec_path
 
 keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
@@ -35,8 +36,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ROOT / "generated" / "keras"
-SPECS = ROOT / "specs"
-SPEC_NAMES = sorted(p.stem for p in SPECS.glob("*.yaml"))
+SPEC_NAMES = sorted(shipped_specs())
 RUFF = Path(sys.executable).with_name("ruff")
 RESGEN = Path(sys.executable).with_name("resgen")
 
@@ -108,7 +108,7 @@ def test_same_layers_and_outputs_as_keras_applications(name: str) -> None:
     # keras.applications leaves one to Keras' global counter: the input, and ResNetV2's
     # stride-only shortcut (a 1x1 max pool, named <block>_0_pool here).
     assert [type(a).__name__ for a in ours.layers] == [type(b).__name__ for b in theirs.layers]
-    plan = build_plan(load_spec(SPECS / f"{name}.yaml"))
+    plan = build_plan(load_spec(spec_path(name)))
     pools = {f"{b.keras_name}_0_pool" for b in plan.blocks if b.shortcut == "subsample"}
     renamed = {}
     for a, b in zip(ours.layers, theirs.layers, strict=True):
@@ -164,7 +164,9 @@ def test_copy_by_name_without_strict_leaves_a_new_head_alone() -> None:
 
 
 # One shipped spec per layout the templates emit: basic, v1.5 bottleneck, v1 (bias, stride on
-# the 1x1), ResNetV2, pre-activation CIFAR bottleneck, ResNeXt, ResNet-D, option A, plain.
+# the 1x1), ResNetV2, pre-activation CIFAR bottleneck, ResNeXt, ResNet-D, option A, plain; and
+# timm's knobs: squeeze-and-excitation, ECA with the tiered stem, the blur and average-pool
+# anti-aliasing, group norm, ResNet-RS's conv stem pool, mixed block kinds.
 LAYOUTS = (
     "resnet18",
     "resnet50",
@@ -175,6 +177,13 @@ LAYOUTS = (
     "resnet50d",
     "resnet20_cifar",
     "plain20_cifar",
+    "seresnet18",
+    "ecaresnet26t",
+    "resnetblur18",
+    "resnetaa34d",
+    "resnet50_gn",
+    "resnetrs50",
+    "test_resnet",
 )
 
 
@@ -212,7 +221,7 @@ def test_every_layout_counts_the_plan_and_builds_on_the_torch_backend() -> None:
     result = run_python(script, *paths, backend="torch")
     found = json.loads(result.stdout.splitlines()[-1])
     for name in LAYOUTS:
-        plan = build_plan(load_spec(SPECS / f"{name}.yaml"))
+        plan = build_plan(load_spec(spec_path(name)))
         assert found[name]["backend"] == "torch"
         assert found[name]["trainable"] == plan.params == summary_params(name), name
         assert found[name]["output"] == [None, plan.head.num_classes], name
@@ -229,7 +238,7 @@ def summary_params(name: str) -> int:
 
     from resgen.cli import main
 
-    result = CliRunner().invoke(main, ["summary", "--json", str(SPECS / f"{name}.yaml")])
+    result = CliRunner().invoke(main, ["summary", "--json", str(spec_path(name))])
     assert result.exit_code == 0, result.output
     return json.loads(result.output)["params"]
 
@@ -359,7 +368,7 @@ def test_golden_tree_and_bytes_identical_across_hash_seeds(tmp_path: Path) -> No
 
 def test_summary_prints_the_plan_count() -> None:
     for name in ("resnet20_cifar", "resnet50d"):
-        plan = build_plan(load_spec(SPECS / f"{name}.yaml"))
+        plan = build_plan(load_spec(spec_path(name)))
         printed: list[str] = []
         model = build(name, input_shape=(64, 64, 3))
         model.summary(print_fn=lambda line, *_, out=printed, **__: out.append(line))
