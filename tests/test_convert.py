@@ -1,0 +1,403 @@
+"""``resgen convert``: checkpoints moved between a spec's PyTorch and Keras twins, verified.
+
+The truths the conversions are held to come from outside resgen's converter: torchvision's
+state_dict listing (tests/data) for the PyTorch checkpoint, ``keras.applications.ResNet50`` for
+the Keras one, and each framework's own loader (``keras.Model.load_weights``,
+``safetensors.torch.load_file`` with ``load_state_dict(strict=True)``) for what was written.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+torch = pytest.importorskip("torch")
+keras = pytest.importorskip("keras")
+np = pytest.importorskip("numpy")
+safetensors_torch = pytest.importorskip("safetensors.torch")
+
+from resgen import convert as converter  # noqa: E402
+
+# Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = ROOT / "specs"
+GENERATED = ROOT / "generated"
+TORCHVISION = ROOT / "tests" / "data" / "torchvision_state_dicts.json"
+TOLERANCE = 1e-4
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def factory(backend: str, name: str):
+    path = GENERATED / backend / f"{name}.py"
+    module_spec = importlib.util.spec_from_file_location(f"convert_test_{backend}_{name}", path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_spec.name] = module  # so that torch.save can pickle a whole model
+    module_spec.loader.exec_module(module)
+    return getattr(module, name)
+
+
+def trained_like(shapes: dict[str, list[int]], seed: int = 0) -> dict[str, torch.Tensor]:
+    """A checkpoint with the given names and shapes whose values look trained: He-scaled convs,
+    norm scales in [0.1, 0.5], small shifts, running variances in [0.5, 1.5]."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def uniform(shape: list[int], low: float, high: float) -> torch.Tensor:
+        return torch.rand(shape, generator=generator) * (high - low) + low
+
+    state: dict[str, torch.Tensor] = {}
+    for key, shape in shapes.items():
+        if key.endswith("num_batches_tracked"):
+            state[key] = torch.tensor(1000)
+        elif len(shape) == 4:
+            fan_out = shape[0] * shape[2] * shape[3]
+            state[key] = torch.randn(shape, generator=generator) * (2 / fan_out) ** 0.5
+        elif key.endswith("running_var"):
+            state[key] = uniform(shape, 0.5, 1.5)
+        elif key.startswith("fc.") and len(shape) == 2:
+            state[key] = torch.randn(shape, generator=generator) * 0.01
+        elif key.endswith(".weight") and not key.startswith("fc."):
+            state[key] = uniform(shape, 0.1, 0.5)
+        else:
+            state[key] = uniform(shape, -0.1, 0.1)
+    return state
+
+
+def torchvision_listing(name: str) -> dict[str, list[int]]:
+    return json.loads(TORCHVISION.read_text())[name]["state_dict"]
+
+
+def batch(size: int, seed: int = 7) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((2, 3, size, size)).astype(np.float32)
+
+
+def keras_out(model, x: np.ndarray) -> np.ndarray:
+    return keras.ops.convert_to_numpy(model(x.transpose(0, 2, 3, 1), training=False))
+
+
+def no_traceback(result: Result) -> None:
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+# --------------------------------------------------------------------------------------------
+# each direction, against outside truths
+
+
+def test_torchvision_resnet50_checkpoint_to_keras(tmp_path: Path, cli: Callable) -> None:
+    """The issue's first case: a torchvision-shaped checkpoint (torchvision's keys and shapes,
+    saved under "state_dict" as training scripts do) becomes a .weights.h5 that Keras' own
+    loader puts into the generated Keras resnet50, which then gives the PyTorch outputs."""
+    state = trained_like(torchvision_listing("resnet50"))
+    source, target = tmp_path / "resnet50.pth", tmp_path / "resnet50.weights.h5"
+    torch.save({"epoch": 90, "state_dict": state}, source)
+
+    result = cli("convert", SPECS / "resnet50.yaml", source, target)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    for where in ("stem", "layer1 / conv2", "layer4 / conv5", "logits", "overall"):
+        assert any(line.strip().startswith(where) for line in lines), where
+    overall = float(next(line for line in lines if "overall" in line).split()[1])
+    assert 0 < overall < TOLERANCE  # two frameworks: round-off, and no more
+    assert lines[-1] == f"wrote {target}"
+
+    reference = factory("torch", "resnet50")().eval()
+    reference.load_state_dict(state, strict=True)
+    model = factory("keras", "resnet50")()
+    model.load_weights(target)
+    x = batch(224)
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(x)).numpy()
+    assert np.abs(keras_out(model, x) - expected).max() < TOLERANCE
+    assert leftovers(tmp_path) == []
+
+
+def test_keras_applications_resnet50_to_safetensors(tmp_path: Path, cli: Callable) -> None:
+    """The issue's second case: keras.applications.ResNet50's own .weights.h5 becomes a
+    .safetensors that loads strictly into the generated PyTorch resnet50_v1 and gives
+    keras.applications' outputs."""
+    application = keras.applications.ResNet50(weights=None, classifier_activation=None)
+    rng = np.random.default_rng(0)
+    for variable in application.weights:
+        name = variable.path.rsplit("/", 1)[-1]
+        ranges = {"gamma": (0.1, 0.5), "moving_variance": (0.5, 1.5)}
+        if name in ranges or name in ("beta", "moving_mean", "bias"):
+            low, high = ranges.get(name, (-0.1, 0.1))
+            variable.assign(rng.uniform(low, high, variable.shape).astype("float32"))
+    source, target = tmp_path / "ResNet50.weights.h5", tmp_path / "resnet50_v1.safetensors"
+    application.save_weights(source)
+
+    result = cli("convert", SPECS / "resnet50_v1.yaml", source, target)
+    assert result.exit_code == 0, result.output
+    assert "layer3 / conv4" in result.stdout
+
+    model = factory("torch", "resnet50_v1")().eval()
+    model.load_state_dict(safetensors_torch.load_file(target), strict=True)
+    x = batch(224)
+    with torch.no_grad():
+        got = model(torch.from_numpy(x)).numpy()
+    assert np.abs(got - keras_out(application, x)).max() < TOLERANCE
+
+
+def test_keras_to_pt_and_torch_format_rewrite(tmp_path: Path, cli: Callable) -> None:
+    """Keras -> .pt; then .pt (as DistributedDataParallel saves it, under "model") ->
+    .safetensors, which must hold the same tensors bit for bit."""
+    model = factory("keras", "resnet20_cifar")()
+    rng = np.random.default_rng(1)
+    for variable in model.weights:
+        scale = 1.0 if variable.path.endswith("moving_variance") else 0.0
+        noise = rng.uniform(-0.2, 0.2, variable.shape)
+        variable.assign((np.asarray(variable) * 0.5 + noise + scale).astype("float32"))
+    keras_file = tmp_path / "cifar.weights.h5"
+    model.save_weights(keras_file)
+
+    first = tmp_path / "cifar.pt"
+    result = cli("convert", SPECS / "resnet20_cifar.yaml", keras_file, first)
+    assert result.exit_code == 0, result.output
+    state = torch.load(first, weights_only=True)
+    reference = factory("torch", "resnet20_cifar")().eval()
+    reference.load_state_dict(state, strict=True)
+    x = batch(32)
+    with torch.no_grad():
+        assert np.abs(reference(torch.from_numpy(x)).numpy() - keras_out(model, x)).max() < 1e-4
+
+    wrapped = tmp_path / "ddp.pth"
+    torch.save({"model": {f"module.{k}": v for k, v in state.items()}, "step": 5}, wrapped)
+    second = tmp_path / "cifar.safetensors"
+    result = cli("convert", SPECS / "resnet20_cifar.yaml", wrapped, second)
+    assert result.exit_code == 0, result.output
+    assert "layer3 / conv4" not in result.stdout and "  layer3 " in result.stdout
+    rewritten = safetensors_torch.load_file(second)
+    assert sorted(rewritten) == sorted(state)  # safetensors stores names sorted
+    for key, value in state.items():
+        assert torch.equal(rewritten[key], value), key
+
+
+# --------------------------------------------------------------------------------------------
+# checkpoints that do not fit, paths that are wrong
+
+
+def test_mismatched_checkpoint_names_every_tensor_and_writes_nothing(
+    tmp_path: Path, cli: Callable
+) -> None:
+    state = trained_like(torchvision_listing("resnet18"))
+    del state["fc.bias"], state["layer2.0.bn1.running_mean"]
+    state["head.weight"] = torch.zeros(10, 512)
+    state["layer1.0.conv1.weight"] = torch.zeros(64, 32, 3, 3)
+    source, target = tmp_path / "bad.pt", tmp_path / "out.weights.h5"
+    torch.save(state, source)
+    result = cli("convert", SPECS / "resnet18.yaml", source, target)
+    no_traceback(result)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    where = f"{source}:1:1:"
+    assert lines == [
+        f"{where} does not fit resnet18: 2 missing, 1 unexpected, 1 misshapen tensor(s); "
+        "nothing written",
+        f"{where} layer2.0.bn1.running_mean: missing (the model's is 128)",
+        f"{where} fc.bias: missing (the model's is 1000)",
+        f"{where} head.weight: unexpected (10 x 512, not in resnet18)",
+        f"{where} layer1.0.conv1.weight: shape 64 x 32 x 3 x 3, the model's is 64 x 64 x 3 x 3",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.pt"]
+
+
+def test_a_checkpoint_of_another_network_lists_a_screenful(tmp_path: Path, cli: Callable) -> None:
+    source, target = tmp_path / "resnet50.safetensors", tmp_path / "out.weights.h5"
+    safetensors_torch.save_file(trained_like(torchvision_listing("resnet50")), source)
+    result = cli("convert", SPECS / "resnet18.yaml", source, target)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 + converter.MAX_LISTED + 1
+    counts = re.search(r"(\d+) missing, (\d+) unexpected, (\d+) misshapen", lines[0])
+    assert counts is not None, lines[0]
+    total = sum(int(n) for n in counts.groups())
+    assert total > 2 * converter.MAX_LISTED
+    assert lines[-1] == f"{source}:1:1: ... and {total - converter.MAX_LISTED} more"
+    assert not target.exists()
+
+
+def test_a_keras_file_that_does_not_fit_names_layers(tmp_path: Path, cli: Callable) -> None:
+    """resnet20_cifar's weights into resnet32_cifar: Keras files address weights by position,
+    so the 12 blocks resnet32 has beyond resnet20's 9 (2 convs and 2 norms each: 10 tensors)
+    show as 60 missing tensors, named by the model's layers, in the model's order."""
+    source, target = tmp_path / "r20.weights.h5", tmp_path / "r32.pt"
+    factory("keras", "resnet20_cifar")().save_weights(source)
+    result = cli("convert", SPECS / "resnet32_cifar.yaml", source, target)
+    no_traceback(result)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"{source}:1:1: does not fit resnet32_cifar: 60 missing, 0 unex")
+    assert lines[1].startswith(f"{source}:1:1: conv3_block5_1_conv/kernel (layers/")
+    assert lines[1].endswith("): missing (the model's is 3 x 3 x 32 x 32)")
+    assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "message"),
+    [
+        ("w.npz", "w.pt", "unknown checkpoint suffix: use .pt, .pth, .safetensors"),
+        ("w.pt", "w.h5", "(Keras 3 weights files end in .weights.h5)"),
+        ("a.weights.h5", "b.weights.h5", "IN and OUT are both Keras weights: nothing to convert"),
+    ],
+)
+def test_suffixes_are_checked_first(
+    source: str, target: str, message: str, tmp_path: Path, cli: Callable
+) -> None:
+    result = cli("convert", SPECS / "resnet18.yaml", tmp_path / source, tmp_path / target)
+    no_traceback(result)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_unreadable_checkpoints(tmp_path: Path, cli: Callable) -> None:
+    pickled = tmp_path / "model.pt"
+    torch.save(factory("torch", "resnet20_cifar")(), pickled)  # a whole module, not weights
+    garbage = tmp_path / "garbage.weights.h5"
+    garbage.write_bytes(b"not hdf5")
+    listed = tmp_path / "list.pt"
+    torch.save([torch.zeros(1)], listed)
+    cases = {
+        pickled: "not a PyTorch checkpoint loadable with weights_only=True: ",
+        garbage: "not an HDF5 file: ",
+        listed: "holds a list, not a state_dict",
+        tmp_path / "absent.pt": "cannot read the checkpoint: no such file",
+    }
+    for source, message in cases.items():
+        result = cli("convert", SPECS / "resnet20_cifar.yaml", source, tmp_path / "o.safetensors")
+        no_traceback(result)
+        assert result.exit_code == 2, source
+        assert result.stderr.startswith(f"{source}:1:1: {message}"), result.stderr
+        assert len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "o.safetensors").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_or_folder_is_refused_without_blocking(tmp_path: Path) -> None:
+    """Run as a subprocess with a timeout: a reader that opened the FIFO would hang."""
+    fifo, folder = tmp_path / "pipe.pt", tmp_path / "folder.pt"
+    os.mkfifo(fifo)
+    folder.mkdir()
+    resgen = Path(sys.executable).with_name("resgen")
+    for source in (fifo, folder):
+        result = subprocess.run(
+            [str(resgen), "convert", str(SPECS / "resnet20_cifar.yaml"), str(source), "o.pt"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.splitlines()[-1] == (
+            f"{source}:1:1: cannot read the checkpoint: it is not a regular file"
+        )
+    assert not (tmp_path / "o.pt").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# OUT: --force, atomic, written only when verified
+
+
+@pytest.fixture
+def cifar_checkpoint(tmp_path: Path) -> Path:
+    model = factory("torch", "resnet20_cifar")()
+    state = trained_like({k: list(v.shape) for k, v in model.state_dict().items()})
+    path = tmp_path / "in.pt"
+    torch.save(state, path)
+    return path
+
+
+def test_an_existing_out_needs_force(cifar_checkpoint: Path, cli: Callable) -> None:
+    target = cifar_checkpoint.with_name("out.weights.h5")
+    target.write_bytes(b"keep me")
+    spec = SPECS / "resnet20_cifar.yaml"
+    result = cli("convert", spec, cifar_checkpoint, target)
+    assert result.exit_code == 2
+    assert result.stderr == f"{target}:1:1: OUT exists; pass --force to replace it\n"
+    assert target.read_bytes() == b"keep me"
+    result = cli("convert", spec, cifar_checkpoint, target, "--force")
+    assert result.exit_code == 0, result.output
+    model = factory("keras", "resnet20_cifar")()
+    model.load_weights(target)  # a real Keras file now
+    assert leftovers(target.parent) == []
+
+
+def test_models_that_disagree_write_nothing_and_exit_1(
+    cifar_checkpoint: Path, cli: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a tolerance of zero, the round-off between two frameworks is a disagreement."""
+    monkeypatch.setattr(converter, "TOLERANCE", 0.0)
+    target = cifar_checkpoint.with_name("out.weights.h5")
+    target.write_bytes(b"old")
+    result = cli("convert", SPECS / "resnet20_cifar.yaml", cifar_checkpoint, target, "--force")
+    no_traceback(result)
+    assert result.exit_code == 1
+    assert "(tolerance 0e+00: DIFFERENT)" in result.stdout
+    assert result.stdout.splitlines()[-1].startswith(f"not written: {target}")
+    assert target.read_bytes() == b"old"
+
+
+def test_a_write_that_fails_leaves_the_old_file(
+    cifar_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = cifar_checkpoint.with_name("out.safetensors")
+    target.write_bytes(b"old")
+
+    import resgen.files
+
+    original = resgen.files.write_atomic_with
+
+    def failing(path: Path, write: Callable) -> None:
+        def broken(stream) -> None:  # the disk fills up half-way
+            stream.write(b"partial")
+            raise OSError(28, "No space left on device")
+
+        original(path, broken)
+
+    monkeypatch.setattr(converter, "write_atomic_with", failing)
+    with pytest.raises(OSError, match="No space left"):
+        converter.convert(SPECS / "resnet20_cifar.yaml", cifar_checkpoint, target, force=True)
+    assert target.read_bytes() == b"old"
+    assert leftovers(target.parent) == []
+
+
+def test_import_and_help_load_no_framework() -> None:
+    script = (
+        "import sys, resgen.convert\n"
+        "from click.testing import CliRunner\n"
+        "from resgen.cli import main\n"
+        "result = CliRunner().invoke(main, ['convert', '--help'])\n"
+        "assert result.exit_code == 0 and 'Exit codes:' in result.output, result.output\n"
+        "assert '.weights.h5' in result.output\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'keras',"
+        " 'tensorflow', 'jax', 'h5py', 'safetensors', 'numpy'}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
