@@ -8,7 +8,6 @@ the Keras one, and each framework's own loader (``keras.Model.load_weights``,
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -25,6 +24,9 @@ keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 safetensors_torch = pytest.importorskip("safetensors.torch")
 
+from checkpoints import generated_factory as factory  # noqa: E402
+from checkpoints import images, randomize_keras, trained_like  # noqa: E402
+
 from resgen import convert as converter  # noqa: E402
 
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
@@ -32,7 +34,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
-GENERATED = ROOT / "generated"
 TORCHVISION = ROOT / "tests" / "data" / "torchvision_state_dicts.json"
 TOLERANCE = 1e-4
 
@@ -45,48 +46,8 @@ def _one_torch_thread():
     torch.set_num_threads(before)
 
 
-def factory(backend: str, name: str):
-    path = GENERATED / backend / f"{name}.py"
-    module_spec = importlib.util.spec_from_file_location(f"convert_test_{backend}_{name}", path)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[module_spec.name] = module  # so that torch.save can pickle a whole model
-    module_spec.loader.exec_module(module)
-    return getattr(module, name)
-
-
-def trained_like(shapes: dict[str, list[int]], seed: int = 0) -> dict[str, torch.Tensor]:
-    """A checkpoint with the given names and shapes whose values look trained: He-scaled convs,
-    norm scales in [0.1, 0.5], small shifts, running variances in [0.5, 1.5]."""
-    generator = torch.Generator().manual_seed(seed)
-
-    def uniform(shape: list[int], low: float, high: float) -> torch.Tensor:
-        return torch.rand(shape, generator=generator) * (high - low) + low
-
-    state: dict[str, torch.Tensor] = {}
-    for key, shape in shapes.items():
-        if key.endswith("num_batches_tracked"):
-            state[key] = torch.tensor(1000)
-        elif len(shape) == 4:
-            fan_out = shape[0] * shape[2] * shape[3]
-            state[key] = torch.randn(shape, generator=generator) * (2 / fan_out) ** 0.5
-        elif key.endswith("running_var"):
-            state[key] = uniform(shape, 0.5, 1.5)
-        elif key.startswith("fc.") and len(shape) == 2:
-            state[key] = torch.randn(shape, generator=generator) * 0.01
-        elif key.endswith(".weight") and not key.startswith("fc."):
-            state[key] = uniform(shape, 0.1, 0.5)
-        else:
-            state[key] = uniform(shape, -0.1, 0.1)
-    return state
-
-
 def torchvision_listing(name: str) -> dict[str, list[int]]:
     return json.loads(TORCHVISION.read_text())[name]["state_dict"]
-
-
-def batch(size: int, seed: int = 7) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal((2, 3, size, size)).astype(np.float32)
 
 
 def keras_out(model, x: np.ndarray) -> np.ndarray:
@@ -127,7 +88,7 @@ def test_torchvision_resnet50_checkpoint_to_keras(tmp_path: Path, cli: Callable)
     reference.load_state_dict(state, strict=True)
     model = factory("keras", "resnet50")()
     model.load_weights(target)
-    x = batch(224)
+    x = images(2, 224)
     with torch.no_grad():
         expected = reference(torch.from_numpy(x)).numpy()
     assert np.abs(keras_out(model, x) - expected).max() < TOLERANCE
@@ -139,13 +100,7 @@ def test_keras_applications_resnet50_to_safetensors(tmp_path: Path, cli: Callabl
     .safetensors that loads strictly into the generated PyTorch resnet50_v1 and gives
     keras.applications' outputs."""
     application = keras.applications.ResNet50(weights=None, classifier_activation=None)
-    rng = np.random.default_rng(0)
-    for variable in application.weights:
-        name = variable.path.rsplit("/", 1)[-1]
-        ranges = {"gamma": (0.1, 0.5), "moving_variance": (0.5, 1.5)}
-        if name in ranges or name in ("beta", "moving_mean", "bias"):
-            low, high = ranges.get(name, (-0.1, 0.1))
-            variable.assign(rng.uniform(low, high, variable.shape).astype("float32"))
+    randomize_keras(application)
     source, target = tmp_path / "ResNet50.weights.h5", tmp_path / "resnet50_v1.safetensors"
     application.save_weights(source)
 
@@ -155,7 +110,7 @@ def test_keras_applications_resnet50_to_safetensors(tmp_path: Path, cli: Callabl
 
     model = factory("torch", "resnet50_v1")().eval()
     model.load_state_dict(safetensors_torch.load_file(target), strict=True)
-    x = batch(224)
+    x = images(2, 224)
     with torch.no_grad():
         got = model(torch.from_numpy(x)).numpy()
     assert np.abs(got - keras_out(application, x)).max() < TOLERANCE
@@ -164,12 +119,7 @@ def test_keras_applications_resnet50_to_safetensors(tmp_path: Path, cli: Callabl
 def test_keras_to_pt_and_torch_format_rewrite(tmp_path: Path, cli: Callable) -> None:
     """Keras -> .pt; then .pt (as DistributedDataParallel saves it, under "model") ->
     .safetensors, which must hold the same tensors bit for bit."""
-    model = factory("keras", "resnet20_cifar")()
-    rng = np.random.default_rng(1)
-    for variable in model.weights:
-        scale = 1.0 if variable.path.endswith("moving_variance") else 0.0
-        noise = rng.uniform(-0.2, 0.2, variable.shape)
-        variable.assign((np.asarray(variable) * 0.5 + noise + scale).astype("float32"))
+    model = randomize_keras(factory("keras", "resnet20_cifar")(), seed=1)
     keras_file = tmp_path / "cifar.weights.h5"
     model.save_weights(keras_file)
 
@@ -179,7 +129,7 @@ def test_keras_to_pt_and_torch_format_rewrite(tmp_path: Path, cli: Callable) -> 
     state = torch.load(first, weights_only=True)
     reference = factory("torch", "resnet20_cifar")().eval()
     reference.load_state_dict(state, strict=True)
-    x = batch(32)
+    x = images(2, 32)
     with torch.no_grad():
         assert np.abs(reference(torch.from_numpy(x)).numpy() - keras_out(model, x)).max() < 1e-4
 
