@@ -27,6 +27,7 @@ safetensors_torch = pytest.importorskip("safetensors.torch")
 from checkpoints import generated_factory as factory  # noqa: E402
 from checkpoints import images, randomize_keras, trained_like  # noqa: E402
 
+from resgen import checkpoint  # noqa: E402
 from resgen import convert as converter  # noqa: E402
 
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
@@ -209,12 +210,12 @@ def test_a_checkpoint_of_another_network_lists_a_screenful(tmp_path: Path, cli: 
     result = cli("convert", SPECS / "resnet18.yaml", source, target)
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
-    assert len(lines) == 1 + converter.MAX_LISTED + 1
+    assert len(lines) == 1 + checkpoint.MAX_LISTED + 1
     counts = re.search(r"(\d+) missing, (\d+) unexpected, (\d+) misshapen", lines[0])
     assert counts is not None, lines[0]
     total = sum(int(n) for n in counts.groups())
-    assert total > 2 * converter.MAX_LISTED
-    assert lines[-1] == f"{source}:1:1: ... and {total - converter.MAX_LISTED} more"
+    assert total > 2 * checkpoint.MAX_LISTED
+    assert lines[-1] == f"{source}:1:1: ... and {total - checkpoint.MAX_LISTED} more"
     assert not target.exists()
 
 
@@ -290,8 +291,9 @@ def test_a_fifo_or_folder_is_refused_without_blocking(tmp_path: Path) -> None:
             check=False,
         )
         assert result.returncode == 2, result.stderr
+        kind = "a FIFO (named pipe)" if source == fifo else "a folder"
         assert result.stderr.splitlines()[-1] == (
-            f"{source}:1:1: cannot read the checkpoint: it is not a regular file"
+            f"{source}:1:1: cannot read the checkpoint: it is {kind}, not a regular file"
         )
     assert not (tmp_path / "o.pt").exists()
 
