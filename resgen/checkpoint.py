@@ -25,7 +25,7 @@ CHECKPOINT_LIMIT = 4 << 30  # bytes; resnetrs420 is 0.8 GB, with an optimizer's 
 MAX_LISTED = 20  # problem lines shown for a checkpoint that does not fit; then a count
 
 Side = Literal["torch", "keras"]
-Kind = Literal["pickle", "safetensors", "keras"]
+Kind = Literal["pickle", "safetensors", "keras", "keras_legacy"]
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,11 @@ class Format:
             "pickle": "PyTorch state_dict",
             "safetensors": "PyTorch safetensors",
             "keras": "Keras weights",
+            "keras_legacy": "Keras 2 .h5 weights, by layer name",
         }[self.kind]
 
 
-SUFFIXES = ".pt, .pth, .safetensors (PyTorch) or .weights.h5 (Keras)"
+SUFFIXES = ".pt, .pth, .safetensors (PyTorch), .weights.h5 or .h5 (Keras; .h5 only as IN)"
 
 
 def checkpoint_format(path: Path) -> Format:
@@ -56,8 +57,9 @@ def checkpoint_format(path: Path) -> Format:
         return Format("torch", "pickle")
     if name.endswith(".safetensors"):
         return Format("torch", "safetensors")
-    hint = " (Keras 3 weights files end in .weights.h5)" if name.endswith(".h5") else ""
-    raise ResgenError(Problem.at_file(path, f"unknown checkpoint suffix: use {SUFFIXES}{hint}"))
+    if name.endswith(".h5"):  # keras.applications' downloads, model.save("x.h5")
+        return Format("keras", "keras_legacy")
+    raise ResgenError(Problem.at_file(path, f"unknown checkpoint suffix: use {SUFFIXES}"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,3 +390,46 @@ def keras_bytes(model: keras.Model, scratch: Path) -> bytes:
     data = path.read_bytes()
     path.unlink()
     return data
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def load_keras_legacy(model: keras.Model, data: bytes, path: Path, name: str) -> None:
+    """Load a Keras 2 style ``.h5`` (keras.applications' downloads, ``model.save("x.h5")``)
+    strictly into ``model``, matching weights by layer name and variable name
+    (``conv1_conv/kernel``); a :class:`ResgenError` names every tensor that does not fit."""
+    import io
+
+    import h5py
+    import numpy as np
+
+    try:
+        file = h5py.File(io.BytesIO(data), "r")
+    except Exception as exc:  # OSError from HDF5 for anything that is not one
+        raise _unreadable(path, "an HDF5 file", exc) from None
+    with file:
+        group = file.get("model_weights", file)  # a whole model saved, or weights alone
+        if "layer_names" not in group.attrs:
+            message = (
+                "not a Keras 2 .h5 weights file (no layer_names; Keras 3 weights files end in "
+                ".weights.h5)"
+            )
+            raise ResgenError(Problem.at_file(path, message))
+        found: dict[str, Any] = {}
+        for layer_name in map(_text, group.attrs["layer_names"]):
+            layer = group[layer_name]
+            for weight_name in map(_text, layer.attrs.get("weight_names", [])):
+                variable = weight_name.rsplit("/", 1)[-1].split(":", 1)[0]
+                found[f"{layer_name}/{variable}"] = layer[weight_name]
+        own = {f"{layer.name}/{v.name}": v for layer in model.layers for v in layer.weights}
+        mismatch = compare(
+            {key: tuple(v.shape) for key, v in own.items()},
+            {key: tuple(d.shape) for key, d in found.items()},
+        )
+        if mismatch:
+            raise mismatch.error(path, name)
+        values = {key: np.asarray(found[key]) for key in own}
+    for key, variable in own.items():
+        variable.assign(values[key])

@@ -140,17 +140,18 @@ def convert(spec: Path, source: Path, target: Path, force: bool) -> None:
       .pt, .pth      PyTorch state_dict (bare, or under "state_dict" or "model")
       .safetensors   PyTorch safetensors
       .weights.h5    Keras 3 weights (model.save_weights)
+      .h5            Keras 2 weights by layer name (keras.applications' downloads; IN only)
     IN is loaded strictly; both models then run one random batch in eval mode and OUT is
     written only when every stage agrees within 1e-4 (else exit 1).
     """
     from resgen import convert as converter
 
-    converter.check_paths(source, target, force=force)  # before the frameworks load
+    request = converter.prepare(spec, source, target, force=force)  # before any framework
     missing = converter.missing_framework()
     if missing is not None:
         click.echo(f"resgen convert needs {missing}; see docs/install.md", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    report = converter.convert(spec, source, target, force=force)
+    report = converter.run(request)
     for line in report.lines():
         click.echo(line)
     if not report.ok:

@@ -30,6 +30,7 @@ from resgen.checkpoint import (
     checkpoint_format,
     keras_bytes,
     load_keras,
+    load_keras_legacy,
     load_torch,
     read_regular,
     read_torch,
@@ -191,6 +192,8 @@ def missing_framework() -> str | None:
 def check_paths(source: Path, target: Path, *, force: bool) -> tuple[Format, Format]:
     """Formats of IN and OUT; refuses a pair that converts nothing and an OUT that exists."""
     source_format, target_format = checkpoint_format(source), checkpoint_format(target)
+    if target_format.kind == "keras_legacy":
+        raise ResgenError(Problem.at_file(target, "write Keras weights as .weights.h5 (Keras 3)"))
     if source_format.side == target_format.side == "keras":
         raise ResgenError(
             Problem.at_file(target, "IN and OUT are both Keras weights: nothing to convert")
@@ -202,48 +205,67 @@ def check_paths(source: Path, target: Path, *, force: bool) -> tuple[Format, For
     return source_format, target_format
 
 
+@dataclass(frozen=True)
+class Request:
+    """A conversion whose paths, spec and IN bytes are checked; no framework loaded yet."""
+
+    spec_path: Path
+    plan: NetworkPlan
+    source: Path
+    target: Path
+    source_format: Format
+    target_format: Format
+    data: bytes
+
+
+def prepare(spec_path: Path, source: Path, target: Path, *, force: bool = False) -> Request:
+    """Every check that needs no framework: suffixes, OUT, the spec, IN read (bounded)."""
+    source_format, target_format = check_paths(source, target, force=force)
+    plan = build_plan(load_spec(spec_path))
+    data = read_regular(source, CHECKPOINT_LIMIT, what="checkpoint")
+    return Request(spec_path, plan, source, target, source_format, target_format, data)
+
+
 def convert(spec_path: Path, source: Path, target: Path, *, force: bool = False) -> Report:
     """Read ``source``, move its weights into the other twin of the spec, verify, and write
     ``target`` when every compared point agrees within :data:`TOLERANCE` (check ``ok``).
 
     Raises :class:`ResgenError` for a bad path, suffix, spec or checkpoint (nothing written).
     """
-    source_format, target_format = check_paths(source, target, force=force)
-    spec = load_spec(spec_path)
-    data = read_regular(source, CHECKPOINT_LIMIT, what="checkpoint")
-    plan = build_plan(spec)
+    return run(prepare(spec_path, source, target, force=force))
+
+
+def run(request: Request) -> Report:
+    """Carry out a prepared conversion: OUT is written (atomically) only when ``ok``."""
     with tempfile.TemporaryDirectory(prefix="resgen-convert-") as folder:
-        scratch = Path(folder)
-        report, payload = _convert(
-            spec_path, plan, data, source, target, source_format, target_format, scratch
-        )
+        report, payload = _convert(request, Path(folder))
     if report.ok:
-        write_atomic_with(target, lambda stream: stream.write(payload))
+        write_atomic_with(request.target, lambda stream: stream.write(payload))
     return report
 
 
-def _convert(
-    spec_path: Path,
-    plan: NetworkPlan,
-    data: bytes,
-    source: Path,
-    target: Path,
-    source_format: Format,
-    target_format: Format,
-    scratch: Path,
-) -> tuple[Report, bytes]:
+def _convert(request: Request, scratch: Path) -> tuple[Report, bytes]:
     import numpy as np
 
     from resgen.transfer import keras_to_torch, torch_to_keras
 
+    plan, source, target = request.plan, request.source, request.target
+    source_format, target_format = request.source_format, request.target_format
     spec = plan.spec
     shape = (BATCH, spec.input.channels, spec.input.size, spec.input.size)
     x = np.random.default_rng(SEED).standard_normal(shape).astype(np.float32)
     labels = _points(plan, (source_format.side, target_format.side))
-    torch_model = _factory(spec_path, plan, "torch", scratch)()
+
+    def build(backend: Side) -> Any:
+        return _factory(request.spec_path, plan, backend, scratch)()
+
+    torch_model = build("torch")
     if source_format.side == "keras":
-        keras_model = _factory(spec_path, plan, "keras", scratch)()
-        load_keras(keras_model, data, source, scratch, spec.name)
+        keras_model = build("keras")
+        if source_format.kind == "keras_legacy":
+            load_keras_legacy(keras_model, request.data, source, spec.name)
+        else:
+            load_keras(keras_model, request.data, source, scratch, spec.name)
         tensors = len(keras_model.weights)
         keras_to_torch(keras_model, torch_model)
         found = differences(
@@ -251,18 +273,18 @@ def _convert(
         )
         payload = torch_bytes(torch_model, target_format.kind)
     else:
-        state = read_torch(data, source, source_format.kind)
+        state = read_torch(request.data, source, source_format.kind)
         load_torch(torch_model, state, source, spec.name)
         tensors = len(state)
         reference = torch_taps(torch_model, plan, x)
         if target_format.side == "keras":
-            keras_model = _factory(spec_path, plan, "keras", scratch)()
+            keras_model = build("keras")
             torch_to_keras(torch_model, keras_model)
             found = differences(labels, reference, keras_taps(keras_model, plan, x))
             payload = keras_bytes(keras_model, scratch)
         else:  # a new format: check the bytes written load back to the same model
             payload = torch_bytes(torch_model, target_format.kind)
-            reread = _factory(spec_path, plan, "torch", scratch)()
+            reread = build("torch")
             load_torch(reread, read_torch(payload, target, target_format.kind), target, spec.name)
             found = differences(labels, reference, torch_taps(reread, plan, x))
     report = Report(

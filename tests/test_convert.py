@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -99,22 +100,40 @@ def test_torchvision_resnet50_checkpoint_to_keras(tmp_path: Path, cli: Callable)
 def test_keras_applications_resnet50_to_safetensors(tmp_path: Path, cli: Callable) -> None:
     """The issue's second case: keras.applications.ResNet50's own .weights.h5 becomes a
     .safetensors that loads strictly into the generated PyTorch resnet50_v1 and gives
-    keras.applications' outputs."""
+    keras.applications' outputs. So does the Keras 2 style .h5 that keras.applications'
+    pretrained downloads are (weights by layer name), here written by ``model.save``; and
+    that file, offered to resnet50 (v1.5: no conv biases), is refused naming the biases."""
     application = keras.applications.ResNet50(weights=None, classifier_activation=None)
     randomize_keras(application)
     source, target = tmp_path / "ResNet50.weights.h5", tmp_path / "resnet50_v1.safetensors"
     application.save_weights(source)
-
-    result = cli("convert", SPECS / "resnet50_v1.yaml", source, target)
-    assert result.exit_code == 0, result.output
-    assert "layer3 / conv4" in result.stdout
-
-    model = factory("torch", "resnet50_v1")().eval()
-    model.load_state_dict(safetensors_torch.load_file(target), strict=True)
+    legacy = tmp_path / "ResNet50.h5"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras deprecates writing .h5; reading it is the point
+        application.save(legacy)
     x = images(2, 224)
-    with torch.no_grad():
-        got = model(torch.from_numpy(x)).numpy()
-    assert np.abs(got - keras_out(application, x)).max() < TOLERANCE
+    expected = keras_out(application, x)
+
+    for checkpoint_file, out in ((source, target), (legacy, tmp_path / "from_legacy.pt")):
+        result = cli("convert", SPECS / "resnet50_v1.yaml", checkpoint_file, out)
+        assert result.exit_code == 0, result.output
+        assert "layer3 / conv4" in result.stdout
+        state = (
+            safetensors_torch.load_file(out)
+            if out.suffix == ".safetensors"
+            else torch.load(out, weights_only=True)
+        )
+        model = factory("torch", "resnet50_v1")().eval()
+        model.load_state_dict(state, strict=True)
+        with torch.no_grad():
+            got = model(torch.from_numpy(x)).numpy()
+        assert np.abs(got - expected).max() < TOLERANCE, checkpoint_file
+
+    result = cli("convert", SPECS / "resnet50.yaml", legacy, tmp_path / "v15.pt")
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert "does not fit resnet50: 0 missing, 53 unexpected, 0 misshapen" in lines[0]
+    assert lines[1] == f"{legacy}:1:1: conv1_conv/bias: unexpected (64, not in resnet50)"
 
 
 def test_keras_to_pt_and_torch_format_rewrite(tmp_path: Path, cli: Callable) -> None:
@@ -239,7 +258,7 @@ def test_a_keras_file_that_does_not_fit_names_layers(tmp_path: Path, cli: Callab
     ("source", "target", "message"),
     [
         ("w.npz", "w.pt", "unknown checkpoint suffix: use .pt, .pth, .safetensors"),
-        ("w.pt", "w.h5", "(Keras 3 weights files end in .weights.h5)"),
+        ("w.pt", "w.h5", "write Keras weights as .weights.h5 (Keras 3)"),
         ("a.weights.h5", "b.weights.h5", "IN and OUT are both Keras weights: nothing to convert"),
     ],
 )
