@@ -1,6 +1,6 @@
 """resgen: residual networks from YAML specs, rendered as standalone PyTorch and Keras 3 files.
 
-``import resgen`` loads neither torch nor tensorflow; only ``resgen train`` and the
+``import resgen`` loads neither torch nor tensorflow; only ``resgen train``, ``resgen convert`` and the
 weight-transfer helpers import a framework.
 """
 
