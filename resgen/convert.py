@@ -39,6 +39,7 @@ from resgen.checkpoint import (
 from resgen.errors import Problem, ResgenError, one_line
 from resgen.files import read_regular, write_atomic_with
 from resgen.plan import NetworkPlan, build_plan
+from resgen.spec import Spec
 from resgen.validate import load_spec
 
 if TYPE_CHECKING:
@@ -209,6 +210,7 @@ class Request:
     """A conversion whose paths, spec and IN bytes are checked; no framework loaded yet."""
 
     spec_path: Path
+    spec: Spec
     plan: NetworkPlan
     source: Path
     target: Path
@@ -220,9 +222,11 @@ class Request:
 def prepare(spec_path: Path, source: Path, target: Path, *, force: bool = False) -> Request:
     """Every check that needs no framework: suffixes, OUT, the spec, IN read (bounded)."""
     source_format, target_format = check_paths(source, target, force=force)
-    plan = build_plan(load_spec(spec_path))
+    spec = load_spec(spec_path)
     data = read_regular(source, CHECKPOINT_LIMIT, what="checkpoint")
-    return Request(spec_path, plan, source, target, source_format, target_format, data)
+    return Request(
+        spec_path, spec, build_plan(spec), source, target, source_format, target_format, data
+    )
 
 
 def convert(spec_path: Path, source: Path, target: Path, *, force: bool = False) -> Report:
@@ -250,13 +254,13 @@ def _convert(request: Request, scratch: Path) -> tuple[Report, bytes]:
 
     plan, source, target = request.plan, request.source, request.target
     source_format, target_format = request.source_format, request.target_format
-    spec = plan.spec
+    spec = request.spec
     shape = (BATCH, spec.input.channels, spec.input.size, spec.input.size)
     x = np.random.default_rng(SEED).standard_normal(shape).astype(np.float32)
     labels = _points(plan, (source_format.side, target_format.side))
 
     def build(backend: Side) -> Any:
-        return _factory(request.spec_path, plan, backend, scratch)()
+        return _factory(request.spec_path, spec, backend, scratch)()
 
     torch_model = build("torch")
     if source_format.side == "keras":
@@ -300,13 +304,13 @@ def _convert(request: Request, scratch: Path) -> tuple[Report, bytes]:
     return report, payload
 
 
-def _factory(spec_path: Path, plan: NetworkPlan, backend: Side, scratch: Path) -> Any:
+def _factory(spec_path: Path, spec: Spec, backend: Side, scratch: Path) -> Any:
     """The spec's generated factory for ``backend``: the text ``build`` writes, imported."""
     from resgen.train.generated import import_file, model_text
 
-    path = scratch / backend / f"{plan.spec.name}.py"
+    path = scratch / backend / f"{spec.name}.py"
     if not path.exists():
         path.parent.mkdir(exist_ok=True)
-        path.write_text(model_text(spec_path, plan.spec, backend), encoding="utf-8")
-    module = import_file(path, f"convert_{backend}_{plan.spec.name}")
-    return getattr(module, plan.spec.name)
+        path.write_text(model_text(spec_path, spec, backend), encoding="utf-8")
+    module = import_file(path, f"convert_{backend}_{spec.name}")
+    return getattr(module, spec.name)
