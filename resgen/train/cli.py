@@ -18,7 +18,7 @@ EPILOG = f"""\b
 Exit codes:
   0    trained; OUT holds model.py, metrics.jsonl, summary.json, curves.png, a checkpoint
   1    the run failed: the loss stopped being finite
-  2    bad input: a spec, --data, --device, --resume (one line per problem)
+  2    bad input: a spec, --data, --device, --out, --resume (one line per problem)
   {EXIT_INTERRUPTED}  stopped by Ctrl-C or SIGTERM after saving a checkpoint; --resume continues
 
 \b
@@ -83,6 +83,22 @@ Scale out with torchrun (DistributedDataParallel, gloo on CPU, NCCL on CUDA):
 )
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in OUT.")
 @click.option(
+    "--force",
+    is_flag=True,
+    help="Start a new run in OUT even if it is not a resgen run folder (replaces its run files).",
+)
+@click.option(
+    "--workers",
+    type=int,
+    help="Data-loading processes [default: usable cores, at most 8; 0: the training process].",
+)
+@click.option(
+    "--eval-images",
+    type=int,
+    metavar="N",
+    help="Evaluate on the first N held-out images [default: all of them; 0: skip].",
+)
+@click.option(
     "--plot",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also overlay every spec's training-error curve in this PNG.",
@@ -107,6 +123,9 @@ def train(
     seed: int,
     out: Path | None,
     resume: bool,
+    force: bool,
+    workers: int | None,
+    eval_images: int | None,
     plot: Path | None,
     log_every: int,
     checkpoint_every: int,
@@ -139,8 +158,11 @@ def train(
         log_every=log_every,
         checkpoint_every=checkpoint_every,
         resume=resume,
+        force=force,
+        workers=workers,
+        eval_images=eval_images,
     )
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
     try:
         train_all(specs, config, out, plot, console)
     except Interrupted as stop:
