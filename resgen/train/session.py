@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -98,8 +99,8 @@ def check_resume(jobs: list[Job], config: TrainConfig, backend: Backend) -> None
     """Each checkpoint must come from the same run (spec, data, batch, rate, seed, ...). A spec
     without one starts afresh, in a folder that must then pass as a new run's, unless none has
     one (a mistyped ``--out``)."""
-    for job in jobs:
-        job.resume = (job.folder / backend.checkpoint_name).is_file()
+    for job in jobs:  # any entry counts: a FIFO or a link there is refused when read
+        job.resume = os.path.lexists(job.folder / backend.checkpoint_name)
     if not any(job.resume for job in jobs):
         where = ", ".join(str(job.folder / backend.checkpoint_name) for job in jobs)
         raise option_error("--resume", f"no checkpoint to resume from ({where} not found)")
