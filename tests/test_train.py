@@ -139,7 +139,7 @@ def test_keras_halves_the_loss_within_100_steps(tmp_path: Path) -> None:
 
 # --- resume ---------------------------------------------------------------------------------
 
-SHORT = ("--batch-size", "8", "--log-every", "4", "--device", "cpu")
+SHORT = ("--batch-size", "8", "--log-every", "4", "--device", "cpu", "--workers", "2")
 RESUME_STEPS = ("--steps", "20")
 
 
