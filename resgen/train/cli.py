@@ -69,13 +69,17 @@ Scale out with torchrun (DistributedDataParallel, gloo on CPU, NCCL on CUDA):
     default=None,
     help="channels_last tensors, torch [default: on for CUDA].",
 )
-@click.option("--compile", "compile_", is_flag=True, help="torch.compile (keras: XLA).")
+@click.option(
+    "--compile", "compile_", is_flag=True, help="torch.compile (keras: XLA, or torch.compile)."
+)
 @click.option(
     "--augment/--no-augment",
     default=None,
     help="Pad-and-crop + flip [default: on for cifar10 and folder].",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="0 to 2**32 - 1: weights, data, order."
+)
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
