@@ -537,7 +537,3 @@ class SyntheticDataset:
             image = image * made.contrast[index] + noise
             out[i] = np.clip(np.rint(np.float32(128) + np.float32(48) * image), 0, 255)
         return out
-
-
-def describe(arg: DataArg) -> str:
-    return arg.text if arg.path is None else f"{arg.kind}:{os.fspath(arg.path)}"

@@ -7,7 +7,7 @@ Two ways, chosen by what the data is:
   computed there on an accelerator. No host work per step beyond a few index arrays.
 - **made by workers**: everything else (image folders, arrays that need resizing, the synthetic
   task when the device is the CPU) is made by torch's ``DataLoader`` in ``workers`` processes,
-  ``prefetch`` batches each ahead of the step, in pinned memory on CUDA and copied without
+  two batches each ahead of the step, in pinned memory on CUDA and copied without
   blocking. ``workers=0`` makes each batch in the training process when it is needed.
 
 Either way a batch is :meth:`Batches.make` of the step's :class:`Plan`, so it is the same
@@ -31,7 +31,7 @@ from resgen.errors import Problem, ResgenError
 from resgen.train.batches import Batches, Crops, Plan
 from resgen.train.data import ArrayDataset, Dataset, SyntheticDataset
 
-PREFETCH = 4  # batches each worker makes ahead
+PREFETCH = 2  # batches each worker makes ahead (torch's default; they sit in shared memory)
 
 TensorBatch = tuple[torch.Tensor, torch.Tensor]  # uint8 NHWC images, int64 labels
 
