@@ -136,6 +136,7 @@ class TorchTrainer:
             lr=config.base_lr,
             momentum=MOMENTUM,
             weight_decay=WEIGHT_DECAY,
+            fused=True if on_cuda else None,  # one kernel for every parameter's update
         )
         mean, std = (torch.tensor(v, device=device).view(1, -1, 1, 1) * 255 for v in inputs.stats)
         self.mean, self.std = mean, std
