@@ -48,6 +48,7 @@ PIXEL_BUDGET = 8192 * 8192  # pixels per image, checked from the header before d
 # The synthetic task: per-image noise is a window of one of NOISE_BANK stored noise images.
 NOISE_BANK_BYTES = 64 * MIB
 NOISE_BANK_MAX = 32
+SYNTHETIC_CHUNK = 64  # images made together (bounds the float32 temporaries)
 TEXTURE_CACHE_BYTES = 256 * MIB
 
 
@@ -525,15 +526,25 @@ class SyntheticDataset:
         return out
 
     def images(self, split: Split, indices: np.ndarray) -> np.ndarray:
-        made = self.splits[split]
-        side = np.arange(self.size)
+        """The images, made :data:`SYNTHETIC_CHUNK` at a time with whole-array operations."""
         out = np.empty((len(indices), self.size, self.size, self.channels), dtype=np.uint8)
-        for i, index in enumerate(indices):
-            (dy, dx), (ny, nx) = made.shift[index], made.noise_shift[index]
-            texture = self._texture(int(made.labels[index]))
-            image = texture[np.ix_((side - dy) % self.size, (side - dx) % self.size)]
-            noise = self.noise_bank[made.noise[index]]
-            noise = noise[np.ix_((side - ny) % self.size, (side - nx) % self.size)]
-            image = image * made.contrast[index] + noise
-            out[i] = np.clip(np.rint(np.float32(128) + np.float32(48) * image), 0, 255)
+        for start in range(0, len(indices), SYNTHETIC_CHUNK):
+            chunk = np.asarray(indices[start : start + SYNTHETIC_CHUNK], dtype=np.int64)
+            out[start : start + len(chunk)] = self._make(self.splits[split], chunk)
         return out
+
+    def _make(self, made: SyntheticImages, index: np.ndarray) -> np.ndarray:
+        side = np.arange(self.size)
+        classes, which = np.unique(made.labels[index], return_inverse=True)
+        textures = np.stack([self._texture(int(label)) for label in classes])
+
+        def window(planes: np.ndarray, pick: np.ndarray, shift: np.ndarray) -> np.ndarray:
+            """``planes[pick]`` shifted circularly by ``shift`` (rows, columns), per image."""
+            rows = (side - shift[:, :1]) % self.size
+            cols = (side - shift[:, 1:]) % self.size
+            return planes[pick[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+        image = window(textures, which, made.shift[index])
+        image *= made.contrast[index][:, None, None, None]
+        image += window(self.noise_bank, made.noise[index], made.noise_shift[index])
+        return np.clip(np.rint(np.float32(128) + np.float32(48) * image), 0, 255)
