@@ -158,7 +158,7 @@ def run(quick: bool) -> Json:
     result: Json = {"cores": len(os.sched_getaffinity(0)), "load_before": list(load)}
     print("data_path: overhead", flush=True)
     result["overhead"] = overhead(
-        scratch, 1 if quick else 4, 6 if quick else 40, 32 if quick else 128
+        scratch, 1 if quick else 6, 6 if quick else 40, 32 if quick else 128
     )
     print("data_path: data wait at 224 x 224", flush=True)
     result["data_wait"] = {
