@@ -169,7 +169,12 @@ def run(quick: bool) -> Json:
     }
     print("data_path: workers", flush=True)
     result["folder"] = {"images": sum(1 for _ in folder.rglob("*.jpg")), "side": "320 x 256 JPEG"}
-    result["feed"] = [feed_speed(folder, w, 32, 4 if quick else 12) for w in (0, 1, 2)]
+    counts = (0, 1, 2)
+    speeds: dict[int, list[float]] = {w: [] for w in counts}
+    for index in range(1 if quick else 3):  # rotated order: 0 1 2, 1 2 0, 2 0 1
+        for w in counts[index:] + counts[:index]:
+            speeds[w].append(feed_speed(folder, w, 32, 4 if quick else 12)["images_per_second"])
+    result["feed"] = [{"workers": w, "images_per_second": summarize(speeds[w])} for w in counts]
     result["workers"] = [
         {
             "workers": w,
@@ -244,14 +249,14 @@ def report(data: Json | None) -> list[str]:
     lines += table(
         [
             Column("workers", "workers", "r"),
-            Column("feed alone, images/s", "feed", "r", fixed(0)),
+            Column("feed alone, images/s (median, min-max)", "feed", "r"),
             Column("resgen train, images/s", "train", "r", fixed(1)),
             Column("data_wait_fraction", "wait", "r", fixed(4)),
         ],
         [
             {
                 "workers": row["workers"],
-                "feed": row["images_per_second"],
+                "feed": spread(row["images_per_second"], 0),
                 "train": trained.get(row["workers"], {}).get("images_per_second"),
                 "wait": trained.get(row["workers"], {}).get("data_wait_fraction"),
             }
