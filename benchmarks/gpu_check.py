@@ -131,7 +131,7 @@ def plan(scratch: Path, cuda: bool, gpus: int) -> list[Step]:
     ]
     for spec, budget in (("resnet20_cifar", r20), ("resnet50", r50)):
         for name, options in variants:
-            if "compile" in options and spec == "resnet50" and not cuda:
+            if "--compile" in options and spec == "resnet50" and not cuda:
                 continue  # inductor's CPU build of ResNet-50 takes minutes on a small machine
             steps.append(train(f"{spec} torch {name}", spec, budget, *options, *evals))
     jpegs = scratch / "jpegs"
