@@ -176,12 +176,7 @@ def train_one(
     total = config.total_steps(batches.steps_per_epoch)
     schedule = Schedule.create(config.schedule, config.base_lr, total, batches.steps_per_epoch)
     path = job.folder / backend.checkpoint_name
-    state = LoopState()
-    if job.resume:
-        meta = checkpoint.parse(path, trainer.load(path))
-        schedule.load(meta.schedule)
-        state = meta.state
-        state.resumed_at.append(state.step)
+    state = _restore(job, trainer, schedule, path)
     workers = config.workers if config.workers is not None else default_workers(world)
     metrics = None
     if world.is_main:
@@ -214,6 +209,16 @@ def train_one(
         records.plot_curves(job.folder, summary)
         console.print(result_line(summary))
     return summary
+
+
+def _restore(job: Job, trainer: Trainer, schedule: Schedule, path: Path) -> LoopState:
+    """A resumed run's loop state (and its schedule's); a new run's is empty."""
+    if not job.resume:
+        return LoopState()
+    meta = checkpoint.parse(path, trainer.load(path))
+    schedule.load(meta.schedule)
+    meta.state.resumed_at.append(meta.state.step)
+    return meta.state
 
 
 def _start_line(
