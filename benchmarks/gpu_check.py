@@ -62,6 +62,12 @@ class Step:
     run_folder: Path | None = None  # where summary.json lands
 
 
+def _file_name(label: str) -> str:
+    """``resnet20_cifar torch bf16`` -> ``resnet20_cifar-torch-bf16``: a plain file name."""
+    kept = "".join(c if c.isalnum() or c in "_-" else " " for c in label)
+    return "-".join(kept.split())
+
+
 def probe() -> Json:
     import torch
 
@@ -98,7 +104,7 @@ def plan(scratch: Path, cuda: bool, gpus: int) -> list[Step]:
     ]
 
     def train(label: str, spec: str, budget: tuple[str, ...], *options: str, **env: str) -> Step:
-        folder = runs / label.replace(" ", "_").replace("+", "").replace("/", "_")
+        folder = runs / _file_name(label)
         argv = [
             python,
             "-m",
@@ -178,7 +184,7 @@ def run_step(step: Step, logs: Path, deadline: float) -> Json:
     if time.monotonic() + 20 > deadline:
         return {"status": "skipped: out of the check's time budget"}
     timeout = max(20, min(step.timeout_s, int(deadline - time.monotonic())))
-    log = logs / f"{step.label.replace(' ', '_').replace('/', '_')}.log"
+    log = logs / f"{_file_name(step.label)}.log"
     started = time.monotonic()
     env = {**os.environ, "PYTHONHASHSEED": "0", **step.env}
     with log.open("w") as stream:
