@@ -234,15 +234,15 @@ def report(data: Json | None) -> list[str]:
             **wait["synthetic"],
         },
         {
-            "label": f"folder: {data['folder']['images']} {data['folder']['side']} images",
+            "label": f"folder of {data['folder']['images']} images ({data['folder']['side']})",
             **wait["folder"],
         },
     ]
     lines += table(columns, rows)
     lines += [
-        f"Data workers, folder of {data['folder']['images']} {data['folder']['side']} "
-        "images decoded, resized to 224 x 224, cropped and flipped (the feed alone: no "
-        "model), and `resgen train` of resnet18 on it:",
+        f"Data workers: the folder of {data['folder']['images']} images "
+        f"({data['folder']['side']}) decoded, resized to 224 x 224, cropped and flipped by the "
+        "feed alone (no model), and `resgen train` of resnet18 on it:",
         "",
     ]
     trained = {row["workers"]: row for row in data["workers"]}
