@@ -182,7 +182,7 @@ def write_cifar(folder: Path, labels: list[Any] | None = None) -> None:
         (lambda p: os.mkfifo(p), "a FIFO (named pipe), not a regular file"),
         (lambda p: p.symlink_to("/dev/zero"), "a character device, not a regular file"),
         (lambda p: p.mkdir(), "a folder, not a regular file"),
-        (lambda p: os.truncate(p, 65 * 2**20) if p.touch() is None else None, "more than the 64"),
+        (lambda p: os.truncate(p, 65 * 2**20) if p.touch() is None else None, "larger than 64 MiB"),
     ],
     ids=["fifo", "dev-zero", "folder", "too-large"],
 )

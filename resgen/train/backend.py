@@ -8,14 +8,12 @@ format) and builds a :class:`Trainer` per network: the one way to construct one.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from resgen.train.batches import Batches
-from resgen.train.config import TrainConfig, World
 
 Stats = tuple[tuple[float, ...], tuple[float, ...]]
 
@@ -100,16 +98,3 @@ class Backend(Protocol):
     def close(self) -> None:
         """Leave the torchrun group, if any."""
         ...
-
-
-def open_backend(config: TrainConfig, world: World) -> Backend:
-    """The backend ``--backend`` names; its framework is imported here, not before."""
-    if config.backend == "torch":
-        from resgen.train.torch_trainer import TorchBackend
-
-        return TorchBackend(config, world)
-    if config.device == "cpu":  # read when Keras loads its torch backend, if it does
-        os.environ.setdefault("KERAS_TORCH_DEVICE", "cpu")
-    from resgen.train.keras_trainer import KerasBackend
-
-    return KerasBackend(config, world)

@@ -17,8 +17,8 @@ from typing import Annotated, Any
 from pydantic import Field, Strict, TypeAdapter, ValidationError
 
 from resgen.errors import ResgenError, one_line
+from resgen.files import GIB
 from resgen.train.config import option_error
-from resgen.train.reading import GIB
 
 CHECKPOINT_BYTES = 8 * GIB  # the largest shipped network's checkpoint is about 1.5 GB
 

@@ -23,8 +23,8 @@ from typing import Any, BinaryIO, Literal, Protocol
 import numpy as np
 
 from resgen.errors import ResgenError
+from resgen.files import MIB, open_regular
 from resgen.train.config import option_error
-from resgen.train.reading import MIB, NotARegularFile, open_regular
 
 Split = Literal["train", "test"]
 DataKind = Literal["synthetic", "digits", "cifar10", "folder"]
@@ -78,6 +78,12 @@ def parse(text: str) -> DataArg:
 
 def _error(text: str, message: str) -> ResgenError:
     return option_error(f"--data {text}", message)
+
+
+def _refusal(exc: ResgenError) -> str:
+    """A file refusal from :mod:`resgen.files` as ``path: reason``, for a message of its own."""
+    problem = exc.problems[0]
+    return f"{problem.file}: {problem.message}"
 
 
 # --- datasets ------------------------------------------------------------------------------
@@ -241,10 +247,10 @@ def _cifar_batch(arg: DataArg, path: Path) -> tuple[np.ndarray, np.ndarray]:
             f"{CIFAR_TEST}, as in cifar-10-python.tar.gz)",
         )
     try:
-        with open_regular(path, CIFAR_BATCH_BYTES) as stream:
+        with open_regular(path, CIFAR_BATCH_BYTES, what="CIFAR batch") as stream:
             batch = _CifarUnpickler(stream, encoding="bytes").load()
-    except NotARegularFile as exc:
-        raise _error(arg.text, exc.describe()) from None
+    except ResgenError as exc:
+        raise _error(arg.text, _refusal(exc)) from None
     except OSError as exc:
         raise _error(arg.text, f"{path}: {exc.strerror or exc}") from None
     except Exception as exc:  # any unpickling failure means a malformed file
@@ -323,15 +329,15 @@ def read_image(path: Path, size: int, mode: str) -> np.ndarray:
     from PIL import Image
 
     try:
-        with open_regular(path, IMAGE_FILE_BYTES) as stream:
+        with open_regular(path, IMAGE_FILE_BYTES, what="image") as stream:
             image = _open_image(path, stream)
             try:
                 image.draft(mode, (size, size))  # JPEG: decode at the nearest larger scale
                 picture = image.convert(mode).resize((size, size), Image.BILINEAR)
             finally:
                 image.close()
-    except NotARegularFile as exc:
-        raise ImageError(exc.describe()) from None
+    except ResgenError as exc:
+        raise ImageError(_refusal(exc)) from None
     except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
         raise ImageError(f"{path}: cannot decode ({exc})") from None
     return np.asarray(picture)
@@ -390,10 +396,10 @@ def _class_folders(folder: Path) -> list[Path]:
 
 def _check_header(arg: DataArg, path: Path) -> None:
     try:
-        with open_regular(path, IMAGE_FILE_BYTES) as stream:
+        with open_regular(path, IMAGE_FILE_BYTES, what="image") as stream:
             _open_image(path, stream).close()
-    except NotARegularFile as exc:
-        raise _error(arg.text, exc.describe()) from None
+    except ResgenError as exc:
+        raise _error(arg.text, _refusal(exc)) from None
     except ImageError as exc:
         raise _error(arg.text, str(exc)) from None
 

@@ -25,12 +25,11 @@ from typing import Any
 import numpy as np
 
 from resgen.errors import ResgenError
-from resgen.files import write_atomic_with
+from resgen.files import open_regular, write_atomic_with
 from resgen.train.backend import ModelInputs
 from resgen.train.batches import Batches, Plan
 from resgen.train.checkpoint import CHECKPOINT_BYTES, unusable
 from resgen.train.config import MOMENTUM, WEIGHT_DECAY, TrainConfig, World, option_error
-from resgen.train.reading import open_regular
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -123,7 +122,7 @@ class KerasBackend:
         return _tf_feed(batches, len(plans), plans.__getitem__, workers)
 
     def read_meta(self, path: Path) -> str:
-        with open_regular(path, CHECKPOINT_BYTES) as stream:
+        with open_regular(path, CHECKPOINT_BYTES, what="checkpoint") as stream:
             try:
                 with np.load(stream, allow_pickle=False) as stored:
                     return str(stored["meta"])
@@ -246,7 +245,7 @@ class KerasTrainer:
         write_atomic_with(path, write)
 
     def load(self, path: Path) -> str:
-        with open_regular(path, CHECKPOINT_BYTES) as stream:
+        with open_regular(path, CHECKPOINT_BYTES, what="checkpoint") as stream:
             try:
                 with np.load(stream, allow_pickle=False) as stored:
                     weights = self.model.get_weights()

@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from resgen.files import write_atomic, write_atomic_with
-from resgen.train.reading import MIB, read_regular
+from resgen.files import MIB, read_regular, write_atomic, write_atomic_with
 
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
@@ -61,7 +60,11 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     records = []
-    for line in read_regular(path, METRICS_BYTES).decode("utf-8", "replace").splitlines():
+    for line in (
+        read_regular(path, METRICS_BYTES, what="metrics log")
+        .decode("utf-8", "replace")
+        .splitlines()
+    ):
         try:
             record = json.loads(line)
         except (ValueError, RecursionError):

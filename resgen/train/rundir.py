@@ -14,9 +14,8 @@ import json
 from pathlib import Path
 
 from resgen.errors import ResgenError
-from resgen.files import write_atomic
+from resgen.files import MIB, read_regular, write_atomic
 from resgen.train.config import option_error
-from resgen.train.reading import MIB, read_regular
 
 MARKER = ".resgen-run"
 MARKER_TEXT = (
@@ -29,7 +28,7 @@ SUMMARY_KEYS = frozenset({"name", "backend", "weights_sha256", "status"})
 
 def _has_resgen_summary(folder: Path) -> bool:
     try:
-        record = json.loads(read_regular(folder / SUMMARY, MIB))
+        record = json.loads(read_regular(folder / SUMMARY, MIB, what="run summary"))
     except (ResgenError, ValueError, RecursionError):
         return False
     return isinstance(record, dict) and set(record) >= SUMMARY_KEYS

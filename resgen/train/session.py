@@ -24,10 +24,11 @@ from resgen.render import spec_digest
 from resgen.spec import Spec
 from resgen.train import checkpoint, records, rundir
 from resgen.train import data as datasets
-from resgen.train.backend import Backend, ModelInputs, Trainer, open_backend
+from resgen.train.backend import Backend, ModelInputs, Trainer
 from resgen.train.batches import Batches, channel_stats
 from resgen.train.checkpoint import LoopState
 from resgen.train.config import RESUME_KEYS, TrainConfig, World, default_workers, option_error
+from resgen.train.frameworks import open_backend
 from resgen.train.generated import import_file, model_text
 from resgen.train.loop import Cadence, run
 from resgen.train.progress import Progress, result_line

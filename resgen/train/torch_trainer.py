@@ -25,13 +25,12 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn import functional
 
-from resgen.files import write_atomic_with
+from resgen.files import open_regular, write_atomic_with
 from resgen.train import torch_feed
 from resgen.train.backend import ModelInputs
 from resgen.train.batches import Batches
 from resgen.train.checkpoint import CHECKPOINT_BYTES, unusable
 from resgen.train.config import MOMENTUM, WEIGHT_DECAY, TrainConfig, World, option_error
-from resgen.train.reading import open_regular
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -247,7 +246,7 @@ class TorchTrainer:
 
 def _read(path: Path, device: torch.device | str) -> dict[str, Any]:
     """A checkpoint's contents: a regular file within the size bound, tensors only."""
-    with open_regular(path, CHECKPOINT_BYTES) as stream:
+    with open_regular(path, CHECKPOINT_BYTES, what="checkpoint") as stream:
         try:
             state = torch.load(stream, map_location=device, weights_only=True)
         except Exception as exc:  # whatever a damaged or foreign file raises
