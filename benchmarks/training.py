@@ -1,7 +1,8 @@
 """Training throughput of ``resgen train`` (images/s from summary.json), CPU and GPU variants.
 
-Every run is its own process (``benchmarks.train_launcher``: resgen's train command with the
-synthetic held-out split cut short, see there). Runs of different configurations alternate
+Every run is its own process (``python -m resgen train ... --eval-images 64``: the end-of-run
+evaluation, outside the timed steps, on 64 held-out images). Runs of different configurations
+alternate
 (round 1: A B C D, round 2: B C D A, ...), so a slow minute on the machine spreads over all
 of them. ``images_per_second`` excludes the first step (tracing, compilation, allocator
 warm-up); wall time is also recorded, start-up, data statistics and evaluation included.
@@ -16,6 +17,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from benchmarks.common import (
     ROOT,
@@ -27,9 +29,9 @@ from benchmarks.common import (
     spec_file,
     summarize,
 )
+from benchmarks.markdown import Column, fixed, provenance, spread, table
 
-TEST_IMAGES = 64
-STATS_IMAGES = 64
+EVAL_IMAGES = 64
 RUN_TIMEOUT_S = 240
 
 # Published ResNet-50 training figures (reference/README.md), for context only.
@@ -70,7 +72,8 @@ def train_once(config: Config, folder: Path) -> Json:
     args = [
         sys.executable,
         "-m",
-        "benchmarks.train_launcher",
+        "resgen",
+        "train",
         str(spec_file(config.spec)),
         "--backend",
         config.backend,
@@ -84,15 +87,13 @@ def train_once(config: Config, folder: Path) -> Json:
         str(config.batch),
         "--checkpoint-every",
         str(10 * config.steps),
+        "--eval-images",
+        str(EVAL_IMAGES),
         "--out",
         str(folder),
         *config.options,
     ]
-    env = quiet_env(
-        RESGEN_BENCH_TEST_IMAGES=str(TEST_IMAGES),
-        RESGEN_BENCH_STATS_IMAGES=str(STATS_IMAGES),
-        KERAS_BACKEND="tensorflow",
-    )
+    env = quiet_env(KERAS_BACKEND="tensorflow")
     try:
         elapsed, code, output = run_command(args, env=env, timeout=RUN_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -104,6 +105,7 @@ def train_once(config: Config, folder: Path) -> Json:
         return record
     for key in (
         "images_per_second",
+        "data_wait_fraction",
         "wall_seconds",
         "eval_seconds",
         "framework",
@@ -165,8 +167,8 @@ def cuda_probe() -> str | None:
 
 
 def loader_ceiling(size: int, batch: int, reps: int) -> Json:
-    """Images/s the synthetic source produces on one thread (it runs beside the training step,
-    in the loop's prefetch thread): the ceiling it puts on any device's throughput."""
+    """Images/s the synthetic source produces on one host core (each data worker runs one);
+    on a GPU the images are made on the device instead."""
     import numpy as np
 
     from resgen.train.data import SyntheticDataset
@@ -223,8 +225,7 @@ def run(quick: bool) -> Json:
         for spec, steps in depth_plan
     ]
     data: Json = {
-        "launcher": "python -m benchmarks.train_launcher (resgen train; synthetic test split "
-        f"cut to {TEST_IMAGES} images, channel statistics from {STATS_IMAGES})",
+        "launcher": f"python -m resgen train ... --eval-images {EVAL_IMAGES}",
         "data": "synthetic",
         "published_resnet50": PUBLISHED,
     }
@@ -252,3 +253,96 @@ def run(quick: bool) -> Json:
 
 if __name__ == "__main__":
     section_main("training", run)
+
+
+def _first(result: Json, key: str) -> Any:
+    return next((r[key] for r in result["runs"] if key in r), None)
+
+
+def _rows(results: dict[str, Json]) -> list[Json]:
+    rows = []
+    for key, result in results.items():
+        config = result["config"]
+        errors = [r["error"].splitlines()[-1][:100] for r in result["runs"] if "error" in r]
+        rows.append(
+            {
+                "key": key,
+                "spec": config["spec"],
+                "backend": config["backend"],
+                "device": _first(result, "device") or config["device"],
+                "budget": f"{config['steps']} x {config['batch']}",
+                "speed": spread(result["images_per_second"], 1) if not errors else errors[0],
+                "wait": _first(result, "data_wait_fraction"),
+            }
+        )
+    return rows
+
+
+def report(train: Json | None, gen: Json | None) -> list[str]:
+    """The training section's Markdown."""
+    lines = ["## Training throughput (`resgen train --data synthetic`)", ""]
+    if not train:
+        return [*lines, "_not run_", ""]
+    lines += [
+        provenance(train),
+        "",
+        f"Images/s from each run's summary.json (the first step "
+        f"excluded), launched as `{train['launcher']}`.",
+        "",
+    ]
+    columns = [
+        Column("spec", "spec"),
+        Column("backend", "backend"),
+        Column("device", "device"),
+        Column("steps x batch", "budget", "r"),
+        Column("images/s (median, min-max)", "speed", "r"),
+        Column("data_wait_fraction (first run)", "wait", "r", fixed(4)),
+    ]
+    lines += table(columns, _rows(train["cpu"]))
+    gpu = train["gpu"]
+    lines += ["GPU variants (torch: eager fp32, channels_last + bf16, + torch.compile):", ""]
+    if "skipped" in gpu:
+        lines += [f"_{gpu['skipped']}_", ""]
+    else:
+        lines += [f"Device: {gpu['device']}.", ""]
+        lines += table([Column("configuration", "key"), *columns[3:]], _rows(gpu["runs"]))
+    ceilings = ", ".join(
+        f"{c['size']} x {c['size']}: {c['images_per_second']['median']:,.0f}"
+        for c in train.get("loader_ceiling", [])
+    )
+    lines += [
+        f"Synthetic images made per second by one host core (one data worker): {ceilings}.",
+        "",
+        "Published ResNet-50 training figures, for context:",
+        "",
+    ]
+    lines += table(
+        [
+            Column("source", "source"),
+            Column("device", "device"),
+            Column("mode", "mode"),
+            Column("images/s", "ips", "r", fixed(0)),
+        ],
+        train["published_resnet50"],
+    )
+    specs = gen["per_spec"]["specs"] if gen else {}
+    depth = [
+        {
+            **_rows({k: r})[0],
+            "depth": specs.get(r["config"]["spec"], {}).get("depth"),
+            "mmacs": specs.get(r["config"]["spec"], {}).get("macs", 0) / 1e6 or None,
+        }
+        for k, r in train["depth"].items()
+    ]
+    lines += ["Throughput against depth (CIFAR ResNets, torch, CPU, one run each):", ""]
+    lines += table(
+        [
+            Column("spec", "spec"),
+            Column("depth", "depth", "r"),
+            Column("MMACs/image", "mmacs", "r", fixed(1)),
+            Column("steps x batch", "budget", "r"),
+            Column("images/s", "speed", "r"),
+        ],
+        depth,
+    )
+    return [*lines, "![training vs depth](training_vs_depth.png)", ""]

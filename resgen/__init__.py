@@ -1,7 +1,7 @@
 """resgen: residual networks from YAML specs, rendered as standalone PyTorch and Keras 3 files.
 
-``import resgen`` loads neither torch nor tensorflow; only ``resgen train`` and the
-weight-transfer helpers import a framework.
+``import resgen`` loads neither torch nor tensorflow; only ``resgen train``, ``resgen convert``
+and the weight-transfer helpers import a framework.
 """
 
 from resgen.errors import Problem, ResgenError, SpecError

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import click
 
-from resgen.cli_support import EPILOG, EXIT_FAILED, NonEmptyPath, ResgenGroup, user_errors
+from resgen.cli_support import (
+    EPILOG,
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    NonEmptyPath,
+    ResgenGroup,
+    user_errors,
+)
 from resgen.train.cli import train
 
 
@@ -129,6 +136,40 @@ def schema() -> None:
     from resgen.schema import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2))
+
+
+@main.command(epilog=EPILOG)
+@click.argument("spec", type=NonEmptyPath(path_type=Path))
+@click.argument("source", metavar="IN", type=NonEmptyPath(path_type=Path))
+@click.argument("target", metavar="OUT", type=NonEmptyPath(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+@user_errors
+def convert(spec: Path, source: Path, target: Path, force: bool) -> None:
+    """Move a checkpoint between SPEC's PyTorch and Keras models, verified.
+
+    \b
+    The suffixes decide the direction:
+      .pt, .pth      PyTorch state_dict (bare, or under "state_dict" or "model")
+      .safetensors   PyTorch safetensors
+      .weights.h5    Keras 3 weights (model.save_weights)
+      .h5            Keras 2 weights by layer name (keras.applications' downloads; IN only)
+    IN is loaded strictly; both models then run one random batch in eval mode and OUT is
+    written only when every stage agrees within 1e-4 (else exit 1).
+    """
+    from resgen import convert as converter
+
+    request = converter.prepare(spec, source, target, force=force)  # before any framework
+    missing = converter.missing_framework()
+    if missing is not None:
+        click.echo(f"resgen convert needs {missing}; see docs/install.md", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    report = converter.run(request)
+    for line in report.lines():
+        click.echo(line)
+    if not report.ok:
+        click.echo(f"not written: {target} (the models differ by more than {report.tolerance:.0e})")
+        sys.exit(EXIT_FAILED)
+    click.echo(f"wrote {target}")
 
 
 main.add_command(train)

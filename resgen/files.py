@@ -18,7 +18,7 @@ import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 from resgen.errors import Problem, ResgenError
 
@@ -63,6 +63,9 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # reading
+
+
+KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 
 
 def _kind(mode: int) -> str:
@@ -138,6 +141,31 @@ def _check_stat(
 
 def _too_big(path: str | os.PathLike[str], shown: str | None, limit: int, what: str) -> ResgenError:
     return _refusal(path, shown, f"cannot read the {what}: it is larger than {size_text(limit)}")
+
+
+def open_regular(
+    path: str | os.PathLike[str], limit: int, *, what: str = "file", shown: str | None = None
+) -> BinaryIO:
+    """``path`` opened for binary reading if it is a regular file of at most ``limit`` bytes.
+
+    For readers that want a stream (an unpickler, an image decoder). The same checks and
+    refusals as :func:`read_regular`, made on the open descriptor before anything is read; the
+    caller reads what it needs (a file that grows past ``limit`` meanwhile is the caller's to
+    bound). Close it, or use it in a ``with`` block.
+    """
+    require_regular(path, limit, what=what, shown=shown)  # never opens a FIFO or a device
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise _refusal(path, shown, f"cannot read the {what}: {_os_message(exc)}") from None
+    try:
+        _check_stat(path, shown, os.fstat(fd), limit, what)  # swapped since the check?
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def read_regular(

@@ -110,7 +110,7 @@ USAGE_LINE = re.compile(r"^resgen(?: [a-z]+)?: .+; see 'resgen(?: [a-z]+)? --hel
             ["train", "x.yaml", "--steps", "many"],
             "resgen train: invalid value for '--steps': 'many' is not a valid integer; see",
         ),
-        (["train", "x.yaml", "--frobnicate"], "resgen train: no such option '--frobnicate'; see"),
+        (["train", "x.yaml", "--frobnicate"], "resgen train: no such option '--frobnicate'"),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(

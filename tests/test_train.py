@@ -140,7 +140,7 @@ def test_keras_halves_the_loss_within_100_steps(tmp_path: Path) -> None:
 
 # --- resume ---------------------------------------------------------------------------------
 
-SHORT = ("--batch-size", "8", "--log-every", "4", "--device", "cpu")
+SHORT = ("--batch-size", "8", "--log-every", "4", "--device", "cpu", "--workers", "2")
 RESUME_STEPS = ("--steps", "20")
 
 
@@ -293,6 +293,10 @@ def test_bad_data_is_one_line_exit_2_nothing_written(
         (("--lr", "inf"), "--lr: must be a positive finite number"),
         (("--batch-size", "9000"), "--batch-size: 9000 is more than the 8192 training images"),
         (("--steps", "0"), "--steps: must be at least 1"),
+        (("--seed", "-1"), "--seed: must be between 0 and 2**32 - 1, got -1"),
+        (("--seed", str(2**64)), "--seed: must be between 0 and 2**32 - 1"),
+        (("--workers", "-2"), "--workers: must be at least 0"),
+        (("--resume", "--force"), "--resume/--force: give one of them"),
     ],
 )
 def test_bad_options_exit_2(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
@@ -397,10 +401,11 @@ def test_digits_and_synthetic_fit_the_spec() -> None:
 
 def test_batches_shard_like_distributed_sampler() -> None:
     from resgen.train import data
+    from resgen.train.batches import Batches
 
     source = data.load(data.parse("synthetic"), 8, 1, 4, seed=0)
-    whole = data.Batches(source, 8, seed=0, augment=False)
-    halves = [data.Batches(source, 8, seed=0, augment=False, rank=r, world=2) for r in (0, 1)]
+    whole = Batches(source, 8, seed=0, augment=False)
+    halves = [Batches(source, 8, seed=0, augment=False, rank=r, world=2) for r in (0, 1)]
     for step in (0, 5, whole.steps_per_epoch + 1):
         labels = whole.train(step)[1]
         np.testing.assert_array_equal(halves[0].train(step)[1], labels[0::2])
@@ -408,10 +413,10 @@ def test_batches_shard_like_distributed_sampler() -> None:
 
 
 def test_augmentation_pads_crops_and_flips() -> None:
-    from resgen.train.data import augment_batch
+    from resgen.train.batches import Crops
 
     x = np.arange(2 * 32 * 32 * 3, dtype=np.uint8).reshape(2, 32, 32, 3)
-    out = augment_batch(x, np.random.default_rng(0))
+    out = Crops.draw(2, 32, np.random.default_rng(0)).apply(x)
     assert out.shape == x.shape
     for image, source in zip(out, x, strict=True):
         found = any(
@@ -468,6 +473,7 @@ def test_torchrun_two_processes_keep_identical_replicas(tmp_path: Path) -> None:
     digests = record["replica_weights_sha256"]
     assert len(digests) == 2 and digests[0] == digests[1] == record["weights_sha256"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".resgen-run",
         "checkpoint.pt",
         "curves.png",
         "metrics.jsonl",

@@ -18,7 +18,7 @@ EPILOG = f"""\b
 Exit codes:
   0    trained; OUT holds model.py, metrics.jsonl, summary.json, curves.png, a checkpoint
   1    the run failed: the loss stopped being finite
-  2    bad input: a spec, --data, --device, --resume (one line per problem)
+  2    bad input: a spec, --data, --device, --out, --resume (one line per problem)
   {EXIT_INTERRUPTED}  stopped by Ctrl-C or SIGTERM after saving a checkpoint; --resume continues
 
 \b
@@ -69,19 +69,39 @@ Scale out with torchrun (DistributedDataParallel, gloo on CPU, NCCL on CUDA):
     default=None,
     help="channels_last tensors, torch [default: on for CUDA].",
 )
-@click.option("--compile", "compile_", is_flag=True, help="torch.compile (keras: XLA).")
+@click.option(
+    "--compile", "compile_", is_flag=True, help="torch.compile (keras: XLA, or torch.compile)."
+)
 @click.option(
     "--augment/--no-augment",
     default=None,
     help="Pad-and-crop + flip [default: on for cifar10 and folder].",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="0 to 2**32 - 1: weights, data, order."
+)
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
     help="Run folder [default: runs/<name>; several specs: OUT/<name>].",
 )
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in OUT.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Start a new run in OUT even if it is not a resgen run folder (replaces its run files).",
+)
+@click.option(
+    "--workers",
+    type=int,
+    help="Data-loading processes [default: usable cores, at most 8; 0: the training process].",
+)
+@click.option(
+    "--eval-images",
+    type=int,
+    metavar="N",
+    help="Evaluate on the first N held-out images [default: all of them; 0: skip].",
+)
 @click.option(
     "--plot",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -107,6 +127,9 @@ def train(
     seed: int,
     out: Path | None,
     resume: bool,
+    force: bool,
+    workers: int | None,
+    eval_images: int | None,
     plot: Path | None,
     log_every: int,
     checkpoint_every: int,
@@ -139,8 +162,11 @@ def train(
         log_every=log_every,
         checkpoint_every=checkpoint_every,
         resume=resume,
+        force=force,
+        workers=workers,
+        eval_images=eval_images,
     )
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
     try:
         train_all(specs, config, out, plot, console)
     except Interrupted as stop:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 from resgen.errors import Problem, ResgenError
 
@@ -25,6 +25,8 @@ WEIGHT_DECAY = 1e-4
 LR_PER_256_IMAGES = 0.1
 DEFAULT_STEPS = 100
 DEFAULT_BATCH_SIZE = 128
+MAX_WORKERS = 8  # the default number of data workers is at most this
+SEED_LIMIT = 2**32  # Keras and numpy take seeds below it
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C'd command
 
 
@@ -47,6 +49,7 @@ class World:
     rank: int = 0
     size: int = 1
     local_rank: int = 0
+    local_size: int = 1  # processes on this machine
 
     @property
     def is_main(self) -> bool:
@@ -63,11 +66,12 @@ class World:
             size = int(os.environ.get("WORLD_SIZE", "1"))
             rank = int(os.environ.get("RANK", "0"))
             local = int(os.environ.get("LOCAL_RANK", str(rank)))
+            local_size = int(os.environ.get("LOCAL_WORLD_SIZE", str(size)))
         except ValueError as exc:
             raise option_error("WORLD_SIZE/RANK", f"not an integer: {exc}") from None
         if size < 1 or not 0 <= rank < size:
             raise option_error("WORLD_SIZE/RANK", f"rank {rank} is outside a world of {size}")
-        return cls(rank=rank, size=size, local_rank=local)
+        return cls(rank=rank, size=size, local_rank=local, local_size=max(1, local_size))
 
 
 @dataclass(frozen=True)
@@ -90,10 +94,20 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 200
     resume: bool = False
+    force: bool = False
+    workers: int | None = None  # None: default_workers()
+    eval_images: int | None = None  # None: the whole held-out split
 
     def __post_init__(self) -> None:
         if self.steps is not None and self.epochs is not None:
             raise option_error("--steps/--epochs", "give one of them, not both")
+        if self.resume and self.force:
+            raise option_error("--resume/--force", "give one of them, not both")
+        if not 0 <= self.seed < SEED_LIMIT:
+            raise option_error("--seed", f"must be between 0 and 2**32 - 1, got {self.seed}")
+        for option, floor in (("--workers", self.workers), ("--eval-images", self.eval_images)):
+            if floor is not None and floor < 0:
+                raise option_error(option, f"must be at least 0, got {floor}")
         if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
             raise option_error("--lr", f"must be a positive finite number, got {self.lr}")
         for option, value in (
@@ -116,8 +130,12 @@ class TrainConfig:
             return self.epochs * steps_per_epoch
         return self.steps if self.steps is not None else DEFAULT_STEPS
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+
+def default_workers(world: World) -> int:
+    """Data workers per process: the cores this process may use, shared among the processes
+    of this machine, at most :data:`MAX_WORKERS`, at least 1."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(MAX_WORKERS, (cores or 1) // world.local_size))
 
 
 # What must match for ``--resume`` to continue the same trajectory: the spec, the generated file

@@ -1,27 +1,29 @@
-"""Training data for ``resgen train`` (numpy and Pillow only; no framework import).
+"""Training data for ``resgen train``: the ``--data`` sources (numpy and Pillow; no framework).
 
 ``--data`` is one of ``synthetic`` (default), ``digits``, ``cifar10:PATH`` or ``folder:PATH``.
-Every source gives uint8 images, NHWC, at the spec's input size and channels, and int64 labels.
+Every source gives uint8 images, NHWC, at the spec's input size and channels, and int64 labels;
+image ``i`` of a split is a pure function of the source (and, for ``synthetic``, the seed).
+Which images make a step's batch, and how they are augmented, is :mod:`resgen.train.batches`.
 
-Batches are a pure function of the step: an epoch's order is a permutation drawn from
-``(seed, epoch)`` and a step's augmentation from ``(seed, step, rank)``, so a run resumes at any
-step from the step count alone. Under torchrun, rank ``r`` of ``W`` takes every ``W``-th image
-of each global batch (DistributedSampler's interleaving); ``--batch-size`` is the global batch.
+Every file read is a regular file within a size bound (:mod:`resgen.train.reading`), and an
+image's pixel count is checked against :data:`PIXEL_BUDGET` from its header, before it is
+decoded. A problem is one line naming the file, raised as :class:`~resgen.errors.ResgenError`.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Iterator
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, BinaryIO, Literal, Protocol
 
 import numpy as np
 
 from resgen.errors import ResgenError
+from resgen.files import MIB, open_regular
 from resgen.train.config import option_error
 
 Split = Literal["train", "test"]
@@ -33,10 +35,21 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".
 CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST = "test_batch"
 CIFAR_SIDE = 32
+CIFAR_CLASSES = 10
 SYNTHETIC_TRAIN, SYNTHETIC_TEST = 8192, 512
 DIGITS_TEST_FRACTION = 0.2
 FOLDER_TEST_EVERY = 10  # without train/ and val/ folders, every 10th image of a class is held out
-STATS_SAMPLE = 512  # images used to estimate the per-channel mean and std
+
+# Budgets on what one file may cost (documented in docs/training.md, "Guarantees").
+CIFAR_BATCH_BYTES = 64 * MIB  # a real batch is 31 MB
+IMAGE_FILE_BYTES = 64 * MIB
+PIXEL_BUDGET = 8192 * 8192  # pixels per image, checked from the header before decoding
+
+# The synthetic task: per-image noise is a window of one of NOISE_BANK stored noise images.
+NOISE_BANK_BYTES = 64 * MIB
+NOISE_BANK_MAX = 32
+SYNTHETIC_CHUNK = 64  # images made together (bounds the float32 temporaries)
+TEXTURE_CACHE_BYTES = 256 * MIB
 
 
 # --- parsing --data ------------------------------------------------------------------------
@@ -65,6 +78,12 @@ def parse(text: str) -> DataArg:
 
 def _error(text: str, message: str) -> ResgenError:
     return option_error(f"--data {text}", message)
+
+
+def _refusal(exc: ResgenError) -> str:
+    """A file refusal from :mod:`resgen.files` as ``path: reason``, for a message of its own."""
+    problem = exc.problems[0]
+    return f"{problem.file}: {problem.message}"
 
 
 # --- datasets ------------------------------------------------------------------------------
@@ -113,9 +132,17 @@ class ArrayDataset:
     def labels(self, split: Split) -> np.ndarray:
         return self.train_y if split == "train" else self.test_y
 
+    def arrays(self, split: Split) -> np.ndarray:
+        return self.train_x if split == "train" else self.test_x
+
+    @property
+    def fitted(self) -> bool:
+        """Whether the stored images already have the spec's size and channels (then a batch
+        is a plain index into them, which a device can do itself)."""
+        return self.train_x.shape[1:] == (self.size, self.size, self.channels)
+
     def images(self, split: Split, indices: np.ndarray) -> np.ndarray:
-        source = self.train_x if split == "train" else self.test_x
-        return fit_images(source[indices], self.size, self.channels)
+        return fit_images(self.arrays(split)[indices], self.size, self.channels)
 
 
 def fit_images(x: np.ndarray, size: int, channels: int) -> np.ndarray:
@@ -173,6 +200,9 @@ def _digits(size: int, channels: int) -> ArrayDataset:
     )
 
 
+# --- CIFAR-10 ------------------------------------------------------------------------------
+
+
 class _CifarUnpickler(pickle.Unpickler):
     """Unpickle a CIFAR-10 batch and nothing else: only numpy's array reconstruction may run."""
 
@@ -192,32 +222,51 @@ class _CifarUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+def _short(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _cifar_labels(labels: list[Any]) -> np.ndarray | int:
+    """The labels as int64, or the position of the first that is not an integer 0..9."""
+    for position, label in enumerate(labels):
+        if isinstance(label, bool) or not isinstance(label, int | np.integer):
+            return position
+        if not 0 <= int(label) < CIFAR_CLASSES:
+            return position
+    return np.asarray(labels, dtype=np.int64)
+
+
 def _cifar_batch(arg: DataArg, path: Path) -> tuple[np.ndarray, np.ndarray]:
     """One batch file: a dict with b"data" (N x 3072 uint8, channel planes) and b"labels"."""
     what = f"{path}: not a CIFAR-10 python batch"
-    try:
-        with path.open("rb") as stream:
-            batch = _CifarUnpickler(stream, encoding="bytes").load()
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         raise _error(
             arg.text,
             f"{path}: missing (expected {', '.join(CIFAR_TRAIN)} and "
             f"{CIFAR_TEST}, as in cifar-10-python.tar.gz)",
-        ) from None
+        )
+    try:
+        with open_regular(path, CIFAR_BATCH_BYTES, what="CIFAR batch") as stream:
+            batch = _CifarUnpickler(stream, encoding="bytes").load()
+    except ResgenError as exc:
+        raise _error(arg.text, _refusal(exc)) from None
     except OSError as exc:
         raise _error(arg.text, f"{path}: {exc.strerror or exc}") from None
     except Exception as exc:  # any unpickling failure means a malformed file
-        raise _error(arg.text, f"{what} ({type(exc).__name__}: {exc})") from None
+        raise _error(arg.text, f"{what} ({type(exc).__name__}: {_short(str(exc), 120)})") from None
     if not isinstance(batch, dict):
         raise _error(arg.text, f"{what} (holds a {type(batch).__name__}, not a dict)")
     data, labels = batch.get(b"data"), batch.get(b"labels")
     if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
         raise _error(arg.text, f"{what} (b'data' is not an N x 3072 array)")
+    if data.dtype != np.uint8:
+        raise _error(arg.text, f"{what} (b'data' holds {data.dtype}, not uint8 pixels)")
     if not isinstance(labels, list) or len(labels) != data.shape[0]:
         raise _error(arg.text, f"{what} (b'labels' is not a list of {data.shape[0]} labels)")
-    y = np.asarray(labels, dtype=np.int64)
-    if data.dtype != np.uint8 or (y.size and (y.min() < 0 or y.max() > 9)):
-        raise _error(arg.text, f"{what} (expected uint8 pixels and labels 0..9)")
+    y = _cifar_labels(labels)
+    if isinstance(y, int):
+        raise _error(arg.text, f"{what} (label {y} is {_short(labels[y])}, not an integer 0..9)")
     x = data.reshape(-1, 3, CIFAR_SIDE, CIFAR_SIDE).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(x), y
 
@@ -235,7 +284,7 @@ def _cifar10(arg: DataArg, size: int, channels: int) -> ArrayDataset:
     test_x, test_y = _cifar_batch(arg, folder / CIFAR_TEST)
     return ArrayDataset(
         name="cifar10",
-        num_classes=10,
+        num_classes=CIFAR_CLASSES,
         size=size,
         channels=channels,
         augment=True,
@@ -244,6 +293,54 @@ def _cifar10(arg: DataArg, size: int, channels: int) -> ArrayDataset:
         test_x=test_x,
         test_y=test_y,
     )
+
+
+# --- image folders -------------------------------------------------------------------------
+
+
+class ImageError(Exception):
+    """An image file that cannot be used: ``str()`` is ``path: what is wrong``."""
+
+
+def _open_image(path: Path, stream: BinaryIO) -> Any:
+    """Pillow's lazy image (header only), refused when its pixels exceed the budget."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(stream)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise ImageError(f"{path}: more than {PIXEL_BUDGET:,} pixels") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{path}: not a readable image ({exc})") from None
+    width, height = image.size
+    if width * height > PIXEL_BUDGET:
+        image.close()
+        raise ImageError(
+            f"{path}: {width} x {height} pixels, more than the budget of {PIXEL_BUDGET:,} "
+            "(8192 x 8192) per image"
+        )
+    return image
+
+
+def read_image(path: Path, size: int, mode: str) -> np.ndarray:
+    """Decode one image file to ``size`` x ``size`` in Pillow ``mode`` ("L" or "RGB")."""
+    from PIL import Image
+
+    try:
+        with open_regular(path, IMAGE_FILE_BYTES, what="image") as stream:
+            image = _open_image(path, stream)
+            try:
+                image.draft(mode, (size, size))  # JPEG: decode at the nearest larger scale
+                picture = image.convert(mode).resize((size, size), Image.BILINEAR)
+            finally:
+                image.close()
+    except ResgenError as exc:
+        raise ImageError(_refusal(exc)) from None
+    except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
+        raise ImageError(f"{path}: cannot decode ({exc})") from None
+    return np.asarray(picture)
 
 
 @dataclass
@@ -258,34 +355,57 @@ class FolderDataset:
     classes: list[str]
     files: dict[str, list[Path]]
     targets: dict[str, np.ndarray]
+    source: str  # the --data text, for messages
 
     def labels(self, split: Split) -> np.ndarray:
         return self.targets[split]
 
     def images(self, split: Split, indices: np.ndarray) -> np.ndarray:
-        from PIL import Image
-
         mode = "L" if self.channels == 1 else "RGB"
         out = np.empty((len(indices), self.size, self.size, 1 if mode == "L" else 3), np.uint8)
         for i, index in enumerate(indices):
-            with Image.open(self.files[split][int(index)]) as image:
-                picture = image.convert(mode).resize((self.size, self.size), Image.BILINEAR)
-            out[i] = np.asarray(picture).reshape(out.shape[1:])
+            try:
+                picture = read_image(self.files[split][int(index)], self.size, mode)
+            except ImageError as exc:
+                raise _error(self.source, str(exc)) from None
+            out[i] = picture.reshape(out.shape[1:])
         return fit_images(out, self.size, self.channels)
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+def _images_in(arg: DataArg, folder: Path) -> list[Path]:
+    """The image files of one class folder; an entry with an image suffix that is not a regular
+    file (a FIFO, a dangling link, a folder) is refused rather than skipped."""
+    found = []
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        try:
+            regular = path.is_file()
+        except OSError:
+            regular = False
+        if not regular:
+            what = "a dangling link" if not path.exists() else "not a regular file"
+            raise _error(arg.text, f"{path}: {what}")
+        found.append(path)
+    return found
 
 
 def _class_folders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def _check_header(arg: DataArg, path: Path) -> None:
+    try:
+        with open_regular(path, IMAGE_FILE_BYTES, what="image") as stream:
+            _open_image(path, stream).close()
+    except ResgenError as exc:
+        raise _error(arg.text, _refusal(exc)) from None
+    except ImageError as exc:
+        raise _error(arg.text, str(exc)) from None
+
+
 def _folder(arg: DataArg, size: int, channels: int) -> FolderDataset:
     """PATH/<class>/*.png|jpg|..., or PATH/train/<class>/... with PATH/val (or test)/<class>/..."""
-    from PIL import Image, UnidentifiedImageError
-
     root = arg.path
     assert root is not None
     if not root.is_dir():
@@ -299,12 +419,12 @@ def _folder(arg: DataArg, size: int, channels: int) -> FolderDataset:
     files: dict[str, list[Path]] = {"train": [], "test": []}
     labels: dict[str, list[int]] = {"train": [], "test": []}
     for label, name in enumerate(classes):
-        found = _images_in(train_root / name)
+        found = _images_in(arg, train_root / name)
         if not found:
             raise _error(arg.text, f"{train_root / name}: no images ({_suffixes()})")
         if split_folders:
             assert held_out is not None
-            test = _images_in(held_out / name) if (held_out / name).is_dir() else []
+            test = _images_in(arg, held_out / name) if (held_out / name).is_dir() else []
             train = found
         else:
             test = found[FOLDER_TEST_EVERY - 1 :: FOLDER_TEST_EVERY]
@@ -313,11 +433,7 @@ def _folder(arg: DataArg, size: int, channels: int) -> FolderDataset:
             files[split] += paths
             labels[split] += [label] * len(paths)
     for path in files["train"] + files["test"]:
-        try:
-            with Image.open(path) as image:
-                image.size  # noqa: B018  (reads the header: a truncated or foreign file fails here)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise _error(arg.text, f"{path}: not a readable image ({exc})") from None
+        _check_header(arg, path)
     return FolderDataset(
         name=f"folder:{root.name}",
         num_classes=len(classes),
@@ -327,6 +443,7 @@ def _folder(arg: DataArg, size: int, channels: int) -> FolderDataset:
         classes=classes,
         files=files,
         targets={s: np.asarray(v, dtype=np.int64) for s, v in labels.items()},
+        source=arg.text,
     )
 
 
@@ -334,14 +451,31 @@ def _suffixes() -> str:
     return " ".join(sorted(IMAGE_SUFFIXES))
 
 
+# --- the synthetic task --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyntheticImages:
+    """What makes each image of one split: its label, the circular shift of its class texture,
+    its contrast, and which stored noise image (shifted how) is added."""
+
+    labels: np.ndarray  # (N,) int64
+    shift: np.ndarray  # (N, 2) int64: rows, columns
+    contrast: np.ndarray  # (N,) float32
+    noise: np.ndarray  # (N,) int64: index into the noise bank
+    noise_shift: np.ndarray  # (N, 2) int64
+
+
 @dataclass
 class SyntheticDataset:
     """A learnable task generated from the seed: class ``k`` is a fixed texture (three random
     oriented gratings per channel plus a per-channel offset); an image is its class texture,
-    circularly shifted by up to 1/8 of the side, at a random contrast, plus Gaussian noise.
+    circularly shifted by up to 1/8 of the side, at a random contrast, plus Gaussian noise (a
+    circularly shifted window of one of a few stored noise images).
 
-    Image ``i`` of a split is a pure function of ``(seed, split, i)``; nothing is stored, so any
-    input size works in bounded memory.
+    Image ``i`` of a split is a pure function of ``(seed, split, i)``. Only per-image numbers,
+    per-class grating parameters and the noise bank are stored, so any input size works in
+    bounded memory; :mod:`resgen.train.torch_feed` computes the same images on a GPU.
     """
 
     size: int
@@ -350,126 +484,73 @@ class SyntheticDataset:
     seed: int
     name: str = "synthetic"
     augment: bool = False  # the shifts are built in, and a flipped texture is another class
-    noise: float = 2.0
-    _labels: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    noise_std: float = 2.0
+    splits: dict[str, SyntheticImages] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        shift = max(1, self.size // 8)
+        plane = 4 * self.size * self.size * self.channels
+        bank = max(1, min(NOISE_BANK_MAX, NOISE_BANK_BYTES // plane))
         for split, count, stream in (("train", SYNTHETIC_TRAIN, 0), ("test", SYNTHETIC_TEST, 1)):
-            rng = np.random.default_rng([self.seed, 7, stream])
-            self._labels[split] = rng.integers(0, self.num_classes, count, dtype=np.int64)
-        budget = 256 * 2**20 // (4 * self.size * self.size * self.channels)
-        self._prototype = lru_cache(maxsize=max(1, min(self.num_classes, budget)))(self._texture)
+            labels = np.random.default_rng([self.seed, 7, stream])
+            rng = np.random.default_rng([self.seed, 13, stream])
+            self.splits[split] = SyntheticImages(
+                labels=labels.integers(0, self.num_classes, count, dtype=np.int64),
+                shift=rng.integers(-shift, shift + 1, (count, 2), dtype=np.int64),
+                contrast=rng.uniform(0.6, 1.4, count).astype(np.float32),
+                noise=rng.integers(0, bank, count, dtype=np.int64),
+                noise_shift=rng.integers(0, self.size, (count, 2), dtype=np.int64),
+            )
+        rng = np.random.default_rng([self.seed, 11])
+        gratings = (self.num_classes, self.channels, 3)
+        self.offset = rng.uniform(-0.5, 0.5, (self.num_classes, self.channels)).astype(np.float32)
+        self.angle = rng.uniform(0, np.pi, gratings).astype(np.float32)
+        self.cycles = rng.uniform(1, 4, gratings).astype(np.float32)
+        self.phase = rng.uniform(0, 7, gratings).astype(np.float32)
+        noise = np.random.default_rng([self.seed, 17])
+        shape = (bank, self.size, self.size, self.channels)
+        self.noise_bank = noise.normal(0, self.noise_std, shape).astype(np.float32)
+        cached = max(1, min(self.num_classes, TEXTURE_CACHE_BYTES // plane))
+        self._texture = lru_cache(maxsize=cached)(self._make_texture)
 
     def labels(self, split: Split) -> np.ndarray:
-        return self._labels[split]
+        return self.splits[split].labels
 
-    def _texture(self, label: int) -> np.ndarray:
-        rng = np.random.default_rng([self.seed, 11, label])
-        grid = np.arange(self.size, dtype=np.float32) / self.size
+    def _make_texture(self, label: int) -> np.ndarray:
+        """Class ``label``'s texture, HWC float32, at coordinates ``index / size``."""
+        grid = np.arange(self.size, dtype=np.float32) / np.float32(self.size)
         yy, xx = np.meshgrid(grid, grid, indexing="ij")
         out = np.empty((self.size, self.size, self.channels), dtype=np.float32)
         for c in range(self.channels):
-            plane = np.full_like(xx, rng.uniform(-0.5, 0.5))
-            for _ in range(3):
-                angle, cycles, phase = rng.uniform(0, np.pi), rng.uniform(1, 4), rng.uniform(0, 7)
+            plane = np.full_like(xx, self.offset[label, c])
+            for j in range(3):
+                angle = self.angle[label, c, j]
                 along = xx * np.cos(angle) + yy * np.sin(angle)
-                plane += np.cos(2 * np.pi * cycles * along + phase) / np.sqrt(3)
+                wave = np.float32(2 * np.pi) * self.cycles[label, c, j] * along
+                plane += np.cos(wave + self.phase[label, c, j]) / np.float32(np.sqrt(3))
             out[:, :, c] = plane
         return out
 
     def images(self, split: Split, indices: np.ndarray) -> np.ndarray:
-        stream = 0 if split == "train" else 1
-        shift = max(1, self.size // 8)
+        """The images, made :data:`SYNTHETIC_CHUNK` at a time with whole-array operations."""
         out = np.empty((len(indices), self.size, self.size, self.channels), dtype=np.uint8)
-        for i, index in enumerate(indices):
-            rng = np.random.default_rng([self.seed, 13, stream, int(index)])
-            label = int(self._labels[split][index])
-            dy, dx = rng.integers(-shift, shift + 1, size=2)
-            image = np.roll(self._prototype(label), (dy, dx), axis=(0, 1))
-            image = image * rng.uniform(0.6, 1.4) + rng.normal(0, self.noise, image.shape)
-            out[i] = np.clip(np.rint(128 + 48 * image), 0, 255).astype(np.uint8)
+        for start in range(0, len(indices), SYNTHETIC_CHUNK):
+            chunk = np.asarray(indices[start : start + SYNTHETIC_CHUNK], dtype=np.int64)
+            out[start : start + len(chunk)] = self._make(self.splits[split], chunk)
         return out
 
+    def _make(self, made: SyntheticImages, index: np.ndarray) -> np.ndarray:
+        side = np.arange(self.size)
+        classes, which = np.unique(made.labels[index], return_inverse=True)
+        textures = np.stack([self._texture(int(label)) for label in classes])
 
-# --- batches -------------------------------------------------------------------------------
+        def window(planes: np.ndarray, pick: np.ndarray, shift: np.ndarray) -> np.ndarray:
+            """``planes[pick]`` shifted circularly by ``shift`` (rows, columns), per image."""
+            rows = (side - shift[:, :1]) % self.size
+            cols = (side - shift[:, 1:]) % self.size
+            return planes[pick[:, None, None], rows[:, :, None], cols[:, None, :]]
 
-
-def channel_stats(data: Dataset) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std in [0, 1] units, from a fixed sample of training images."""
-    count = len(data.labels("train"))
-    rng = np.random.default_rng(0)
-    sample = np.sort(rng.permutation(count)[: min(count, STATS_SAMPLE)])
-    x = data.images("train", sample).astype(np.float64) / 255
-    mean = x.mean(axis=(0, 1, 2))
-    std = np.maximum(x.std(axis=(0, 1, 2)), 1e-3)
-    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
-
-
-def augment_batch(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Zero-pad by 1/8 of the side (4 pixels at 32x32), random crop back, random h-flip."""
-    n, height, width, _ = x.shape
-    pad = max(1, height // 8)
-    padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    top = rng.integers(0, 2 * pad + 1, n)
-    left = rng.integers(0, 2 * pad + 1, n)
-    rows = (top[:, None] + np.arange(height))[:, :, None]
-    cols = (left[:, None] + np.arange(width))[:, None, :]
-    flip = rng.random(n) < 0.5
-    cols = np.where(flip[:, None, None], cols[:, :, ::-1], cols)
-    return padded[np.arange(n)[:, None, None], rows, cols]
-
-
-@dataclass
-class Batches:
-    """The batches of one run: deterministic in ``(seed, step, rank)``."""
-
-    data: Dataset
-    batch_size: int  # global, over all ranks
-    seed: int
-    augment: bool
-    rank: int = 0
-    world: int = 1
-    _order: tuple[int, np.ndarray] | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        count = len(self.data.labels("train"))
-        if self.batch_size % self.world:
-            raise option_error(
-                "--batch-size", f"{self.batch_size} does not split over {self.world} processes"
-            )
-        if self.batch_size > count:
-            raise option_error(
-                "--batch-size", f"{self.batch_size} is more than the {count} training images"
-            )
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return len(self.data.labels("train")) // self.batch_size
-
-    def order(self, epoch: int) -> np.ndarray:
-        if self._order is None or self._order[0] != epoch:
-            rng = np.random.default_rng([self.seed, 3, epoch])
-            self._order = (epoch, rng.permutation(len(self.data.labels("train"))))
-        return self._order[1]
-
-    def train(self, step: int) -> tuple[np.ndarray, np.ndarray]:
-        """This rank's share of global batch ``step`` (0-based): images uint8 NHWC, labels."""
-        epoch, index = divmod(step, self.steps_per_epoch)
-        chosen = self.order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
-        mine = chosen[self.rank :: self.world]
-        x = self.data.images("train", mine)
-        if self.augment:
-            x = augment_batch(x, np.random.default_rng([self.seed, 5, step, self.rank]))
-        return x, self.data.labels("train")[mine]
-
-    def test(self, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """This rank's share of the held-out split, in order."""
-        labels = self.data.labels("test")
-        mine = np.arange(self.rank, len(labels), self.world)
-        for start in range(0, len(mine), batch_size):
-            chunk = mine[start : start + batch_size]
-            yield self.data.images("test", chunk), labels[chunk]
-
-
-def describe(arg: DataArg) -> str:
-    return arg.text if arg.path is None else f"{arg.kind}:{os.fspath(arg.path)}"
+        image = window(textures, which, made.shift[index])
+        image *= made.contrast[index][:, None, None, None]
+        image += window(self.noise_bank, made.noise[index], made.noise_shift[index])
+        return np.clip(np.rint(np.float32(128) + np.float32(48) * image), 0, 255)

@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from resgen.files import write_atomic, write_atomic_with
+from resgen.files import MIB, read_regular, write_atomic, write_atomic_with
 
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CURVES = "curves.png"
 MODEL = "model.py"
+METRICS_BYTES = 256 * MIB
 
 
 def _clean(value: Any) -> Any:
@@ -54,14 +55,23 @@ class MetricsLog:
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The records of a run's ``metrics.jsonl`` (a regular file within its size bound), up to
+    the first line that is not one (a line cut short by a hard kill ends the usable record)."""
     if not path.exists():
         return []
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in (
+        read_regular(path, METRICS_BYTES, what="metrics log")
+        .decode("utf-8", "replace")
+        .splitlines()
+    ):
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            break  # a line cut short by a hard kill ends the usable record
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            break
+        if not isinstance(record, dict) or type(record.get("step")) is not int:
+            break
+        records.append(record)
     return records
 
 

@@ -11,9 +11,9 @@ is divided by ``DIVISOR``, at most ``MAX_DROPS`` times (0.1 -> 0.01 -> 0.001, as
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
+from resgen.train.checkpoint import ScheduleState
 from resgen.train.config import ScheduleName
 
 DIVISOR = 10.0
@@ -64,10 +64,8 @@ class Schedule:
         self.best = mean_loss
         return True
 
-    def state(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k in ("drops", "best", "bad_windows")}
+    def state(self) -> ScheduleState:
+        return ScheduleState(self.drops, self.best, self.bad_windows)
 
-    def load(self, state: dict[str, Any]) -> None:
-        self.drops = int(state["drops"])
-        self.best = float(state["best"])
-        self.bad_windows = int(state["bad_windows"])
+    def load(self, state: ScheduleState) -> None:
+        self.drops, self.best, self.bad_windows = state.drops, state.best, state.bad_windows

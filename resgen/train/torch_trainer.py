@@ -10,13 +10,10 @@ broadcasts rank 0's batch-norm buffers each step, so the replicas stay identical
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 # Idle OpenMP threads sleep instead of spinning (unless the user chose otherwise). On a CPU
 # shared with other work, spinning threads made a 2-thread run 2-3x slower than 1 thread here.
@@ -28,12 +25,14 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn import functional
 
-from resgen.errors import ResgenError
-from resgen.files import write_atomic_with
+from resgen.files import open_regular, write_atomic_with
+from resgen.train import torch_feed
+from resgen.train.backend import ModelInputs
+from resgen.train.batches import Batches
+from resgen.train.checkpoint import CHECKPOINT_BYTES, unusable
 from resgen.train.config import MOMENTUM, WEIGHT_DECAY, TrainConfig, World, option_error
 
 CHECKPOINT = "checkpoint.pt"
-EVAL_BATCH = 256
 
 
 def pick_device(request: str, world: World) -> torch.device:
@@ -61,37 +60,51 @@ def describe(device: torch.device) -> str:
     return str(device)
 
 
-def start_world(world: World, device: torch.device) -> None:
-    """Join the torchrun job: NCCL between GPUs, gloo between CPU processes."""
-    if not world.distributed or dist.is_initialized():
-        return
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-        dist.init_process_group("nccl", device_id=device)
-    else:
-        dist.init_process_group("gloo")
+class TorchBackend:
+    """PyTorch for one process: its device, its place in a torchrun group, its data feed."""
 
+    checkpoint_name = CHECKPOINT
 
-def stop_world() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    def __init__(self, config: TrainConfig, world: World) -> None:
+        self.config, self.world = config, world
+        self.device = pick_device(config.device, world)
+        if world.distributed and not dist.is_initialized():
+            if self.device.type == "cuda":  # NCCL between GPUs, gloo between CPU processes
+                torch.cuda.set_device(self.device)
+                dist.init_process_group("nccl", device_id=self.device)
+            else:
+                dist.init_process_group("gloo")
 
+    def trainer(self, factory: Callable[..., nn.Module], inputs: ModelInputs) -> TorchTrainer:
+        return TorchTrainer(factory, inputs, self.config, self.world, self.device)
 
-def barrier(world: World) -> None:
-    if world.distributed:
-        dist.barrier()
+    def feed(self, batches: Batches, start: int, stop: int, workers: int) -> Iterator[Any]:
+        return torch_feed.train_feed(batches, start, stop, self.device, workers)
+
+    def test_feed(
+        self, batches: Batches, batch_size: int, limit: int, workers: int
+    ) -> Iterator[Any]:
+        return torch_feed.test_feed(batches, batch_size, limit, self.device, workers)
+
+    def read_meta(self, path: Path) -> str:
+        return str(_read(path, "cpu")["meta"])
+
+    def barrier(self) -> None:
+        if self.world.distributed:
+            dist.barrier()
+
+    def close(self) -> None:
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 class TorchTrainer:
     """A generated ``nn.Module`` under SGD, on one device, optionally one DDP replica of many."""
 
-    checkpoint_name = CHECKPOINT
-
     def __init__(
         self,
         factory: Callable[..., nn.Module],
-        num_classes: int,
-        stats: tuple[tuple[float, ...], tuple[float, ...]],
+        inputs: ModelInputs,
         config: TrainConfig,
         world: World,
         device: torch.device,
@@ -106,7 +119,8 @@ class TorchTrainer:
             torch.backends.cudnn.benchmark = True
             torch.set_float32_matmul_precision("high")
         torch.manual_seed(config.seed)
-        self.model = factory(num_classes=num_classes).to(device, memory_format=self.memory_format)
+        model = factory(num_classes=inputs.num_classes)
+        self.model = model.to(device, memory_format=self.memory_format)
         self.params = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
         stepped: nn.Module = self.model
         if world.distributed:
@@ -121,32 +135,27 @@ class TorchTrainer:
             lr=config.base_lr,
             momentum=MOMENTUM,
             weight_decay=WEIGHT_DECAY,
+            fused=True if on_cuda else None,  # one kernel for every parameter's update
         )
-        mean, std = (torch.tensor(v, device=device).view(1, -1, 1, 1) * 255 for v in stats)
+        mean, std = (torch.tensor(v, device=device).view(1, -1, 1, 1) * 255 for v in inputs.stats)
         self.mean, self.std = mean, std
         self.framework = f"torch {torch.__version__}"
         self.device = describe(device)
         self.model.train()
 
-    def _inputs(self, images: np.ndarray) -> torch.Tensor:
-        """uint8 NHWC from numpy -> normalised float NCHW on the device (channels_last strides
-        come free: NHWC memory permuted to NCHW is exactly channels_last)."""
-        x = torch.from_numpy(images)
-        if self.torch_device.type == "cuda":
-            x = x.pin_memory()
-        x = x.to(self.torch_device, non_blocking=True).permute(0, 3, 1, 2).float()
-        x = (x - self.mean) / self.std
+    def _inputs(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 NHWC on the device -> normalised float NCHW (channels_last strides come free:
+        NHWC memory permuted to NCHW is exactly channels_last)."""
+        x = (images.permute(0, 3, 1, 2).float() - self.mean) / self.std
         return x.contiguous(memory_format=self.memory_format)
 
-    def _labels(self, labels: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(labels).to(self.torch_device, non_blocking=True)
-
     def train_step(
-        self, images: np.ndarray, labels: np.ndarray, lr: float
+        self, batch: tuple[torch.Tensor, torch.Tensor], lr: float
     ) -> tuple[torch.Tensor, torch.Tensor, int]:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        x, y = self._inputs(images), self._labels(labels)
+        images, y = batch
+        x = self._inputs(images)
         with torch.autocast(self.torch_device.type, dtype=torch.bfloat16, enabled=self.amp):
             logits = self.step_model(x)
         loss = functional.cross_entropy(logits.float(), y)
@@ -154,7 +163,7 @@ class TorchTrainer:
         loss.backward()
         self.optimizer.step()
         correct = (logits.detach().argmax(dim=1) == y).sum()
-        return loss.detach(), correct, len(labels)
+        return loss.detach(), correct, len(y)
 
     def fetch(self, pending: list[Any]) -> list[tuple[float, float, int]]:
         if not pending:
@@ -181,12 +190,12 @@ class TorchTrainer:
                 dist.broadcast(buffer, src=0)
 
     @torch.no_grad()
-    def evaluate(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[float, int]:
+    def evaluate(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, int]:
         self._settle_buffers()
         self.model.eval()
         loss, correct = 0.0, 0
-        for images, labels in batches:
-            x, y = self._inputs(images), self._labels(labels)
+        for images, y in batches:
+            x = self._inputs(images)
             with torch.autocast(self.torch_device.type, dtype=torch.bfloat16, enabled=self.amp):
                 logits = self.model(x)
             loss += functional.cross_entropy(logits.float(), y, reduction="sum").item()
@@ -194,7 +203,7 @@ class TorchTrainer:
         self.model.train()
         return loss, correct
 
-    def save(self, path: Path, meta: dict[str, Any]) -> None:
+    def save(self, path: Path, meta: str) -> None:
         if self.world.is_main:
             state = {
                 "model": self.model.state_dict(),
@@ -203,23 +212,23 @@ class TorchTrainer:
                     "torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
                 },
-                "meta": json.dumps(meta),
+                "meta": meta,
             }
             write_atomic_with(path, lambda stream: torch.save(state, stream))
-        barrier(self.world)
+        if self.world.distributed:
+            dist.barrier()
 
-    def load(self, path: Path) -> dict[str, Any]:
+    def load(self, path: Path) -> str:
+        state = _read(path, self.torch_device)
         try:
-            state = torch.load(path, map_location=self.torch_device, weights_only=True)
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
-            meta: dict[str, Any] = json.loads(state["meta"])
+            torch.set_rng_state(state["rng"]["torch"].cpu())
+            if state["rng"]["cuda"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
         except Exception as exc:  # whatever a damaged or foreign file raises
-            raise _unreadable(path, exc) from None
-        torch.set_rng_state(state["rng"]["torch"].cpu())
-        if state["rng"]["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
-        return meta
+            raise unusable(path, exc) from None
+        return str(state["meta"])
 
     def weight_digests(self) -> list[str]:
         self._settle_buffers()
@@ -235,16 +244,13 @@ class TorchTrainer:
         return [str(d) for d in gathered]
 
 
-def _unreadable(path: Path, exc: Exception) -> ResgenError:
-    return option_error(
-        "--resume", f"{path}: not a usable checkpoint ({type(exc).__name__}: {exc})"
-    )
-
-
-def read_meta(path: Path) -> dict[str, Any]:
-    """The loop's record in a checkpoint, read without building a model."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        return json.loads(state["meta"])  # type: ignore[no-any-return]
-    except Exception as exc:  # whatever a damaged or foreign file raises
-        raise _unreadable(path, exc) from None
+def _read(path: Path, device: torch.device | str) -> dict[str, Any]:
+    """A checkpoint's contents: a regular file within the size bound, tensors only."""
+    with open_regular(path, CHECKPOINT_BYTES, what="checkpoint") as stream:
+        try:
+            state = torch.load(stream, map_location=device, weights_only=True)
+        except Exception as exc:  # whatever a damaged or foreign file raises
+            raise unusable(path, exc) from None
+    if not isinstance(state, dict) or not isinstance(state.get("meta"), str):
+        raise unusable(path, "no run record in it")
+    return state

@@ -1,0 +1,452 @@
+"""``resgen train``'s guarantees (docs/training.md, "Guarantees"), each with cases of its own:
+
+- run folders: a run never replaces files in a folder that is not recognisably resgen's;
+- data files and checkpoints: regular files only, read with a size bound, never blocking;
+- values: hostile labels, images, checkpoint records, seeds and paths are one line, exit 2;
+- budgets: an image's pixels are checked from its header before it is decoded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+
+pytest.importorskip("torch")
+
+ROOT = Path(__file__).resolve().parents[1]
+RESNET20 = ROOT / "specs" / "resnet20_cifar.yaml"
+PLAIN20 = ROOT / "specs" / "plain20_cifar.yaml"
+QUICK = ("--steps", "1", "--batch-size", "4", "--device", "cpu", "--eval-images", "4")
+ENV = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Any:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def train(*args: str | Path, cwd: Path | None = None) -> Result:
+    from resgen.cli import main
+
+    runner = CliRunner(env={"COLUMNS": "200"})
+    argv = ["train", *(str(a) for a in args)]
+    if cwd is None:
+        return runner.invoke(main, argv, catch_exceptions=False)
+    before = Path.cwd()
+    os.chdir(cwd)
+    try:
+        return runner.invoke(main, argv, catch_exceptions=False)
+    finally:
+        os.chdir(before)
+
+
+def train_process(*args: str | Path, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    """In a subprocess with a timeout: for inputs that used to block forever."""
+    return subprocess.run(
+        [sys.executable, "-m", "resgen", "train", *(str(a) for a in args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=ENV,
+        cwd=ROOT,
+        check=False,
+    )
+
+
+def one_line(result: Result | subprocess.CompletedProcess[str]) -> str:
+    """The single stderr line of a refusal (no traceback)."""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def exit_code(result: Result | subprocess.CompletedProcess[str]) -> int:
+    return result.exit_code if isinstance(result, Result) else result.returncode
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+# --- 1. run folders ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"model.py": b"print('my own model')\n"},
+        {"checkpoint.pt": b"my weights"},
+        {"metrics.jsonl": b'{"step": 1}\n', "notes.txt": b"mine"},
+        {"summary.json": b'{"name": "not resgen"}'},
+        {"curves.png": b"\x89PNG mine"},
+    ],
+    ids=["model.py", "checkpoint.pt", "metrics", "foreign-summary", "curves"],
+)
+def test_a_folder_resgen_did_not_write_is_refused_untouched(
+    tmp_path: Path, files: dict[str, bytes]
+) -> None:
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    before = snapshot(tmp_path)
+    result = train(RESNET20, *QUICK, "--out", tmp_path)
+    assert result.exit_code == 2
+    line = one_line(result)
+    assert line.startswith(f"--out: {tmp_path}: not a resgen run folder"), line
+    assert snapshot(tmp_path) == before
+
+
+def test_out_dot_in_a_project_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "model.py").write_text("import torch\n")
+    (tmp_path / "src").mkdir()
+    result = train(RESNET20, *QUICK, "--out", ".", cwd=tmp_path)
+    assert result.exit_code == 2
+    assert one_line(result).startswith("--out: .: not a resgen run folder")
+    assert (tmp_path / "model.py").read_text() == "import torch\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.py", "src"]
+
+
+def test_several_specs_check_every_run_folder_first(tmp_path: Path) -> None:
+    (tmp_path / "resnet20_cifar").mkdir()
+    (tmp_path / "resnet20_cifar" / "model.py").write_text("mine\n")
+    result = train(PLAIN20, RESNET20, *QUICK, "--out", tmp_path)
+    assert result.exit_code == 2
+    assert "resnet20_cifar: not a resgen run folder" in one_line(result)
+    assert not (tmp_path / "plain20_cifar").exists()  # nothing written for the other spec
+
+
+def test_force_trains_into_a_foreign_folder_and_keeps_other_files(tmp_path: Path) -> None:
+    (tmp_path / "model.py").write_text("mine\n")
+    (tmp_path / "notes.txt").write_text("mine\n")
+    result = train(RESNET20, *QUICK, "--out", tmp_path, "--force")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "model.py").read_text().startswith("# Code generated by resgen")
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
+    assert (tmp_path / ".resgen-run").is_file()
+
+
+def test_a_run_folder_is_reused_and_an_empty_folder_claimed(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert train(RESNET20, *QUICK, "--out", empty).exit_code == 0
+    assert (empty / ".resgen-run").is_file()
+    again = train(RESNET20, *QUICK, "--out", empty, "--seed", "1")
+    assert again.exit_code == 0, again.output
+    assert json.loads((empty / "summary.json").read_text())["seed"] == 1
+
+
+def test_a_run_folder_from_before_the_marker_is_recognised_by_its_summary(tmp_path: Path) -> None:
+    assert train(RESNET20, *QUICK, "--out", tmp_path).exit_code == 0
+    (tmp_path / ".resgen-run").unlink()
+    assert train(RESNET20, *QUICK, "--out", tmp_path).exit_code == 0
+
+
+def test_out_that_is_a_dangling_link_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "run").symlink_to(tmp_path / "nowhere")
+    result = train(RESNET20, *QUICK, "--out", tmp_path / "run")
+    assert result.exit_code == 2 and "a dangling link" in one_line(result)
+    assert not (tmp_path / "nowhere").exists()
+
+
+# --- 3. regular files, bounded reads -----------------------------------------------------------
+
+
+def write_cifar(folder: Path, labels: list[Any] | None = None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = rng.integers(0, 256, (4, 3072), dtype=np.uint8)
+        batch = {b"labels": labels if labels is not None else [0, 1, 2, 3], b"data": data}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: os.mkfifo(p), "a FIFO (named pipe), not a regular file"),
+        (lambda p: p.symlink_to("/dev/zero"), "a character device, not a regular file"),
+        (lambda p: p.mkdir(), "a folder, not a regular file"),
+        (lambda p: os.truncate(p, 65 * 2**20) if p.touch() is None else None, "larger than 64 MiB"),
+    ],
+    ids=["fifo", "dev-zero", "folder", "too-large"],
+)
+def test_a_cifar_batch_that_is_not_a_small_regular_file_is_refused(
+    tmp_path: Path, make: Any, message: str
+) -> None:
+    folder = tmp_path / "cifar"
+    write_cifar(folder)
+    (folder / "data_batch_2").unlink()
+    make(folder / "data_batch_2")
+    done = train_process(RESNET20, *QUICK, "--data", f"cifar10:{folder}", "--out", tmp_path / "o")
+    assert done.returncode == 2
+    line = one_line(done)
+    assert line.startswith(f"--data cifar10:{folder}: {folder / 'data_batch_2'}: "), line
+    assert message in line
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda p: os.mkfifo(p), lambda p: p.symlink_to("/dev/urandom"), lambda p: p.mkdir()],
+    ids=["fifo", "dev-urandom", "folder"],
+)
+def test_a_checkpoint_that_is_not_a_regular_file_is_refused(tmp_path: Path, make: Any) -> None:
+    (tmp_path / ".resgen-run").write_text("")
+    make(tmp_path / "checkpoint.pt")
+    done = train_process(RESNET20, *QUICK, "--out", tmp_path, "--resume")
+    assert done.returncode == 2
+    line = one_line(done)
+    assert str(tmp_path / "checkpoint.pt") in line and "not a regular file" in line, line
+
+
+def write_folder(root: Path, per_class: int = 4) -> None:
+    from PIL import Image
+
+    for label in range(2):
+        (root / f"c{label}").mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", (12, 12), (100 * label, 50, 10 * i)).save(root / f"c{label}/{i}.png")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: os.mkfifo(p), "not a regular file"),
+        (lambda p: p.symlink_to(p.parent / "gone.png"), "a dangling link"),
+        (lambda p: p.mkdir(), "not a regular file"),
+    ],
+    ids=["fifo", "dangling-link", "folder"],
+)
+def test_an_image_entry_that_is_not_a_regular_file_is_refused(
+    tmp_path: Path, make: Any, message: str
+) -> None:
+    write_folder(tmp_path / "pics")
+    make(tmp_path / "pics" / "c1" / "odd.png")
+    value = f"folder:{tmp_path / 'pics'}"
+    done = train_process(RESNET20, *QUICK, "--data", value, "--out", tmp_path / "o")
+    assert done.returncode == 2
+    line = one_line(done)
+    assert line.startswith(f"--data {value}: {tmp_path / 'pics' / 'c1' / 'odd.png'}: "), line
+    assert message in line
+
+
+def test_a_metrics_file_replaced_by_a_fifo_is_refused_on_resume(tmp_path: Path) -> None:
+    assert train(RESNET20, *QUICK, "--out", tmp_path).exit_code == 0
+    (tmp_path / "metrics.jsonl").unlink()
+    os.mkfifo(tmp_path / "metrics.jsonl")
+    done = train_process(RESNET20, *QUICK[:-2], "--steps", "2", "--out", tmp_path, "--resume")
+    assert done.returncode == 2
+    assert "metrics.jsonl" in one_line(done) and "FIFO" in one_line(done)
+
+
+# --- 4. values ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("labels", "shown"),
+    [
+        (["a", "b", "c", "d"], "'a'"),
+        ([0, None, 2, 3], "None"),
+        ([0, 1, 2**63, 3], str(2**63)),
+        ([0, 1, 2, 2**70], str(2**70)),
+        ([0, -1, 2, 3], "-1"),
+        ([0, 1, 10, 3], "10"),
+        ([True, 1, 2, 3], "True"),
+        ([0.0, 1, 2, 3], "0.0"),
+    ],
+)
+def test_cifar_labels_that_are_not_0_to_9_are_one_line(
+    tmp_path: Path, labels: list[Any], shown: str
+) -> None:
+    write_cifar(tmp_path / "cifar", labels)
+    value = f"cifar10:{tmp_path / 'cifar'}"
+    result = train(RESNET20, *QUICK, "--data", value, "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    line = one_line(result)
+    assert line.startswith(f"--data {value}: ") and "not a CIFAR-10 python batch" in line
+    assert f"is {shown}, not an integer 0..9" in line, line
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` RGB pixels, with one tiny data chunk."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        body = kind + payload
+        return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "message"),
+    [
+        (30000, 30000, "more than 67,108,864 pixels"),
+        (8193, 8192, "8193 x 8192 pixels, more than the budget of 67,108,864"),
+        (70000, 1000, "70000 x 1000 pixels, more than the budget"),
+    ],
+    ids=["pillow-bomb", "just-over-budget", "long-strip"],
+)
+def test_an_image_over_the_pixel_budget_is_refused_before_decoding(
+    tmp_path: Path, width: int, height: int, message: str
+) -> None:
+    write_folder(tmp_path / "pics")
+    bomb = tmp_path / "pics" / "c0" / "bomb.png"
+    bomb.write_bytes(png_header(width, height))
+    assert bomb.stat().st_size < 200
+    value = f"folder:{tmp_path / 'pics'}"
+    result = train(RESNET20, *QUICK, "--data", value, "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    line = one_line(result)
+    assert line.startswith(f"--data {value}: {bomb}: ") and message in line, line
+
+
+def test_an_image_within_the_budget_is_read() -> None:
+    from resgen.train import data
+
+    assert data.PIXEL_BUDGET == 8192 * 8192  # documented in docs/training.md
+
+
+def truncated_png(path: Path) -> None:
+    from PIL import Image
+
+    noise = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def test_a_truncated_image_is_named_in_its_error_line(tmp_path: Path) -> None:
+    write_folder(tmp_path / "pics")
+    bad = tmp_path / "pics" / "c1" / "2.png"
+    truncated_png(bad)
+    value = f"folder:{tmp_path / 'pics'}"
+    result = train(RESNET20, *QUICK, "--data", value, "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    line = one_line(result)
+    assert line.startswith(f"--data {value}: {bad}: cannot decode"), line
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_truncated_image_met_by_a_data_worker_is_the_same_line(
+    tmp_path: Path, workers: int
+) -> None:
+    """The image is first decoded in a DataLoader worker (not at start-up): the error comes
+    back as the same located line, not as the worker's traceback."""
+    import torch
+
+    from resgen.errors import ResgenError
+    from resgen.train import data, torch_feed
+    from resgen.train.batches import Batches
+
+    write_folder(tmp_path / "pics")
+    value = f"folder:{tmp_path / 'pics'}"
+    dataset = data.load(data.parse(value), 16, 3, 2, seed=0)
+    bad = dataset.files["train"][3]
+    truncated_png(bad)
+    batches = Batches(dataset, 6, seed=0, augment=True)
+    feed = torch_feed.train_feed(batches, 0, 2, torch.device("cpu"), workers)
+    with pytest.raises(ResgenError) as caught:
+        list(feed)
+    assert (
+        str(caught.value)
+        == f"--data {value}: {bad}: cannot decode (image file is truncated)"[
+            : len(str(caught.value))
+        ]
+    )
+    assert str(bad) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def rewrite_meta(checkpoint: Path, change: Any) -> None:
+    import torch
+
+    state = torch.load(checkpoint, weights_only=True)
+    state["meta"] = change(state["meta"])
+    torch.save(state, checkpoint)
+
+
+def sub(old: str, new: str) -> Any:
+    return lambda meta: meta.replace(old, new)
+
+
+INTEGER, DICT = "Input should be a valid integer", "Input should be a valid dictionary"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (sub('"step": 1,', '"step": "1",'), f"state.step: {INTEGER}"),
+        (sub('"step": 1,', '"step": -5,'), "state.step: Input should be greater than or equal"),
+        (sub('"step": 1,', '"step": true,'), f"state.step: {INTEGER}"),
+        (sub('"drops": 0', '"drops": [0]'), f"schedule.drops: {INTEGER}"),
+        (sub('"resumed_at": []', '"resumed_at": {}'), "state.resumed_at: Input should be"),
+        (lambda m: json.dumps([json.loads(m)]), "the run record: Input should be a dictionary"),
+        (lambda m: "[" * 100_000, "RecursionError"),
+        (lambda m: "not json", "JSONDecodeError"),
+        (sub('"run": {', '"run": ["x"], "ignored": {'), f"run: {DICT}"),
+    ],
+    ids=["step-string", "step-negative", "step-bool", "drops-list", "resumed-dict", "record-list",
+         "deep-json", "not-json", "run-list"],
+)  # fmt: skip
+def test_a_checkpoint_record_with_wrong_types_is_one_line(
+    tmp_path: Path, change: Any, message: str
+) -> None:
+    assert train(RESNET20, *QUICK, "--out", tmp_path).exit_code == 0
+    rewrite_meta(tmp_path / "checkpoint.pt", change)
+    result = train(RESNET20, *QUICK[:-2], "--steps", "2", "--out", tmp_path, "--resume")
+    assert result.exit_code == 2
+    line = one_line(result)
+    assert line.startswith(f"--resume: {tmp_path / 'checkpoint.pt'}: not a usable checkpoint")
+    assert message in line, line
+
+
+def test_a_checkpoint_without_a_record_is_one_line(tmp_path: Path) -> None:
+    import torch
+
+    (tmp_path / ".resgen-run").write_text("")
+    torch.save({"model": {}, "meta": 5}, tmp_path / "checkpoint.pt")
+    result = train(RESNET20, *QUICK, "--out", tmp_path, "--resume")
+    assert result.exit_code == 2 and "no run record in it" in one_line(result)
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967296", str(2**63), str(-(2**70))])
+def test_seeds_outside_0_to_2_32_are_refused(tmp_path: Path, seed: str) -> None:
+    result = train(RESNET20, *QUICK, "--seed", seed, "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    assert one_line(result) == f"--seed: must be between 0 and 2**32 - 1, got {seed}"
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_largest_seed_trains() -> None:
+    from resgen.train.config import TrainConfig
+
+    assert TrainConfig(seed=2**32 - 1).seed == 2**32 - 1
+
+
+@pytest.mark.parametrize("name", ["a[/]b", "[bold]x[/bold]", "[red]", "x[/y]"])
+def test_paths_with_rich_markup_are_printed_as_they_are(tmp_path: Path, name: str) -> None:
+    out = tmp_path / name
+    result = train(RESNET20, *QUICK, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert f"-> {out}" in result.stderr
+    assert (out / "summary.json").is_file()
