@@ -255,6 +255,7 @@ def resgen_timed(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_family_folders_build_flat_and_names_stay_unique(tmp_path: Path) -> None:
     """`build specs/` walks family folders and writes one flat folder per backend; two specs of
     one name in different folders are refused with a located line, and nothing is written."""
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'user'\n")  # the root
     specs = tmp_path / "specs"
     for family in ("a", "b/deeper"):
         (specs / family).mkdir(parents=True)

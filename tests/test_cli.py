@@ -321,7 +321,7 @@ PROBE = textwrap.dedent(
     [
         [],
         ["validate", "{specs}"],
-        ["summary", "{specs}/resnet50_v2.yaml"],
+        ["summary", "{specs}/keras/resnet50_v2.yaml"],
         ["list", "{specs}"],
         ["schema"],
         ["--help"],
