@@ -27,10 +27,11 @@ keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 
 from resgen import rules  # noqa: E402
-from resgen.plan import build_plan  # noqa: E402
+from resgen.plan import NetworkPlan, build_plan  # noqa: E402
 from resgen.render import render  # noqa: E402
 from resgen.spec import Spec  # noqa: E402
 from resgen.transfer import copy_weights_by_name  # noqa: E402
+from resgen.validate import load_spec  # noqa: E402
 
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -386,13 +387,38 @@ def knob_combinations() -> list[Spec]:
     return specs
 
 
+def helpers_defined(text: str, plan: NetworkPlan) -> None:
+    """A file defines a knob's helper exactly where its network uses the knob, and no Lambda
+    layer (Lambdas do not serialise safely): custom layers are registered classes."""
+    used = {
+        "def squeeze_excitation(": plan.squeeze_excitation,
+        "def efficient_channel_attention(": plan.efficient_channel_attention,
+        "class BlurPool2D(layers.Layer):": plan.blur_pool,
+        "def gelu_tanh(": plan.activation == "gelu_tanh",
+        "def group_norm(": plan.group_norm,
+        "def batch_norm(": not plan.group_norm,
+        "def drop_path_rate(": plan.drop_path,
+    }
+    for line, expected in used.items():
+        assert (line in text) == expected, (plan.name, line)
+    assert "Lambda" not in text
+
+
 def test_every_knob_combination_renders_ruff_clean(tmp_path: Path) -> None:
-    """Formatted by construction, whatever the knobs: what ruff would write is written."""
+    """Formatted by construction, whatever the knobs: what ruff would write is written; each
+    file holds the helpers its knobs use and no others."""
     for spec in knob_combinations():
         text = render(spec, "keras", "specs/x.yaml")
         assert len(text.splitlines()) <= COMBINATION_MAX_LINES, spec.name
+        helpers_defined(text, build_plan(spec))
         (tmp_path / f"{spec.name}.py").write_text(text)
     ruff_clean(tmp_path)
+
+
+def test_every_shipped_file_defines_the_helpers_it_uses() -> None:
+    for name, path in shipped_specs().items():
+        text = (GENERATED / "keras" / f"{name}.py").read_text()
+        helpers_defined(text, build_plan(load_spec(path)))
 
 
 # The layer classes each network must hold (what the round trip has to restore).
