@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from helpers import spec_path
 
 torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")
@@ -35,7 +36,6 @@ from resgen import convert as converter  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 ROOT = Path(__file__).resolve().parents[1]
-SPECS = ROOT / "specs"
 TORCHVISION = ROOT / "tests" / "data" / "torchvision_state_dicts.json"
 TOLERANCE = 1e-4
 
@@ -77,7 +77,7 @@ def test_torchvision_resnet50_checkpoint_to_keras(tmp_path: Path, cli: Callable)
     source, target = tmp_path / "resnet50.pth", tmp_path / "resnet50.weights.h5"
     torch.save({"epoch": 90, "state_dict": state}, source)
 
-    result = cli("convert", SPECS / "resnet50.yaml", source, target)
+    result = cli("convert", spec_path("resnet50"), source, target)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     for where in ("stem", "layer1 / conv2", "layer4 / conv5", "logits", "overall"):
@@ -115,7 +115,7 @@ def test_keras_applications_resnet50_to_safetensors(tmp_path: Path, cli: Callabl
     expected = keras_out(application, x)
 
     for checkpoint_file, out in ((source, target), (legacy, tmp_path / "from_legacy.pt")):
-        result = cli("convert", SPECS / "resnet50_v1.yaml", checkpoint_file, out)
+        result = cli("convert", spec_path("resnet50_v1"), checkpoint_file, out)
         assert result.exit_code == 0, result.output
         assert "layer3 / conv4" in result.stdout
         state = (
@@ -129,7 +129,7 @@ def test_keras_applications_resnet50_to_safetensors(tmp_path: Path, cli: Callabl
             got = model(torch.from_numpy(x)).numpy()
         assert np.abs(got - expected).max() < TOLERANCE, checkpoint_file
 
-    result = cli("convert", SPECS / "resnet50.yaml", legacy, tmp_path / "v15.pt")
+    result = cli("convert", spec_path("resnet50"), legacy, tmp_path / "v15.pt")
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
     assert "does not fit resnet50: 0 missing, 53 unexpected, 0 misshapen" in lines[0]
@@ -144,7 +144,7 @@ def test_keras_to_pt_and_torch_format_rewrite(tmp_path: Path, cli: Callable) -> 
     model.save_weights(keras_file)
 
     first = tmp_path / "cifar.pt"
-    result = cli("convert", SPECS / "resnet20_cifar.yaml", keras_file, first)
+    result = cli("convert", spec_path("resnet20_cifar"), keras_file, first)
     assert result.exit_code == 0, result.output
     state = torch.load(first, weights_only=True)
     reference = factory("torch", "resnet20_cifar")().eval()
@@ -156,7 +156,7 @@ def test_keras_to_pt_and_torch_format_rewrite(tmp_path: Path, cli: Callable) -> 
     wrapped = tmp_path / "ddp.pth"
     torch.save({"model": {f"module.{k}": v for k, v in state.items()}, "step": 5}, wrapped)
     second = tmp_path / "cifar.safetensors"
-    result = cli("convert", SPECS / "resnet20_cifar.yaml", wrapped, second)
+    result = cli("convert", spec_path("resnet20_cifar"), wrapped, second)
     assert result.exit_code == 0, result.output
     assert "layer3 / conv4" not in result.stdout and "  layer3 " in result.stdout
     rewritten = safetensors_torch.load_file(second)
@@ -179,7 +179,7 @@ def test_every_block_kind_converts_through_the_library(name: str, tmp_path: Path
     model.load_state_dict(state, strict=True)
     source, target = tmp_path / f"{name}.pt", tmp_path / f"{name}.weights.h5"
     torch.save(state, source)
-    report = converter.convert(SPECS / f"{name}.yaml", source, target)
+    report = converter.convert(spec_path(name), source, target)
     assert report.ok and report.overall < TOLERANCE
     stages = [d.where for d in report.differences[1:-1]]
     assert stages == [f"layer{i} / conv{i + 1}" for i in range(1, len(stages) + 1)]
@@ -198,7 +198,7 @@ def test_round_trip_on_another_keras_backend(backend: str, cifar_checkpoint: Pat
     """torch -> Keras -> torch with Keras on JAX (a subprocess with KERAS_BACKEND; PyTorch's
     backend works too, and is left out for time): the tensors come back bit for bit."""
     resgen = Path(sys.executable).with_name("resgen")
-    spec = str(SPECS / "resnet20_cifar.yaml")
+    spec = str(spec_path("resnet20_cifar"))
     keras_file = cifar_checkpoint.with_name("k.weights.h5")
     back = cifar_checkpoint.with_name("b.pt")
     env = {**os.environ, "KERAS_BACKEND": backend, "OMP_NUM_THREADS": "1"}
@@ -232,7 +232,7 @@ def test_mismatched_checkpoint_names_every_tensor_and_writes_nothing(
     state["layer1.0.conv1.weight"] = torch.zeros(64, 32, 3, 3)
     source, target = tmp_path / "bad.pt", tmp_path / "out.weights.h5"
     torch.save(state, source)
-    result = cli("convert", SPECS / "resnet18.yaml", source, target)
+    result = cli("convert", spec_path("resnet18"), source, target)
     no_traceback(result)
     assert result.exit_code == 2
     assert result.stdout == ""
@@ -252,7 +252,7 @@ def test_mismatched_checkpoint_names_every_tensor_and_writes_nothing(
 def test_a_checkpoint_of_another_network_lists_a_screenful(tmp_path: Path, cli: Callable) -> None:
     source, target = tmp_path / "resnet50.safetensors", tmp_path / "out.weights.h5"
     safetensors_torch.save_file(trained_like(torchvision_listing("resnet50")), source)
-    result = cli("convert", SPECS / "resnet18.yaml", source, target)
+    result = cli("convert", spec_path("resnet18"), source, target)
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
     assert len(lines) == 1 + checkpoint.MAX_LISTED + 1
@@ -270,7 +270,7 @@ def test_a_keras_file_that_does_not_fit_names_layers(tmp_path: Path, cli: Callab
     show as 60 missing tensors, named by the model's layers, in the model's order."""
     source, target = tmp_path / "r20.weights.h5", tmp_path / "r32.pt"
     factory("keras", "resnet20_cifar")().save_weights(source)
-    result = cli("convert", SPECS / "resnet32_cifar.yaml", source, target)
+    result = cli("convert", spec_path("resnet32_cifar"), source, target)
     no_traceback(result)
     assert result.exit_code == 2
     lines = result.stderr.splitlines()
@@ -291,7 +291,7 @@ def test_a_keras_file_that_does_not_fit_names_layers(tmp_path: Path, cli: Callab
 def test_suffixes_are_checked_first(
     source: str, target: str, message: str, tmp_path: Path, cli: Callable
 ) -> None:
-    result = cli("convert", SPECS / "resnet18.yaml", tmp_path / source, tmp_path / target)
+    result = cli("convert", spec_path("resnet18"), tmp_path / source, tmp_path / target)
     no_traceback(result)
     assert result.exit_code == 2
     assert message in result.stderr
@@ -311,7 +311,7 @@ def test_unreadable_checkpoints(tmp_path: Path, cli: Callable) -> None:
         tmp_path / "absent.pt": "cannot read the checkpoint: no such file",
     }
     for source, message in cases.items():
-        result = cli("convert", SPECS / "resnet20_cifar.yaml", source, tmp_path / "o.safetensors")
+        result = cli("convert", spec_path("resnet20_cifar"), source, tmp_path / "o.safetensors")
         no_traceback(result)
         assert result.exit_code == 2, source
         assert result.stderr.startswith(f"{source}:1:1: {message}"), result.stderr
@@ -328,7 +328,7 @@ def test_a_fifo_or_folder_is_refused_without_blocking(tmp_path: Path) -> None:
     resgen = Path(sys.executable).with_name("resgen")
     for source in (fifo, folder):
         result = subprocess.run(
-            [str(resgen), "convert", str(SPECS / "resnet20_cifar.yaml"), str(source), "o.pt"],
+            [str(resgen), "convert", str(spec_path("resnet20_cifar")), str(source), "o.pt"],
             cwd=tmp_path,
             capture_output=True,
             text=True,
@@ -359,7 +359,7 @@ def cifar_checkpoint(tmp_path: Path) -> Path:
 def test_an_existing_out_needs_force(cifar_checkpoint: Path, cli: Callable) -> None:
     target = cifar_checkpoint.with_name("out.weights.h5")
     target.write_bytes(b"keep me")
-    spec = SPECS / "resnet20_cifar.yaml"
+    spec = spec_path("resnet20_cifar")
     result = cli("convert", spec, cifar_checkpoint, target)
     assert result.exit_code == 2
     assert result.stderr == f"{target}:1:1: OUT exists; pass --force to replace it\n"
@@ -378,7 +378,7 @@ def test_models_that_disagree_write_nothing_and_exit_1(
     monkeypatch.setattr(converter, "TOLERANCE", 0.0)
     target = cifar_checkpoint.with_name("out.weights.h5")
     target.write_bytes(b"old")
-    result = cli("convert", SPECS / "resnet20_cifar.yaml", cifar_checkpoint, target, "--force")
+    result = cli("convert", spec_path("resnet20_cifar"), cifar_checkpoint, target, "--force")
     no_traceback(result)
     assert result.exit_code == 1
     assert "(tolerance 0e+00: DIFFERENT)" in result.stdout
@@ -405,7 +405,7 @@ def test_a_write_that_fails_leaves_the_old_file(
 
     monkeypatch.setattr(converter, "write_atomic_with", failing)
     with pytest.raises(OSError, match="No space left"):
-        converter.convert(SPECS / "resnet20_cifar.yaml", cifar_checkpoint, target, force=True)
+        converter.convert(spec_path("resnet20_cifar"), cifar_checkpoint, target, force=True)
     assert target.read_bytes() == b"old"
     assert leftovers(target.parent) == []
 

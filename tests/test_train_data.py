@@ -19,7 +19,7 @@ from click.testing import CliRunner
 torch = pytest.importorskip("torch")
 
 ROOT = Path(__file__).resolve().parents[1]
-RESNET20 = ROOT / "specs" / "resnet20_cifar.yaml"
+RESNET20 = ROOT / "specs" / "papers" / "resnet20_cifar.yaml"
 ENV = {**os.environ, "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": "1"}
 SHORT = ("--steps", "6", "--batch-size", "8", "--log-every", "3", "--device", "cpu")
 

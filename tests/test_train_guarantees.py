@@ -25,8 +25,8 @@ from click.testing import CliRunner, Result
 pytest.importorskip("torch")
 
 ROOT = Path(__file__).resolve().parents[1]
-RESNET20 = ROOT / "specs" / "resnet20_cifar.yaml"
-PLAIN20 = ROOT / "specs" / "plain20_cifar.yaml"
+RESNET20 = ROOT / "specs" / "papers" / "resnet20_cifar.yaml"
+PLAIN20 = ROOT / "specs" / "papers" / "plain20_cifar.yaml"
 QUICK = ("--steps", "1", "--batch-size", "4", "--device", "cpu", "--eval-images", "4")
 ENV = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
 
