@@ -463,6 +463,43 @@ def test_shape_mismatch_is_named() -> None:
     ]
 
 
+def test_group_counts_and_eca_kernels_must_agree(tmp_path: Path) -> None:
+    """Group norm has no shape to betray its group count, so transfer compares it; an ECA kernel
+    of another size is a shape problem like any other."""
+    base = {
+        "num_classes": 3,
+        "input": {"channels": 3, "size": 16},
+        "stem": {"type": "cifar", "channels": 16},
+        "block": {"type": "basic", "attention": {"type": "eca", "kernel_size": 3}},
+        "stages": [{"blocks": 1, "channels": 16}],
+    }
+    data = {**base, "norm": {"type": "group", "groups": 8}}
+    render_data(tmp_path / "a", {"name": "gn8", **data})
+    other = {**base, "norm": {"type": "group", "groups": 4}}
+    other["block"] = {"type": "basic", "attention": {"type": "eca", "kernel_size": 5}}
+    render_data(tmp_path / "b", {"name": "gn8", **other})
+    torch_model = factory("torch", "gn8", tmp_path / "a")()
+    keras_model = factory("keras", "gn8", tmp_path / "b")()
+    with pytest.raises(TransferError) as raised:
+        torch_to_keras(torch_model, keras_model)
+    problems = raised.value.problems
+    assert "torch bn1 / keras conv1_bn: 8 groups != 4 groups" in problems
+    assert (
+        "torch layer1.0.se.conv / keras conv2_block1_eca_conv: weight (1, 1, 3) does not fit "
+        "kernel (5, 1, 1)"
+    ) in problems
+    assert len(problems) == 4  # bn1, both block norms, the ECA kernel
+    torch_to_keras(torch_model, factory("keras", "gn8", tmp_path / "a")())  # the right twin
+
+
+def render_data(folder: Path, data: dict) -> None:
+    spec = Spec.model_validate(data)
+    for backend in ("torch", "keras"):
+        (folder / backend).mkdir(parents=True, exist_ok=True)
+        text = render(spec, backend, f"specs/{spec.name}.yaml")
+        (folder / backend / f"{spec.name}.py").write_text(text)
+
+
 def test_import_loads_neither_framework() -> None:
     code = (
         "import sys, resgen.transfer; "
