@@ -16,7 +16,7 @@ from there, so the code that trains is the code users vendor. Modules, one conce
   the device);
 - :mod:`~resgen.train.loop`: the flat step loop both backends share (logging, data wait,
   checkpoints, Ctrl-C); :mod:`~resgen.train.schedule`: the learning-rate schedule;
-  :mod:`~resgen.train.checkpoint`: the run record a checkpoint carries, type-checked on resume;
+  :mod:`~resgen.train.resume_state`: the run record a checkpoint carries, type-checked on resume;
 - :mod:`~resgen.train.records` and :mod:`~resgen.train.progress`: metrics.jsonl, summary.json,
   curves, the progress line.
 

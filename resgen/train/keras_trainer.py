@@ -28,8 +28,8 @@ from resgen.errors import ResgenError
 from resgen.files import open_regular, write_atomic_with
 from resgen.train.backend import ModelInputs
 from resgen.train.batches import Batches, Plan
-from resgen.train.checkpoint import CHECKPOINT_BYTES, unusable
 from resgen.train.config import MOMENTUM, WEIGHT_DECAY, TrainConfig, World, option_error
+from resgen.train.resume_state import CHECKPOINT_BYTES, unusable
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

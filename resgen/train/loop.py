@@ -26,8 +26,8 @@ from types import FrameType
 from typing import Any
 
 from resgen.train.backend import Trainer
-from resgen.train.checkpoint import LoopState
 from resgen.train.config import World
+from resgen.train.resume_state import LoopState
 from resgen.train.schedule import Schedule
 
 

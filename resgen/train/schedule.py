@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from resgen.train.checkpoint import ScheduleState
 from resgen.train.config import ScheduleName
+from resgen.train.resume_state import ScheduleState
 
 DIVISOR = 10.0
 MAX_DROPS = 2

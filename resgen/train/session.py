@@ -22,16 +22,16 @@ from rich.console import Console
 from resgen.files import write_atomic
 from resgen.render import spec_digest
 from resgen.spec import Spec
-from resgen.train import checkpoint, records, rundir
 from resgen.train import data as datasets
+from resgen.train import records, resume_state, rundir
 from resgen.train.backend import Backend, ModelInputs, Trainer
 from resgen.train.batches import Batches, channel_stats
-from resgen.train.checkpoint import LoopState
 from resgen.train.config import RESUME_KEYS, TrainConfig, World, default_workers, option_error
 from resgen.train.frameworks import open_backend
 from resgen.train.generated import import_file, model_text
 from resgen.train.loop import Cadence, run
 from resgen.train.progress import Progress, result_line
+from resgen.train.resume_state import LoopState
 from resgen.train.schedule import Schedule
 from resgen.validate import load_specs
 
@@ -110,7 +110,7 @@ def check_resume(jobs: list[Job], config: TrainConfig, backend: Backend) -> None
         if not job.resume:
             rundir.check(job.folder, force=False)
             continue
-        meta = checkpoint.parse(path, backend.read_meta(path))
+        meta = resume_state.parse(path, backend.read_meta(path))
         total = config.total_steps(job.batches.steps_per_epoch)
         if meta.state.step > total:
             raise option_error(
@@ -186,7 +186,7 @@ def train_one(
         console.print(_start_line(job, config, trainer, state, total, world))
 
     def save(current: LoopState) -> None:
-        trainer.save(path, checkpoint.dump(current, schedule.state(), job.key))
+        trainer.save(path, resume_state.dump(current, schedule.state(), job.key))
 
     cadence = Cadence(
         total, config.log_every, config.checkpoint_every, schedule.window, batches.steps_per_epoch
@@ -216,7 +216,7 @@ def _restore(job: Job, trainer: Trainer, schedule: Schedule, path: Path) -> Loop
     """A resumed run's loop state (and its schedule's); a new run's is empty."""
     if not job.resume:
         return LoopState()
-    meta = checkpoint.parse(path, trainer.load(path))
+    meta = resume_state.parse(path, trainer.load(path))
     schedule.load(meta.schedule)
     meta.state.resumed_at.append(meta.state.step)
     return meta.state

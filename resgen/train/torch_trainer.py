@@ -29,8 +29,8 @@ from resgen.files import open_regular, write_atomic_with
 from resgen.train import torch_feed
 from resgen.train.backend import ModelInputs
 from resgen.train.batches import Batches
-from resgen.train.checkpoint import CHECKPOINT_BYTES, unusable
 from resgen.train.config import MOMENTUM, WEIGHT_DECAY, TrainConfig, World, option_error
+from resgen.train.resume_state import CHECKPOINT_BYTES, unusable
 
 CHECKPOINT = "checkpoint.pt"
 
