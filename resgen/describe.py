@@ -166,8 +166,8 @@ def usage(plan: NetworkPlan, backend: Backend) -> str:
     if backend == "torch":
         return (
             f"Build it with ``{plan.name}(num_classes={classes!r})``; it takes float tensors in "
-            "NCHW layout. Parameter names follow torchvision, so its checkpoints load with "
-            "``strict=True`` where the architecture matches."
+            "NCHW layout. Parameter names follow torchvision and timm, so their checkpoints "
+            "load with ``strict=True`` where the architecture matches."
         )
     stem = plan.stem
     shape = (stem.in_size, stem.in_size, stem.in_channels)
