@@ -204,7 +204,7 @@ def run_step(step: Step, logs: Path, deadline: float) -> Json:
     if code is None:
         record["status"] = f"timed out after {timeout} s"
     elif code == 5 and step.run_folder is None:
-        record["status"] = "ok: no test is marked reference here"
+        record["status"] = "failed: pytest collected no reference test (exit 5)"
     elif code != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
         record["status"] = f"failed (exit {code}): {tail[0][:160]}"
