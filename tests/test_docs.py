@@ -197,3 +197,54 @@ def test_readme_spec_table_lists_exactly_the_shipped_specs() -> None:
     assert readme_spec_table() == shipped
     total = sum(len(names) for names in shipped.values())
     assert f"{total} specs" in README.read_text(encoding="utf-8")
+
+
+PATH_IN_CODE = re.compile(
+    r"^(?:resgen|tests|scripts|benchmarks|templates|specs|generated)/[\w./-]*$"
+)
+# A test cited by path (tests/x.py::test_y), or by a name of four words or more: shorter names
+# are also fields and specs (test_loss, test_resnet).
+TEST_NAME = re.compile(r"::(test_\w+)$|^(test(?:_[a-z0-9]+){3,})$")
+
+
+def defined_tests() -> set[str]:
+    """Every test function defined under tests/ (the truth for names the docs cite)."""
+    found: set[str] = set()
+    for path in (REPO / "tests").glob("test_*.py"):
+        found.update(re.findall(r"^def (test_\w+)", path.read_text(encoding="utf-8"), re.M))
+    return found
+
+
+def missing_names(text: str) -> list[str]:
+    """What a page's inline code names that does not exist: a path such as `resgen/plan.py`,
+    a test such as `tests/test_build.py::test_x` or `test_a_b_c`."""
+    tests = defined_tests()
+    broken: list[str] = []
+    for match in INLINE_CODE.finditer(FENCE.sub("", text)):
+        code = match.group(2).strip()
+        path, _, _ = code.partition("::")
+        if PATH_IN_CODE.match(path) and "<" not in path and not (REPO / path).exists():
+            broken.append(f"{code}: no file {path}")
+        cited = TEST_NAME.search(code)
+        name = cited and (cited.group(1) or cited.group(2))
+        if name and name not in tests:
+            broken.append(f"{code}: no test function {name}")
+    return broken
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_every_file_and_test_named_in_code_exists(page: Path) -> None:
+    broken = missing_names(page.read_text(encoding="utf-8"))
+    assert not broken, "\n".join(broken)
+
+
+def test_the_name_check_catches_what_does_not_exist() -> None:
+    text = (
+        "`resgen/plan.py` `tests/test_docs.py::test_readme_fits_in_250_lines` `test_loss` "
+        "`resgen/nope.py` `tests/test_build.py::test_nope` `test_no_such_test_here`"
+    )
+    assert missing_names(text) == [
+        "resgen/nope.py: no file resgen/nope.py",
+        "tests/test_build.py::test_nope: no test function test_nope",
+        "test_no_such_test_here: no test function test_no_such_test_here",
+    ]
