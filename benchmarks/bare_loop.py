@@ -18,7 +18,7 @@ import json
 import os
 import time
 
-from benchmarks.common import GENERATED, SPECS
+from benchmarks.common import GENERATED, spec_file
 from resgen.train import data
 from resgen.train.batches import Batches, channel_stats
 from resgen.validate import load_specs
@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=128)
     options = parser.parse_args()
-    [(_, spec)] = load_specs([SPECS / f"{options.spec}.yaml"])
+    [(_, spec)] = load_specs([spec_file(options.spec)])
     source = data.load(
         data.parse("synthetic"), spec.input.size, spec.input.channels, spec.num_classes, seed=0
     )

@@ -21,7 +21,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import SPECS, Json, quiet_env, run_command, section_main, summarize
+from benchmarks.common import (
+    ROOT,
+    Json,
+    quiet_env,
+    run_command,
+    section_main,
+    spec_file,
+    summarize,
+)
 from benchmarks.markdown import Column, fixed, provenance, spread, table
 
 RUN_TIMEOUT_S = 600
@@ -34,7 +42,7 @@ def resgen_train(spec: str, folder: Path, *options: str) -> Json:
         "-m",
         "resgen",
         "train",
-        str(SPECS / f"{spec}.yaml"),
+        str(spec_file(spec)),
         "--device",
         "cpu",
         "--eval-images",
@@ -103,8 +111,8 @@ def overhead(scratch: Path, rounds: int, steps: int, batch: int) -> Json:
         if "images_per_second" in a and "images_per_second" in b
     ]
     return {
-        "command": f"resgen train specs/{spec}.yaml --steps {steps} --batch-size {batch} "
-        "--no-augment",
+        "command": f"resgen train {spec_file(spec).relative_to(ROOT)} --steps {steps} "
+        f"--batch-size {batch} --no-augment",
         "reference": f"python -m benchmarks.bare_loop {spec} --steps {steps} --batch-size {batch}",
         "resgen_images_per_second": summarize([a.get("images_per_second", 0) for a, _ in pairs]),
         "bare_images_per_second": summarize([b.get("images_per_second", 0) for _, b in pairs]),

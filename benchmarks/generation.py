@@ -43,7 +43,7 @@ def _commands(scratch: Path) -> dict[str, Callable[[], list[str]]]:
         "python -c 'import resgen'": lambda: [PYTHON, "-c", "import resgen"],
         "resgen --version": lambda: [str(RESGEN), "--version"],
         "resgen validate specs/": lambda: [str(RESGEN), "validate", str(SPECS)],
-        "resgen summary specs/resnet152.yaml": lambda: [
+        "resgen summary specs/torchvision/resnet152.yaml": lambda: [
             str(RESGEN),
             "summary",
             str(spec_file("resnet152")),

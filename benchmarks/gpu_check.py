@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.common import ROOT, SPECS, Json, write_json
+from benchmarks.common import ROOT, Json, spec_file, write_json
 from benchmarks.markdown import Column, fixed, table
 
 SUMMARY_KEYS = (
@@ -110,7 +110,7 @@ def plan(scratch: Path, cuda: bool, gpus: int) -> list[Step]:
             "-m",
             "resgen",
             "train",
-            str(SPECS / f"{spec}.yaml"),
+            str(spec_file(spec)),
             *budget,
             "--log-every",
             "20",
