@@ -30,4 +30,5 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$0" -nt "$stamp" ]
     touch "$stamp"
 fi
 export PYTHONHASHSEED=0
-"$VENV/bin/python" -m pytest -m reference -p no:cacheprovider tests/test_references.py "$@"
+"$VENV/bin/python" -m pytest -m reference -p no:cacheprovider \
+    tests/test_references.py tests/test_timm_reference.py "$@"
