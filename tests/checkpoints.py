@@ -1,34 +1,14 @@
-"""Helpers the checkpoint, export and backend tests share: the committed generated files
-imported by path, and weights that look trained (so that batch-norm statistics matter).
+"""Weights that look trained (so that batch-norm statistics matter) and fixed input batches,
+for the checkpoint, export, convert and backend tests.
 
 numpy is the only framework imported here; torch-side helpers import torch when called.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-SPECS = ROOT / "specs"
-GENERATED = ROOT / "generated"
-
-
-def generated_factory(backend: str, name: str, folder: Path = GENERATED) -> Any:
-    """The factory of ``folder/backend/name.py``, imported from the committed bytes (and
-    registered in ``sys.modules``, so that a whole model pickles)."""
-    path = folder / backend / f"{name}.py"
-    module_name = f"generated_{backend}_{name}"
-    module_spec = importlib.util.spec_from_file_location(module_name, path)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[module_name] = module
-    module_spec.loader.exec_module(module)
-    return getattr(module, name)
 
 
 def trained_like(shapes: dict[str, Any], seed: int = 0) -> dict[str, Any]:

@@ -9,9 +9,6 @@ a backend.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +16,8 @@ import pytest
 keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 
-from checkpoints import ROOT, generated_factory, images, randomize_keras  # noqa: E402
+from checkpoints import images, randomize_keras  # noqa: E402
+from helpers import REPO, generated_factory, run_python  # noqa: E402
 
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -47,7 +45,7 @@ import numpy as np
 import keras
 
 sys.path.insert(0, sys.argv[1])
-from checkpoints import generated_factory
+from helpers import generated_factory
 
 folder, cases = sys.argv[2], sys.argv[3:]
 data = np.load(f"{folder}/inputs.npz")
@@ -77,26 +75,7 @@ print(keras.backend.backend(), len(results))
 
 
 def run_backend(backend: str, folder: Path, cases: list[str]) -> dict[str, np.ndarray]:
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": backend,
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "OMP_NUM_THREADS": "1",
-        "TF_NUM_INTRAOP_THREADS": "1",
-        "TF_NUM_INTEROP_THREADS": "1",
-        "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
-        "JAX_PLATFORMS": "cpu",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(ROOT / "tests"), str(folder), *cases],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=folder,
-        timeout=900,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    result = run_python(SCRIPT, REPO / "tests", folder, *cases, keras_backend=backend, cwd=folder)
     assert result.stdout.split()[0] == backend, result.stdout  # it really ran there
     with np.load(folder / f"{backend}.npz") as saved:
         return dict(saved)

@@ -22,7 +22,8 @@ import pytest
 torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
 
-from checkpoints import generated_factory, images, randomize_keras, randomize_torch  # noqa: E402
+from checkpoints import images, randomize_keras, randomize_torch  # noqa: E402
+from helpers import generated_factory  # noqa: E402
 
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
