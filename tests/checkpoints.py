@@ -60,6 +60,29 @@ def randomize_keras(model: Any, seed: int = 0) -> Any:
     return model
 
 
+def randomize_keras_all(
+    model: Any,
+    seed: int = 0,
+    gamma: tuple[float, float] = (0.1, 0.5),
+    shift: tuple[float, float] = (-0.1, 0.1),
+) -> None:
+    """Every variable of a Keras model random, activations near unit scale: kernels with variance
+    1 / fan-in, norm scales in ``gamma``, moving variances in [0.5, 2], everything else (shifts,
+    moving means, biases) in ``shift``."""
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        shape = tuple(variable.shape)
+        if variable.name == "moving_variance":
+            value = rng.uniform(0.5, 2.0, shape)
+        elif variable.name == "gamma":
+            value = rng.uniform(*gamma, shape)
+        elif variable.name == "kernel":
+            value = rng.standard_normal(shape) * np.sqrt(1.0 / np.prod(shape[:-1]))
+        else:
+            value = rng.uniform(*shift, shape)
+        variable.assign(value.astype("float32"))
+
+
 def images(batch: int, size: int, channels: int = 3, seed: int = 7) -> np.ndarray:
     """A fixed NCHW float32 batch."""
     shape = (batch, channels, size, size)

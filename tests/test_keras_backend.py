@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from checkpoints import randomize_keras_all
 from helpers import (
     GENERATED,
     build_generated,
@@ -66,22 +67,6 @@ def weighted(model) -> list[tuple[str, str, list[tuple[int, ...]]]]:
     ]
 
 
-def randomize(model, seed: int = 0) -> None:
-    """Every variable random, with batch-norm statistics and scales in a sane range."""
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        shape = tuple(variable.shape)
-        if variable.name == "moving_variance":
-            value = rng.uniform(0.5, 2.0, shape)
-        elif variable.name == "gamma":
-            value = rng.uniform(0.1, 0.5, shape)
-        elif variable.name == "kernel":
-            value = rng.standard_normal(shape) * np.sqrt(1.0 / np.prod(shape[:-1]))
-        else:
-            value = rng.uniform(-0.1, 0.1, shape)
-        variable.assign(value.astype("float32"))
-
-
 def test_every_shipped_spec_is_generated() -> None:
     assert sorted(p.stem for p in KERAS.glob("*.py")) == SPEC_NAMES
 
@@ -113,7 +98,7 @@ def test_same_layers_and_outputs_as_keras_applications(name: str) -> None:
     trainable = sum(int(np.prod(v.shape)) for v in ours.trainable_weights)
     assert trainable == published
 
-    randomize(theirs)
+    randomize_keras_all(theirs)
     assert copy_weights_by_name(theirs, ours) == len(weighted(theirs))
     x = np.random.default_rng(1).standard_normal((2, size, size, 3)).astype("float32")
     expected = keras.ops.convert_to_numpy(theirs(x, training=False))
@@ -141,7 +126,7 @@ def test_copy_by_name_without_strict_leaves_a_new_head_alone() -> None:
     """The fine-tuning case: a headless keras.applications model into ours with 10 classes."""
     ours = build_generated("keras", "resnet50_v2", num_classes=10, input_shape=(64, 64, 3))
     theirs = keras.applications.ResNet50V2(weights=None, include_top=False, input_shape=(64, 64, 3))
-    randomize(theirs)
+    randomize_keras_all(theirs)
     head = keras.ops.convert_to_numpy(ours.get_layer("predictions").kernel)
     with pytest.raises(TransferError, match="target predictions: no source layer"):
         copy_weights_by_name(theirs, ours)
@@ -359,7 +344,7 @@ def test_keras_file_round_trip(name: str, size: int, tmp_path: Path) -> None:
         folder = tmp_path / "src"
         render_to(folder, NEG_INF_STEM)
     model = build_generated("keras", name, folder, input_shape=(size, size, 3))
-    randomize(model)
+    randomize_keras_all(model)
     path = tmp_path / f"{name}.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
@@ -522,7 +507,7 @@ def test_one_training_step_on_each_backend(backend: str, tmp_path: Path) -> None
         folder = GENERATED if name == "resnet20_cifar" else tmp_path
         size = {"resnet20_cifar": 32, "preact_stem": 33}.get(name) or TINY[name]["input"]["size"]
         model = build_generated("keras", name, folder, num_classes=5, input_shape=(size, size, 3))
-        randomize(model)
+        randomize_keras_all(model)
         model.save_weights(tmp_path / f"{name}.weights.h5")
         x = np.random.default_rng(2).standard_normal((2, size, size, 3)).astype("float32")
         arrays[f"{name}_x"] = x
