@@ -1,13 +1,20 @@
-"""Shared fixtures: where the shipped specs are, and running the command line in-process."""
+"""Shared fixtures: where the shipped specs are, and running the command line in-process.
+
+Importing this sets one thread per framework (:data:`helpers.ONE_THREAD`) before any test module
+imports torch, TensorFlow or JAX.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from helpers import REPO
+from helpers import ONE_THREAD, REPO
+
+os.environ.update(ONE_THREAD)
 
 
 @pytest.fixture(scope="session")

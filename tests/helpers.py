@@ -149,19 +149,27 @@ def build_generated(backend: str, name: str, folder: Path = GENERATED, **kwargs:
 # --- subprocesses ---------------------------------------------------------------------------
 
 
+ONE_THREAD = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+}
+"""One thread per framework: pytest-xdist already runs a worker per core, threads that spin on
+an oversubscribed CPU make torch and TensorFlow several times slower, and runs compared bit for
+bit must use one thread count in the test process and in its children. conftest.py sets these
+before any framework is imported; children inherit them."""
+
+
 def framework_env(keras_backend: str | None = None, **extra: str) -> dict[str, str]:
-    """This environment for a child process that runs a framework: one thread per framework, as
-    in the test process (xdist workers already fill the cores), quiet TensorFlow, JAX on the
-    CPU and, when given, ``KERAS_BACKEND``."""
+    """This environment for a child process that runs a framework: :data:`ONE_THREAD`, quiet
+    TensorFlow, JAX on the CPU, a fixed hash seed and, when given, ``KERAS_BACKEND``."""
     env = {
         **os.environ,
+        **ONE_THREAD,
         "PYTHONHASHSEED": "0",
         "TF_CPP_MIN_LOG_LEVEL": "3",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "TF_NUM_INTRAOP_THREADS": "1",
-        "TF_NUM_INTEROP_THREADS": "1",
-        "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
         "JAX_PLATFORMS": "cpu",
         **extra,
     }

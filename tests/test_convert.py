@@ -38,14 +38,6 @@ TORCHVISION = DATA / "torchvision_state_dicts.json"
 TOLERANCE = 1e-4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def torchvision_listing(name: str) -> dict[str, list[int]]:
     return json.loads(TORCHVISION.read_text())[name]["state_dict"]
 

@@ -38,14 +38,6 @@ CASES = [
 BATCHES = (1, 7)  # the export traces a batch of 2
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def torch_model(name: str):
     return randomize_torch(generated_factory("torch", name)())
 

@@ -207,7 +207,6 @@ def test_summary_params_and_macs_equal_the_listing(name: str) -> None:
 @pytest.mark.parametrize("name", ZOO_SPECS)
 def test_generated_torch_state_dict_equals_the_listing(name: str) -> None:
     torch = pytest.importorskip("torch")
-    torch.set_num_threads(1)
     with torch.device("meta"):
         model = build_generated("torch", name)
     ours = {key: list(value.shape) for key, value in model.state_dict().items()}

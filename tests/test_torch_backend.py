@@ -26,7 +26,6 @@ from helpers import (
 
 torch = pytest.importorskip("torch")
 # pytest-xdist already runs one worker per core: more threads per worker only spin and contend.
-torch.set_num_threads(1)
 
 TORCH = GENERATED / "torch"
 # Facts copied from torchvision (../shared/reference in development): every key and shape in order.

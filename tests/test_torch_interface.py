@@ -17,7 +17,6 @@ import pytest
 from helpers import generated_module, generated_path, shipped_specs, spec_path
 
 torch = pytest.importorskip("torch")
-torch.set_num_threads(1)  # xdist already runs one worker per core
 
 from resgen.plan import EfficientChannelAttention, NetworkPlan, build_plan  # noqa: E402
 from resgen.render import render  # noqa: E402
