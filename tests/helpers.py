@@ -185,12 +185,13 @@ def run_python(
     cwd: Path = REPO,
     timeout: float = 900,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -c script *args`` in a child with :func:`framework_env`; asserts it succeeded."""
+    """``python -c script *args`` in a child with :func:`framework_env` and ``tests/`` on its
+    path (so the script can ``from helpers import ...``); asserts it succeeded."""
     done = subprocess.run(
         [sys.executable, "-c", script, *map(str, args)],
         capture_output=True,
         text=True,
-        env=framework_env(keras_backend),
+        env=framework_env(keras_backend, PYTHONPATH=str(REPO / "tests")),
         cwd=cwd,
         timeout=timeout,
         check=False,

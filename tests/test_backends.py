@@ -17,7 +17,7 @@ keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 
 from checkpoints import images, randomize_keras  # noqa: E402
-from helpers import REPO, generated_factory, run_python  # noqa: E402
+from helpers import generated_factory, run_python  # noqa: E402
 
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -43,11 +43,9 @@ SCRIPT = """
 import sys
 import numpy as np
 import keras
-
-sys.path.insert(0, sys.argv[1])
 from helpers import generated_factory
 
-folder, cases = sys.argv[2], sys.argv[3:]
+folder, cases = sys.argv[1], sys.argv[2:]
 data = np.load(f"{folder}/inputs.npz")
 results = {}
 for case in cases:
@@ -75,7 +73,7 @@ print(keras.backend.backend(), len(results))
 
 
 def run_backend(backend: str, folder: Path, cases: list[str]) -> dict[str, np.ndarray]:
-    result = run_python(SCRIPT, REPO / "tests", folder, *cases, keras_backend=backend, cwd=folder)
+    result = run_python(SCRIPT, folder, *cases, keras_backend=backend, cwd=folder)
     assert result.stdout.split()[0] == backend, result.stdout  # it really ran there
     with np.load(folder / f"{backend}.npz") as saved:
         return dict(saved)

@@ -171,16 +171,13 @@ def test_every_layout_counts_the_plan_and_builds_on_the_torch_backend() -> None:
     every shipped spec on the TensorFlow backend, where it builds them anyway."""
     script = textwrap.dedent(
         """
-        import importlib.util, json, math, sys
+        import json, math, sys
         import keras
+        from helpers import build_generated
 
         found = {}
-        for path in sys.argv[1:]:
-            name = path.rsplit("/", 1)[-1][:-3]
-            spec = importlib.util.spec_from_file_location("generated_" + name, path)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            model = getattr(module, name)()
+        for name in sys.argv[1:]:
+            model = build_generated("keras", name)
             found[name] = {
                 "backend": keras.backend.backend(),
                 "trainable": sum(math.prod(v.shape) for v in model.trainable_weights),
@@ -194,8 +191,7 @@ def test_every_layout_counts_the_plan_and_builds_on_the_torch_backend() -> None:
         print(json.dumps(found))
         """
     )
-    paths = [generated_path("keras", name) for name in LAYOUTS]
-    result = run_python(script, *paths, keras_backend="torch")
+    result = run_python(script, *LAYOUTS, keras_backend="torch")
     found = json.loads(result.stdout.splitlines()[-1])
     for name in LAYOUTS:
         plan = build_plan(load_spec(spec_path(name)))
@@ -450,19 +446,18 @@ TINY = {
 }
 
 TRAIN_SCRIPT = """
-import importlib.util, sys
+import sys
+from pathlib import Path
 import numpy as np
 import keras
+from helpers import GENERATED, build_generated
 
-folder, generated, expected_path = sys.argv[1:]
-expected = np.load(expected_path)
+folder = sys.argv[1]
+expected = np.load(f"{folder}/expected.npz")
 for name in ("resnet20_cifar", "tiny_v2", "tiny_d", "preact_stem"):
-    where = generated if name == "resnet20_cifar" else folder
-    spec = importlib.util.spec_from_file_location(name, f"{where}/keras/{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    where = GENERATED if name == "resnet20_cifar" else Path(folder)
     x = expected[f"{name}_x"]
-    model = getattr(module, name)(num_classes=5, input_shape=x.shape[1:])
+    model = build_generated("keras", name, where, num_classes=5, input_shape=x.shape[1:])
     model.load_weights(f"{folder}/{name}.weights.h5")
     out = keras.ops.convert_to_numpy(model(x, training=False))
     diff = np.abs(out - expected[f"{name}_y"]).max()
@@ -513,7 +508,5 @@ def test_one_training_step_on_each_backend(backend: str, tmp_path: Path) -> None
         arrays[f"{name}_x"] = x
         arrays[f"{name}_y"] = keras.ops.convert_to_numpy(model(x, training=False))
     np.savez(tmp_path / "expected.npz", **arrays)
-    result = run_python(
-        TRAIN_SCRIPT, tmp_path, GENERATED, tmp_path / "expected.npz", keras_backend=backend
-    )
+    result = run_python(TRAIN_SCRIPT, tmp_path, keras_backend=backend)
     assert result.stdout.count(f" {backend} ") == 5, result.stdout

@@ -430,17 +430,17 @@ def test_every_custom_layer_survives_a_keras_file_round_trip(tmp_path: Path) -> 
 
 
 BACKEND_SCRIPT = """
-import importlib.util, sys
+import sys
+from pathlib import Path
 import numpy as np
 import keras
+from helpers import import_file
 
 keras.utils.set_random_seed(0)
 folder = sys.argv[1]
 expected = np.load(f"{folder}/expected.npz")
 for name in ("knobs_a", "knobs_b"):
-    spec = importlib.util.spec_from_file_location(name, f"{folder}/src/{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = import_file(Path(folder, "src", f"{name}.py"))
     x = expected[f"{name}_x"]
     model = getattr(module, name)(input_shape=x.shape[1:])
     model.load_weights(f"{folder}/{name}.weights.h5")
