@@ -146,6 +146,24 @@ def build_generated(backend: str, name: str, folder: Path = GENERATED, **kwargs:
     return generated_factory(backend, name, folder)(**kwargs)
 
 
+def build_to_load(factory: Any, **kwargs: Any) -> Any:
+    """A Keras model from ``factory(**kwargs)`` for a caller that loads every variable next
+    (``load_weights``). On JAX its variables are left uninitialised: there each initialiser
+    compiles a random op per weight shape, some 5-10 s of CPU a network, all of it overwritten by
+    the load (JAX's assign simply stores the loaded array). A variable the load missed would read
+    a fresh random value at every use, which any comparison of outputs catches. Keras' global
+    list of uninitialised variables is emptied, so that no later scope initialises them over the
+    loaded values. Other backends assign into an existing buffer: built as usual there."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return factory(**kwargs)
+    with keras.StatelessScope(initialize_variables=False):
+        model = factory(**kwargs)
+    keras.backend.clear_session(free_memory=False)
+    return model
+
+
 # --- subprocesses ---------------------------------------------------------------------------
 
 

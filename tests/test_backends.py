@@ -43,14 +43,15 @@ SCRIPT = """
 import sys
 import numpy as np
 import keras
-from helpers import generated_factory
+from helpers import build_to_load, generated_factory
 
 folder, cases = sys.argv[1], sys.argv[2:]
 data = np.load(f"{folder}/inputs.npz")
 results = {}
 for case in cases:
     name, size, train = case.split(":")
-    model = generated_factory("keras", name)(num_classes=10, input_shape=(int(size),) * 2 + (3,))
+    shape = (int(size),) * 2 + (3,)
+    model = build_to_load(generated_factory("keras", name), num_classes=10, input_shape=shape)
     model.load_weights(f"{folder}/{name}_{size}.weights.h5")
     x = data[f"x{size}"]
     results[f"{name}_{size}_eval"] = keras.ops.convert_to_numpy(model(x, training=False))

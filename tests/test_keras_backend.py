@@ -450,14 +450,15 @@ import sys
 from pathlib import Path
 import numpy as np
 import keras
-from helpers import GENERATED, build_generated
+from helpers import GENERATED, build_to_load, generated_factory
 
 folder = sys.argv[1]
 expected = np.load(f"{folder}/expected.npz")
 for name in ("resnet20_cifar", "tiny_v2", "tiny_d", "preact_stem"):
     where = GENERATED if name == "resnet20_cifar" else Path(folder)
     x = expected[f"{name}_x"]
-    model = build_generated("keras", name, where, num_classes=5, input_shape=x.shape[1:])
+    factory = generated_factory("keras", name, where)
+    model = build_to_load(factory, num_classes=5, input_shape=x.shape[1:])
     model.load_weights(f"{folder}/{name}.weights.h5")
     out = keras.ops.convert_to_numpy(model(x, training=False))
     diff = np.abs(out - expected[f"{name}_y"]).max()

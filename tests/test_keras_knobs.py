@@ -434,7 +434,7 @@ import sys
 from pathlib import Path
 import numpy as np
 import keras
-from helpers import import_file
+from helpers import build_to_load, import_file
 
 keras.utils.set_random_seed(0)
 folder = sys.argv[1]
@@ -442,7 +442,7 @@ expected = np.load(f"{folder}/expected.npz")
 for name in ("knobs_a", "knobs_b"):
     module = import_file(Path(folder, "src", f"{name}.py"))
     x = expected[f"{name}_x"]
-    model = getattr(module, name)(input_shape=x.shape[1:])
+    model = build_to_load(getattr(module, name), input_shape=x.shape[1:])
     model.load_weights(f"{folder}/{name}.weights.h5")
     diff = np.abs(keras.ops.convert_to_numpy(model(x, training=False)) - expected[name]).max()
     assert diff < 1e-4, (name, diff)
