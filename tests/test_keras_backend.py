@@ -167,8 +167,9 @@ LAYOUTS = (
 def test_every_layout_counts_the_plan_and_builds_on_the_torch_backend() -> None:
     """On Keras' PyTorch backend, one spec per layout builds at its own input size: trainable
     parameters equal the plan's (which ``resgen summary`` prints), the output is (batch,
-    num_classes) and every block ends at the planned shape. test_transfer.py holds the same for
-    every shipped spec on the TensorFlow backend, where it builds them anyway."""
+    num_classes) and every block ends at the planned shape. test_transfer.py holds the same on the
+    TensorFlow backend for one spec of every layout (for every shipped spec with -m slow), where
+    it builds them anyway."""
     script = textwrap.dedent(
         """
         import json, math, sys

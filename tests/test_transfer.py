@@ -1,12 +1,17 @@
 """resgen.transfer: weights moved between the committed generated/torch and generated/keras files.
 
-For every shipped spec (timm's whole ResNet zoo included) the torch model gets random weights,
-biases, norm scales and batch-norm statistics, its weights move to the Keras model, and the
-eval-mode outputs must agree within 1e-4; moving them back into the torch model must restore
-every tensor bit for bit. One test per spec does all of it, one model pair at a time, at small
-inputs (multiples of 32: average-pool anti-aliasing needs even maps before each strided block,
-as in timm). Generated modules are imported by file path, so what is tested is the committed
-bytes.
+For every layout of the shipped specs (timm's whole ResNet zoo included) the torch model gets
+random weights, biases, norm scales and batch-norm statistics, its weights move to the Keras
+model, and the eval-mode outputs must agree within 1e-4; moving them back into the torch model
+must restore every tensor bit for bit. One test per spec does all of it, one model pair at a
+time, at small inputs (multiples of 32: average-pool anti-aliasing needs even maps before each
+strided block, as in timm). Generated modules are imported by file path, so what is tested is
+the committed bytes.
+
+A spec whose layout a cheaper shipped spec has (the same spec but for its block counts, such as
+resnet152 beside resnet50, or resnet1202_cifar beside resnet20_cifar) adds only more of the same
+layers: its round trip is marked slow and runs with ``pytest -m slow tests/test_transfer.py``.
+test_layer_names_map_as_the_plan_says still maps every layer name of every spec by default.
 """
 
 from __future__ import annotations
@@ -49,10 +54,8 @@ FULL_SIZE = {"resnet50", "resnet20_cifar"}
 # models, the values moved and the round trip's copy peak at 3-7.5 GB (resnext101_32x32d, 469M
 # parameters: 7.4 GB). They are marked slow and run only where ``-m`` asks for slow tests
 # (``pytest -m slow tests/test_transfer.py``); test_the_largest_count_what_the_plan_counts
-# still counts their parameters by default. resnet1202_cifar's 4,200-layer graph is slow too
-# (about 25 s), but runs by default.
+# still counts their parameters by default.
 SLOW_PARAMS = 150_000_000
-SLOW_BLOCKS = 500
 ONLY_WHEN_ASKED = pytest.mark.skipif(
     "'slow' not in config.getoption('markexpr')",
     reason="over 150M parameters: run with -m slow",
@@ -65,7 +68,30 @@ def _plan_of(name: str) -> NetworkPlan:
 
 
 LARGEST = sorted(name for name in SPEC_NAMES if _plan_of(name).params > SLOW_PARAMS)
-DEEPEST = sorted(name for name in SPEC_NAMES if len(_plan_of(name).blocks) > SLOW_BLOCKS)
+
+
+def layout(name: str) -> str:
+    """Everything the spec says but its name, description and block counts."""
+    data = load_spec(SPEC_PATHS[name]).model_dump(mode="json")
+    data = {key: value for key, value in data.items() if key not in ("name", "description")}
+    data["stages"] = [{k: v for k, v in stage.items() if k != "blocks"} for stage in data["stages"]]
+    return json.dumps(data, sort_keys=True)
+
+
+def _covering() -> dict[str, str]:
+    """Each spec that has another's layout -> the cheapest spec of that layout (fewest
+    parameters, then blocks), whose round trip runs by default."""
+    by_layout: dict[str, list[str]] = {}
+    for name in SPEC_NAMES:
+        by_layout.setdefault(layout(name), []).append(name)
+    covered = {}
+    for names in by_layout.values():
+        first, *others = sorted(names, key=lambda n: (_plan_of(n).params, len(_plan_of(n).blocks)))
+        covered.update(dict.fromkeys(others, first))
+    return covered
+
+
+COVERED_BY = _covering()
 TOLERANCE = 1e-4
 
 
@@ -172,7 +198,11 @@ def _round_trip(torch_factory, keras_factory, spec: Spec, size: int) -> float:
 def _marks(name: str) -> list[pytest.MarkDecorator]:
     if name in LARGEST:
         return [pytest.mark.slow, ONLY_WHEN_ASKED]
-    return [pytest.mark.slow] if name in DEEPEST else []
+    if name in COVERED_BY:
+        reason = f"the layout of {COVERED_BY[name]}, whose round trip runs by default: -m slow"
+        asked = pytest.mark.skipif("'slow' not in config.getoption('markexpr')", reason=reason)
+        return [pytest.mark.slow, asked]
+    return []
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=_marks(n)) for n in SPEC_NAMES])
