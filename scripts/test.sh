@@ -9,5 +9,4 @@ export PYTHONHASHSEED=0 TF_CPP_MIN_LOG_LEVEL=3
 .venv/bin/ruff format --check .
 .venv/bin/resgen build specs/ --backend all --check
 .venv/bin/python -m resgen.reference --check
-# --dist loadgroup: tests marked xdist_group("...") share one worker (and its module fixtures).
-.venv/bin/python -m pytest -n 2 --dist loadgroup -q "$@"
+.venv/bin/python -m pytest -n 2 -q "$@"

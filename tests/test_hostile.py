@@ -228,11 +228,6 @@ def import_all(files: list[tuple[Path, str, bool]], cwd: Path) -> dict[str, dict
     return results
 
 
-# Every test of this file runs on one xdist worker (scripts/test.sh passes --dist loadgroup), so
-# that the module fixture below builds and imports every case once, not once per worker.
-pytestmark = pytest.mark.xdist_group("test_hostile")
-
-
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     """Build every description and accepted-name case once; import every built file in one

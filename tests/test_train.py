@@ -61,12 +61,6 @@ def summary(folder: Path) -> dict[str, Any]:
     return json.loads((folder / "summary.json").read_text())
 
 
-# The tests that share a module fixture run on one xdist worker (scripts/test.sh passes
-# --dist loadgroup), which then trains once instead of once per worker.
-ONE_WORKER_TORCH_RUN = pytest.mark.xdist_group("test_train.torch_run")
-ONE_WORKER_UNINTERRUPTED = pytest.mark.xdist_group("test_train.uninterrupted")
-
-
 @pytest.fixture(scope="module")
 def torch_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The issue's check: 100 steps of ResNet-20 on the synthetic task, on CPU."""
@@ -77,14 +71,12 @@ def torch_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@ONE_WORKER_TORCH_RUN
 def test_torch_halves_the_loss_within_100_steps(torch_run: Path) -> None:
     record = summary(torch_run)
     assert record["steps"] == 100
     assert record["first_loss"] / record["final_loss"] >= 2, record
 
 
-@ONE_WORKER_TORCH_RUN
 def test_summary_metrics_and_curves(torch_run: Path) -> None:
     record = summary(torch_run)
     assert set(record) >= SUMMARY_FIELDS
@@ -99,7 +91,6 @@ def test_summary_metrics_and_curves(torch_run: Path) -> None:
     assert (torch_run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@ONE_WORKER_TORCH_RUN
 def test_trains_the_bytes_build_writes(torch_run: Path) -> None:
     """OUT/model.py is the file ``resgen build`` writes, byte for byte."""
     golden = generated_path("torch", "resnet20_cifar")
@@ -133,7 +124,6 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return summary(out)
 
 
-@ONE_WORKER_UNINTERRUPTED
 def test_resume_gives_the_same_weights(tmp_path: Path, uninterrupted: dict[str, Any]) -> None:
     """7 steps, then --resume to 20 (with a checkpoint at 12 on the way), equals 20 in one go."""
     assert train(RESNET20, "--steps", "7", *SHORT, "--out", tmp_path).exit_code == 0
@@ -148,7 +138,6 @@ def test_resume_gives_the_same_weights(tmp_path: Path, uninterrupted: dict[str, 
     assert steps == [1, 4, 7, 8, 12, 16, 20]
 
 
-@ONE_WORKER_UNINTERRUPTED
 def test_ctrl_c_saves_a_checkpoint_and_resume_finishes_identically(
     tmp_path: Path, uninterrupted: dict[str, Any]
 ) -> None:
