@@ -12,8 +12,10 @@ import importlib.util
 import itertools
 import os
 import re
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -162,6 +164,25 @@ def build_to_load(factory: Any, **kwargs: Any) -> Any:
         model = factory(**kwargs)
     keras.backend.clear_session(free_memory=False)
     return model
+
+
+def made_once(tmp_path_factory: Any, name: str, make: Callable[[Path], None]) -> Path:
+    """A folder that ``make(folder)`` fills once per test session, whichever pytest-xdist worker
+    asks first; the others wait for it on a file lock and reuse it (a module fixture alone runs
+    once in every worker that runs one of its tests). For results that tests only read."""
+    from filelock import FileLock  # a dependency of torch, which every user of this has
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, above each worker's own
+    folder, done = root / name, root / f"{name}.done"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a failed attempt left
+            folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
 
 
 # --- subprocesses ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
-from helpers import REPO, SPECS, framework_env, generated_path, run_resgen
+from helpers import REPO, SPECS, framework_env, generated_path, made_once, run_resgen
 
 pytest.importorskip("torch")
 
@@ -63,12 +63,15 @@ def summary(folder: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def torch_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The issue's check: 100 steps of ResNet-20 on the synthetic task, on CPU."""
-    out = tmp_path_factory.mktemp("torch_run")
-    result = train(RESNET20, "--backend", "torch", "--data", "synthetic", "--steps", "100",
-                   "--batch-size", "32", "--device", "cpu", "--out", out)  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return out
+    """The issue's check: 100 steps of ResNet-20 on the synthetic task, on CPU (once a session,
+    shared by the xdist workers)."""
+
+    def make(out: Path) -> None:
+        result = train(RESNET20, "--backend", "torch", "--data", "synthetic", "--steps", "100",
+                       "--batch-size", "32", "--device", "cpu", "--out", out)  # fmt: skip
+        assert result.exit_code == 0, result.output
+
+    return made_once(tmp_path_factory, "torch_run", make)
 
 
 def test_torch_halves_the_loss_within_100_steps(torch_run: Path) -> None:
@@ -119,9 +122,11 @@ RESUME_STEPS = ("--steps", "20")
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """20 short steps in one go: what every interrupted-and-resumed run must reproduce."""
-    out = tmp_path_factory.mktemp("uninterrupted")
-    assert train(RESNET20, *RESUME_STEPS, *SHORT, "--out", out).exit_code == 0
-    return summary(out)
+
+    def make(out: Path) -> None:
+        assert train(RESNET20, *RESUME_STEPS, *SHORT, "--out", out).exit_code == 0
+
+    return summary(made_once(tmp_path_factory, "uninterrupted", make))
 
 
 def test_resume_gives_the_same_weights(tmp_path: Path, uninterrupted: dict[str, Any]) -> None:
