@@ -1,34 +1,14 @@
-"""Helpers the checkpoint, export and backend tests share: the committed generated files
-imported by path, and weights that look trained (so that batch-norm statistics matter).
+"""Weights that look trained (so that batch-norm statistics matter) and fixed input batches,
+for the checkpoint, export, convert and backend tests.
 
 numpy is the only framework imported here; torch-side helpers import torch when called.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-SPECS = ROOT / "specs"
-GENERATED = ROOT / "generated"
-
-
-def generated_factory(backend: str, name: str, folder: Path = GENERATED) -> Any:
-    """The factory of ``folder/backend/name.py``, imported from the committed bytes (and
-    registered in ``sys.modules``, so that a whole model pickles)."""
-    path = folder / backend / f"{name}.py"
-    module_name = f"generated_{backend}_{name}"
-    module_spec = importlib.util.spec_from_file_location(module_name, path)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[module_name] = module
-    module_spec.loader.exec_module(module)
-    return getattr(module, name)
 
 
 def trained_like(shapes: dict[str, Any], seed: int = 0) -> dict[str, Any]:
@@ -78,6 +58,29 @@ def randomize_keras(model: Any, seed: int = 0) -> Any:
             low, high = ranges.get(name, (-0.1, 0.1))
             variable.assign(rng.uniform(low, high, tuple(variable.shape)).astype("float32"))
     return model
+
+
+def randomize_keras_all(
+    model: Any,
+    seed: int = 0,
+    gamma: tuple[float, float] = (0.1, 0.5),
+    shift: tuple[float, float] = (-0.1, 0.1),
+) -> None:
+    """Every variable of a Keras model random, activations near unit scale: kernels with variance
+    1 / fan-in, norm scales in ``gamma``, moving variances in [0.5, 2], everything else (shifts,
+    moving means, biases) in ``shift``."""
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        shape = tuple(variable.shape)
+        if variable.name == "moving_variance":
+            value = rng.uniform(0.5, 2.0, shape)
+        elif variable.name == "gamma":
+            value = rng.uniform(*gamma, shape)
+        elif variable.name == "kernel":
+            value = rng.standard_normal(shape) * np.sqrt(1.0 / np.prod(shape[:-1]))
+        else:
+            value = rng.uniform(*shift, shape)
+        variable.assign(value.astype("float32"))
 
 
 def images(batch: int, size: int, channels: int = 3, seed: int = 7) -> np.ndarray:

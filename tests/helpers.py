@@ -1,16 +1,21 @@
-"""Helpers the test modules share: where the repository is, ruff on generated files, writing
-YAML that means exactly a given value, importing a generated file.
+"""Helpers the test modules share: where things are in the repository, importing and building a
+generated file, running Python, ``resgen`` and ruff in a subprocess, writing YAML that means
+exactly a given value, and the state_dict a plan names.
 
 Test modules import it as ``from helpers import ...`` (pytest puts ``tests/`` on ``sys.path``).
+Weights that look trained live in :mod:`checkpoints`. Nothing here imports a framework.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import itertools
+import os
 import re
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,6 +25,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 SPECS = REPO / "specs"
 GENERATED = REPO / "generated"
+DATA = REPO / "tests" / "data"
+"""Facts the tests compare with (listings of torchvision and timm), copied into the repository."""
+
+RUFF = Path(sys.executable).with_name("ruff")
+RESGEN = Path(sys.executable).with_name("resgen")
 
 
 def shipped_specs() -> dict[str, Path]:
@@ -32,8 +42,6 @@ def spec_path(name: str) -> Path:
     """The shipped spec named ``name``, in whichever family folder it lives."""
     return shipped_specs()[name]
 
-
-RUFF = Path(sys.executable).with_name("ruff")
 
 LOCATED = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$")
 """One user-facing problem line: ``file:line:col: [field: ]message``."""
@@ -106,13 +114,145 @@ def to_yaml(spec: dict[str, Any]) -> str:
 _counter = itertools.count()
 
 
-def import_file(path: Path, prefix: str = "generated") -> ModuleType:
-    """Import one generated file under a fresh module name."""
-    module_spec = importlib.util.spec_from_file_location(f"{prefix}_{next(_counter)}", path)
+def import_file(path: Path, prefix: str = "generated", register: bool = False) -> ModuleType:
+    """Import one file (a generated model, a script) under a fresh module name; ``register``
+    puts it in ``sys.modules``, which pickling a whole model needs."""
+    module_name = f"{prefix}_{next(_counter)}"
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
     assert module_spec is not None and module_spec.loader is not None
     module = importlib.util.module_from_spec(module_spec)
+    if register:
+        sys.modules[module_name] = module
     module_spec.loader.exec_module(module)
     return module
+
+
+def generated_path(backend: str, name: str, folder: Path = GENERATED) -> Path:
+    """``folder/backend/name.py``: by default the committed file users vendor."""
+    return folder / backend / f"{name}.py"
+
+
+def generated_module(backend: str, name: str, folder: Path = GENERATED) -> ModuleType:
+    """The generated file of spec ``name`` for ``backend``, imported from its bytes by path (and
+    registered in ``sys.modules``, so that a whole model pickles)."""
+    return import_file(generated_path(backend, name, folder), f"generated_{backend}_{name}", True)
+
+
+def generated_factory(backend: str, name: str, folder: Path = GENERATED) -> Any:
+    """The factory function of a generated file (named after its spec)."""
+    return getattr(generated_module(backend, name, folder), name)
+
+
+def build_generated(backend: str, name: str, folder: Path = GENERATED, **kwargs: Any) -> Any:
+    """A model built by a generated file's factory with ``kwargs``."""
+    return generated_factory(backend, name, folder)(**kwargs)
+
+
+def build_to_load(factory: Any, **kwargs: Any) -> Any:
+    """A Keras model from ``factory(**kwargs)`` for a caller that loads every variable next
+    (``load_weights``). On JAX its variables are left uninitialised: there each initialiser
+    compiles a random op per weight shape, some 5-10 s of CPU a network, all of it overwritten by
+    the load (JAX's assign simply stores the loaded array). A variable the load missed would read
+    a fresh random value at every use, which any comparison of outputs catches. Keras' global
+    list of uninitialised variables is emptied, so that no later scope initialises them over the
+    loaded values. Other backends assign into an existing buffer: built as usual there."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return factory(**kwargs)
+    with keras.StatelessScope(initialize_variables=False):
+        model = factory(**kwargs)
+    keras.backend.clear_session(free_memory=False)
+    return model
+
+
+def made_once(tmp_path_factory: Any, name: str, make: Callable[[Path], None]) -> Path:
+    """A folder that ``make(folder)`` fills once per test session, whichever pytest-xdist worker
+    asks first; the others wait for it on a file lock and reuse it (a module fixture alone runs
+    once in every worker that runs one of its tests). For results that tests only read."""
+    from filelock import FileLock  # a dependency of torch, which every user of this has
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, above each worker's own
+    folder, done = root / name, root / f"{name}.done"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a failed attempt left
+            folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
+
+
+# --- subprocesses ---------------------------------------------------------------------------
+
+
+ONE_THREAD = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+}
+"""One thread per framework: pytest-xdist already runs a worker per core, threads that spin on
+an oversubscribed CPU make torch and TensorFlow several times slower, and runs compared bit for
+bit must use one thread count in the test process and in its children. conftest.py sets these
+before any framework is imported; children inherit them."""
+
+
+def framework_env(keras_backend: str | None = None, **extra: str) -> dict[str, str]:
+    """This environment for a child process that runs a framework: :data:`ONE_THREAD`, quiet
+    TensorFlow, JAX on the CPU, a fixed hash seed and, when given, ``KERAS_BACKEND``."""
+    env = {
+        **os.environ,
+        **ONE_THREAD,
+        "PYTHONHASHSEED": "0",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "JAX_PLATFORMS": "cpu",
+        **extra,
+    }
+    if keras_backend is not None:
+        env["KERAS_BACKEND"] = keras_backend
+    return env
+
+
+def run_python(
+    script: str,
+    *args: str | Path,
+    keras_backend: str | None = None,
+    cwd: Path = REPO,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess[str]:
+    """``python -c script *args`` in a child with :func:`framework_env` and ``tests/`` on its
+    path (so the script can ``from helpers import ...``); asserts it succeeded."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=framework_env(keras_backend, PYTHONPATH=str(REPO / "tests")),
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    return done
+
+
+def run_resgen(
+    *args: str | Path, cwd: Path = REPO, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The installed ``resgen`` command in a real process (its exit status is the caller's to
+    check)."""
+    return subprocess.run(
+        [str(RESGEN), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=framework_env() if env is None else env,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
 
 
 # --- the state_dict a plan names ------------------------------------------------------------

@@ -1,17 +1,16 @@
 """The committed generated/keras files on Keras' three backends: TensorFlow, JAX and PyTorch.
 
-One set of weights is saved here; a subprocess per backend (``KERAS_BACKEND``) loads it into
-shipped specs' models of every block kind and returns their eval-mode outputs, then takes one
-SGD step on a fixed batch and returns the loss and every updated weight. JAX and PyTorch must
+One set of weights is saved here; this process (TensorFlow) and a subprocess per other backend
+(``KERAS_BACKEND``) load it into shipped specs' models of every block kind and return their
+eval-mode outputs, then take one SGD step on a fixed batch and return the loss and every updated
+weight. JAX and PyTorch must
 agree with TensorFlow within 1e-4. jax is a dev dependency, so nothing here skips for want of
 a backend.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import functools
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,8 @@ import pytest
 keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 
-from checkpoints import ROOT, generated_factory, images, randomize_keras  # noqa: E402
+from checkpoints import images, randomize_keras  # noqa: E402
+from helpers import build_to_load, generated_factory, run_python  # noqa: E402
 
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -41,62 +41,57 @@ EVAL = [
 TRAIN = [("resnet20_cifar", 32), ("resnet50_v2", 64)]
 BATCH = 4
 
+
+def run_cases(folder: Path, cases: list[str]) -> dict[str, np.ndarray]:
+    """Every case (``name:size:train``) on this process's Keras backend: the eval-mode output of
+    the weights saved in ``folder``; for a training case also one SGD step's loss, how many
+    variables it changed and every variable after it."""
+    data = np.load(folder / "inputs.npz")
+    results = {}
+    for case in cases:
+        name, size, train = case.split(":")
+        shape = (int(size),) * 2 + (3,)
+        model = build_to_load(
+            generated_factory("keras", name), num_classes=CLASSES, input_shape=shape
+        )
+        model.load_weights(folder / f"{name}_{size}.weights.h5")
+        x = data[f"x{size}"]
+        results[f"{name}_{size}_eval"] = keras.ops.convert_to_numpy(model(x, training=False))
+        if train == "1":
+            model.compile(
+                optimizer=keras.optimizers.SGD(learning_rate=0.1),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            )
+            before = [keras.ops.convert_to_numpy(v).copy() for v in model.weights]
+            loss = model.train_on_batch(x, data[f"y{size}"])
+            results[f"{name}_{size}_loss"] = np.asarray(loss, dtype="float64")
+            after = [keras.ops.convert_to_numpy(v) for v in model.weights]
+            changed = sum(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+            results[f"{name}_{size}_changed"] = np.asarray(changed)
+            for variable, value in zip(model.weights, after, strict=True):
+                results[f"{name}_{size}_w_{variable.path}"] = value
+    return results
+
+
 SCRIPT = """
 import sys
+from pathlib import Path
 import numpy as np
 import keras
+from test_backends import run_cases
 
-sys.path.insert(0, sys.argv[1])
-from checkpoints import generated_factory
-
-folder, cases = sys.argv[2], sys.argv[3:]
-data = np.load(f"{folder}/inputs.npz")
-results = {}
-for case in cases:
-    name, size, train = case.split(":")
-    model = generated_factory("keras", name)(num_classes=10, input_shape=(int(size),) * 2 + (3,))
-    model.load_weights(f"{folder}/{name}_{size}.weights.h5")
-    x = data[f"x{size}"]
-    results[f"{name}_{size}_eval"] = keras.ops.convert_to_numpy(model(x, training=False))
-    if train == "1":
-        model.compile(
-            optimizer=keras.optimizers.SGD(learning_rate=0.1),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        )
-        before = [keras.ops.convert_to_numpy(v).copy() for v in model.weights]
-        loss = model.train_on_batch(x, data[f"y{size}"])
-        results[f"{name}_{size}_loss"] = np.asarray(loss, dtype="float64")
-        after = [keras.ops.convert_to_numpy(v) for v in model.weights]
-        changed = sum(not np.array_equal(a, b) for a, b in zip(before, after))
-        results[f"{name}_{size}_changed"] = np.asarray(changed)
-        for variable, value in zip(model.weights, after):
-            results[f"{name}_{size}_w_{variable.path}"] = value
-np.savez(f"{folder}/{keras.backend.backend()}.npz", **results)
-print(keras.backend.backend(), len(results))
+folder = Path(sys.argv[1])
+np.savez(folder / f"{keras.backend.backend()}.npz", **run_cases(folder, sys.argv[2:]))
+print(keras.backend.backend())
 """
 
 
 def run_backend(backend: str, folder: Path, cases: list[str]) -> dict[str, np.ndarray]:
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": backend,
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "OMP_NUM_THREADS": "1",
-        "TF_NUM_INTRAOP_THREADS": "1",
-        "TF_NUM_INTEROP_THREADS": "1",
-        "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
-        "JAX_PLATFORMS": "cpu",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(ROOT / "tests"), str(folder), *cases],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=folder,
-        timeout=900,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    """:func:`run_cases` on ``backend``: here if this process runs it (TensorFlow, unless
+    KERAS_BACKEND says otherwise), else in a child process."""
+    if keras.backend.backend() == backend:
+        return run_cases(folder, cases)
+    result = run_python(SCRIPT, folder, *cases, keras_backend=backend, cwd=folder)
     assert result.stdout.split()[0] == backend, result.stdout  # it really ran there
     with np.load(folder / f"{backend}.npz") as saved:
         return dict(saved)
@@ -136,6 +131,12 @@ def test_same_outputs_and_training_step_on_every_backend(saved: tuple[Path, list
         check_against(reference, run_backend(backend, folder, cases), backend)
 
 
+@functools.cache
+def weight_count(name: str) -> int:
+    """How many variables the Keras model has, moving statistics included."""
+    return len(generated_factory("keras", name)(num_classes=CLASSES).weights)
+
+
 def check_against(
     reference: dict[str, np.ndarray], got: dict[str, np.ndarray], backend: str
 ) -> None:
@@ -152,5 +153,5 @@ def check_against(
         for variable in ("predictions/kernel", "predictions/bias"):
             difference = np.abs(got[prefix + "w_" + variable] - reference[prefix + "w_" + variable])
             assert difference.max() < TOLERANCE, (backend, name, variable)
-        weights = len(generated_factory("keras", name)(num_classes=CLASSES).weights)
+        weights = weight_count(name)
         assert int(reference[prefix + "changed"]) == int(got[prefix + "changed"]) == weights

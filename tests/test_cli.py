@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from helpers import spec_path
+from helpers import run_resgen, spec_path
 
 from resgen.loader import load_document
 from resgen.spec import Spec
@@ -188,13 +188,7 @@ def test_nonexistent_path_is_one_line(
 
 
 def test_bad_path_in_a_real_process_has_no_traceback(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "resgen", "summary", "missing.yaml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_resgen("summary", "missing.yaml", cwd=tmp_path, timeout=60)
     assert result.returncode == 2
     assert result.stderr == "missing.yaml:1:1: cannot read the spec: no such file\n"
 

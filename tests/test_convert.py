@@ -19,14 +19,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from helpers import spec_path
+from helpers import DATA, framework_env, generated_factory, run_resgen, spec_path
 
 torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 safetensors_torch = pytest.importorskip("safetensors.torch")
 
-from checkpoints import generated_factory as factory  # noqa: E402
 from checkpoints import images, randomize_keras, trained_like  # noqa: E402
 
 from resgen import checkpoint  # noqa: E402
@@ -35,17 +34,8 @@ from resgen import convert as converter  # noqa: E402
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
-ROOT = Path(__file__).resolve().parents[1]
-TORCHVISION = ROOT / "tests" / "data" / "torchvision_state_dicts.json"
+TORCHVISION = DATA / "torchvision_state_dicts.json"
 TOLERANCE = 1e-4
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def torchvision_listing(name: str) -> dict[str, list[int]]:
@@ -86,9 +76,9 @@ def test_torchvision_resnet50_checkpoint_to_keras(tmp_path: Path, cli: Callable)
     assert 0 < overall < TOLERANCE  # two frameworks: round-off, and no more
     assert lines[-1] == f"wrote {target}"
 
-    reference = factory("torch", "resnet50")().eval()
+    reference = generated_factory("torch", "resnet50")().eval()
     reference.load_state_dict(state, strict=True)
-    model = factory("keras", "resnet50")()
+    model = generated_factory("keras", "resnet50")()
     model.load_weights(target)
     x = images(2, 224)
     with torch.no_grad():
@@ -123,7 +113,7 @@ def test_keras_applications_resnet50_to_safetensors(tmp_path: Path, cli: Callabl
             if out.suffix == ".safetensors"
             else torch.load(out, weights_only=True)
         )
-        model = factory("torch", "resnet50_v1")().eval()
+        model = generated_factory("torch", "resnet50_v1")().eval()
         model.load_state_dict(state, strict=True)
         with torch.no_grad():
             got = model(torch.from_numpy(x)).numpy()
@@ -139,7 +129,7 @@ def test_keras_applications_resnet50_to_safetensors(tmp_path: Path, cli: Callabl
 def test_keras_to_pt_and_torch_format_rewrite(tmp_path: Path, cli: Callable) -> None:
     """Keras -> .pt; then .pt (as DistributedDataParallel saves it, under "model") ->
     .safetensors, which must hold the same tensors bit for bit."""
-    model = randomize_keras(factory("keras", "resnet20_cifar")(), seed=1)
+    model = randomize_keras(generated_factory("keras", "resnet20_cifar")(), seed=1)
     keras_file = tmp_path / "cifar.weights.h5"
     model.save_weights(keras_file)
 
@@ -147,7 +137,7 @@ def test_keras_to_pt_and_torch_format_rewrite(tmp_path: Path, cli: Callable) -> 
     result = cli("convert", spec_path("resnet20_cifar"), keras_file, first)
     assert result.exit_code == 0, result.output
     state = torch.load(first, weights_only=True)
-    reference = factory("torch", "resnet20_cifar")().eval()
+    reference = generated_factory("torch", "resnet20_cifar")().eval()
     reference.load_state_dict(state, strict=True)
     x = images(2, 32)
     with torch.no_grad():
@@ -174,7 +164,7 @@ def test_every_block_kind_converts_through_the_library(name: str, tmp_path: Path
     ResNet-D's pooled projection, grouped convs, a 164-layer pre-activation network, and no
     shortcuts at all: the Report covers the stem, every stage and the logits, and the file
     written gives, through Keras' own loader, the PyTorch model's outputs."""
-    model = factory("torch", name)()
+    model = generated_factory("torch", name)()
     state = trained_like({k: list(v.shape) for k, v in model.state_dict().items()})
     model.load_state_dict(state, strict=True)
     source, target = tmp_path / f"{name}.pt", tmp_path / f"{name}.weights.h5"
@@ -185,7 +175,7 @@ def test_every_block_kind_converts_through_the_library(name: str, tmp_path: Path
     assert stages == [f"layer{i} / conv{i + 1}" for i in range(1, len(stages) + 1)]
     assert report.tensors == len(state)
     spec_size = report.batch[-1]
-    keras_model = factory("keras", name)()
+    keras_model = generated_factory("keras", name)()
     keras_model.load_weights(target)
     x = images(2, spec_size, seed=3)
     with torch.no_grad():
@@ -197,20 +187,12 @@ def test_every_block_kind_converts_through_the_library(name: str, tmp_path: Path
 def test_round_trip_on_another_keras_backend(backend: str, cifar_checkpoint: Path) -> None:
     """torch -> Keras -> torch with Keras on JAX (a subprocess with KERAS_BACKEND; PyTorch's
     backend works too, and is left out for time): the tensors come back bit for bit."""
-    resgen = Path(sys.executable).with_name("resgen")
-    spec = str(spec_path("resnet20_cifar"))
+    spec = spec_path("resnet20_cifar")
     keras_file = cifar_checkpoint.with_name("k.weights.h5")
     back = cifar_checkpoint.with_name("b.pt")
-    env = {**os.environ, "KERAS_BACKEND": backend, "OMP_NUM_THREADS": "1"}
+    env = framework_env(keras_backend=backend)
     for source, target in ((cifar_checkpoint, keras_file), (keras_file, back)):
-        result = subprocess.run(
-            [str(resgen), "convert", spec, str(source), str(target)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-            check=False,
-        )
+        result = run_resgen("convert", spec, source, target, env=env, timeout=300)
         assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     original = torch.load(cifar_checkpoint, weights_only=True)
     returned = torch.load(back, weights_only=True)
@@ -269,7 +251,7 @@ def test_a_keras_file_that_does_not_fit_names_layers(tmp_path: Path, cli: Callab
     so the 12 blocks resnet32 has beyond resnet20's 9 (2 convs and 2 norms each: 10 tensors)
     show as 60 missing tensors, named by the model's layers, in the model's order."""
     source, target = tmp_path / "r20.weights.h5", tmp_path / "r32.pt"
-    factory("keras", "resnet20_cifar")().save_weights(source)
+    generated_factory("keras", "resnet20_cifar")().save_weights(source)
     result = cli("convert", spec_path("resnet32_cifar"), source, target)
     no_traceback(result)
     assert result.exit_code == 2
@@ -299,7 +281,8 @@ def test_suffixes_are_checked_first(
 
 def test_unreadable_checkpoints(tmp_path: Path, cli: Callable) -> None:
     pickled = tmp_path / "model.pt"
-    torch.save(factory("torch", "resnet20_cifar")(), pickled)  # a whole module, not weights
+    # a whole module, not weights
+    torch.save(generated_factory("torch", "resnet20_cifar")(), pickled)
     garbage = tmp_path / "garbage.weights.h5"
     garbage.write_bytes(b"not hdf5")
     listed = tmp_path / "list.pt"
@@ -325,15 +308,9 @@ def test_a_fifo_or_folder_is_refused_without_blocking(tmp_path: Path) -> None:
     fifo, folder = tmp_path / "pipe.pt", tmp_path / "folder.pt"
     os.mkfifo(fifo)
     folder.mkdir()
-    resgen = Path(sys.executable).with_name("resgen")
     for source in (fifo, folder):
-        result = subprocess.run(
-            [str(resgen), "convert", str(spec_path("resnet20_cifar")), str(source), "o.pt"],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+        result = run_resgen(
+            "convert", spec_path("resnet20_cifar"), source, "o.pt", cwd=tmp_path, timeout=120
         )
         assert result.returncode == 2, result.stderr
         kind = "a FIFO (named pipe)" if source == fifo else "a folder"
@@ -349,7 +326,7 @@ def test_a_fifo_or_folder_is_refused_without_blocking(tmp_path: Path) -> None:
 
 @pytest.fixture
 def cifar_checkpoint(tmp_path: Path) -> Path:
-    model = factory("torch", "resnet20_cifar")()
+    model = generated_factory("torch", "resnet20_cifar")()
     state = trained_like({k: list(v.shape) for k, v in model.state_dict().items()})
     path = tmp_path / "in.pt"
     torch.save(state, path)
@@ -366,7 +343,7 @@ def test_an_existing_out_needs_force(cifar_checkpoint: Path, cli: Callable) -> N
     assert target.read_bytes() == b"keep me"
     result = cli("convert", spec, cifar_checkpoint, target, "--force")
     assert result.exit_code == 0, result.output
-    model = factory("keras", "resnet20_cifar")()
+    model = generated_factory("keras", "resnet20_cifar")()
     model.load_weights(target)  # a real Keras file now
     assert leftovers(target.parent) == []
 

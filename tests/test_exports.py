@@ -22,7 +22,8 @@ import pytest
 torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
 
-from checkpoints import generated_factory, images, randomize_keras, randomize_torch  # noqa: E402
+from checkpoints import images, randomize_keras, randomize_torch  # noqa: E402
+from helpers import generated_factory  # noqa: E402
 
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -35,14 +36,6 @@ CASES = [
     ("resnext50_32x4d", 64),
 ]
 BATCHES = (1, 7)  # the export traces a batch of 2
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def torch_model(name: str):

@@ -10,15 +10,24 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
-import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-from helpers import shipped_specs, spec_path
+from checkpoints import randomize_keras_all
+from helpers import (
+    GENERATED,
+    build_generated,
+    framework_env,
+    generated_module,
+    generated_path,
+    ruff_clean,
+    run_python,
+    run_resgen,
+    shipped_specs,
+    spec_path,
+)
 
 keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
@@ -34,11 +43,8 @@ from resgen.validate import load_spec  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 
-ROOT = Path(__file__).resolve().parents[1]
-GENERATED = ROOT / "generated" / "keras"
+KERAS = GENERATED / "keras"
 SPEC_NAMES = sorted(shipped_specs())
-RUFF = Path(sys.executable).with_name("ruff")
-RESGEN = Path(sys.executable).with_name("resgen")
 
 # keras.applications builders and their published trainable parameter counts (shared/reference).
 APPLICATIONS = {
@@ -53,19 +59,6 @@ APPLICATIONS = {
 FULL_SIZE = {"resnet50_v1"}
 
 
-def load_module(name: str, folder: Path = GENERATED) -> ModuleType:
-    path = folder / f"{name}.py"
-    module_spec = importlib.util.spec_from_file_location(f"generated_keras_{name}", path)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
-
-
-def build(name: str, folder: Path = GENERATED, **kwargs):
-    return getattr(load_module(name, folder), name)(**kwargs)
-
-
 def weighted(model) -> list[tuple[str, str, list[tuple[int, ...]]]]:
     return [
         (layer.name, type(layer).__name__, [tuple(v.shape) for v in layer.weights])
@@ -74,31 +67,15 @@ def weighted(model) -> list[tuple[str, str, list[tuple[int, ...]]]]:
     ]
 
 
-def randomize(model, seed: int = 0) -> None:
-    """Every variable random, with batch-norm statistics and scales in a sane range."""
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        shape = tuple(variable.shape)
-        if variable.name == "moving_variance":
-            value = rng.uniform(0.5, 2.0, shape)
-        elif variable.name == "gamma":
-            value = rng.uniform(0.1, 0.5, shape)
-        elif variable.name == "kernel":
-            value = rng.standard_normal(shape) * np.sqrt(1.0 / np.prod(shape[:-1]))
-        else:
-            value = rng.uniform(-0.1, 0.1, shape)
-        variable.assign(value.astype("float32"))
-
-
 def test_every_shipped_spec_is_generated() -> None:
-    assert sorted(p.stem for p in GENERATED.glob("*.py")) == SPEC_NAMES
+    assert sorted(p.stem for p in KERAS.glob("*.py")) == SPEC_NAMES
 
 
 @pytest.mark.parametrize("name", sorted(APPLICATIONS))
 def test_same_layers_and_outputs_as_keras_applications(name: str) -> None:
     builder, published = APPLICATIONS[name]
     size = 224 if name in FULL_SIZE else 64
-    ours = build(name, input_shape=(size, size, 3))
+    ours = build_generated("keras", name, input_shape=(size, size, 3))
     theirs = getattr(keras.applications, builder)(
         weights=None, input_shape=(size, size, 3), classifier_activation=None
     )
@@ -121,7 +98,7 @@ def test_same_layers_and_outputs_as_keras_applications(name: str) -> None:
     trainable = sum(int(np.prod(v.shape)) for v in ours.trainable_weights)
     assert trainable == published
 
-    randomize(theirs)
+    randomize_keras_all(theirs)
     assert copy_weights_by_name(theirs, ours) == len(weighted(theirs))
     x = np.random.default_rng(1).standard_normal((2, size, size, 3)).astype("float32")
     expected = keras.ops.convert_to_numpy(theirs(x, training=False))
@@ -131,7 +108,7 @@ def test_same_layers_and_outputs_as_keras_applications(name: str) -> None:
 
 
 def test_copy_by_name_refuses_a_different_architecture() -> None:
-    ours = build("resnet50_v1", input_shape=(64, 64, 3))
+    ours = build_generated("keras", "resnet50_v1", input_shape=(64, 64, 3))
     theirs = keras.applications.ResNet50V2(weights=None, input_shape=(64, 64, 3))
     before = keras.ops.convert_to_numpy(ours.get_layer("conv1_conv").kernel)
     with pytest.raises(TransferError) as raised:
@@ -147,9 +124,9 @@ def test_copy_by_name_refuses_a_different_architecture() -> None:
 
 def test_copy_by_name_without_strict_leaves_a_new_head_alone() -> None:
     """The fine-tuning case: a headless keras.applications model into ours with 10 classes."""
-    ours = build("resnet50_v2", num_classes=10, input_shape=(64, 64, 3))
+    ours = build_generated("keras", "resnet50_v2", num_classes=10, input_shape=(64, 64, 3))
     theirs = keras.applications.ResNet50V2(weights=None, include_top=False, input_shape=(64, 64, 3))
-    randomize(theirs)
+    randomize_keras_all(theirs)
     head = keras.ops.convert_to_numpy(ours.get_layer("predictions").kernel)
     with pytest.raises(TransferError, match="target predictions: no source layer"):
         copy_weights_by_name(theirs, ours)
@@ -190,20 +167,18 @@ LAYOUTS = (
 def test_every_layout_counts_the_plan_and_builds_on_the_torch_backend() -> None:
     """On Keras' PyTorch backend, one spec per layout builds at its own input size: trainable
     parameters equal the plan's (which ``resgen summary`` prints), the output is (batch,
-    num_classes) and every block ends at the planned shape. test_transfer.py holds the same for
-    every shipped spec on the TensorFlow backend, where it builds them anyway."""
+    num_classes) and every block ends at the planned shape. test_transfer.py holds the same on the
+    TensorFlow backend for one spec of every layout (for every shipped spec with -m slow), where
+    it builds them anyway."""
     script = textwrap.dedent(
         """
-        import importlib.util, json, math, sys
+        import json, math, sys
         import keras
+        from helpers import build_generated
 
         found = {}
-        for path in sys.argv[1:]:
-            name = path.rsplit("/", 1)[-1][:-3]
-            spec = importlib.util.spec_from_file_location("generated_" + name, path)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            model = getattr(module, name)()
+        for name in sys.argv[1:]:
+            model = build_generated("keras", name)
             found[name] = {
                 "backend": keras.backend.backend(),
                 "trainable": sum(math.prod(v.shape) for v in model.trainable_weights),
@@ -217,8 +192,7 @@ def test_every_layout_counts_the_plan_and_builds_on_the_torch_backend() -> None:
         print(json.dumps(found))
         """
     )
-    paths = [str(GENERATED / f"{name}.py") for name in LAYOUTS]
-    result = run_python(script, *paths, backend="torch")
+    result = run_python(script, *LAYOUTS, keras_backend="torch")
     found = json.loads(result.stdout.splitlines()[-1])
     for name in LAYOUTS:
         plan = build_plan(load_spec(spec_path(name)))
@@ -243,31 +217,9 @@ def summary_params(name: str) -> int:
     return json.loads(result.output)["params"]
 
 
-def run_python(script: str, *args: str, backend: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": backend,
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        # One thread per framework, as in this process: xdist workers already fill the cores.
-        "OMP_NUM_THREADS": "1",
-        "TF_NUM_INTRAOP_THREADS": "1",
-        "TF_NUM_INTEROP_THREADS": "1",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", script, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    return result
-
-
 @pytest.mark.parametrize("name", SPEC_NAMES)
 def test_imports_are_keras_and_stdlib_only(name: str) -> None:
-    tree = ast.parse((GENERATED / f"{name}.py").read_text())
+    tree = ast.parse(generated_path("keras", name).read_text())
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -280,11 +232,7 @@ def test_imports_are_keras_and_stdlib_only(name: str) -> None:
 
 
 def test_generated_keras_is_ruff_clean_under_defaults() -> None:
-    for command in (["format", "--check", "--isolated"], ["check", "--isolated"]):
-        result = subprocess.run(
-            [str(RUFF), *command, str(GENERATED)], capture_output=True, text=True, check=False
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
+    ruff_clean(KERAS)
 
 
 def knob_combinations() -> list[Spec]:
@@ -336,41 +284,27 @@ def test_every_knob_combination_renders_ruff_clean(tmp_path: Path) -> None:
     """Formatted by construction: what ruff format would write is what the templates write."""
     for spec in knob_combinations():
         (tmp_path / f"{spec.name}.py").write_text(render(spec, "keras", "specs/x.yaml"))
-    for command in (["format", "--check", "--isolated"], ["check", "--isolated"]):
-        result = subprocess.run(
-            [str(RUFF), *command, str(tmp_path)], capture_output=True, text=True, check=False
-        )
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr
+    ruff_clean(tmp_path)
 
 
 def test_golden_tree_and_bytes_identical_across_hash_seeds(tmp_path: Path) -> None:
-    check = subprocess.run(
-        [str(RESGEN), "build", "specs/", "--backend", "keras", "--check"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
+    check = run_resgen("build", "specs/", "--backend", "keras", "--check")
     assert check.returncode == 0, check.stdout + check.stderr
     for seed in ("1", "4242"):
         out = tmp_path / seed
-        subprocess.run(
-            [str(RESGEN), "build", "specs/", "--backend", "keras", "--out", str(out)],
-            capture_output=True,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONHASHSEED": seed},
-            check=True,
-        )
+        env = framework_env(PYTHONHASHSEED=seed)
+        done = run_resgen("build", "specs/", "--backend", "keras", "--out", out, env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
         for name in SPEC_NAMES:
-            built = (out / "keras" / f"{name}.py").read_bytes()
-            assert built == (GENERATED / f"{name}.py").read_bytes(), name
+            built = generated_path("keras", name, out).read_bytes()
+            assert built == generated_path("keras", name).read_bytes(), name
 
 
 def test_summary_prints_the_plan_count() -> None:
     for name in ("resnet20_cifar", "resnet50d"):
         plan = build_plan(load_spec(spec_path(name)))
         printed: list[str] = []
-        model = build(name, input_shape=(64, 64, 3))
+        model = build_generated("keras", name, input_shape=(64, 64, 3))
         model.summary(print_fn=lambda line, *_, out=printed, **__: out.append(line))
         text = "\n".join(printed)
         assert f"Trainable params: {plan.params:,}" in text
@@ -390,9 +324,11 @@ NEG_INF_STEM = {
 
 
 def render_to(folder: Path, data: dict) -> Spec:
+    """Render ``data`` to ``folder/keras/<name>.py``, where :func:`build_generated` finds it."""
     spec = Spec.model_validate(data)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{spec.name}.py").write_text(render(spec, "keras", f"specs/{spec.name}.yaml"))
+    path = generated_path("keras", spec.name, folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(spec, "keras", f"specs/{spec.name}.yaml"))
     return spec
 
 
@@ -404,8 +340,8 @@ def test_keras_file_round_trip(name: str, size: int, tmp_path: Path) -> None:
     if name == "preact_stem":
         folder = tmp_path / "src"
         render_to(folder, NEG_INF_STEM)
-    model = build(name, folder, input_shape=(size, size, 3))
-    randomize(model)
+    model = build_generated("keras", name, folder, input_shape=(size, size, 3))
+    randomize_keras_all(model)
     path = tmp_path / f"{name}.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
@@ -418,7 +354,7 @@ def test_keras_file_round_trip(name: str, size: int, tmp_path: Path) -> None:
 
 
 def test_custom_layers_are_registered_and_exact() -> None:
-    module = load_module("resnet20_cifar")
+    module = generated_module("keras", "resnet20_cifar")
     layer = module.ZeroPadShortcut(out_channels=6, stride=2, name="pad")
     assert keras.saving.get_registered_name(type(layer)) == "resgen>ZeroPadShortcut"
     x = np.arange(2 * 5 * 5 * 4, dtype="float32").reshape(2, 5, 5, 4)
@@ -430,7 +366,7 @@ def test_custom_layers_are_registered_and_exact() -> None:
 
 def test_neg_inf_padding_never_wins_the_max(tmp_path: Path) -> None:
     render_to(tmp_path, NEG_INF_STEM)
-    module = load_module("preact_stem", tmp_path)
+    module = generated_module("keras", "preact_stem", tmp_path)
     pad = module.NegInfPadding2D(padding=1)
     x = -1.0 - np.random.default_rng(0).random((1, 4, 4, 2)).astype("float32")
     pooled = keras.layers.MaxPooling2D(3, strides=2)(pad(x))
@@ -446,10 +382,10 @@ def test_neg_inf_padding_never_wins_the_max(tmp_path: Path) -> None:
 
 
 def test_norms_use_the_keras_momentum_convention_and_init_mirrors_torch() -> None:
-    v1 = build("resnet50_v1", input_shape=(64, 64, 3))
+    v1 = build_generated("keras", "resnet50_v1", input_shape=(64, 64, 3))
     norm = v1.get_layer("conv2_block1_1_bn")
     assert (norm.momentum, norm.epsilon) == (0.99, 1.001e-5)
-    model = build("resnet20_cifar")
+    model = build_generated("keras", "resnet20_cifar")
     norm = model.get_layer("conv2_block1_1_bn")
     assert (norm.momentum, norm.epsilon) == (0.9, 1e-5)
     assert np.all(keras.ops.convert_to_numpy(norm.gamma) == 1)
@@ -477,7 +413,7 @@ def test_zero_init_residual_and_dropout(tmp_path: Path) -> None:
         "dropout": 0.2,
     }
     render_to(tmp_path, data)
-    model = build("tiny_zero_init", tmp_path)
+    model = build_generated("keras", "tiny_zero_init", tmp_path)
     for block in ("conv2_block1", "conv2_block2"):
         gamma = keras.ops.convert_to_numpy(model.get_layer(f"{block}_3_bn").gamma)
         assert np.all(gamma == 0)
@@ -511,19 +447,19 @@ TINY = {
 }
 
 TRAIN_SCRIPT = """
-import importlib.util, sys
+import sys
+from pathlib import Path
 import numpy as np
 import keras
+from helpers import GENERATED, build_to_load, generated_factory
 
-folder, generated, expected_path = sys.argv[1:]
-expected = np.load(expected_path)
+folder = sys.argv[1]
+expected = np.load(f"{folder}/expected.npz")
 for name in ("resnet20_cifar", "tiny_v2", "tiny_d", "preact_stem"):
-    where = generated if name == "resnet20_cifar" else folder
-    spec = importlib.util.spec_from_file_location(name, f"{where}/{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    where = GENERATED if name == "resnet20_cifar" else Path(folder)
     x = expected[f"{name}_x"]
-    model = getattr(module, name)(num_classes=5, input_shape=x.shape[1:])
+    factory = generated_factory("keras", name, where)
+    model = build_to_load(factory, num_classes=5, input_shape=x.shape[1:])
     model.load_weights(f"{folder}/{name}.weights.h5")
     out = keras.ops.convert_to_numpy(model(x, training=False))
     diff = np.abs(out - expected[f"{name}_y"]).max()
@@ -567,14 +503,12 @@ def test_one_training_step_on_each_backend(backend: str, tmp_path: Path) -> None
     for name in ("resnet20_cifar", "tiny_v2", "tiny_d", "preact_stem"):
         folder = GENERATED if name == "resnet20_cifar" else tmp_path
         size = {"resnet20_cifar": 32, "preact_stem": 33}.get(name) or TINY[name]["input"]["size"]
-        model = build(name, folder, num_classes=5, input_shape=(size, size, 3))
-        randomize(model)
+        model = build_generated("keras", name, folder, num_classes=5, input_shape=(size, size, 3))
+        randomize_keras_all(model)
         model.save_weights(tmp_path / f"{name}.weights.h5")
         x = np.random.default_rng(2).standard_normal((2, size, size, 3)).astype("float32")
         arrays[f"{name}_x"] = x
         arrays[f"{name}_y"] = keras.ops.convert_to_numpy(model(x, training=False))
     np.savez(tmp_path / "expected.npz", **arrays)
-    result = run_python(
-        TRAIN_SCRIPT, str(tmp_path), str(GENERATED), str(tmp_path / "expected.npz"), backend=backend
-    )
+    result = run_python(TRAIN_SCRIPT, tmp_path, keras_backend=backend)
     assert result.stdout.count(f" {backend} ") == 5, result.stdout

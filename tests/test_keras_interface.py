@@ -11,12 +11,13 @@ are refused with keras.applications' ValueErrors.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from checkpoints import randomize_keras_all
+from helpers import generated_module, generated_path
 
 keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
@@ -29,7 +30,6 @@ from resgen.transfer import copy_weights_by_name, torch_to_keras  # noqa: E402
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
-ROOT = Path(__file__).resolve().parents[1]
 SIZE = 64  # keras.applications' ResNet50 needs 32 or more
 
 BASE = {"num_classes": 5, "input": {"channels": 3, "size": 32}}
@@ -85,41 +85,12 @@ def spec_of(name: str) -> Spec:
     return Spec.model_validate({**BASE, "name": name, **TINY[name]})
 
 
-def load(path: Path, name: str) -> ModuleType:
-    module_spec = importlib.util.spec_from_file_location(
-        f"interface_{path.parent.name}_{name}", path
-    )
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
-
-
 def rendered(name: str, backend: str, folder: Path) -> ModuleType:
-    path = folder / backend / f"{name}.py"
+    """The synthetic spec ``name`` rendered for ``backend`` under ``folder`` and imported."""
+    path = generated_path(backend, name, folder)
     path.parent.mkdir(exist_ok=True)
     path.write_text(render(spec_of(name), backend, f"specs/{name}.yaml"))  # type: ignore[arg-type]
-    return load(path, name)
-
-
-def shipped(name: str) -> ModuleType:
-    return load(ROOT / "generated" / "keras" / f"{name}.py", name)
-
-
-def randomize(model, seed: int = 0) -> None:
-    """Every variable random, with batch-norm statistics and scales in a sane range."""
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        shape = tuple(variable.shape)
-        if variable.name == "moving_variance":
-            value = rng.uniform(0.5, 2.0, shape)
-        elif variable.name == "gamma":
-            value = rng.uniform(0.5, 1.5, shape)
-        elif variable.name == "kernel":
-            value = rng.standard_normal(shape) * np.sqrt(1.0 / np.prod(shape[:-1]))
-        else:
-            value = rng.uniform(-0.1, 0.1, shape)
-        variable.assign(value.astype("float32"))
+    return generated_module(backend, name, folder)
 
 
 def run(model, x):
@@ -139,12 +110,12 @@ def test_headless_and_pooled_equal_keras_applications(pooling: str | None) -> No
     theirs = keras.applications.ResNet50(
         weights=None, include_top=False, pooling=pooling, input_shape=(SIZE, SIZE, 3)
     )
-    ours = shipped("resnet50_v1").resnet50_v1(
+    ours = generated_module("keras", "resnet50_v1").resnet50_v1(
         include_top=False, pooling=pooling, input_shape=(SIZE, SIZE, 3)
     )
     assert [layer.name for layer in ours.layers[1:]] == [layer.name for layer in theirs.layers[1:]]
     assert ours.output.shape == theirs.output.shape
-    randomize(theirs)
+    randomize_keras_all(theirs, gamma=(0.5, 1.5))
     copy_weights_by_name(theirs, ours)
     x = images(SIZE)
     expected, got = run(theirs, x), run(ours, x)
@@ -156,12 +127,12 @@ def test_softmax_classifier_equals_keras_applications() -> None:
     theirs = keras.applications.ResNet50(
         weights=None, classes=10, input_shape=(SIZE, SIZE, 3), classifier_activation="softmax"
     )
-    module = shipped("resnet50_v1")
+    module = generated_module("keras", "resnet50_v1")
     probabilities = module.resnet50_v1(
         num_classes=10, input_shape=(SIZE, SIZE, 3), classifier_activation="softmax"
     )
     logits = module.resnet50_v1(num_classes=10, input_shape=(SIZE, SIZE, 3))
-    randomize(theirs)
+    randomize_keras_all(theirs, gamma=(0.5, 1.5))
     copy_weights_by_name(theirs, probabilities)
     copy_weights_by_name(theirs, logits)
     x = images(SIZE)
@@ -197,7 +168,7 @@ def test_head_arguments_mean_what_keras_applications_says(name: str, tmp_path: P
     plan = build_plan(spec_of(name))
     size, last = plan.stem.in_size, plan.stages[-1]
     full = factory()
-    randomize(full)
+    randomize_keras_all(full, gamma=(0.5, 1.5))
     variants = {
         "headless": factory(include_top=False),
         "avg": factory(include_top=False, pooling="avg"),
@@ -297,7 +268,7 @@ def test_input_tensor_builds_on_an_existing_graph(tmp_path: Path) -> None:
     model = factory(input_tensor=scaled, include_top=False, pooling="avg")
     assert model.input is source
     plain = factory(include_top=False, pooling="avg")
-    randomize(plain)
+    randomize_keras_all(plain, gamma=(0.5, 1.5))
     copy_weights_by_name(plain, model)
     x = images(32) * 255
     np.testing.assert_allclose(run(model, x), run(plain, x / 255), atol=1e-5)

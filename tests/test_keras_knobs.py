@@ -13,15 +13,20 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers import GENERATED, import_file, ruff_clean, shipped_specs
+from checkpoints import randomize_keras_all
+from helpers import (
+    generated_module,
+    generated_path,
+    import_file,
+    ruff_clean,
+    run_python,
+    shipped_specs,
+)
 
 keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
@@ -43,10 +48,6 @@ MAX_LINES = 300  # the longest shipped file stays readable
 COMBINATION_MAX_LINES = 340
 
 
-def generated(name: str) -> ModuleType:
-    return import_file(GENERATED / "keras" / f"{name}.py", f"keras_knobs_{name}")
-
-
 def rendered(folder: Path, data: dict[str, Any]) -> ModuleType:
     """A spec given here (knobs no zoo member combines), rendered and imported."""
     spec = Spec.model_validate(data)
@@ -55,23 +56,6 @@ def rendered(folder: Path, data: dict[str, Any]) -> ModuleType:
     path = folder / f"{spec.name}.py"
     path.write_text(render(spec, "keras", f"specs/{spec.name}.yaml"), encoding="utf-8")
     return import_file(path, f"keras_knobs_{spec.name}")
-
-
-def randomize(model: Any, seed: int = 0) -> None:
-    """Every variable random, activations near unit scale: kernels with variance 1 / fan-in,
-    norm scales and statistics in a sane range."""
-    rng = np.random.default_rng(seed)
-    for variable in model.weights:
-        shape = tuple(variable.shape)
-        if variable.name == "moving_variance":
-            value = rng.uniform(0.5, 2.0, shape)
-        elif variable.name == "gamma":
-            value = rng.uniform(0.5, 1.0, shape)
-        elif variable.name == "kernel":
-            value = rng.standard_normal(shape) / math.sqrt(math.prod(shape[:-1]))
-        else:
-            value = rng.uniform(-0.5, 0.5, shape)
-        variable.assign(value.astype("float32"))
 
 
 def numpy(x: Any) -> Any:
@@ -87,10 +71,10 @@ def sigmoid(x: Any) -> Any:
 
 def test_squeeze_excitation_by_hand() -> None:
     """x * sigmoid(W2 relu(W1 mean(x) + b1) + b2), per sample and channel (Hu et al. eq. 2-4)."""
-    module = generated("seresnet18")
+    module = generated_module("keras", "seresnet18")
     inputs = keras.Input((5, 7, 16))
     model = keras.Model(inputs, module.squeeze_excitation(inputs, hidden=8, name="t"))
-    randomize(model)
+    randomize_keras_all(model, gamma=(0.5, 1.0), shift=(-0.5, 0.5))
     x = np.random.default_rng(1).standard_normal((3, 5, 7, 16)).astype("float32")
     reduce, expand = model.get_layer("t_se_reduce"), model.get_layer("t_se_expand")
     w1, b1 = numpy(reduce.kernel).reshape(16, 8), numpy(reduce.bias)
@@ -104,11 +88,11 @@ def test_squeeze_excitation_by_hand() -> None:
 def test_efficient_channel_attention_by_hand() -> None:
     """x * sigmoid(w * mean(x)): a k-tap cross-correlation across the zero-padded channel axis
     (Wang et al. 2020), no bias."""
-    module = generated("ecaresnet26t")
+    module = generated_module("keras", "ecaresnet26t")
     channels, k = 12, 5
     inputs = keras.Input((4, 6, channels))
     model = keras.Model(inputs, module.efficient_channel_attention(inputs, kernel_size=k, name="t"))
-    randomize(model)
+    randomize_keras_all(model, gamma=(0.5, 1.0), shift=(-0.5, 0.5))
     conv = model.get_layer("t_eca_conv")
     assert [tuple(v.shape) for v in conv.weights] == [(k, 1, 1)]  # PyTorch's (1, 1, k), no bias
     taps = numpy(conv.kernel).reshape(k)
@@ -136,7 +120,7 @@ def test_attention_of_a_silu_network_keeps_relu_and_sigmoid(tmp_path: Path) -> N
 def test_blur_pool_by_hand(size: int) -> None:
     """Reflect-pad by one, filter each channel with [1, 2, 1] x [1, 2, 1] / 16, keep every other
     pixel (Zhang 2019): ceil(size / 2) outputs, no weights."""
-    layer = generated("resnetblur18").BlurPool2D(name="blur")
+    layer = generated_module("keras", "resnetblur18").BlurPool2D(name="blur")
     assert keras.saving.get_registered_name(type(layer)) == "resgen>BlurPool2D"
     x = np.random.default_rng(3).standard_normal((2, size, size, 3)).astype("float32")
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")  # PyTorch's reflect
@@ -151,7 +135,7 @@ def test_blur_pool_by_hand(size: int) -> None:
 
 
 def test_anti_aliasing_takes_the_stride_of_strided_blocks_only() -> None:
-    blur = generated("resnetblur18").resnetblur18(input_shape=(64, 64, 3))
+    blur = generated_module("keras", "resnetblur18").resnetblur18(input_shape=(64, 64, 3))
     assert type(blur.get_layer("conv3_block1_aa")).__name__ == "BlurPool2D"
     assert blur.get_layer("conv3_block1_1_conv").strides == (1, 1)
     assert blur.get_layer("conv3_block1_0_conv").strides == (2, 2)  # the shortcut keeps it
@@ -160,7 +144,7 @@ def test_anti_aliasing_takes_the_stride_of_strided_blocks_only() -> None:
     # The stem: a 3x3/1 max pool, then the blur takes the stride.
     assert blur.get_layer("pool1_pool").strides == (1, 1)
     assert type(blur.get_layer("pool1_aa")).__name__ == "BlurPool2D"
-    avg = generated("resnetaa50d").resnetaa50d(input_shape=(64, 64, 3))
+    avg = generated_module("keras", "resnetaa50d").resnetaa50d(input_shape=(64, 64, 3))
     pool = avg.get_layer("conv3_block1_aa")
     assert (type(pool).__name__, pool.pool_size, pool.strides) == (
         "AveragePooling2D",
@@ -176,10 +160,10 @@ def test_anti_aliasing_takes_the_stride_of_strided_blocks_only() -> None:
 
 def test_group_norm_by_hand() -> None:
     """32 groups of contiguous channels, biased variance, epsilon 1e-5 (not Keras' 1e-3)."""
-    module = generated("resnet50_gn")
+    module = generated_module("keras", "resnet50_gn")
     inputs = keras.Input((3, 4, 64))
     model = keras.Model(inputs, module.group_norm(inputs, name="t"))
-    randomize(model)
+    randomize_keras_all(model, gamma=(0.5, 1.0), shift=(-0.5, 0.5))
     layer = model.get_layer("t_bn")
     assert (type(layer).__name__, layer.groups, layer.epsilon) == ("GroupNormalization", 32, 1e-5)
     x = np.random.default_rng(4).standard_normal((2, 3, 4, 64)).astype("float32") * 3 + 1
@@ -278,7 +262,7 @@ def test_drop_path_and_dropout_are_identities_at_eval(tmp_path: Path) -> None:
     ).with_drop()
     without = rendered(tmp_path, {"name": "without", **DROP}).without()
     assert with_drop.get_layer("top_dropout").rate == 0.5
-    randomize(with_drop)
+    randomize_keras_all(with_drop, gamma=(0.5, 1.0), shift=(-0.5, 0.5))
     assert copy_weights_by_name(with_drop, without) == len([m for m in without.layers if m.weights])
     x = np.random.default_rng(6).standard_normal((4, 16, 16, 3)).astype("float32")
     np.testing.assert_array_equal(
@@ -335,7 +319,7 @@ EVERY_LAYER = {
 
 def test_every_generated_file_stays_readable() -> None:
     lengths = {
-        name: len((GENERATED / "keras" / f"{name}.py").read_text().splitlines())
+        name: len(generated_path("keras", name).read_text().splitlines())
         for name in shipped_specs()
     }
     longest = max(lengths, key=lengths.__getitem__)
@@ -417,7 +401,7 @@ def test_every_knob_combination_renders_ruff_clean(tmp_path: Path) -> None:
 
 def test_every_shipped_file_defines_the_helpers_it_uses() -> None:
     for name, path in shipped_specs().items():
-        text = (GENERATED / "keras" / f"{name}.py").read_text()
+        text = generated_path("keras", name).read_text()
         helpers_defined(text, build_plan(load_spec(path)))
 
 
@@ -433,7 +417,7 @@ def test_every_custom_layer_survives_a_keras_file_round_trip(tmp_path: Path) -> 
         module = rendered(tmp_path / "src", {"name": name, **data})
         size = data["input"]["size"]
         model = getattr(module, name)(input_shape=(size, size, 3))
-        randomize(model)
+        randomize_keras_all(model, gamma=(0.5, 1.0), shift=(-0.5, 0.5))
         path = tmp_path / f"{name}.keras"
         model.save(path)
         loaded = keras.saving.load_model(path)
@@ -446,19 +430,19 @@ def test_every_custom_layer_survives_a_keras_file_round_trip(tmp_path: Path) -> 
 
 
 BACKEND_SCRIPT = """
-import importlib.util, sys
+import sys
+from pathlib import Path
 import numpy as np
 import keras
+from helpers import build_to_load, import_file
 
 keras.utils.set_random_seed(0)
 folder = sys.argv[1]
 expected = np.load(f"{folder}/expected.npz")
 for name in ("knobs_a", "knobs_b"):
-    spec = importlib.util.spec_from_file_location(name, f"{folder}/src/{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = import_file(Path(folder, "src", f"{name}.py"))
     x = expected[f"{name}_x"]
-    model = getattr(module, name)(input_shape=x.shape[1:])
+    model = build_to_load(getattr(module, name), input_shape=x.shape[1:])
     model.load_weights(f"{folder}/{name}.weights.h5")
     diff = np.abs(keras.ops.convert_to_numpy(model(x, training=False)) - expected[name]).max()
     assert diff < 1e-4, (name, diff)
@@ -497,26 +481,13 @@ def test_every_custom_layer_runs_and_trains_on_other_backends(backend: str, tmp_
         module = rendered(tmp_path / "src", {"name": name, **data})
         size = data["input"]["size"]
         model = getattr(module, name)(input_shape=(size, size, 3))
-        randomize(model)
+        randomize_keras_all(model, gamma=(0.5, 1.0), shift=(-0.5, 0.5))
         model.save_weights(tmp_path / f"{name}.weights.h5")
         x = np.random.default_rng(8).standard_normal((4, size, size, 3)).astype("float32")
         arrays[f"{name}_x"] = x
         arrays[name] = numpy(model(x, training=False))
     np.savez(tmp_path / "expected.npz", **arrays)
-    env = {
-        **os.environ,
-        "KERAS_BACKEND": backend,
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "OMP_NUM_THREADS": "1",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", BACKEND_SCRIPT, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    result = run_python(BACKEND_SCRIPT, tmp_path, keras_backend=backend)
     assert result.stdout.count(f" {backend} ") == 2, result.stdout
 
 

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from helpers import RUFF
 
 from resgen.layout import LINE_LENGTH, fit
-
-RUFF = Path(sys.executable).with_name("ruff")
 
 # (enclosing lines, the line to lay out): calls that fit, hug or explode; defs of every length.
 CASES = [

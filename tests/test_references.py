@@ -16,29 +16,22 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from helpers import DATA, REPO, build_generated, import_file, shipped_specs
 
 pytestmark = pytest.mark.reference
 
-ROOT = Path(__file__).resolve().parents[1]
-GENERATED = ROOT / "generated" / "torch"
-TORCHVISION_LISTING = ROOT / "tests" / "data" / "torchvision_state_dicts.json"
-TIMM_LISTING = ROOT / "tests" / "data" / "timm_resnet_zoo.json"
-WRITER = ROOT / "scripts" / "write_timm_listing.py"
+TORCHVISION_LISTING = DATA / "torchvision_state_dicts.json"
+TIMM_LISTING = DATA / "timm_resnet_zoo.json"
+WRITER = REPO / "scripts" / "write_timm_listing.py"
 TOLERANCE = 1e-5
 # 64 px keeps every map even; at 80 px (20 -> 10 -> 5 -> 3) the last strided stage starts on an
 # odd map, which exercises ceil-mode shortcut pooling and padding at the edge.
 TIMM_SIZES = (64, 80)
 FULL_SIZE = {"resnet50d"}  # compared at 224 as well
-
-
-def shipped_specs() -> set[str]:
-    """Spec names anywhere under specs/ (family subfolders included)."""
-    return {path.stem for path in (ROOT / "specs").rglob("*.yaml")}
 
 
 TORCHVISION_NAMES = list(json.loads(TORCHVISION_LISTING.read_text(encoding="utf-8")))
@@ -53,16 +46,6 @@ def library(name: str) -> ModuleType:
         return importlib.import_module(name)
     except (ImportError, RuntimeError, OSError) as error:
         pytest.skip(f"{name} does not import here ({error}); run scripts/check_references.sh")
-
-
-def generated(name: str) -> Any:
-    """The factory of generated/torch/<name>.py, imported by path."""
-    path = GENERATED / f"{name}.py"
-    module_spec = importlib.util.spec_from_file_location(f"generated_torch_{name}", path)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return getattr(module, name)
 
 
 def randomize_norms(model: Any, size: int, torch: ModuleType) -> None:
@@ -92,13 +75,13 @@ def compare(reference: Any, name: str, size: int, torch: ModuleType) -> float:
     try:
         randomize_norms(reference, size, torch)
     except RuntimeError:
-        ours = generated(name)().eval()
+        ours = build_generated("torch", name).eval()
         ours.load_state_dict(reference.state_dict(), strict=True)
         with pytest.raises(RuntimeError), torch.no_grad():
             ours(x)
         print(f"{name} @ {size}px: the reference and ours both refuse this size")
         return 0.0
-    ours = generated(name)().eval()
+    ours = build_generated("torch", name).eval()
     ours.load_state_dict(reference.state_dict(), strict=True)
     with torch.no_grad():
         expected, actual = reference(x), ours(x)
@@ -138,10 +121,7 @@ def test_listing_is_current() -> None:
     timm = library("timm")
     if timm.__version__ != ZOO["timm"]:
         pytest.skip(f"the listing was written from timm {ZOO['timm']}, not {timm.__version__}")
-    module_spec = importlib.util.spec_from_file_location("write_timm_listing", WRITER)
-    assert module_spec is not None and module_spec.loader is not None
-    writer = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(writer)
+    writer = import_file(WRITER, "write_timm_listing")
     assert writer.zoo_names() == ZOO_NAMES
     fresh = writer.to_json(writer.listing()) + "\n"
     assert fresh == TIMM_LISTING.read_text(encoding="utf-8")

@@ -27,7 +27,6 @@ from resgen.render import BACKENDS, _environment, render, template_context, temp
 from resgen.spec import Spec
 from resgen.validate import load_spec
 
-ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted(shipped_specs().values())
 TEMPLATES = sorted(templates_dir().rglob("*.j2"))
 PAGES = {f"{backend}/model.py.j2" for backend in BACKENDS}

@@ -8,18 +8,16 @@ worked by hand. The last tests hold resgen's shipped specs to the listing.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import DATA, build_generated, shipped_specs, spec_path
 
-ROOT = Path(__file__).resolve().parents[1]
-LISTING = ROOT / "tests" / "data" / "timm_resnet_zoo.json"
-TORCHVISION = ROOT / "tests" / "data" / "torchvision_state_dicts.json"
+LISTING = DATA / "timm_resnet_zoo.json"
+TORCHVISION = DATA / "torchvision_state_dicts.json"
 BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
 
@@ -187,10 +185,6 @@ def test_stems_and_senet_downsampling_by_hand() -> None:
 # resgen's shipped specs against the listing (issue 10: every timm-zoo spec, as specs land).
 
 
-def shipped_specs() -> dict[str, Path]:
-    return {path.stem: path for path in sorted((ROOT / "specs").rglob("*.yaml"))}
-
-
 ZOO_SPECS = [name for name in models() if name in shipped_specs()]
 
 
@@ -203,7 +197,7 @@ def test_summary_params_and_macs_equal_the_listing(name: str) -> None:
     from resgen.plan import build_plan
     from resgen.validate import load_spec
 
-    spec = load_spec(shipped_specs()[name])
+    spec = load_spec(spec_path(name))
     at_224 = spec.model_copy(update={"input": spec.input.model_copy(update={"size": 224})})
     plan = build_plan(at_224)
     assert plan.params == models()[name]["params"]
@@ -213,13 +207,7 @@ def test_summary_params_and_macs_equal_the_listing(name: str) -> None:
 @pytest.mark.parametrize("name", ZOO_SPECS)
 def test_generated_torch_state_dict_equals_the_listing(name: str) -> None:
     torch = pytest.importorskip("torch")
-    torch.set_num_threads(1)
-    path = ROOT / "generated" / "torch" / f"{name}.py"
-    module_spec = importlib.util.spec_from_file_location(f"generated_torch_{name}", path)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
     with torch.device("meta"):
-        model = getattr(module, name)()
+        model = build_generated("torch", name)
     ours = {key: list(value.shape) for key, value in model.state_dict().items()}
     assert list(ours.items()) == list(models()[name]["state_dict"].items())

@@ -10,30 +10,17 @@ environment (scripts/check_references.sh) needs nothing of resgen's.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import pytest
+from helpers import build_generated
 
 torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")
 
 pytestmark = pytest.mark.reference
 
-GENERATED = Path(__file__).resolve().parents[1] / "generated" / "torch"
 # Shipped specs that timm registers under the same name and layout.
 NAMES = ("resnet18", "resnet50", "resnet50d", "resnext50_32x4d", "wide_resnet50_2")
 TOLERANCE = {"rtol": 1e-5, "atol": 1e-5}
-
-
-def generated(name: str) -> ModuleType:
-    path = GENERATED / f"{name}.py"
-    module_spec = importlib.util.spec_from_file_location(f"reference_{name}", path)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
 
 
 def timm_model(name: str, **kwargs: int) -> torch.nn.Module:
@@ -51,7 +38,7 @@ def timm_model(name: str, **kwargs: int) -> torch.nn.Module:
 
 def twins(name: str, **kwargs: int) -> tuple[torch.nn.Module, torch.nn.Module]:
     theirs = timm_model(name, **kwargs)
-    ours = getattr(generated(name), name)(**kwargs).eval()
+    ours = build_generated("torch", name, **kwargs).eval()
     ours.load_state_dict(theirs.state_dict(), strict=True)
     return ours, theirs
 

@@ -7,27 +7,32 @@ tested is what users vendor.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
-import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-from helpers import shipped_specs, spec_path
+from helpers import (
+    DATA,
+    GENERATED,
+    REPO,
+    build_generated,
+    generated_module,
+    generated_path,
+    ruff_clean,
+    shipped_specs,
+    spec_path,
+)
 
 torch = pytest.importorskip("torch")
 # pytest-xdist already runs one worker per core: more threads per worker only spin and contend.
-torch.set_num_threads(1)
 
-ROOT = Path(__file__).resolve().parents[1]
-GENERATED = ROOT / "generated" / "torch"
+TORCH = GENERATED / "torch"
 # Facts copied from torchvision (../shared/reference in development): every key and shape in order.
-REFERENCE = ROOT / "tests" / "data" / "torchvision_state_dicts.json"
+REFERENCE = DATA / "torchvision_state_dicts.json"
 # timm's zoo: keys, shapes and parameter counts (tests/test_timm_listing.py checks every zoo spec
 # against it on the meta device).
-ZOO = json.loads((ROOT / "tests" / "data" / "timm_resnet_zoo.json").read_text())["models"]
+ZOO = json.loads((DATA / "timm_resnet_zoo.json").read_text())["models"]
 SPEC_NAMES = sorted(shipped_specs())
 
 # Published parameter counts: torchvision's model pages, He et al. 2015 (CIFAR, sec. 4.2),
@@ -78,19 +83,6 @@ KNOB_NETS = {
 }
 
 
-def load_module(name: str) -> ModuleType:
-    path = GENERATED / f"{name}.py"
-    module_spec = importlib.util.spec_from_file_location(f"generated_torch_{name}", path)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
-
-
-def build(name: str, **kwargs: int) -> torch.nn.Module:
-    return getattr(load_module(name), name)(**kwargs)
-
-
 def summary_json(spec: str) -> dict:
     from click.testing import CliRunner
 
@@ -102,7 +94,7 @@ def summary_json(spec: str) -> dict:
 
 
 def test_every_shipped_spec_is_generated() -> None:
-    assert sorted(p.stem for p in GENERATED.glob("*.py")) == SPEC_NAMES
+    assert sorted(p.stem for p in TORCH.glob("*.py")) == SPEC_NAMES
     assert set(PUBLISHED_PARAMS) <= set(SPEC_NAMES)
     assert set(SPEC_NAMES) - set(PUBLISHED_PARAMS) <= set(ZOO)
     assert set(KNOB_NETS) <= set(ZOO)
@@ -110,7 +102,8 @@ def test_every_shipped_spec_is_generated() -> None:
 
 @pytest.mark.parametrize("name", [*PUBLISHED_PARAMS, *KNOB_NETS])
 def test_parameter_count_equals_summary_and_paper(name: str) -> None:
-    model = build(name)
+    with torch.device("meta"):  # shapes only: nothing allocated, nothing initialised
+        model = build_generated("torch", name)
     count = sum(p.numel() for p in model.parameters())
     assert count == PUBLISHED_PARAMS.get(name, ZOO.get(name, {}).get("params"))
     assert count == summary_json(name)["params"]
@@ -124,7 +117,7 @@ def test_forward_and_backward(name: str) -> None:
     size = spec.input.size if (name in FULL_SIZE or spec.input.size <= 32) else 64
     batch = 1 if name == "resnet1202_cifar" else 2
     torch.manual_seed(0)
-    model = build(name, num_classes=7)
+    model = build_generated("torch", name, num_classes=7)
     x = torch.randn(batch, spec.input.channels, size, size)
     out = model(x)
     assert out.shape == (batch, 7)
@@ -139,7 +132,8 @@ def test_forward_and_backward(name: str) -> None:
 @pytest.mark.parametrize("name", list(json.loads(REFERENCE.read_text())))
 def test_state_dict_equals_torchvision_listing(name: str) -> None:
     reference = json.loads(REFERENCE.read_text())[name]
-    model = build(name)
+    with torch.device("meta"):
+        model = build_generated("torch", name)
     ours = [(key, list(value.shape)) for key, value in model.state_dict().items()]
     assert ours == list(reference["state_dict"].items())
     assert sum(p.numel() for p in model.parameters()) == reference["params"]
@@ -158,7 +152,7 @@ def test_strict_load_of_a_torchvision_shaped_checkpoint() -> None:
     for key in checkpoint:
         if key.endswith("running_var"):
             checkpoint[key] = checkpoint[key].abs() + 0.5
-    model = build("resnet18")
+    model = build_generated("torch", "resnet18")
     model.load_state_dict(checkpoint, strict=True)
     assert torch.equal(model.fc.weight, checkpoint["fc.weight"])
     assert torch.equal(
@@ -168,7 +162,7 @@ def test_strict_load_of_a_torchvision_shaped_checkpoint() -> None:
 
 def test_zero_pad_shortcut_by_hand() -> None:
     """Option A: subsample by 2 and append zero channels, computed here independently."""
-    module = load_module("resnet20_cifar")
+    module = generated_module("torch", "resnet20_cifar")
     shortcut = module.ZeroPadShortcut(16, 32, 2)
     x = torch.randn(2, 16, 8, 8)
     y = shortcut(x)
@@ -180,13 +174,13 @@ def test_zero_pad_shortcut_by_hand() -> None:
 
 def test_plain_network_has_no_shortcut() -> None:
     """With shortcut: none, zeroing a block's branch output zeroes the block's output."""
-    model = build("plain20_cifar").eval()
+    model = build_generated("torch", "plain20_cifar").eval()
     block = model.layer1[0]
     assert getattr(block, "downsample", None) is None
     torch.nn.init.zeros_(block.bn2.weight)
     torch.nn.init.zeros_(block.bn2.bias)
     assert torch.count_nonzero(block(torch.randn(1, 16, 8, 8))) == 0
-    residual = build("resnet20_cifar").eval().layer1[0]
+    residual = build_generated("torch", "resnet20_cifar").eval().layer1[0]
     torch.nn.init.zeros_(residual.bn2.weight)
     torch.nn.init.zeros_(residual.bn2.bias)
     x = torch.randn(1, 16, 8, 8)
@@ -194,15 +188,15 @@ def test_plain_network_has_no_shortcut() -> None:
 
 
 def test_v1_strides_on_first_1x1_and_v15_on_3x3() -> None:
-    v1 = build("resnet50_v1").layer2[0]
-    v15 = build("resnet50").layer2[0]
+    v1 = build_generated("torch", "resnet50_v1").layer2[0]
+    v15 = build_generated("torch", "resnet50").layer2[0]
     assert v1.conv1.stride == (2, 2) and v1.conv2.stride == (1, 1)
     assert v15.conv1.stride == (1, 1) and v15.conv2.stride == (2, 2)
 
 
 def test_resnet50d_matches_timm_layout() -> None:
     """timm's resnet50d: deep stem conv1.0/.3/.6 (32, 32, 64) and downsample.0 an avg pool."""
-    model = build("resnet50d")
+    model = build_generated("torch", "resnet50d")
     keys = list(model.state_dict())
     assert keys[:2] == ["conv1.0.weight", "conv1.1.weight"]
     assert model.conv1[0].out_channels == 32 and model.conv1[6].out_channels == 64
@@ -220,13 +214,10 @@ def test_zero_init_residual_zeroes_last_norm(tmp_path: Path) -> None:
         f"extends: {spec_path('resnet50')}\nname: zinit\nzero_init_residual: true\n"
     )
     text = render(load_spec(spec_file), "torch", "zinit.yaml")
-    file = tmp_path / "zinit.py"
+    file = generated_path("torch", "zinit", tmp_path)
+    file.parent.mkdir()
     file.write_text(text)
-    module_spec = importlib.util.spec_from_file_location("zinit", file)
-    assert module_spec and module_spec.loader
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    model = module.zinit()
+    model = build_generated("torch", "zinit", tmp_path)
     for stage in (model.layer1, model.layer4):
         for block in stage:
             assert torch.count_nonzero(block.bn3.weight) == 0
@@ -236,7 +227,7 @@ def test_zero_init_residual_zeroes_last_norm(tmp_path: Path) -> None:
 def test_kaiming_fan_out_init() -> None:
     """torchvision's init: conv weights ~ N(0, 2 / fan_out); norms start at 1 and 0."""
     torch.manual_seed(0)
-    model = build("resnet50")
+    model = build_generated("torch", "resnet50")
     weight = model.layer3[0].conv2.weight  # 256 x 256 x 3 x 3
     fan_out = weight.shape[0] * weight.shape[2] * weight.shape[3]
     assert weight.std().item() == pytest.approx((2 / fan_out) ** 0.5, rel=0.02)
@@ -248,7 +239,7 @@ STDLIB = set(sys.stdlib_module_names)
 
 @pytest.mark.parametrize("name", SPEC_NAMES)
 def test_imports_are_torch_and_stdlib_only(name: str) -> None:
-    tree = ast.parse((GENERATED / f"{name}.py").read_text())
+    tree = ast.parse(generated_path("torch", name).read_text())
     roots = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -260,21 +251,16 @@ def test_imports_are_torch_and_stdlib_only(name: str) -> None:
 
 
 def test_generated_torch_is_ruff_clean_under_defaults() -> None:
-    ruff = Path(sys.executable).with_name("ruff")
-    for args in (["check", "--isolated"], ["format", "--check", "--isolated"]):
-        result = subprocess.run(
-            [str(ruff), *args, str(GENERATED)], capture_output=True, text=True, check=False
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
+    ruff_clean(TORCH)
 
 
 def test_header_and_provenance() -> None:
     import re
 
-    for path in GENERATED.glob("*.py"):
+    for path in TORCH.glob("*.py"):
         lines = path.read_text().splitlines()
         assert re.fullmatch(r"# Code generated .* DO NOT EDIT\.", lines[0])
-        source = spec_path(path.stem).relative_to(ROOT).as_posix()
+        source = spec_path(path.stem).relative_to(REPO).as_posix()
         assert lines[0] == f"# Code generated by resgen from {source}. DO NOT EDIT."
         assert re.fullmatch(r"# spec-sha256: [0-9a-f]{64}", lines[1])
         assert re.fullmatch(r"# body-sha256: [0-9a-f]{64}", lines[2])
@@ -285,7 +271,7 @@ def test_header_and_provenance() -> None:
 def test_torch_export_matches_eager() -> None:
     torch.manual_seed(0)
     for name, size in (("resnet20_cifar", 32), ("resnet50_v2", 64), ("resnet50d", 64)):
-        model = build(name).eval()
+        model = build_generated("torch", name).eval()
         x = torch.randn(2, 3, size, size)
         exported = torch.export.export(model, (x,))
         with torch.no_grad():
@@ -297,7 +283,7 @@ def test_onnx_export_runs_in_onnxruntime(tmp_path: Path) -> None:
     pytest.importorskip("onnx")
     torch.manual_seed(0)
     for name, size in (("resnet18", 64), ("resnet20_cifar", 32), ("plain20_cifar", 32)):
-        model = build(name).eval()
+        model = build_generated("torch", name).eval()
         x = torch.randn(2, 3, size, size)
         path = tmp_path / f"{name}.onnx"
         torch.onnx.export(model, (x,), str(path), input_names=["x"])

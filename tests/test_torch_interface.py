@@ -10,22 +10,19 @@ models where timm imports.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-from helpers import shipped_specs, spec_path
+from helpers import generated_module, generated_path, shipped_specs, spec_path
 
 torch = pytest.importorskip("torch")
-torch.set_num_threads(1)  # xdist already runs one worker per core
 
 from resgen.plan import EfficientChannelAttention, NetworkPlan, build_plan  # noqa: E402
 from resgen.render import render  # noqa: E402
 from resgen.spec import InputSpec, Spec  # noqa: E402
 from resgen.validate import load_spec  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted(shipped_specs())
 
 # One network per block kind and shortcut policy (and stem), at a small input.
@@ -75,15 +72,12 @@ def size_of(spec: Spec) -> int:
 
 def module_of(name: str, tmp_path: Path) -> ModuleType:
     """The generated file: the committed one for a shipped spec, else rendered here."""
-    path = ROOT / "generated" / "torch" / f"{name}.py"
-    if name in SYNTHETIC:
-        path = tmp_path / f"{name}.py"
-        path.write_text(render(spec_of(name), "torch", f"specs/{name}.yaml"))
-    module_spec = importlib.util.spec_from_file_location(f"interface_{name}", path)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
+    if name not in SYNTHETIC:
+        return generated_module("torch", name)
+    path = generated_path("torch", name, tmp_path)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(render(spec_of(name), "torch", f"specs/{name}.yaml"))
+    return generated_module("torch", name, tmp_path)
 
 
 def planned(spec: Spec, size: int) -> NetworkPlan:

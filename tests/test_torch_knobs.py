@@ -18,7 +18,6 @@ import pytest
 from helpers import GENERATED, import_file, shipped_specs
 
 torch = pytest.importorskip("torch")
-torch.set_num_threads(1)  # xdist already runs one worker per core
 
 from resgen.plan import build_plan  # noqa: E402
 from resgen.render import render  # noqa: E402

@@ -7,37 +7,26 @@ runs go in-process through click's runner; Keras runs, Ctrl-C and torchrun need 
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
+from helpers import REPO, SPECS, framework_env, generated_path, made_once, run_resgen
 
 pytest.importorskip("torch")
 
-ROOT = Path(__file__).resolve().parents[1]
-SPECS = ROOT / "specs"
 RESNET20 = SPECS / "papers" / "resnet20_cifar.yaml"
 PLAIN20 = SPECS / "papers" / "plain20_cifar.yaml"
 VENV_BIN = Path(sys.executable).parent
-# One thread per process: pytest-xdist already runs a worker per core, and OpenMP threads that
-# spin on an oversubscribed CPU make torch several times slower. Runs compared bit for bit must
-# also use the same thread count, in-process and in subprocesses.
-ENV = {
-    **os.environ,
-    "PYTHONHASHSEED": "0",
-    "TF_CPP_MIN_LOG_LEVEL": "3",
-    "COLUMNS": "120",
-    "OMP_NUM_THREADS": "1",
-}
+# One thread per process, here and in children (helpers.ONE_THREAD): runs are compared bit for bit.
+ENV = framework_env(COLUMNS="120")
 SUMMARY_FIELDS = {
     "name",
     "backend",
@@ -55,16 +44,6 @@ SUMMARY_FIELDS = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def train(*args: str | Path) -> Result:
     """``resgen train ...`` in-process."""
     from resgen.cli import main
@@ -74,15 +53,8 @@ def train(*args: str | Path) -> Result:
 
 
 def train_process(*args: str | Path, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "resgen", "train", *(str(a) for a in args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=ENV,
-        cwd=ROOT,
-        check=False,
-    )
+    """``resgen train ...`` in a real process."""
+    return run_resgen("train", *args, env=ENV, timeout=timeout)
 
 
 def summary(folder: Path) -> dict[str, Any]:
@@ -91,12 +63,15 @@ def summary(folder: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def torch_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The issue's check: 100 steps of ResNet-20 on the synthetic task, on CPU."""
-    out = tmp_path_factory.mktemp("torch_run")
-    result = train(RESNET20, "--backend", "torch", "--data", "synthetic", "--steps", "100",
-                   "--batch-size", "32", "--device", "cpu", "--out", out)  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return out
+    """The issue's check: 100 steps of ResNet-20 on the synthetic task, on CPU (once a session,
+    shared by the xdist workers)."""
+
+    def make(out: Path) -> None:
+        result = train(RESNET20, "--backend", "torch", "--data", "synthetic", "--steps", "100",
+                       "--batch-size", "32", "--device", "cpu", "--out", out)  # fmt: skip
+        assert result.exit_code == 0, result.output
+
+    return made_once(tmp_path_factory, "torch_run", make)
 
 
 def test_torch_halves_the_loss_within_100_steps(torch_run: Path) -> None:
@@ -121,12 +96,12 @@ def test_summary_metrics_and_curves(torch_run: Path) -> None:
 
 def test_trains_the_bytes_build_writes(torch_run: Path) -> None:
     """OUT/model.py is the file ``resgen build`` writes, byte for byte."""
-    golden = ROOT / "generated" / "torch" / "resnet20_cifar.py"
+    golden = generated_path("torch", "resnet20_cifar")
     assert (torch_run / "model.py").read_bytes() == golden.read_bytes()
 
 
 def test_keras_halves_the_loss_within_100_steps(tmp_path: Path) -> None:
-    if not (ROOT / "generated" / "keras" / "resnet20_cifar.py").exists():
+    if not generated_path("keras", "resnet20_cifar").exists():
         pytest.skip("the keras backend is not built yet")
     pytest.importorskip("keras")
     done = train_process(RESNET20, "--backend", "keras", "--data", "synthetic", "--steps", "100",
@@ -147,9 +122,11 @@ RESUME_STEPS = ("--steps", "20")
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """20 short steps in one go: what every interrupted-and-resumed run must reproduce."""
-    out = tmp_path_factory.mktemp("uninterrupted")
-    assert train(RESNET20, *RESUME_STEPS, *SHORT, "--out", out).exit_code == 0
-    return summary(out)
+
+    def make(out: Path) -> None:
+        assert train(RESNET20, *RESUME_STEPS, *SHORT, "--out", out).exit_code == 0
+
+    return summary(made_once(tmp_path_factory, "uninterrupted", make))
 
 
 def test_resume_gives_the_same_weights(tmp_path: Path, uninterrupted: dict[str, Any]) -> None:
@@ -171,7 +148,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes_identically(
 ) -> None:
     args = [str(a) for a in (RESNET20, *RESUME_STEPS, *SHORT, "--out", tmp_path)]
     command = [sys.executable, "-m", "resgen", "train", *args]
-    process = subprocess.Popen(command, env=ENV, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, env=ENV, cwd=REPO, stderr=subprocess.PIPE, text=True)
     metrics = tmp_path / "metrics.jsonl"
     deadline = time.monotonic() + 180
     while not (metrics.exists() and '"step": 4' in metrics.read_text()):
@@ -464,7 +441,7 @@ def test_torchrun_two_processes_keep_identical_replicas(tmp_path: Path) -> None:
         text=True,
         timeout=300,
         env=ENV,
-        cwd=ROOT,
+        cwd=REPO,
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -5,9 +5,6 @@ trainer runs on Keras's torch backend too, with torch's SGD update."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -15,21 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import framework_env, run_python, run_resgen, spec_path
 
 torch = pytest.importorskip("torch")
 
-ROOT = Path(__file__).resolve().parents[1]
-RESNET20 = ROOT / "specs" / "papers" / "resnet20_cifar.yaml"
-ENV = {**os.environ, "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": "1"}
+RESNET20 = spec_path("resnet20_cifar")
 SHORT = ("--steps", "6", "--batch-size", "8", "--log-every", "3", "--device", "cpu")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Any:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def train(*args: str | Path) -> dict[str, Any]:
@@ -197,15 +185,7 @@ def test_keras_sgd_takes_torch_sgd_steps(backend: str) -> None:
     """Keras's SGD plus the coupled decay follows torch.optim.SGD(momentum=0.9, weight_decay
     =1e-4) step for step, on each Keras backend resgen trains on."""
     pytest.importorskip("keras")
-    done = subprocess.run(
-        [sys.executable, "-c", SGD_CHECK],
-        capture_output=True,
-        text=True,
-        env={**ENV, "KERAS_BACKEND": backend},
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_python(SGD_CHECK, keras_backend=backend, timeout=300)
     assert float(done.stdout.strip().splitlines()[-1]) < 1e-5
 
 
@@ -213,13 +193,10 @@ def test_keras_trains_on_its_torch_backend(tmp_path: Path) -> None:
     """What the GPU check runs where TensorFlow is absent: Keras on PyTorch, fed by the torch
     data path."""
     pytest.importorskip("keras")
-    done = subprocess.run(
-        [sys.executable, "-m", "resgen", "train", str(RESNET20), "--backend", "keras",
-         "--steps", "40", "--batch-size", "32", "--log-every", "20", "--device", "cpu",
-         "--eval-images", "64", "--out", str(tmp_path)],
-        capture_output=True, text=True, env={**ENV, "KERAS_BACKEND": "torch"}, timeout=300,
-        cwd=ROOT, check=False,
-    )  # fmt: skip
+    done = run_resgen("train", RESNET20, "--backend", "keras", "--steps", "40",
+                      "--batch-size", "32", "--log-every", "20", "--device", "cpu",
+                      "--eval-images", "64", "--out", tmp_path,
+                      env=framework_env(keras_backend="torch"), timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
     record = json.loads((tmp_path / "summary.json").read_text())
     assert record["framework"].startswith("keras") and "torch" in record["framework"]

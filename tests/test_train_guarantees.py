@@ -13,7 +13,6 @@ import os
 import pickle
 import struct
 import subprocess
-import sys
 import zlib
 from pathlib import Path
 from typing import Any
@@ -21,24 +20,14 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
+from helpers import framework_env, run_resgen, spec_path
 
 pytest.importorskip("torch")
 
-ROOT = Path(__file__).resolve().parents[1]
-RESNET20 = ROOT / "specs" / "papers" / "resnet20_cifar.yaml"
-PLAIN20 = ROOT / "specs" / "papers" / "plain20_cifar.yaml"
+RESNET20 = spec_path("resnet20_cifar")
+PLAIN20 = spec_path("plain20_cifar")
 QUICK = ("--steps", "1", "--batch-size", "4", "--device", "cpu", "--eval-images", "4")
-ENV = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Any:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+ENV = framework_env(COLUMNS="200")
 
 
 def train(*args: str | Path, cwd: Path | None = None) -> Result:
@@ -58,15 +47,7 @@ def train(*args: str | Path, cwd: Path | None = None) -> Result:
 
 def train_process(*args: str | Path, timeout: int = 120) -> subprocess.CompletedProcess[str]:
     """In a subprocess with a timeout: for inputs that used to block forever."""
-    return subprocess.run(
-        [sys.executable, "-m", "resgen", "train", *(str(a) for a in args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=ENV,
-        cwd=ROOT,
-        check=False,
-    )
+    return run_resgen("train", *args, env=ENV, timeout=timeout)
 
 
 def one_line(result: Result | subprocess.CompletedProcess[str]) -> str:

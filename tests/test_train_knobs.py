@@ -10,14 +10,11 @@ halve, and the file each run trained must hold its knob's code.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import REPO, spec_path
+from helpers import run_resgen, spec_path
 
 from resgen.plan import build_plan
 from resgen.validate import load_spec
@@ -74,12 +71,7 @@ def test_each_knob_halves_the_loss(backend: str, tmp_path: Path) -> None:
     pytest.importorskip(backend)
     specs = write_specs(tmp_path)
     out = tmp_path / "runs"
-    env = {**os.environ, "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "resgen", "train", *map(str, specs), "--backend", backend,
-         *BUDGET, *QUIET, "--out", str(out)],
-        capture_output=True, text=True, env=env, cwd=REPO, timeout=600, check=False,
-    )  # fmt: skip
+    done = run_resgen("train", *specs, "--backend", backend, *BUDGET, *QUIET, "--out", out)
     assert done.returncode == 0, done.stderr[-4000:]
     for spec, (name, (_, _, code)) in zip(specs, TINY.items(), strict=True):
         record: dict[str, Any] = json.loads((out / name / "summary.json").read_text())

@@ -1,26 +1,29 @@
 """resgen.transfer: weights moved between the committed generated/torch and generated/keras files.
 
-For every shipped spec (timm's whole ResNet zoo included) the torch model gets random weights,
-biases, norm scales and batch-norm statistics, its weights move to the Keras model, and the
-eval-mode outputs must agree within 1e-4; moving them back into the torch model must restore
-every tensor bit for bit. One test per spec does all of it, one model pair at a time, at small
-inputs (multiples of 32: average-pool anti-aliasing needs even maps before each strided block,
-as in timm). Generated modules are imported by file path, so what is tested is the committed
-bytes.
+For every layout of the shipped specs (timm's whole ResNet zoo included) the torch model gets
+random weights, biases, norm scales and batch-norm statistics, its weights move to the Keras
+model, and the eval-mode outputs must agree within 1e-4; moving them back into the torch model
+must restore every tensor bit for bit. One test per spec does all of it, one model pair at a
+time, at small inputs (multiples of 32: average-pool anti-aliasing needs even maps before each
+strided block, as in timm). Generated modules are imported by file path, so what is tested is
+the committed bytes.
+
+A spec whose layout a cheaper shipped spec has (the same spec but for its block counts, such as
+resnet152 beside resnet50, or resnet1202_cifar beside resnet20_cifar) adds only more of the same
+layers: its round trip is marked slow and runs with ``pytest -m slow tests/test_transfer.py``.
+test_layer_names_map_as_the_plan_says still maps every layer name of every spec by default.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-from helpers import shipped_specs
+from helpers import generated_factory, shipped_specs
 
 torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")
@@ -41,20 +44,6 @@ from resgen.validate import load_spec  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One intra-op thread: xdist workers already fill the cores, and spinning threads on a
-    busy machine cost more CPU than the small forward passes here."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-ROOT = Path(__file__).resolve().parents[1]
-GENERATED = ROOT / "generated"
 SPEC_PATHS = shipped_specs()
 SPEC_NAMES = sorted(SPEC_PATHS)
 
@@ -65,10 +54,8 @@ FULL_SIZE = {"resnet50", "resnet20_cifar"}
 # models, the values moved and the round trip's copy peak at 3-7.5 GB (resnext101_32x32d, 469M
 # parameters: 7.4 GB). They are marked slow and run only where ``-m`` asks for slow tests
 # (``pytest -m slow tests/test_transfer.py``); test_the_largest_count_what_the_plan_counts
-# still counts their parameters by default. resnet1202_cifar's 4,200-layer graph is slow too
-# (about 25 s), but runs by default.
+# still counts their parameters by default.
 SLOW_PARAMS = 150_000_000
-SLOW_BLOCKS = 500
 ONLY_WHEN_ASKED = pytest.mark.skipif(
     "'slow' not in config.getoption('markexpr')",
     reason="over 150M parameters: run with -m slow",
@@ -81,21 +68,31 @@ def _plan_of(name: str) -> NetworkPlan:
 
 
 LARGEST = sorted(name for name in SPEC_NAMES if _plan_of(name).params > SLOW_PARAMS)
-DEEPEST = sorted(name for name in SPEC_NAMES if len(_plan_of(name).blocks) > SLOW_BLOCKS)
+
+
+def layout(name: str) -> str:
+    """Everything the spec says but its name, description and block counts."""
+    data = load_spec(SPEC_PATHS[name]).model_dump(mode="json")
+    data = {key: value for key, value in data.items() if key not in ("name", "description")}
+    data["stages"] = [{k: v for k, v in stage.items() if k != "blocks"} for stage in data["stages"]]
+    return json.dumps(data, sort_keys=True)
+
+
+def _covering() -> dict[str, str]:
+    """Each spec that has another's layout -> the cheapest spec of that layout (fewest
+    parameters, then blocks), whose round trip runs by default."""
+    by_layout: dict[str, list[str]] = {}
+    for name in SPEC_NAMES:
+        by_layout.setdefault(layout(name), []).append(name)
+    covered = {}
+    for names in by_layout.values():
+        first, *others = sorted(names, key=lambda n: (_plan_of(n).params, len(_plan_of(n).blocks)))
+        covered.update(dict.fromkeys(others, first))
+    return covered
+
+
+COVERED_BY = _covering()
 TOLERANCE = 1e-4
-
-
-def load_file(path: Path, module_name: str) -> ModuleType:
-    module_spec = importlib.util.spec_from_file_location(module_name, path)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
-
-
-def factory(backend: str, name: str, folder: Path = GENERATED):
-    module = load_file(folder / backend / f"{name}.py", f"generated_{backend}_{name}")
-    return getattr(module, name)
 
 
 def randomize(model: torch.nn.Module, batch: torch.Tensor, seed: int = 0) -> None:
@@ -201,7 +198,11 @@ def _round_trip(torch_factory, keras_factory, spec: Spec, size: int) -> float:
 def _marks(name: str) -> list[pytest.MarkDecorator]:
     if name in LARGEST:
         return [pytest.mark.slow, ONLY_WHEN_ASKED]
-    return [pytest.mark.slow] if name in DEEPEST else []
+    if name in COVERED_BY:
+        reason = f"the layout of {COVERED_BY[name]}, whose round trip runs by default: -m slow"
+        asked = pytest.mark.skipif("'slow' not in config.getoption('markexpr')", reason=reason)
+        return [pytest.mark.slow, asked]
+    return []
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=_marks(n)) for n in SPEC_NAMES])
@@ -210,7 +211,13 @@ def test_torch_to_keras_and_back(name: str) -> None:
     spec = load_spec(SPEC_PATHS[name])
     assert summary_params(name) == build_plan(spec).params
     size = spec.input.size if (name in FULL_SIZE or spec.input.size <= 32) else 64
-    check_round_trip(factory("torch", name), factory("keras", name), spec, size, stateless=True)
+    check_round_trip(
+        generated_factory("torch", name),
+        generated_factory("keras", name),
+        spec,
+        size,
+        stateless=True,
+    )
 
 
 @pytest.mark.parametrize("name", LARGEST)
@@ -219,11 +226,13 @@ def test_the_largest_count_what_the_plan_counts(name: str) -> None:
     PyTorch model on the meta device, the Keras model with its variables never allocated."""
     spec = load_spec(SPEC_PATHS[name])
     with torch.device("meta"):
-        torch_model = factory("torch", name)()
+        torch_model = generated_factory("torch", name)()
     torch_params = sum(p.numel() for p in torch_model.parameters())
     try:
         with keras.StatelessScope(initialize_variables=False):
-            keras_model = factory("keras", name)(input_shape=(64, 64, spec.input.channels))
+            keras_model = generated_factory("keras", name)(
+                input_shape=(64, 64, spec.input.channels)
+            )
             keras_params = sum(int(np.prod(v.shape)) for v in keras_model.trainable_weights)
     finally:
         keras.backend.clear_session(free_memory=False)
@@ -411,8 +420,8 @@ def render_synthetic(name: str, folder: Path) -> Spec:
 @pytest.mark.parametrize("name", sorted(SYNTHETIC))
 def test_synthetic_specs_agree(name: str, tmp_path: Path) -> None:
     spec = render_synthetic(name, tmp_path)
-    torch_factory = factory("torch", name, tmp_path)
-    keras_factory = factory("keras", name, tmp_path)
+    torch_factory = generated_factory("torch", name, tmp_path)
+    keras_factory = generated_factory("keras", name, tmp_path)
     check_round_trip(torch_factory, keras_factory, spec, spec.input.size)
 
 
@@ -438,8 +447,8 @@ def test_unknown_names_map_to_none() -> None:
 
 
 def test_mismatched_models_are_refused_with_every_problem() -> None:
-    torch_model = factory("torch", "resnet20_cifar")()
-    keras_model = factory("keras", "resnet32_cifar")(input_shape=(32, 32, 3))
+    torch_model = generated_factory("torch", "resnet20_cifar")()
+    keras_model = generated_factory("keras", "resnet32_cifar")(input_shape=(32, 32, 3))
     before = [v.numpy().copy() for v in keras_model.weights[:3]]
     with pytest.raises(TransferError) as raised:
         torch_to_keras(torch_model, keras_model)
@@ -453,8 +462,8 @@ def test_mismatched_models_are_refused_with_every_problem() -> None:
 
 
 def test_shape_mismatch_is_named() -> None:
-    torch_model = factory("torch", "resnet20_cifar")(num_classes=10)
-    keras_model = factory("keras", "resnet20_cifar")(num_classes=7)
+    torch_model = generated_factory("torch", "resnet20_cifar")(num_classes=10)
+    keras_model = generated_factory("keras", "resnet20_cifar")(num_classes=7)
     with pytest.raises(TransferError) as raised:
         torch_to_keras(torch_model, keras_model)
     assert raised.value.problems == [
@@ -478,8 +487,8 @@ def test_group_counts_and_eca_kernels_must_agree(tmp_path: Path) -> None:
     other = {**base, "norm": {"type": "group", "groups": 4}}
     other["block"] = {"type": "basic", "attention": {"type": "eca", "kernel_size": 5}}
     render_data(tmp_path / "b", {"name": "gn8", **other})
-    torch_model = factory("torch", "gn8", tmp_path / "a")()
-    keras_model = factory("keras", "gn8", tmp_path / "b")()
+    torch_model = generated_factory("torch", "gn8", tmp_path / "a")()
+    keras_model = generated_factory("keras", "gn8", tmp_path / "b")()
     with pytest.raises(TransferError) as raised:
         torch_to_keras(torch_model, keras_model)
     problems = raised.value.problems
@@ -489,7 +498,9 @@ def test_group_counts_and_eca_kernels_must_agree(tmp_path: Path) -> None:
         "kernel (5, 1, 1)"
     ) in problems
     assert len(problems) == 4  # bn1, both block norms, the ECA kernel
-    torch_to_keras(torch_model, factory("keras", "gn8", tmp_path / "a")())  # the right twin
+    torch_to_keras(
+        torch_model, generated_factory("keras", "gn8", tmp_path / "a")()
+    )  # the right twin
 
 
 def render_data(folder: Path, data: dict) -> None:

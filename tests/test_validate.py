@@ -15,8 +15,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 import types
 import typing
@@ -26,7 +24,7 @@ from typing import Any
 
 import pytest
 from click.testing import Result
-from helpers import spec_path
+from helpers import run_resgen, spec_path
 from pydantic import BaseModel
 
 from resgen.errors import Problem, SpecError, format_path
@@ -171,13 +169,7 @@ def test_a_folder_reports_every_file_at_once(in_broken: Path) -> None:
 
     The scan reaches bases/ too: typo_base.yaml's own problem is extends_bad_base.yaml's, and
     the two are one line."""
-    result = subprocess.run(
-        [sys.executable, "-m", "resgen", "validate", "."],
-        cwd=in_broken,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_resgen("validate", ".", cwd=in_broken, timeout=120)
     assert result.returncode == 2
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
