@@ -139,7 +139,7 @@ def per_spec_render(reps: int) -> Json:
     """For every shipped spec: load (YAML + validation), plan and render times per backend, the
     size of each generated file, and the spec's depth, parameters and MACs."""
     from resgen.build import source_name
-    from resgen.plan import build_plan
+    from resgen.planner import build_plan
     from resgen.render import BACKENDS, render
     from resgen.validate import find_specs, load_spec
 

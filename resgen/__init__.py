@@ -5,7 +5,8 @@ and the weight-transfer helpers import a framework.
 """
 
 from resgen.errors import Problem, ResgenError, SpecError
-from resgen.plan import NetworkPlan, build_plan
+from resgen.plan import NetworkPlan
+from resgen.planner import build_plan
 from resgen.render import render
 from resgen.spec import Spec
 from resgen.validate import load_spec

@@ -88,7 +88,7 @@ def validate(paths: tuple[Path, ...]) -> None:
 def summary(spec: Path, as_json: bool) -> None:
     """Per-stage shapes, parameters and MACs, computed from the spec alone."""
     from resgen import summary as summaries
-    from resgen.plan import build_plan
+    from resgen.planner import build_plan
     from resgen.validate import load_spec
 
     plan = build_plan(load_spec(spec))
@@ -106,7 +106,7 @@ def list_specs(folder: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from resgen.plan import build_plan
+    from resgen.planner import build_plan
     from resgen.validate import load_specs
 
     table = Table(caption="MACs: multiply-accumulates per image at the spec's input size")

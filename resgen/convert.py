@@ -38,7 +38,8 @@ from resgen.checkpoint import (
 )
 from resgen.errors import Problem, ResgenError, one_line
 from resgen.files import read_regular, write_atomic_with
-from resgen.plan import NetworkPlan, build_plan
+from resgen.plan import NetworkPlan
+from resgen.planner import build_plan
 from resgen.spec import Spec
 from resgen.validate import load_spec
 

@@ -25,7 +25,8 @@ from resgen import describe
 from resgen.layout import fit
 from resgen.page import Backend
 from resgen.page import page as page_of
-from resgen.plan import NetworkPlan, build_plan
+from resgen.plan import NetworkPlan
+from resgen.planner import build_plan
 from resgen.spec import Spec
 
 BACKENDS: tuple[Backend, ...] = ("torch", "keras")

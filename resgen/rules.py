@@ -6,17 +6,9 @@ Messages say what to change, not only what is wrong.
 
 from __future__ import annotations
 
-from resgen.plan import (
-    NetworkPlan,
-    Rounding,
-    build_plan,
-    smallest_input,
-    stage_kind,
-    stage_widths,
-    stem_pool_kind,
-    stem_widths,
-)
+from resgen.plan import NetworkPlan, Rounding, smallest_input
 from resgen.plan_layers import anti_alias_out, conv_out
+from resgen.planner import build_plan, stage_kind, stage_widths, stem_pool_kind, stem_widths
 from resgen.spec import BottleneckBlockSpec, Spec
 
 FieldPath = tuple[str | int, ...]

@@ -43,7 +43,7 @@ from resgen import summary
 from resgen.cli import main
 from resgen.errors import SpecError
 from resgen.loader import MAX_CHAIN_BYTES, MAX_CHAIN_FILES, MAX_FILE_BYTES, MAX_INT_BITS
-from resgen.plan import build_plan
+from resgen.planner import build_plan
 from resgen.render import render, templates_dir
 from resgen.rules import MAX_BLOCKS as TOTAL_BLOCKS
 from resgen.spec import (

@@ -22,7 +22,7 @@ from helpers import generated_module, generated_path
 keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 
-from resgen.plan import build_plan  # noqa: E402
+from resgen.planner import build_plan  # noqa: E402
 from resgen.render import render  # noqa: E402
 from resgen.spec import Spec  # noqa: E402
 from resgen.transfer import copy_weights_by_name, torch_to_keras  # noqa: E402

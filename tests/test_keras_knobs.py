@@ -32,7 +32,8 @@ keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 
 from resgen import rules  # noqa: E402
-from resgen.plan import NetworkPlan, build_plan  # noqa: E402
+from resgen.plan import NetworkPlan  # noqa: E402
+from resgen.planner import build_plan  # noqa: E402
 from resgen.render import render  # noqa: E402
 from resgen.spec import Spec  # noqa: E402
 from resgen.transfer import copy_weights_by_name  # noqa: E402

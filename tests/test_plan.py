@@ -16,13 +16,8 @@ from typing import Any
 import pytest
 from helpers import REPO, plan_state_dict
 
-from resgen.plan import (
-    EfficientChannelAttention,
-    NetworkPlan,
-    SqueezeExcitation,
-    build_plan,
-    smallest_input,
-)
+from resgen.plan import EfficientChannelAttention, NetworkPlan, SqueezeExcitation, smallest_input
+from resgen.planner import build_plan
 from resgen.validate import load_spec
 
 LISTING = json.loads((REPO / "tests" / "data" / "timm_resnet_zoo.json").read_text("utf-8"))

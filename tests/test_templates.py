@@ -22,7 +22,8 @@ from jinja2 import meta, nodes
 from pydantic import BaseModel
 
 from resgen.page import keras_page, torch_page
-from resgen.plan import BlockClass, NetworkPlan, ShortcutRule, build_plan
+from resgen.plan import BlockClass, NetworkPlan, ShortcutRule
+from resgen.planner import build_plan
 from resgen.render import BACKENDS, _environment, render, template_context, templates_dir
 from resgen.spec import Spec
 from resgen.validate import load_spec

@@ -194,7 +194,7 @@ def test_every_zoo_architecture_is_shipped() -> None:
 
 @pytest.mark.parametrize("name", ZOO_SPECS)
 def test_summary_params_and_macs_equal_the_listing(name: str) -> None:
-    from resgen.plan import build_plan
+    from resgen.planner import build_plan
     from resgen.validate import load_spec
 
     spec = load_spec(spec_path(name))

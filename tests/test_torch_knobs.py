@@ -19,7 +19,7 @@ from helpers import GENERATED, import_file, shipped_specs
 
 torch = pytest.importorskip("torch")
 
-from resgen.plan import build_plan  # noqa: E402
+from resgen.planner import build_plan  # noqa: E402
 from resgen.render import render  # noqa: E402
 from resgen.validate import load_spec  # noqa: E402
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from helpers import run_resgen, spec_path
 
-from resgen.plan import build_plan
+from resgen.planner import build_plan
 from resgen.validate import load_spec
 
 # Each: the zoo spec it extends, what replaces the zoo's ImageNet sizes, and a line only the

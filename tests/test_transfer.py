@@ -31,7 +31,8 @@ keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 
 from resgen.page import keras_recursion_limit  # noqa: E402
-from resgen.plan import EfficientChannelAttention, NetworkPlan, build_plan  # noqa: E402
+from resgen.plan import EfficientChannelAttention, NetworkPlan  # noqa: E402
+from resgen.planner import build_plan  # noqa: E402
 from resgen.render import render  # noqa: E402
 from resgen.spec import InputSpec, Spec  # noqa: E402
 from resgen.transfer import (  # noqa: E402

@@ -1,0 +1,468 @@
+"""From a spec to its plan: :func:`build_plan` derives every number, name and decision of a
+:class:`~resgen.plan.NetworkPlan` once, with the per-stage rules the cross-field checks in
+:mod:`resgen.rules` share (block kind, widths, stem widths and pool).
+
+The plan's types live in :mod:`resgen.plan`; the layers they hold in :mod:`resgen.plan_layers`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from resgen import naming
+from resgen.naming import block_names, stage_names, stem_names, stem_pool_names
+from resgen.plan import (
+    Block,
+    BlockClass,
+    Head,
+    NetworkPlan,
+    ShortcutKind,
+    ShortcutRule,
+    Stage,
+    Stem,
+    StemPoolKind,
+)
+from resgen.plan_layers import (
+    AntiAlias,
+    AntiAliasKind,
+    Attention,
+    Conv,
+    EfficientChannelAttention,
+    Norm,
+    SqueezeExcitation,
+    conv_out,
+    eca_kernel,
+    make_divisible,
+)
+from resgen.spec import BottleneckBlockSpec, Spec, StageSpec
+
+
+@dataclass(frozen=True)
+class StageKind:
+    """One stage's block kind and the knobs it takes: a bottleneck stage of a basic-block spec
+    takes the bottleneck defaults, a basic stage of a bottleneck spec none of them."""
+
+    kind: Literal["basic", "bottleneck"]
+    stride_on_first: bool = False
+    groups: int = 1
+    width_per_group: int = 64
+    expansion: int = 1
+
+
+def stage_kind(spec: Spec, stage: StageSpec) -> StageKind:
+    block = spec.block
+    kind = stage.block_type or block.type
+    if kind == "basic":
+        return StageKind("basic")
+    if isinstance(block, BottleneckBlockSpec):
+        return StageKind(
+            "bottleneck",
+            block.stride_on == "1x1",
+            block.groups,
+            block.width_per_group,
+            block.expansion,
+        )
+    defaults = BottleneckBlockSpec.model_fields
+    return StageKind(
+        "bottleneck",
+        defaults["stride_on"].default == "1x1",
+        defaults["groups"].default,
+        defaults["width_per_group"].default,
+        defaults["expansion"].default,
+    )
+
+
+def stage_widths(spec: Spec, stage: StageSpec) -> tuple[int, int, int]:
+    """(first conv's width, inner width, output width) of a stage's blocks.
+
+    A bottleneck's inner width is torchvision's and timm's ``int(planes * base_width / 64) *
+    groups`` and its first 1x1 outputs that over ``reduce_first`` (floor); a basic block's
+    first conv outputs ``channels // reduce_first`` and its second ``channels``.
+    """
+    kind = stage_kind(spec, stage)
+    reduce_first = spec.block.reduce_first
+    if kind.kind == "basic":
+        width = stage.channels // reduce_first
+        return width, width, stage.channels
+    width = int(stage.channels * kind.width_per_group / 64) * kind.groups
+    return width // reduce_first, width, stage.channels * kind.expansion
+
+
+def out_channels(spec: Spec, stage: StageSpec) -> int:
+    return stage_widths(spec, stage)[2]
+
+
+def stem_widths(spec: Spec) -> tuple[int, ...]:
+    """The output width of each stem conv: a deep stem's three (``stem.widths``, else
+    channels/2, channels/2, channels), the other stems' one."""
+    stem = spec.stem
+    if stem.type != "deep":
+        return (stem.channels,)
+    if stem.widths is not None:
+        return tuple(stem.widths)
+    return (stem.channels // 2, stem.channels // 2, stem.channels)
+
+
+def stem_pool_kind(spec: Spec) -> StemPoolKind | None:
+    if spec.stem.type == "cifar":
+        return None
+    if spec.stem.pool == "conv":
+        return "conv"
+    if spec.anti_alias == "none":
+        return "max"
+    return spec.anti_alias
+
+
+def _anti_alias(spec: Spec) -> AntiAliasKind | None:
+    return None if spec.anti_alias == "none" else spec.anti_alias
+
+
+def _bias(spec: Spec, normalized: bool) -> bool:
+    return spec.conv_bias == "all" or (spec.conv_bias == "unnormalized" and not normalized)
+
+
+def _shortcut_kind(spec: Spec, in_channels: int, out_ch: int, stride: int) -> ShortcutKind:
+    same_shape = in_channels == out_ch and stride == 1
+    policy = spec.shortcut
+    if policy == "none":
+        return "none"
+    if policy == "always_projection":
+        return "projection"
+    if same_shape:
+        return "identity"
+    if policy == "zero_pad":
+        return "zero_pad"
+    if in_channels == out_ch and spec.stride_shortcut == "subsample":
+        return "subsample"
+    return "avg_projection" if policy == "avg_projection" else "projection"
+
+
+def _shortcut_rule(spec: Spec) -> ShortcutRule:
+    policy = spec.shortcut
+    preact = spec.block.preact
+    when: Literal["none", "always", "on_shape_change", "on_width_change"]
+    if policy == "none":
+        when = "none"
+    elif policy == "always_projection":
+        when = "always"
+    elif policy != "zero_pad" and spec.stride_shortcut == "subsample":
+        when = "on_width_change"
+    else:
+        when = "on_shape_change"
+    zero_pad = policy == "zero_pad"
+    return ShortcutRule(
+        policy=policy,
+        when=when,
+        zero_pad=zero_pad,
+        pool=policy == "avg_projection",
+        bias=_bias(spec, normalized=not preact),
+        norm=not preact,
+        source="preact" if preact and not zero_pad else "x",
+        kernel=spec.projection_kernel,
+    )
+
+
+def _block_class(spec: Spec, kind: StageKind, mixed: bool) -> BlockClass:
+    block = spec.block
+    kinds = 3 if kind.kind == "bottleneck" else 2
+    conv_bias = tuple(_bias(spec, not (block.preact and k == kinds - 1)) for k in range(kinds))
+    act = spec.activation
+    return BlockClass(
+        kind=kind.kind,
+        preact=block.preact,
+        stride_on_first=kind.stride_on_first,
+        groups=kind.groups,
+        conv_bias=conv_bias,
+        shortcut=_shortcut_rule(spec),
+        zero_init_residual=spec.zero_init_residual,
+        torch=naming.TorchBlockAttributes(act=naming.torch_activation(act)),
+        keras=naming.KerasSuffixes(act=naming.keras_activation(act)),
+        attention=block.attention.type if block.attention else None,
+        anti_alias=_anti_alias(spec),
+        drop_path=spec.drop_path_rate > 0,
+        reduce_first=block.reduce_first != 1,
+        mixed=mixed,
+        activation=act,
+        norm=spec.norm.type,
+    )
+
+
+def _plan_stem(spec: Spec) -> Stem:
+    preact = spec.block.preact
+    keras_act = naming.keras_activation(spec.activation)
+    names = stem_names(spec.stem.type)
+    size, channels = spec.input.size, spec.input.channels
+    kernel, first_stride = {"deep": (3, 2), "imagenet": (7, 2), "cifar": (3, 1)}[spec.stem.type]
+    widths = stem_widths(spec)
+    convs: list[Conv] = []
+    norms: list[Norm] = []
+    for i, width in enumerate(widths):
+        last = i == len(widths) - 1
+        normalized = not (last and preact)
+        torch_conv, keras_conv, torch_norm, keras_norm = names[i]
+        conv = Conv(
+            torch_name=torch_conv,
+            keras_name=keras_conv,
+            in_channels=channels,
+            out_channels=width,
+            kernel=kernel,
+            stride=first_stride if i == 0 else 1,
+            groups=1,
+            bias=_bias(spec, normalized),
+            in_size=size,
+        )
+        convs.append(conv)
+        if normalized:
+            norms.append(Norm(torch_norm, keras_norm, width, keras_act))
+        size, channels = conv.out_size, width
+    conv_out_size = size
+    pool_kind = stem_pool_kind(spec)
+    aa_kind = _anti_alias(spec)
+    pool_names = None if pool_kind is None else stem_pool_names(pool_kind, aa_kind is not None)
+    pool_conv = pool_norm = pool_aa = None
+    if pool_kind == "conv" and pool_names is not None:
+        pool_conv = Conv(
+            *pool_names.conv,
+            in_channels=channels,
+            out_channels=channels,
+            kernel=3,
+            stride=1 if aa_kind else 2,
+            groups=1,
+            bias=_bias(spec, normalized=True),
+            in_size=size,
+        )
+        size = pool_conv.out_size
+        if aa_kind:
+            pool_aa = AntiAlias(aa_kind, *pool_names.anti_alias, channels, size)
+            size = pool_aa.out_size
+        pool_norm = Norm(*pool_names.norm, channels, keras_act)
+    elif pool_kind in ("avg", "blur") and pool_names is not None:
+        pool_kind_aa: AntiAliasKind = "avg" if pool_kind == "avg" else "blur"
+        aa_names = pool_names.pool if pool_kind == "avg" else pool_names.anti_alias
+        pool_aa = AntiAlias(pool_kind_aa, *aa_names, channels, size)
+        size = pool_aa.out_size
+    elif pool_kind == "max":
+        size = conv_out(size, 3, 2, 1)
+    return Stem(
+        kind=spec.stem.type,
+        convs=tuple(convs),
+        norms=tuple(norms),
+        pool=pool_kind is not None,
+        pool_padding=spec.stem.pool_padding,
+        in_channels=spec.input.channels,
+        in_size=spec.input.size,
+        out_channels=channels,
+        conv_out_size=conv_out_size,
+        out_size=size,
+        pool_kind=pool_kind,
+        pool_conv=pool_conv,
+        pool_norm=pool_norm,
+        pool_aa=pool_aa,
+        pool_names=pool_names,
+        activation=spec.activation,
+        torch_act=naming.torch_activation(spec.activation),
+    )
+
+
+def _attention(spec: Spec, block: naming.BlockNames, channels: int) -> Attention | None:
+    attention = spec.block.attention
+    if attention is None:
+        return None
+    torch_name, keras_name = block.attention
+    if attention.type == "eca":
+        if attention.kernel_size is not None:
+            kernel = attention.kernel_size
+        else:
+            kernel = eca_kernel(channels, attention.gamma, attention.beta)
+        return EfficientChannelAttention(torch_name, keras_name, channels, kernel, *block.eca_conv)
+    hidden = attention.hidden_channels or make_divisible(
+        channels * attention.ratio, attention.divisor
+    )
+    reduce = Conv(*block.se_reduce, channels, hidden, 1, 1, 1, bias=True, in_size=1)
+    expand = Conv(*block.se_expand, hidden, channels, 1, 1, 1, bias=True, in_size=1)
+    return SqueezeExcitation(torch_name, keras_name, channels, hidden, reduce, expand)
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where a block sits: its stage (1-based), its index there, its number in the network."""
+
+    stage: int
+    index: int
+    number: int
+    of: int  # blocks in the network
+
+
+def _plan_block(
+    spec: Spec,
+    stage_spec: StageSpec,
+    place: _Place,
+    in_channels: int,
+    stride: int,
+    size: int,
+) -> Block:
+    preact = spec.block.preact
+    kind = stage_kind(spec, stage_spec)
+    first_width, width, out_ch = stage_widths(spec, stage_spec)
+    names = block_names(place.stage, place.index)
+    keras_act = naming.keras_activation(spec.activation)
+    if kind.kind == "bottleneck":
+        strided = 0 if kind.stride_on_first else 1
+        layout = [
+            (in_channels, first_width, 1, 1),
+            (first_width, width, 3, kind.groups),
+            (width, out_ch, 1, 1),
+        ]
+    else:
+        strided = 0
+        layout = [(in_channels, width, 3, 1), (width, out_ch, 3, 1)]
+    aa_kind = _anti_alias(spec) if stride == 2 and layout[strided][2] == 3 else None
+    convs: list[Conv] = []
+    norms: list[Norm] = []
+    anti_alias = None
+    if preact:
+        norms.append(Norm(*names.preact_norm, in_channels, keras_act))
+    conv_size = size
+    for i, (cin, cout, kernel, groups) in enumerate(layout):
+        last = i == len(layout) - 1
+        normalized = not (preact and last)
+        conv = Conv(
+            torch_name=names.conv(i + 1)[0],
+            keras_name=names.conv(i + 1)[1],
+            in_channels=cin,
+            out_channels=cout,
+            kernel=kernel,
+            stride=stride if i == strided and aa_kind is None else 1,
+            groups=groups,
+            bias=_bias(spec, normalized),
+            in_size=conv_size,
+        )
+        convs.append(conv)
+        conv_size = conv.out_size
+        if normalized:
+            norms.append(Norm(*names.norm(i + 1), cout, keras_act))
+        if i == strided and aa_kind is not None:
+            anti_alias = AntiAlias(aa_kind, *names.anti_alias, cout, conv_size)
+            conv_size = anti_alias.out_size
+
+    shortcut = _shortcut_kind(spec, in_channels, out_ch, stride)
+    shortcut_convs: tuple[Conv, ...] = ()
+    shortcut_norms: tuple[Norm, ...] = ()
+    if shortcut in ("projection", "avg_projection"):
+        pooled = shortcut == "avg_projection" and stride > 1
+        kernel = spec.projection_kernel if stride != 1 and not pooled else 1
+        conv_torch, conv_keras, norm_torch, norm_keras = names.projection(
+            avg=shortcut == "avg_projection"
+        )
+        shortcut_convs = (
+            Conv(
+                torch_name=conv_torch,
+                keras_name=conv_keras,
+                in_channels=in_channels,
+                out_channels=out_ch,
+                kernel=kernel,
+                stride=1 if pooled else stride,
+                groups=1,
+                bias=_bias(spec, normalized=not preact),
+                in_size=(size + 1) // 2 if pooled else size,
+            ),
+        )
+        if not preact:
+            shortcut_norms = (Norm(norm_torch, norm_keras, out_ch, keras_act),)
+    drop_path = 0.0
+    if spec.drop_path_rate > 0 and place.of > 1:  # timm's linear rule
+        drop_path = spec.drop_path_rate * place.number / (place.of - 1)
+    return Block(
+        stage=place.stage,
+        index=place.index,
+        number=place.number,
+        torch_name=names.torch,
+        keras_name=names.keras,
+        kind=kind.kind,
+        preact=preact,
+        in_channels=in_channels,
+        first_width=first_width,
+        width=width,
+        out_channels=out_ch,
+        stride=stride,
+        in_size=size,
+        out_size=conv_size,
+        shortcut=shortcut,
+        convs=tuple(convs),
+        norms=tuple(norms),
+        shortcut_convs=shortcut_convs,
+        shortcut_norms=shortcut_norms,
+        attention=_attention(spec, names, out_ch),
+        anti_alias=anti_alias,
+        drop_path=drop_path,
+    )
+
+
+def build_plan(spec: Spec) -> NetworkPlan:
+    """Derive the full plan of a validated spec (cross-field rules already checked).
+
+    Total on any spec that passed field validation: rules may build it to check what needs
+    the derived numbers (group norm's divisibility, the parameter budget).
+    """
+    stem = _plan_stem(spec)
+    mixed = len({stage_kind(spec, stage).kind for stage in spec.stages}) > 1
+    total = sum(stage.blocks for stage in spec.stages)
+    size, channels = stem.out_size, stem.out_channels
+    stages: list[Stage] = []
+    number = 0
+    for s, stage_spec in enumerate(spec.stages, start=1):
+        strided = 0 if spec.block.stride_at == "first" else stage_spec.blocks - 1
+        blocks: list[Block] = []
+        in_size, in_channels, first_block = size, channels, number
+        for b in range(stage_spec.blocks):
+            stride = stage_spec.stride if b == strided else 1
+            place = _Place(s, b, number, total)
+            block = _plan_block(spec, stage_spec, place, channels, stride, size)
+            blocks.append(block)
+            size, channels = block.out_size, block.out_channels
+            number += 1
+        torch_name, keras_name = stage_names(s)
+        stages.append(
+            Stage(
+                index=s,
+                torch_name=torch_name,
+                keras_name=keras_name,
+                blocks=tuple(blocks),
+                block_class=_block_class(spec, stage_kind(spec, stage_spec), mixed),
+                in_channels=in_channels,
+                width=blocks[0].width,
+                out_channels=channels,
+                stride=stage_spec.stride,
+                in_size=in_size,
+                out_size=size,
+                first_block=first_block,
+            )
+        )
+    final_norm = None
+    if spec.block.preact:
+        keras_act = naming.keras_activation(spec.activation)
+        final_norm = Norm(naming.FINAL_NORM[0], naming.FINAL_NORM[1], channels, keras_act)
+    head = Head(
+        final_norm=final_norm,
+        in_features=channels,
+        num_classes=spec.num_classes,
+        dropout=spec.dropout,
+    )
+    return NetworkPlan(
+        name=spec.name,
+        description=spec.description,
+        norm_eps=spec.norm.eps,
+        norm_momentum=spec.norm.momentum,
+        stride_at=spec.block.stride_at,
+        conv_bias=spec.conv_bias != "none",
+        stem=stem,
+        stages=tuple(stages),
+        head=head,
+        norm_kind=spec.norm.type,
+        norm_groups=spec.norm.groups,
+        activation=spec.activation,
+        anti_alias=_anti_alias(spec),
+        drop_path_rate=spec.drop_path_rate,
+        projection_kernel=spec.projection_kernel,
+    )
