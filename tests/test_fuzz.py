@@ -3,7 +3,10 @@
 Three properties:
 
 - every VALID spec (random stages, blocks, widths, strides, block kinds, shortcuts, stems,
-  biases, norms, dropout, input shapes, classes, names and descriptions) validates, renders an
+  biases, norms, dropout, input shapes, classes, names and descriptions, and the modern knobs:
+  squeeze-and-excitation, ECA, tiered stem widths, the conv stem pool, average and blur
+  anti-aliasing, group norm, the four activations, drop path, 3x3 projections, reduce_first)
+  validates, renders an
   ASCII, ruff-clean file per backend that imports, builds, runs forward and backward with the
   right output shape, and whose parameter count equals the plan's (what ``resgen summary``
   prints) in torch and in keras (trainable weights); with weights moved torch -> keras, both
@@ -54,6 +57,7 @@ from resgen.spec import (
     RESERVED_NAMES,
     STARTUP_NAMES,
     STDLIB_NAMES,
+    Spec,
 )
 from resgen.validate import load_spec
 
@@ -120,13 +124,26 @@ def valid_specs(
     shortcut = draw(
         st.sampled_from(["zero_pad", "projection", "always_projection", "avg_projection", "none"])
     )
+    # Anti-aliasing moves a 3x3 conv's stride to a pool, so strided 1x1s cannot take it.
+    anti_alias = draw(st.sampled_from(["none", "none", "avg", "blur"]))
+    if anti_alias != "none" and kind == "bottleneck":
+        block["stride_on"] = "3x3"
     stem_type = draw(st.sampled_from(["imagenet", "cifar", "deep"]))
     stem_channels = draw(st.integers(1, MAX_CHANNELS))
     if stem_type == "deep":
         stem_channels = 2 * math.ceil(stem_channels / 2)
     stem: dict[str, Any] = {"type": stem_type, "channels": stem_channels}
+    if stem_type == "deep" and draw(st.booleans()):  # a tiered stem: each conv's own width
+        widths = [draw(st.integers(1, MAX_CHANNELS)) for _ in range(3)]
+        stem_channels = widths[-1]
+        stem = {"type": "deep", "widths": widths}
+        if draw(st.booleans()):
+            stem["channels"] = stem_channels
     if stem_type != "cifar":
-        stem["pool_padding"] = draw(st.sampled_from(["ignore", "zeros"]))
+        if draw(st.integers(0, 3)) == 0:
+            stem["pool"] = "conv"  # ResNet-RS: a strided conv in place of the max pool
+        elif anti_alias == "none":  # only the max pool pads
+            stem["pool_padding"] = draw(st.sampled_from(["ignore", "zeros"]))
 
     stages = []
     previous = stem_channels
@@ -145,8 +162,16 @@ def valid_specs(
     downsamplings = (2 if stem_type != "cifar" else 0) + sum(
         1 for s in stages if s.get("stride") == 2
     )
-    smallest = 1 if downsamplings == 0 else 2 ** (downsamplings - 1) + 1
-    size = draw(st.integers(smallest, max(smallest, MAX_SIZE)))
+    if anti_alias == "avg" and 2**downsamplings > 2 * MAX_SIZE:
+        anti_alias = "blur"  # too many halvings for an even map at every one of them
+    if anti_alias == "avg":
+        # A 2x2 average pool rounds down where the shortcut rounds up: every map it halves
+        # must be even (as timm), so the size is a multiple of 2 ** downsamplings.
+        step = 2**downsamplings
+        size = step * draw(st.integers(1, max(1, MAX_SIZE // step)))
+    else:
+        smallest = 1 if downsamplings == 0 else 2 ** (downsamplings - 1) + 1
+        size = draw(st.integers(smallest, max(smallest, MAX_SIZE)))
 
     spec: dict[str, Any] = {
         "name": draw(names),
@@ -169,7 +194,46 @@ def valid_specs(
     if not preact and shortcut != "none":
         spec["zero_init_residual"] = draw(st.booleans())
     spec["dropout"] = draw(st.sampled_from([0.0, 0.0, 0.2, 0.5]))
+    modern_knobs(draw, spec, anti_alias)
     return spec
+
+
+def modern_knobs(draw: st.DrawFn, spec: dict[str, Any], anti_alias: str) -> None:
+    """The knobs of timm's zoo, each drawn within the cross-field rules resgen states."""
+    block, stages, shortcut = spec["block"], spec["stages"], spec["shortcut"]
+    if anti_alias != "none":
+        spec["anti_alias"] = anti_alias
+    spec["activation"] = draw(st.sampled_from(["relu", "relu", "silu", "gelu", "gelu_tanh"]))
+    attention = draw(st.sampled_from(["none", "se", "se", "eca", "eca"]))
+    if attention == "se":
+        se: dict[str, Any] = {"type": "se"}
+        choice = draw(st.integers(0, 2))
+        if choice == 1:
+            se["ratio"] = draw(st.sampled_from([0.25, 0.0625, 1.0]))
+        elif choice == 2:
+            se["hidden_channels"] = draw(st.integers(1, MAX_CHANNELS))
+        block["attention"] = se
+    elif attention == "eca":
+        eca: dict[str, Any] = {"type": "eca"}
+        if draw(st.booleans()):
+            eca["kernel_size"] = draw(st.sampled_from([1, 3, 5]))
+        block["attention"] = eca
+    wide_enough = min(stage["channels"] for stage in stages) >= 2
+    if block["type"] == "basic" and wide_enough and draw(st.booleans()):
+        block["reduce_first"] = 2  # the first conv at half width (senet154's basic stages)
+    if shortcut in ("projection", "always_projection") and draw(st.booleans()):
+        spec["projection_kernel"] = 3
+    if shortcut != "none" and sum(s["blocks"] for s in stages) >= 2:
+        spec["drop_path_rate"] = draw(st.sampled_from([0.0, 0.1, 0.25]))
+    if draw(st.integers(0, 3)) == 0:
+        # Group norm: 2 groups where every normalized width is even, else 1 (layer norm's
+        # statistics over all channels); no momentum, it keeps no running statistics.
+        norm = {k: v for k, v in spec.get("norm", {}).items() if k == "eps"}
+        spec["norm"] = {**norm, "type": "group", "groups": 1}
+        if draw(st.booleans()):
+            widths = [n.channels for n in build_plan(Spec.model_validate(spec)).norms]
+            if all(width % 2 == 0 for width in widths):
+                spec["norm"]["groups"] = 2
 
 
 # Regression examples: each reproduces a bug found while writing these tests (see git log).
