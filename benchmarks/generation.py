@@ -38,15 +38,16 @@ def _commands(scratch: Path) -> dict[str, Callable[[], list[str]]]:
         folder = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=scratch))
         return str(folder / "generated")
 
+    resnet152 = spec_file("resnet152")
     return {
         "python -c pass": lambda: [PYTHON, "-c", "pass"],
         "python -c 'import resgen'": lambda: [PYTHON, "-c", "import resgen"],
         "resgen --version": lambda: [str(RESGEN), "--version"],
         "resgen validate specs/": lambda: [str(RESGEN), "validate", str(SPECS)],
-        "resgen summary specs/torchvision/resnet152.yaml": lambda: [
+        f"resgen summary {resnet152.relative_to(ROOT)}": lambda: [
             str(RESGEN),
             "summary",
-            str(spec_file("resnet152")),
+            str(resnet152),
         ],
         "resgen build specs/ --backend torch (cold)": lambda: [
             str(RESGEN),

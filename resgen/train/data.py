@@ -5,7 +5,7 @@ Every source gives uint8 images, NHWC, at the spec's input size and channels, an
 image ``i`` of a split is a pure function of the source (and, for ``synthetic``, the seed).
 Which images make a step's batch, and how they are augmented, is :mod:`resgen.train.batches`.
 
-Every file read is a regular file within a size bound (:mod:`resgen.train.reading`), and an
+Every file read is a regular file within a size bound (:func:`resgen.files.open_regular`), and an
 image's pixel count is checked against :data:`PIXEL_BUDGET` from its header, before it is
 decoded. A problem is one line naming the file, raised as :class:`~resgen.errors.ResgenError`.
 """
