@@ -100,7 +100,6 @@ class StemPoolNames:
     conv: tuple[str, str]
     norm: tuple[str, str]
     anti_alias: tuple[str, str]
-    activation: str  # the Keras name of the conv pool's activation, without its suffix
 
 
 def stem_pool_names(kind: str, anti_aliased: bool) -> StemPoolNames:
@@ -116,7 +115,7 @@ def stem_pool_names(kind: str, anti_aliased: bool) -> StemPoolNames:
     if kind == "conv" and anti_aliased:
         index += 1
     norm = (f"{torch_pool}.{index}", STEM_POOL_KERAS + NORM)
-    return StemPoolNames(pool, conv, norm, anti_alias, STEM_POOL_KERAS)
+    return StemPoolNames(pool, conv, norm, anti_alias)
 
 
 def stage_names(stage: int) -> tuple[str, str]:

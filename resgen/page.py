@@ -50,7 +50,7 @@ class Page:
     recursion_limit: int | None = None  # Keras: where Python's default is too low
     pool_pad: StemPoolPad | None = None  # Keras: the stem pool's padding layer
     keras: naming.KerasSuffixes = naming.KERAS  # Keras: what its helpers append to a name
-    positional_stages: bool = False  # STAGES rows as Stage(3, 64, ...) under a column comment
+    positional_stages: bool = False  # PyTorch: rows as Stage(3, 64, ...) under a column comment
     norm_layer: str = "batch_norm"  # the helper every norm is built with
     norm_class: str = "nn.BatchNorm2d"  # PyTorch: the class the initialisation looks for
     # The activation as code: PyTorch's module, constructed; Keras' ``Activation`` argument.
@@ -293,12 +293,10 @@ def keras_page(plan: NetworkPlan) -> Page:
         helpers=tuple(helpers),
         stage_fields=_stage_fields(plan, "keras"),
         input_shape=(stem.in_size, stem.in_size, stem.in_channels),
-        positional_stages=_positional(plan, _stage_fields(plan, "keras")),
         recursion_limit=limit,
         pool_pad=pool_pad,
         keras=plan.block_class.keras,
         norm_layer=norm_layer,
-        norm_class="layers.GroupNormalization" if plan.group_norm else "layers.BatchNormalization",
         act_layer=KERAS_ACTIVATIONS[plan.activation],
     )
 

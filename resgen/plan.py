@@ -301,8 +301,6 @@ class Stem:
     pool_conv: Conv | None = None  # ResNet-RS: ``maxpool.0``
     pool_norm: Norm | None = None  # ResNet-RS: ``maxpool.1`` (``maxpool.2`` anti-aliased)
     pool_aa: AntiAlias | None = None  # the average or blur pool that takes the stride
-    pool_names: naming.StemPoolNames | None = None
-    activation: Activation = "relu"
     torch_act: str = naming.STEM_ACTIVATION
     torch_pool: str = naming.STEM_POOL[0]
     keras_pool: str = naming.STEM_POOL[1]
@@ -445,7 +443,6 @@ class NetworkPlan:
     activation: Activation = "relu"
     anti_alias: AntiAliasKind | None = None
     drop_path_rate: float = 0.0  # the last block's; block i of N drops with rate * i / (N - 1)
-    projection_kernel: int = 1  # strided projection shortcuts' kernel
 
     @property
     def blocks(self) -> tuple[Block, ...]:

@@ -89,10 +89,6 @@ def stage_widths(spec: Spec, stage: StageSpec) -> tuple[int, int, int]:
     return width // reduce_first, width, stage.channels * kind.expansion
 
 
-def out_channels(spec: Spec, stage: StageSpec) -> int:
-    return stage_widths(spec, stage)[2]
-
-
 def stem_widths(spec: Spec) -> tuple[int, ...]:
     """The output width of each stem conv: a deep stem's three (``stem.widths``, else
     channels/2, channels/2, channels), the other stems' one."""
@@ -259,8 +255,6 @@ def _plan_stem(spec: Spec) -> Stem:
         pool_conv=pool_conv,
         pool_norm=pool_norm,
         pool_aa=pool_aa,
-        pool_names=pool_names,
-        activation=spec.activation,
         torch_act=naming.torch_activation(spec.activation),
     )
 
@@ -464,5 +458,4 @@ def build_plan(spec: Spec) -> NetworkPlan:
         activation=spec.activation,
         anti_alias=_anti_alias(spec),
         drop_path_rate=spec.drop_path_rate,
-        projection_kernel=spec.projection_kernel,
     )

@@ -229,7 +229,7 @@ def render(spec: Spec, backend: Backend, source: str, plan: NetworkPlan | None =
     plan = plan or build_plan(spec)
     template = _environment().get_template(f"{backend}/model.py.j2")
     body = template.render(**template_context(plan, backend))
-    return header_lines(comment(source), spec_digest(spec), body) + body
+    return header_lines(source, spec_digest(spec), body) + body
 
 
 def template_context(plan: NetworkPlan, backend: Backend) -> dict[str, Any]:
