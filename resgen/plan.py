@@ -238,7 +238,11 @@ class Stage:
     stride: int
     in_size: int
     out_size: int
-    first_block: int  # the network-wide number of its first block
+
+    @property
+    def first_block(self) -> int:
+        """The network-wide number of its first block (stochastic depth's rule counts them)."""
+        return self.blocks[0].number
 
     @property
     def num_blocks(self) -> int:
@@ -499,10 +503,9 @@ class NetworkPlan:
 
     @property
     def blur_pool(self) -> bool:
-        """A blur pool somewhere: in the blocks or in the stem."""
-        return self.anti_alias == "blur" and (
-            any(b.blur_anti_alias for b in self.block_classes) or self.stem.pool_aa is not None
-        )
+        """Blur anti-aliasing: every block class takes the spec's anti-aliasing, so the file
+        defines the blur pool its blocks (and the stem, where it has a pool) build."""
+        return self.anti_alias == "blur"
 
     @property
     def drop_path(self) -> bool:
@@ -524,11 +527,11 @@ class NetworkPlan:
         out: list[Rounding] = ["up" for conv in self.stem.convs if conv.stride == 2]
         stem = self.stem
         if stem.pool:
-            out.append("down" if stem.pool_aa and stem.pool_aa.kind == "avg" else "up")
+            out.append("down" if stem.pool_aa and stem.pool_aa.avg else "up")
         for block in self.blocks:
             if block.stride == 2:
                 aa = block.anti_alias
-                out.append("down" if aa and aa.kind == "avg" else "up")
+                out.append("down" if aa and aa.avg else "up")
         return tuple(out)
 
     @property

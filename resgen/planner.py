@@ -408,7 +408,7 @@ def build_plan(spec: Spec) -> NetworkPlan:
     for s, stage_spec in enumerate(spec.stages, start=1):
         strided = 0 if spec.block.stride_at == "first" else stage_spec.blocks - 1
         blocks: list[Block] = []
-        in_size, in_channels, first_block = size, channels, number
+        in_size, in_channels = size, channels
         for b in range(stage_spec.blocks):
             stride = stage_spec.stride if b == strided else 1
             place = _Place(s, b, number, total)
@@ -430,7 +430,6 @@ def build_plan(spec: Spec) -> NetworkPlan:
                 stride=stage_spec.stride,
                 in_size=in_size,
                 out_size=size,
-                first_block=first_block,
             )
         )
     final_norm = None
