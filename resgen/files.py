@@ -85,7 +85,7 @@ def _kind(mode: int) -> str:
 
 def size_text(size: int) -> str:
     """A byte count as people write limits: ``1 MiB``, ``64 KiB``, ``300 bytes``."""
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+    for unit, scale in (("GiB", GIB), ("MiB", MIB), ("KiB", KIB)):
         if size >= scale and size % scale == 0:
             return f"{size // scale} {unit}"
     return f"{size} bytes"
@@ -143,6 +143,24 @@ def _too_big(path: str | os.PathLike[str], shown: str | None, limit: int, what: 
     return _refusal(path, shown, f"cannot read the {what}: it is larger than {size_text(limit)}")
 
 
+def _open_checked(path: str | os.PathLike[str], limit: int, what: str, shown: str | None) -> int:
+    """A descriptor open on ``path`` for reading, checked on the open descriptor as
+    :func:`require_regular` checks the path (which it does first: never opens a FIFO or a
+    device). Non-blocking; the caller closes it."""
+    require_regular(path, limit, what=what, shown=shown)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise _refusal(path, shown, f"cannot read the {what}: {_os_message(exc)}") from None
+    try:
+        _check_stat(path, shown, os.fstat(fd), limit, what)  # swapped since the check?
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def open_regular(
     path: str | os.PathLike[str], limit: int, *, what: str = "file", shown: str | None = None
 ) -> BinaryIO:
@@ -153,14 +171,8 @@ def open_regular(
     caller reads what it needs (a file that grows past ``limit`` meanwhile is the caller's to
     bound). Close it, or use it in a ``with`` block.
     """
-    require_regular(path, limit, what=what, shown=shown)  # never opens a FIFO or a device
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = _open_checked(path, limit, what, shown)
     try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise _refusal(path, shown, f"cannot read the {what}: {_os_message(exc)}") from None
-    try:
-        _check_stat(path, shown, os.fstat(fd), limit, what)  # swapped since the check?
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
@@ -181,18 +193,12 @@ def read_regular(
     ``path``) names the file and ``what`` the kind of file in the message, e.g.
     ``data/x.bin:1:1: cannot read the CIFAR batch: it is larger than 256 MiB``.
     """
-    require_regular(path, limit, what=what, shown=shown)  # never opens a FIFO or a device
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = _open_checked(path, limit, what, shown)
+    chunks: list[bytes] = []
     try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise _refusal(path, shown, f"cannot read the {what}: {_os_message(exc)}") from None
-    try:
-        _check_stat(path, shown, os.fstat(fd), limit, what)  # swapped since the check?
-        chunks: list[bytes] = []
         left = limit + 1
         while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
+            chunk = os.read(fd, min(left, MIB))
             if not chunk:
                 break
             chunks.append(chunk)
