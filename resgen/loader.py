@@ -165,27 +165,29 @@ def load_document(path: str | os.PathLike[str]) -> tuple[dict[str, Any], SourceM
     a valid spec document.
     """
     file = os.fspath(path)
-    budget = _Budget()
+    shown = one_line(file)
     try:
-        text = _read(file, one_line(file))
-        budget.spend_bytes(len(text.encode("utf-8", "surrogatepass")))
-        data, entry = _parse(text, one_line(file), budget)
+        text = _read(file, shown)
     except _NotASpec as exc:
         raise SpecError(exc.problem) from None
-    data, entry = _resolve_extends(data, entry, file, one_line(file), [], budget)
-    return data, SourceMap(entry)
+    return _load_root(text, file, shown)
 
 
 def load_string(text: str, file: str = "<string>") -> tuple[dict[str, Any], SourceMap]:
     """Like :func:`load_document` for text already in memory; ``file`` names it in problems and
     anchors a relative `extends` (its folder)."""
+    return _load_root(text, file, file)
+
+
+def _load_root(text: str, opened: str, shown: str) -> tuple[dict[str, Any], SourceMap]:
+    """Parse the spec the user named (its size is bounded by its reader) and merge its chain."""
     budget = _Budget()
-    budget.spend_bytes(len(text.encode("utf-8", "surrogatepass")))
+    budget.spend_text(text)
     try:
-        data, entry = _parse(text, file, budget)
+        data, entry = _parse(text, shown, budget)
     except _NotASpec as exc:
         raise SpecError(exc.problem) from None
-    data, entry = _resolve_extends(data, entry, file, file, [], budget)
+    data, entry = _resolve_extends(data, entry, opened, shown, [], budget)
     return data, SourceMap(entry)
 
 
@@ -218,9 +220,10 @@ class _Budget:
     bytes: int = 0
     nodes: int = 0
 
-    def spend_bytes(self, count: int) -> bool:
-        """Add ``count`` bytes; False once the chain holds more than ``MAX_CHAIN_BYTES``."""
-        self.bytes += count
+    def spend_text(self, text: str) -> bool:
+        """Add the text's UTF-8 bytes; False once the chain holds more than
+        ``MAX_CHAIN_BYTES``."""
+        self.bytes += len(text.encode("utf-8", "surrogatepass"))
         return self.bytes <= MAX_CHAIN_BYTES
 
 
@@ -288,7 +291,7 @@ def _load_base(
     """Read and parse one base; a file that is no spec is reported at the `extends` line."""
     try:
         text = _read(opened, shown)
-        if not budget.spend_bytes(len(text.encode("utf-8", "surrogatepass"))):
+        if not budget.spend_text(text):
             raise _fail_at(
                 at,
                 f"the extends chain holds more than {size_text(MAX_CHAIN_BYTES)} of spec text "
