@@ -110,16 +110,7 @@ def _listed(path: Path, head: str, lines: list[tuple[str, str]]) -> ResgenError:
     problems += [_tensor_problem(path, name, message) for name, message in lines[:MAX_LISTED]]
     if len(lines) > MAX_LISTED:
         problems.append(Problem.at_file(path, f"... and {len(lines) - MAX_LISTED} more"))
-    return _Ordered(problems)
-
-
-class _Ordered(ResgenError):
-    """A :class:`ResgenError` whose problems stay in the given order (model order, not sorted)."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(problems)
-        self.problems = problems
-        self.args = ("\n".join(str(p) for p in problems),)
+    return ResgenError(problems, ordered=True)
 
 
 def _tensor_problem(path: Path, name: str, message: str) -> Problem:

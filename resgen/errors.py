@@ -42,11 +42,12 @@ class Problem:
 
 
 class ResgenError(Exception):
-    """A mistake in user input; holds every problem found, sorted."""
+    """A mistake in user input; holds every problem found, sorted by place unless ``ordered``
+    (a list whose order means something: a heading, then items in a model's order)."""
 
-    def __init__(self, problems: list[Problem] | Problem) -> None:
+    def __init__(self, problems: list[Problem] | Problem, *, ordered: bool = False) -> None:
         items = [problems] if isinstance(problems, Problem) else list(problems)
-        self.problems: list[Problem] = sorted(items)
+        self.problems: list[Problem] = items if ordered else sorted(items)
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
