@@ -83,6 +83,13 @@ def randomize_keras_all(
         variable.assign(value.astype("float32"))
 
 
+def keras_outputs(model: Any, x: np.ndarray) -> np.ndarray:
+    """A Keras model's eval-mode outputs for NCHW images ``x`` (it takes NHWC), as numpy."""
+    import keras
+
+    return keras.ops.convert_to_numpy(model(x.transpose(0, 2, 3, 1), training=False))
+
+
 def images(batch: int, size: int, channels: int = 3, seed: int = 7) -> np.ndarray:
     """A fixed NCHW float32 batch."""
     shape = (batch, channels, size, size)

@@ -255,6 +255,17 @@ def run_resgen(
     )
 
 
+def no_traceback(result: Any) -> None:
+    """A click ``CliRunner`` result that ended by exiting (any code), with no traceback shown."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+
+
+def installed(module: str) -> bool:
+    """``module`` is importable here (without importing it)."""
+    return importlib.util.find_spec(module) is not None
+
+
 # --- the state_dict a plan names ------------------------------------------------------------
 
 

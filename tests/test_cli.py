@@ -13,17 +13,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from helpers import run_resgen, spec_path
+from helpers import no_traceback, run_resgen, spec_path
 
 from resgen.loader import load_document
 from resgen.spec import Spec
 
 FRAMEWORKS = ("torch", "tensorflow", "keras", "jax")
-
-
-def no_traceback(result: Result) -> None:
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
 
 
 # --------------------------------------------------------------------------------------------

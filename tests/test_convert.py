@@ -18,15 +18,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import Result
-from helpers import DATA, framework_env, generated_factory, run_resgen, spec_path
+from helpers import DATA, framework_env, generated_factory, no_traceback, run_resgen, spec_path
 
 torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 safetensors_torch = pytest.importorskip("safetensors.torch")
 
-from checkpoints import images, randomize_keras, trained_like  # noqa: E402
+from checkpoints import images, keras_outputs, randomize_keras, trained_like  # noqa: E402
 
 from resgen import checkpoint  # noqa: E402
 from resgen import convert as converter  # noqa: E402
@@ -40,15 +39,6 @@ TOLERANCE = 1e-4
 
 def torchvision_listing(name: str) -> dict[str, list[int]]:
     return json.loads(TORCHVISION.read_text())[name]["state_dict"]
-
-
-def keras_out(model, x: np.ndarray) -> np.ndarray:
-    return keras.ops.convert_to_numpy(model(x.transpose(0, 2, 3, 1), training=False))
-
-
-def no_traceback(result: Result) -> None:
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -83,7 +73,7 @@ def test_torchvision_resnet50_checkpoint_to_keras(tmp_path: Path, cli: Callable)
     x = images(2, 224)
     with torch.no_grad():
         expected = reference(torch.from_numpy(x)).numpy()
-    assert np.abs(keras_out(model, x) - expected).max() < TOLERANCE
+    assert np.abs(keras_outputs(model, x) - expected).max() < TOLERANCE
     assert leftovers(tmp_path) == []
 
 
@@ -102,7 +92,7 @@ def test_keras_applications_resnet50_to_safetensors(tmp_path: Path, cli: Callabl
         warnings.simplefilter("ignore")  # Keras deprecates writing .h5; reading it is the point
         application.save(legacy)
     x = images(2, 224)
-    expected = keras_out(application, x)
+    expected = keras_outputs(application, x)
 
     for checkpoint_file, out in ((source, target), (legacy, tmp_path / "from_legacy.pt")):
         result = cli("convert", spec_path("resnet50_v1"), checkpoint_file, out)
@@ -141,7 +131,7 @@ def test_keras_to_pt_and_torch_format_rewrite(tmp_path: Path, cli: Callable) -> 
     reference.load_state_dict(state, strict=True)
     x = images(2, 32)
     with torch.no_grad():
-        assert np.abs(reference(torch.from_numpy(x)).numpy() - keras_out(model, x)).max() < 1e-4
+        assert np.abs(reference(torch.from_numpy(x)).numpy() - keras_outputs(model, x)).max() < 1e-4
 
     wrapped = tmp_path / "ddp.pth"
     torch.save({"model": {f"module.{k}": v for k, v in state.items()}, "step": 5}, wrapped)
@@ -180,7 +170,7 @@ def test_every_block_kind_converts_through_the_library(name: str, tmp_path: Path
     x = images(2, spec_size, seed=3)
     with torch.no_grad():
         expected = model.eval()(torch.from_numpy(x)).numpy()
-    assert np.abs(keras_out(keras_model, x) - expected).max() < TOLERANCE
+    assert np.abs(keras_outputs(keras_model, x) - expected).max() < TOLERANCE
 
 
 @pytest.mark.parametrize("backend", ["jax"])

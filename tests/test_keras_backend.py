@@ -8,7 +8,6 @@ so what is tested is what users vendor.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import sys
 import textwrap
@@ -22,6 +21,7 @@ from helpers import (
     framework_env,
     generated_module,
     generated_path,
+    installed,
     ruff_clean,
     run_python,
     run_resgen,
@@ -419,10 +419,6 @@ def test_zero_init_residual_and_dropout(tmp_path: Path) -> None:
         assert np.all(gamma == 0)
         assert np.all(keras.ops.convert_to_numpy(model.get_layer(f"{block}_1_bn").gamma) == 1)
     assert model.get_layer("top_dropout").rate == 0.2
-
-
-def installed(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
 
 
 # Small stand-ins for the layouts whose layers differ most between backends: ResNetV2 (explicit

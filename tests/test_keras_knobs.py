@@ -10,7 +10,6 @@ every shipped spec's Keras twin with its PyTorch model.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import math
 from pathlib import Path
@@ -23,6 +22,7 @@ from helpers import (
     generated_module,
     generated_path,
     import_file,
+    installed,
     ruff_clean,
     run_python,
     shipped_specs,
@@ -459,10 +459,6 @@ for name in ("knobs_a", "knobs_b"):
     assert np.isfinite(loss) and changed == len(before), (name, loss, changed, len(before))
     print(name, keras.backend.backend(), f"diff {diff:.1e} loss {loss:.3f}")
 """
-
-
-def installed(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import REPO, spec_path
+from helpers import LOCATED, REPO, spec_path
 
 from resgen import build as builder
 from resgen.cli import main
@@ -33,7 +33,6 @@ def spec_file(project: Path, name: str) -> Path:
     return project / spec_path(name).relative_to(REPO)
 
 
-LOCATED = re.compile(r"^.+:\d+:\d+: .+$")
 KERAS_READY = (templates_dir() / "keras" / "model.py.j2").exists()
 BACKENDS: tuple[Backend, ...] = ("torch", "keras") if KERAS_READY else ("torch",)
 

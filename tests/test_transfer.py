@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from checkpoints import keras_outputs
 from helpers import generated_factory, shipped_specs
 
 torch = pytest.importorskip("torch")
@@ -145,10 +146,6 @@ def randomize(model: torch.nn.Module, batch: torch.Tensor, seed: int = 0) -> Non
     model.eval()
 
 
-def keras_output(model, x: np.ndarray) -> np.ndarray:
-    return keras.ops.convert_to_numpy(model(x.transpose(0, 2, 3, 1), training=False))
-
-
 def check_round_trip(
     torch_factory, keras_factory, spec: Spec, size: int, *, stateless: bool = False
 ) -> float:
@@ -187,7 +184,7 @@ def _round_trip(torch_factory, keras_factory, spec: Spec, size: int) -> float:
     torch_to_keras(source, target)
     with torch.no_grad():
         expected = source(torch.from_numpy(x)).numpy()
-    got = keras_output(target, x)
+    got = keras_outputs(target, x)
     assert got.shape == expected.shape == (2, spec.num_classes)
     difference = float(np.abs(got - expected).max())
     assert difference < TOLERANCE, f"torch vs keras: max abs difference {difference}"
