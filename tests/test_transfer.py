@@ -67,8 +67,13 @@ ONLY_WHEN_ASKED = pytest.mark.skipif(
 
 
 @functools.cache
+def _spec_of(name: str) -> Spec:
+    return load_spec(SPEC_PATHS[name])
+
+
+@functools.cache
 def _plan_of(name: str) -> NetworkPlan:
-    return build_plan(load_spec(SPEC_PATHS[name]))
+    return build_plan(_spec_of(name))
 
 
 LARGEST = sorted(name for name in SPEC_NAMES if _plan_of(name).params > SLOW_PARAMS)
@@ -76,7 +81,7 @@ LARGEST = sorted(name for name in SPEC_NAMES if _plan_of(name).params > SLOW_PAR
 
 def layout(name: str) -> str:
     """Everything the spec says but its name, description and block counts."""
-    data = load_spec(SPEC_PATHS[name]).model_dump(mode="json")
+    data = _spec_of(name).model_dump(mode="json")
     data = {key: value for key, value in data.items() if key not in ("name", "description")}
     data["stages"] = [{k: v for k, v in stage.items() if k != "blocks"} for stage in data["stages"]]
     return json.dumps(data, sort_keys=True)
@@ -216,8 +221,8 @@ def _marks(name: str) -> list[pytest.MarkDecorator]:
 @pytest.mark.parametrize("name", [pytest.param(n, marks=_marks(n)) for n in SPEC_NAMES])
 def test_torch_to_keras_and_back(name: str) -> None:
     """Also: parameter counts agree across torch, keras, the plan and ``resgen summary``."""
-    spec = load_spec(SPEC_PATHS[name])
-    assert summary_params(name) == build_plan(spec).params
+    spec = _spec_of(name)
+    assert summary_params(name) == _plan_of(name).params
     size = spec.input.size if (name in FULL_SIZE or spec.input.size <= 32) else 64
     check_round_trip(
         generated_factory("torch", name),
@@ -232,7 +237,7 @@ def test_torch_to_keras_and_back(name: str) -> None:
 def test_the_largest_count_what_the_plan_counts(name: str) -> None:
     """The specs too large for the default run still count their parameters here, for free: the
     PyTorch model on the meta device, the Keras model with its variables never allocated."""
-    spec = load_spec(SPEC_PATHS[name])
+    spec = _spec_of(name)
     with torch.device("meta"):
         torch_model = generated_factory("torch", name)()
     torch_params = sum(p.numel() for p in torch_model.parameters())
@@ -244,7 +249,7 @@ def test_the_largest_count_what_the_plan_counts(name: str) -> None:
             keras_params = sum(int(np.prod(v.shape)) for v in keras_model.trainable_weights)
     finally:
         keras.backend.clear_session(free_memory=False)
-    assert torch_params == keras_params == build_plan(spec).params == summary_params(name)
+    assert torch_params == keras_params == _plan_of(name).params == summary_params(name)
     assert torch_params > SLOW_PARAMS
 
 
