@@ -113,9 +113,23 @@ PROBE = textwrap.dedent(
     "modules",
     [
         ["resgen"],
-        ["resgen.spec", "resgen.loader", "resgen.plan", "resgen.planner", "resgen.validate"],
-        ["resgen.schema"],
-        ["resgen.build", "resgen.render", "resgen.summary", "resgen.cli", "resgen.cli_support"],
+        [
+            "resgen.spec",
+            "resgen.loader",
+            "resgen.plan",
+            "resgen.planner",
+            "resgen.validate",
+            "resgen.schema",
+        ],
+        [
+            "resgen.build",
+            "resgen.render",
+            "resgen.summary",
+            "resgen.cli",
+            "resgen.cli_support",
+            "resgen.transfer",  # moves weights between frameworks the caller has imported
+            "resgen.train.cli",  # `train` imports its framework only once it runs
+        ],
     ],
 )
 def test_importing_resgen_loads_no_framework(modules: list[str]) -> None:

@@ -457,12 +457,3 @@ def test_torchrun_two_processes_keep_identical_replicas(tmp_path: Path) -> None:
         "model.py",
         "summary.json",
     ]
-
-
-def test_import_resgen_and_other_commands_load_no_framework() -> None:
-    probe = (
-        "import sys, resgen, resgen.cli, resgen.train.cli;"
-        "print(sorted(m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules))"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=ENV)
-    assert done.stdout.strip() == "[]", done.stderr
