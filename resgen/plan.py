@@ -115,6 +115,21 @@ class ShortcutRule:
         """False for the plain network: the branch's output is the block's output."""
         return self.when != "none"
 
+    def kind(self, in_channels: int, out_channels: int, stride: int) -> ShortcutKind:
+        """What the rule puts on a block that maps ``in_channels`` to ``out_channels`` at
+        ``stride``."""
+        if self.when == "none":
+            return "none"
+        if self.when == "always":
+            return "projection"
+        if in_channels == out_channels and stride == 1:
+            return "identity"
+        if self.zero_pad:
+            return "zero_pad"
+        if self.when == "on_width_change" and in_channels == out_channels:
+            return "subsample"
+        return "avg_projection" if self.pool else "projection"
+
     @property
     def padding(self) -> int:
         """The strided projection conv's padding."""

@@ -17,7 +17,6 @@ from resgen.plan import (
     BlockClass,
     Head,
     NetworkPlan,
-    ShortcutKind,
     ShortcutRule,
     Stage,
     Stem,
@@ -116,22 +115,6 @@ def _anti_alias(spec: Spec) -> AntiAliasKind | None:
 
 def _bias(spec: Spec, normalized: bool) -> bool:
     return spec.conv_bias == "all" or (spec.conv_bias == "unnormalized" and not normalized)
-
-
-def _shortcut_kind(spec: Spec, in_channels: int, out_ch: int, stride: int) -> ShortcutKind:
-    same_shape = in_channels == out_ch and stride == 1
-    policy = spec.shortcut
-    if policy == "none":
-        return "none"
-    if policy == "always_projection":
-        return "projection"
-    if same_shape:
-        return "identity"
-    if policy == "zero_pad":
-        return "zero_pad"
-    if in_channels == out_ch and spec.stride_shortcut == "subsample":
-        return "subsample"
-    return "avg_projection" if policy == "avg_projection" else "projection"
 
 
 def _shortcut_rule(spec: Spec) -> ShortcutRule:
@@ -340,7 +323,7 @@ def _plan_block(
             anti_alias = AntiAlias(aa_kind, *names.anti_alias, cout, conv_size)
             conv_size = anti_alias.out_size
 
-    shortcut = _shortcut_kind(spec, in_channels, out_ch, stride)
+    shortcut = _shortcut_rule(spec).kind(in_channels, out_ch, stride)
     shortcut_convs: tuple[Conv, ...] = ()
     shortcut_norms: tuple[Norm, ...] = ()
     if shortcut in ("projection", "avg_projection"):
