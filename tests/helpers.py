@@ -132,6 +132,19 @@ def generated_path(backend: str, name: str, folder: Path = GENERATED) -> Path:
     return folder / backend / f"{name}.py"
 
 
+def render_generated(
+    spec: Any, folder: Path, backends: tuple[str, ...] = ("torch", "keras")
+) -> None:
+    """Render a validated spec into ``folder/<backend>/<name>.py`` for each backend, as
+    ``resgen build --out folder`` lays files out (read back with :func:`generated_module`)."""
+    from resgen.render import render
+
+    for backend in backends:
+        path = generated_path(backend, spec.name, folder)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(spec, backend, f"specs/{spec.name}.yaml"), encoding="utf-8")
+
+
 def generated_module(backend: str, name: str, folder: Path = GENERATED) -> ModuleType:
     """The generated file of spec ``name`` for ``backend``, imported from its bytes by path (and
     registered in ``sys.modules``, so that a whole model pickles)."""

@@ -22,6 +22,7 @@ from helpers import (
     generated_module,
     generated_path,
     installed,
+    render_generated,
     ruff_clean,
     run_python,
     run_resgen,
@@ -326,9 +327,7 @@ NEG_INF_STEM = {
 def render_to(folder: Path, data: dict) -> Spec:
     """Render ``data`` to ``folder/keras/<name>.py``, where :func:`build_generated` finds it."""
     spec = Spec.model_validate(data)
-    path = generated_path("keras", spec.name, folder)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(spec, "keras", f"specs/{spec.name}.yaml"))
+    render_generated(spec, folder, ("keras",))
     return spec
 
 

@@ -17,13 +17,12 @@ from types import ModuleType
 
 import pytest
 from checkpoints import randomize_keras_all
-from helpers import generated_module, generated_path
+from helpers import generated_module, render_generated
 
 keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 
 from resgen.planner import build_plan  # noqa: E402
-from resgen.render import render  # noqa: E402
 from resgen.spec import Spec  # noqa: E402
 from resgen.transfer import copy_weights_by_name, torch_to_keras  # noqa: E402
 
@@ -87,9 +86,7 @@ def spec_of(name: str) -> Spec:
 
 def rendered(name: str, backend: str, folder: Path) -> ModuleType:
     """The synthetic spec ``name`` rendered for ``backend`` under ``folder`` and imported."""
-    path = generated_path(backend, name, folder)
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(render(spec_of(name), backend, f"specs/{name}.yaml"))  # type: ignore[arg-type]
+    render_generated(spec_of(name), folder, (backend,))
     return generated_module(backend, name, folder)
 
 

@@ -14,13 +14,12 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from helpers import generated_module, generated_path, shipped_specs, spec_path
+from helpers import generated_module, render_generated, shipped_specs, spec_path
 
 torch = pytest.importorskip("torch")
 
 from resgen.plan import EfficientChannelAttention, NetworkPlan  # noqa: E402
 from resgen.planner import build_plan  # noqa: E402
-from resgen.render import render  # noqa: E402
 from resgen.spec import InputSpec, Spec  # noqa: E402
 from resgen.validate import load_spec  # noqa: E402
 
@@ -75,9 +74,7 @@ def module_of(name: str, tmp_path: Path) -> ModuleType:
     """The generated file: the committed one for a shipped spec, else rendered here."""
     if name not in SYNTHETIC:
         return generated_module("torch", name)
-    path = generated_path("torch", name, tmp_path)
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(render(spec_of(name), "torch", f"specs/{name}.yaml"))
+    render_generated(spec_of(name), tmp_path, ("torch",))
     return generated_module("torch", name, tmp_path)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from helpers import GENERATED, import_file, shipped_specs
+from helpers import GENERATED, generated_module, import_file, shipped_specs
 
 torch = pytest.importorskip("torch")
 
@@ -24,10 +24,6 @@ from resgen.render import render  # noqa: E402
 from resgen.validate import load_spec  # noqa: E402
 
 F = torch.nn.functional
-
-
-def generated(name: str) -> ModuleType:
-    return import_file(GENERATED / "torch" / f"{name}.py", f"knobs_{name}")
 
 
 def rendered(tmp_path: Path, name: str, yaml: str) -> ModuleType:
@@ -45,7 +41,7 @@ def rendered(tmp_path: Path, name: str, yaml: str) -> ModuleType:
 def test_se_module_by_hand() -> None:
     """x * sigmoid(W2 relu(W1 mean(x) + b1) + b2), per sample and channel (Hu et al. eq. 2-4)."""
     torch.manual_seed(0)
-    se = generated("seresnet18").SEModule(16, 8)
+    se = generated_module("torch", "seresnet18").SEModule(16, 8)
     for parameter in se.parameters():
         torch.nn.init.normal_(parameter)
     x = torch.randn(3, 16, 5, 7)
@@ -65,7 +61,7 @@ def test_se_module_by_hand() -> None:
 def test_eca_module_by_hand() -> None:
     """A k-tap correlation across the channels of the mean, zero outside them (Wang et al.)."""
     torch.manual_seed(0)
-    eca = generated("ecaresnet26t").EcaModule(5)
+    eca = generated_module("torch", "ecaresnet26t").EcaModule(5)
     torch.nn.init.normal_(eca.conv.weight)
     x = torch.randn(2, 12, 4, 3)
     mean = x.mean(dim=(2, 3))  # 2 x 12
@@ -85,7 +81,7 @@ def test_eca_module_by_hand() -> None:
 @pytest.mark.parametrize("name", ["seresnet18", "ecaresnet26t", "resnetrs50"])
 def test_attention_sits_after_the_last_norm(name: str) -> None:
     """Zeroing the attention's output leaves relu(shortcut): it gates the whole branch."""
-    model = getattr(generated(name), name)().eval()
+    model = getattr(generated_module("torch", name), name)().eval()
     block = model.layer1[1]  # identity shortcut
     block.se.forward = lambda x: torch.zeros_like(x)
     x = torch.randn(1, block.conv1.in_channels, 8, 8)
@@ -99,7 +95,7 @@ def test_attention_sits_after_the_last_norm(name: str) -> None:
 def test_blur_pool_by_hand() -> None:
     """Reflect-pad by one, weigh each 3x3 window by [1, 2, 1] x [1, 2, 1] / 16, keep every other
     position; the filter is a constant: no parameter, nothing in the state_dict."""
-    blur = generated("resnetblur18").BlurPool2d(2)
+    blur = generated_module("torch", "resnetblur18").BlurPool2d(2)
     assert list(blur.parameters()) == [] and list(blur.state_dict()) == []
     for size in (6, 7):
         x = torch.randn(1, 2, size, size)
@@ -118,7 +114,7 @@ def test_blur_pool_by_hand() -> None:
 def test_anti_aliasing_takes_the_stride_after_the_activation() -> None:
     """The strided block's 3x3 runs at stride 1, the pool halves; the shortcut is unchanged."""
     for name, pool in (("resnetaa34d", torch.nn.AvgPool2d), ("resnetblur18", "BlurPool2d")):
-        model = getattr(generated(name), name)().eval()
+        model = getattr(generated_module("torch", name), name)().eval()
         block = model.layer2[0]
         assert block.conv1.stride == (1, 1)
         assert type(block.aa).__name__ == (pool if isinstance(pool, str) else pool.__name__)
@@ -132,9 +128,9 @@ def test_anti_aliasing_takes_the_stride_after_the_activation() -> None:
 
 
 def test_stems_of_the_anti_aliased_nets() -> None:
-    avg = generated("resnetaa50").resnetaa50()
+    avg = generated_module("torch", "resnetaa50").resnetaa50()
     assert isinstance(avg.maxpool, torch.nn.AvgPool2d) and avg.maxpool.kernel_size == 2
-    blur = generated("resnetblur50").resnetblur50()
+    blur = generated_module("torch", "resnetblur50").resnetblur50()
     assert isinstance(blur.maxpool[0], torch.nn.MaxPool2d) and blur.maxpool[0].stride == 1
     assert type(blur.maxpool[1]).__name__ == "BlurPool2d"
 
@@ -142,7 +138,7 @@ def test_stems_of_the_anti_aliased_nets() -> None:
 def test_average_anti_aliasing_refuses_odd_maps_like_timm() -> None:
     """At 80 px the last strided stage starts on a 5 x 5 map: the pool floors (2 x 2), the
     shortcut ceils (3 x 3); timm raises there too (scripts/check_references.sh checks both)."""
-    model = generated("resnetaa50d").resnetaa50d().eval()
+    model = generated_module("torch", "resnetaa50d").resnetaa50d().eval()
     with torch.no_grad():
         assert model(torch.randn(1, 3, 64, 64)).shape == (1, 1000)
         with pytest.raises(RuntimeError):
@@ -220,7 +216,7 @@ def test_drop_path_is_the_identity_in_eval(drop18: ModuleType) -> None:
 
 
 def test_group_norm_everywhere() -> None:
-    model = generated("resnet50_gn").resnet50_gn()
+    model = generated_module("torch", "resnet50_gn").resnet50_gn()
     norms = [m for m in model.modules() if isinstance(m, torch.nn.GroupNorm)]
     assert len(norms) == 53  # stem, 3 per block, 4 projections
     assert {(m.num_groups, m.eps) for m in norms} == {(32, 1e-5)}
@@ -253,7 +249,7 @@ def test_activation_everywhere_but_inside_squeeze_excitation(
 
 
 def test_resnet_rs_stem_pool_is_a_strided_conv() -> None:
-    model = generated("resnetrs50").resnetrs50()
+    model = generated_module("torch", "resnetrs50").resnetrs50()
     conv, norm, act = model.maxpool
     assert (conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride) == (
         64,
@@ -266,7 +262,7 @@ def test_resnet_rs_stem_pool_is_a_strided_conv() -> None:
 
 def test_senet154_shortcuts_and_narrow_first_convs() -> None:
     with torch.device("meta"):
-        model = generated("senet154").senet154()
+        model = generated_module("torch", "senet154").senet154()
     assert model.layer1[0].downsample[0].kernel_size == (1, 1)  # stride 1: 1x1
     for stage in (model.layer2, model.layer3, model.layer4):
         conv = stage[0].downsample[0]
@@ -280,7 +276,7 @@ def test_senet154_shortcuts_and_narrow_first_convs() -> None:
 
 
 def test_mixed_stages_and_blocks_owning_zero_init_last() -> None:
-    module = generated("test_resnet")
+    module = generated_module("torch", "test_resnet")
     model = module.test_resnet()
     kinds = [
         type(stage[0]).__name__

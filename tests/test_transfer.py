@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from checkpoints import keras_outputs
-from helpers import generated_factory, shipped_specs
+from helpers import generated_factory, render_generated, shipped_specs
 
 torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")
@@ -32,7 +32,6 @@ np = pytest.importorskip("numpy")
 from resgen.page import keras_recursion_limit  # noqa: E402
 from resgen.plan import EfficientChannelAttention, NetworkPlan  # noqa: E402
 from resgen.planner import build_plan  # noqa: E402
-from resgen.render import render  # noqa: E402
 from resgen.spec import InputSpec, Spec  # noqa: E402
 from resgen.transfer import (  # noqa: E402
     TransferError,
@@ -422,9 +421,7 @@ SYNTHETIC: dict[str, dict] = {
 
 def render_synthetic(name: str, folder: Path) -> Spec:
     spec = Spec.model_validate({"name": name, "num_classes": 5, **SYNTHETIC[name]})
-    for backend in ("torch", "keras"):
-        (folder / backend).mkdir(parents=True, exist_ok=True)
-        (folder / backend / f"{name}.py").write_text(render(spec, backend, f"specs/{name}.yaml"))
+    render_generated(spec, folder)
     return spec
 
 
@@ -494,10 +491,10 @@ def test_group_counts_and_eca_kernels_must_agree(tmp_path: Path) -> None:
         "stages": [{"blocks": 1, "channels": 16}],
     }
     data = {**base, "norm": {"type": "group", "groups": 8}}
-    render_data(tmp_path / "a", {"name": "gn8", **data})
+    render_generated(Spec.model_validate({"name": "gn8", **data}), tmp_path / "a")
     other = {**base, "norm": {"type": "group", "groups": 4}}
     other["block"] = {"type": "basic", "attention": {"type": "eca", "kernel_size": 5}}
-    render_data(tmp_path / "b", {"name": "gn8", **other})
+    render_generated(Spec.model_validate({"name": "gn8", **other}), tmp_path / "b")
     torch_model = generated_factory("torch", "gn8", tmp_path / "a")()
     keras_model = generated_factory("keras", "gn8", tmp_path / "b")()
     with pytest.raises(TransferError) as raised:
@@ -512,11 +509,3 @@ def test_group_counts_and_eca_kernels_must_agree(tmp_path: Path) -> None:
     torch_to_keras(
         torch_model, generated_factory("keras", "gn8", tmp_path / "a")()
     )  # the right twin
-
-
-def render_data(folder: Path, data: dict) -> None:
-    spec = Spec.model_validate(data)
-    for backend in ("torch", "keras"):
-        (folder / backend).mkdir(parents=True, exist_ok=True)
-        text = render(spec, backend, f"specs/{spec.name}.yaml")
-        (folder / backend / f"{spec.name}.py").write_text(text)
