@@ -23,9 +23,8 @@ GENERATED = ROOT / "generated"
 
 
 def spec_file(name: str) -> Path:
-    """The shipped spec named ``name``, in whichever family folder of specs/ it lives."""
-    (path,) = SPECS.rglob(f"{name}.yaml")
-    return path
+    """The shipped spec named ``name``: ``specs/<name>.yaml``."""
+    return SPECS / f"{name}.yaml"
 
 
 BIN = Path(sys.executable).parent

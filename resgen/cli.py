@@ -102,7 +102,7 @@ def summary(spec: Path, as_json: bool) -> None:
 @click.argument("folder", required=False, default=Path("specs"), type=NonEmptyPath(path_type=Path))
 @user_errors
 def list_specs(folder: Path) -> None:
-    """One row per spec in FOLDER (default specs/): name, depth, parameters, MACs."""
+    """One row per spec in FOLDER (default specs/): name, family, depth, parameters, MACs."""
     from rich.console import Console
     from rich.table import Table
 
@@ -110,7 +110,7 @@ def list_specs(folder: Path) -> None:
     from resgen.validate import load_specs
 
     table = Table(caption="MACs: multiply-accumulates per image at the spec's input size")
-    for column in ("name", "depth", "params", "GMACs", "block", "shortcut", "input"):
+    for column in ("name", "family", "depth", "params", "GMACs", "block", "shortcut", "input"):
         numeric = column in ("depth", "params", "GMACs")
         table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
     for _, spec in load_specs([folder]):
@@ -120,6 +120,7 @@ def list_specs(folder: Path) -> None:
         size = spec.input.size
         table.add_row(
             spec.name,
+            spec.family or "",
             str(plan.depth),
             f"{plan.params:,}",
             f"{plan.macs / 1e9:.3f}",

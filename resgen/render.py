@@ -160,7 +160,7 @@ def _environment() -> jinja2.Environment:
 
 def spec_digest(spec: Spec) -> str:
     """sha256 of the canonical validated spec: comments, order and spelling cause no churn."""
-    canonical = spec.model_dump(mode="json", exclude={"extends"}, exclude_defaults=True)
+    canonical = spec.model_dump(mode="json", exclude={"extends", "family"}, exclude_defaults=True)
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -322,6 +322,13 @@ class Spec(_Model):
     extends: str | None = Field(
         None, description="A base spec to start from, relative to this file (resolved on load)."
     )
+    family: str | None = Field(
+        None,
+        pattern=NAME_PATTERN,
+        max_length=32,
+        description="The family this spec belongs to (torchvision, keras, papers, timm, ...), "
+        "shown by `resgen list`; bookkeeping only, the generated file does not depend on it.",
+    )
     num_classes: int = Field(1000, ge=1, le=1_000_000, description="Classifier outputs.")
     input: InputSpec = Field(default_factory=InputSpec)
     stem: StemSpec = Field(default_factory=StemSpec)

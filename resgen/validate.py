@@ -103,9 +103,10 @@ def _find_specs(paths: typing.Iterable[str | os.PathLike[str]]) -> tuple[list[Pa
 
 
 def _folder_specs(folder: Path) -> tuple[list[Path], list[Problem]]:
-    """The regular ``*.yaml``/``*.yml`` files of ``folder`` and of its subfolders (family
-    folders such as ``specs/timm/``), sorted by path; every other entry with a spec's suffix (a
-    FIFO, a device, a dangling link, a folder) is a located refusal, never skipped in silence.
+    """The regular ``*.yaml``/``*.yml`` files of ``folder`` and of its subfolders (a user's
+    own grouping; the shipped specs are flat), sorted by path; every other entry with a spec's
+    suffix (a FIFO, a device, a dangling link, a folder) is a located refusal, never skipped in
+    silence.
 
     Hidden folders (``.git``, ``.venv``) and links to folders are not entered: a link could
     lead back up the tree, and nothing a spec folder ships hides.

@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/resgen validate specs/
 .venv/bin/resgen build specs/ --backend all
-.venv/bin/resgen train specs/papers/resnet20_cifar.yaml --backend torch --data synthetic --steps 100 \
+.venv/bin/resgen train specs/resnet20_cifar.yaml --backend torch --data synthetic --steps 100 \
     --out runs/main

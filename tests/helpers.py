@@ -33,14 +33,32 @@ RESGEN = Path(sys.executable).with_name("resgen")
 
 
 def shipped_specs() -> dict[str, Path]:
-    """Every shipped spec by name: ``specs/`` and its family folders (torchvision, keras,
-    papers, timm), as ``resgen build specs/`` finds them."""
-    return {path.stem: path for path in sorted(SPECS.rglob("*.yaml"))}
+    """Every shipped spec by name: ``specs/<name>.yaml``, flat, as ``resgen build specs/``
+    finds them."""
+    return {path.stem: path for path in sorted(SPECS.glob("*.yaml"))}
 
 
 def spec_path(name: str) -> Path:
-    """The shipped spec named ``name``, in whichever family folder it lives."""
-    return shipped_specs()[name]
+    """The shipped spec named ``name``: ``specs/<name>.yaml``."""
+    return SPECS / f"{name}.yaml"
+
+
+FAMILY_LINE = re.compile(r"^family: (\w+)$", re.M)
+
+
+def spec_family(path: Path) -> str:
+    """The ``family:`` a shipped spec declares (every shipped spec declares one)."""
+    match = FAMILY_LINE.search(path.read_text(encoding="utf-8"))
+    assert match, f"{path} declares no family"
+    return match.group(1)
+
+
+def copy_families(families: tuple[str, ...], specs: Path) -> None:
+    """Copy the shipped specs of ``families`` (with the bases they extend) into ``specs``."""
+    specs.mkdir(parents=True, exist_ok=True)
+    for path in shipped_specs().values():
+        if spec_family(path) in families:
+            shutil.copy(path, specs / path.name)
 
 
 LOCATED = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$")

@@ -304,7 +304,7 @@ PROBE = textwrap.dedent(
     "args",
     [
         ["validate", "{specs}"],
-        ["summary", "{specs}/keras/resnet50_v2.yaml"],
+        ["summary", "{specs}/resnet50_v2.yaml"],
         ["list", "{specs}"],
         ["schema"],
         ["--help"],

@@ -72,10 +72,10 @@ def test_wheel_installs_and_runs_anywhere(tmp_path: Path) -> None:
     validated = run([resgen, "validate", "my_specs"], work, env)
     assert validated.stdout == f"{count} spec(s) valid\n"
 
-    summary = run([resgen, "summary", "my_specs/torchvision/resnet152.yaml"], work, env)
+    summary = run([resgen, "summary", "my_specs/resnet152.yaml"], work, env)
     assert "60,192,808" in summary.stdout
 
-    run([resgen, "build", "my_specs/torchvision/resnet18.yaml", "--out", "out"], work, env)
+    run([resgen, "build", "my_specs/resnet18.yaml", "--out", "out"], work, env)
     text = (work / "out" / "torch" / "resnet18.py").read_text(encoding="utf-8")
     assert HEADER.match(text.splitlines()[0])
     assert "def resnet18(" in text
@@ -84,7 +84,7 @@ def test_wheel_installs_and_runs_anywhere(tmp_path: Path) -> None:
     # repository's.
     checkout = Path(sys.executable).parent / "resgen"
     run(
-        [checkout, "build", "my_specs/torchvision/resnet18.yaml", "--out", "out_checkout"],
+        [checkout, "build", "my_specs/resnet18.yaml", "--out", "out_checkout"],
         work,
         env,
     )

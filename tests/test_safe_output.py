@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import LOCATED, REPO, spec_path
+from helpers import LOCATED, REPO, copy_families, spec_path
 
 from resgen import build as builder
 from resgen.cli import main
@@ -29,7 +29,7 @@ SPECS = ("resnet18", "resnet34", "resnet20_cifar", "plain20_cifar", "resnet50", 
 
 
 def spec_file(project: Path, name: str) -> Path:
-    """Where a shipped spec sits in a test project: the same family folder as in specs/."""
+    """Where a shipped spec sits in a test project: ``specs/<name>.yaml`` as in the repo."""
     return project / spec_path(name).relative_to(REPO)
 
 
@@ -95,9 +95,7 @@ def test_every_target_lies_directly_in_out_backend(project: Path, tmp_path: Path
     deep = project / "a" / "b" / "c"
     deep.mkdir(parents=True)
     sneaky = deep / ".." / ".." / "evil name ..yaml"
-    (project / "a" / "evil name ..yaml").write_text(
-        "extends: ../specs/torchvision/resnet18.yaml\nname: tiny\n"
-    )
+    (project / "a" / "evil name ..yaml").write_text("extends: ../specs/resnet18.yaml\nname: tiny\n")
     out = tmp_path / "out"
     for target in builder.targets([sneaky, project / "specs"], BACKENDS, out):
         assert target.path.parent == out / target.backend
@@ -432,8 +430,7 @@ def test_bytes_identical_across_locales_timezones_and_hash_seeds(tmp_path: Path)
     en_US.UTF-8 where installed, and POSIX; with a spec whose file name and description are not
     ASCII. Shipped specs also match the committed generated/ files."""
     project = tmp_path / "project"
-    for family in ("torchvision", "keras", "papers"):  # timm's 69 would only add time
-        shutil.copytree(REPO / "specs" / family, project / "specs" / family)
+    copy_families(("torchvision", "keras", "papers"), project / "specs")  # timm's 69 add time
     (project / "pyproject.toml").write_text("[project]\nname = 'user'\n")
     (project / "specs" / "d\u00e9mo \U0001f9ea.yaml").write_text(
         'name: demo\ndescription: "R\\u00e9sum\\u00e9, na\\u00efve \\U0001f9ea"\n'

@@ -22,8 +22,8 @@ from helpers import REPO, SPECS, framework_env, generated_path, made_once, run_r
 
 pytest.importorskip("torch")
 
-RESNET20 = SPECS / "papers" / "resnet20_cifar.yaml"
-PLAIN20 = SPECS / "papers" / "plain20_cifar.yaml"
+RESNET20 = SPECS / "resnet20_cifar.yaml"
+PLAIN20 = SPECS / "plain20_cifar.yaml"
 VENV_BIN = Path(sys.executable).parent
 # One thread per process, here and in children (helpers.ONE_THREAD): runs are compared bit for bit.
 ENV = framework_env(COLUMNS="120")
