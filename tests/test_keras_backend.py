@@ -398,6 +398,16 @@ def test_norms_use_the_keras_momentum_convention_and_init_mirrors_torch() -> Non
         assert abs(kernel.std() / expected - 1) < 0.05
         assert abs(kernel.mean()) < 0.1 * expected
     assert not np.array_equal(kernels[0], kernels[1])
+    # Fan-out, not fan-in: 1x1 convs whose input and output widths differ (Keras kernels are
+    # (k, k, in, out)): 256 -> 1024 and 512 -> 256, a factor sqrt(2) apart either way.
+    for layer, fan_out, fan_in in (
+        ("conv4_block1_3_conv", 1024, 256),
+        ("conv4_block1_1_conv", 256, 512),
+    ):
+        kernel = keras.ops.convert_to_numpy(v1.get_layer(layer).kernel)
+        assert kernel.shape == (1, 1, fan_in, fan_out)
+        assert abs(kernel.std() / np.sqrt(2.0 / fan_out) - 1) < 0.02, layer
+        assert abs(kernel.std() / np.sqrt(2.0 / fan_in) - 1) > 0.2, layer
 
 
 def test_zero_init_residual_and_dropout(tmp_path: Path) -> None:
