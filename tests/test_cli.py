@@ -106,6 +106,31 @@ USAGE_LINE = re.compile(r"^resgen(?: [a-z]+)?: .+; see 'resgen(?: [a-z]+)? --hel
             "resgen train: invalid value for '--steps': 'many' is not a valid integer; see",
         ),
         (["train", "x.yaml", "--frobnicate"], "resgen train: no such option '--frobnicate'"),
+        (["list", "--bogus"], "resgen list: no such option '--bogus'; see 'resgen list --help'"),
+        (
+            ["list", "a", "b"],
+            "resgen list: got unexpected extra argument (b); see 'resgen list --help'",
+        ),
+        (
+            ["list", ""],
+            "resgen list: invalid value for '[FOLDER]': the path is empty; "
+            "see 'resgen list --help'",
+        ),
+        (["convert"], "resgen convert: missing argument 'SPEC'; see 'resgen convert --help'"),
+        (
+            ["convert", "s.yaml", "in.pt"],
+            "resgen convert: missing argument 'OUT'; see 'resgen convert --help'",
+        ),
+        (
+            ["convert", "s.yaml", "in.pt", "out.weights.h5", "--forse"],
+            "resgen convert: no such option '--forse'; did you mean '--force'?; "
+            "see 'resgen convert --help'",
+        ),
+        (
+            ["convert", "", "in.pt", "out.weights.h5"],
+            "resgen convert: invalid value for 'SPEC': the path is empty; "
+            "see 'resgen convert --help'",
+        ),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(

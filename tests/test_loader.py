@@ -13,6 +13,7 @@ from resgen.errors import Problem, SpecError
 from resgen.loader import (
     MAX_CHAIN_BYTES,
     MAX_CHAIN_FILES,
+    MAX_DEPTH,
     MAX_FILE_BYTES,
     MAX_NODES,
     Location,
@@ -286,6 +287,27 @@ def test_deep_nesting_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "deep.yaml", "a: " + "[" * 5000 + "]" * 5000 + "\n")
     problem = only_problem(path)
     assert problem.message == "nesting is deeper than 64 levels"
+
+
+@pytest.mark.parametrize("style", ["flow", "block"])
+def test_nesting_is_read_to_its_edge_and_refused_one_past_it(tmp_path: Path, style: str) -> None:
+    """The top-level mapping is level 1: 63 more lists make 64 levels (read), 64 make 65
+    (refused at the collection that opens level 65)."""
+
+    def nested(levels: int) -> str:
+        if style == "flow":
+            return "a: " + "[" * (levels - 1) + "]" * (levels - 1) + "\n"
+        return "a:\n  " + "- " * (levels - 2) + "[]\n"  # compact nested block sequences
+
+    data, _ = load_document(write(tmp_path, "edge.yaml", nested(MAX_DEPTH)))
+    depth, value = 1, data["a"]
+    while isinstance(value, list):
+        depth, value = depth + 1, value[0] if value else None
+    assert depth == MAX_DEPTH == 64
+    problem = only_problem(write(tmp_path, "past.yaml", nested(MAX_DEPTH + 1)))
+    assert problem.message == "nesting is deeper than 64 levels"
+    if style == "flow":  # the 64th "[" opens level 65
+        assert (problem.line, problem.col) == (1, 4 + MAX_DEPTH - 1)
 
 
 def test_missing_file(in_tmp: Path) -> None:
