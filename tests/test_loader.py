@@ -677,6 +677,44 @@ def test_extends_chain_bytes_are_bounded(tmp_path: Path) -> None:
     assert data["num_classes"] == 7
 
 
+def test_extends_chain_bytes_at_the_edge_and_one_past_it(tmp_path: Path) -> None:
+    """Two files at the per-file bound and a third of 100 bytes, less 100 in the first: exactly
+    512 KiB is read; one more byte in the last base is refused at the link that adds it."""
+
+    def padded(name: str, text: str, size: int) -> None:
+        write(tmp_path, name, text + "#" * (size - len(text) - 1) + "\n")
+
+    padded("a.yaml", "extends: b.yaml\n", MAX_FILE_BYTES - 100)
+    padded("b.yaml", "extends: c.yaml\n", MAX_FILE_BYTES)
+    for size, past in ((100, False), (101, True)):
+        padded("c.yaml", "num_classes: 7\n", size)
+        total = sum((tmp_path / f"{n}.yaml").stat().st_size for n in "abc")
+        assert total == MAX_CHAIN_BYTES + past == 512 * 1024 + past
+        if not past:
+            assert load_document(tmp_path / "a.yaml")[0]["num_classes"] == 7
+            continue
+        problem = only_problem(tmp_path / "a.yaml")
+        assert (Path(problem.file).name, problem.line, problem.col) == ("b.yaml", 1, 10)
+        assert problem.message == (
+            "the extends chain holds more than 512 KiB of spec text once base 'c.yaml' is added"
+        )
+
+
+def test_yaml_values_at_the_edge_and_one_past_it(tmp_path: Path) -> None:
+    """Values counted by hand: the base's mapping, key, list and ``half`` items (half + 3); the
+    spec's mapping, ``extends``, its path, key, list and ``n`` items (n + 5)."""
+    half = MAX_NODES // 2
+    write(tmp_path, "base.yaml", "a: [" + ",".join(["1"] * half) + "]\n")
+    edge = MAX_NODES - (half + 3) - 5
+    for n in (edge, edge + 1):
+        write(tmp_path, "s.yaml", "extends: base.yaml\nb: [" + ",".join(["1"] * n) + "]\n")
+        if n == edge:
+            assert len(load_document(tmp_path / "s.yaml")[0]["b"]) == n
+            continue
+        problem = only_problem(tmp_path / "s.yaml")
+        assert problem.message.startswith(f"the spec holds more than {MAX_NODES:,} YAML values")
+
+
 def test_yaml_nodes_are_bounded_across_the_chain(tmp_path: Path) -> None:
     half = MAX_NODES // 2
     write(tmp_path, "base.yaml", "a: [" + ",".join(["1"] * half) + "]\n")
