@@ -56,6 +56,7 @@ APPLICATIONS = {
     "resnet101_v2": ("ResNet101V2", 44_577_896),
     "resnet152_v2": ("ResNet152V2", 60_236_904),
 }
+OUTPUT_TOLERANCE = 1e-5
 # Full size where it is cheap enough; 64x64 elsewhere (the layers and weights do not change).
 FULL_SIZE = {"resnet50_v1"}
 
@@ -99,13 +100,18 @@ def test_same_layers_and_outputs_as_keras_applications(name: str) -> None:
     trainable = sum(int(np.prod(v.shape)) for v in ours.trainable_weights)
     assert trainable == published
 
-    randomize_keras_all(theirs)
+    # Norm scales around 1 (not the default [0.1, 0.5]): deep networks then keep the input's
+    # signal. With scales in [0.1, 0.5] two inputs' outputs differed by only 3e-4 (ResNet50) to
+    # 6e-4 (ResNet152V2) at 64 px, 30x the tolerance, and the classifier's bias alone made the
+    # output look non-trivial: a norm epsilon of 1e-4 instead of 1.001e-5 then passed.
+    randomize_keras_all(theirs, gamma=(0.5, 1.5))
     assert copy_weights_by_name(theirs, ours) == len(weighted(theirs))
     x = np.random.default_rng(1).standard_normal((2, size, size, 3)).astype("float32")
     expected = keras.ops.convert_to_numpy(theirs(x, training=False))
     got = keras.ops.convert_to_numpy(ours(x, training=False))
-    assert np.abs(expected).max() > 1e-2  # not a trivially small output
-    assert np.abs(got - expected).max() < 1e-5
+    # The input-dependent part of the output is far above the tolerance.
+    assert np.abs(expected[0] - expected[1]).max() > 1000 * OUTPUT_TOLERANCE
+    assert np.abs(got - expected).max() < OUTPUT_TOLERANCE
 
 
 def test_copy_by_name_refuses_a_different_architecture() -> None:
