@@ -128,7 +128,8 @@ def list_specs(folder: Path) -> None:
             spec.shortcut,
             f"{spec.input.channels}x{size}x{size}",
         )
-    Console(width=None if sys.stdout.isatty() else 120).print(table)
+    # Not a terminal: wide enough that no cell is cut (a 64-character name still fits).
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
 @main.command(epilog=EPILOG)

@@ -156,6 +156,25 @@ def test_anti_aliasing_takes_the_stride_of_strided_blocks_only() -> None:
     assert type(avg.get_layer("pool1_pool")).__name__ == "AveragePooling2D"  # no max pool
 
 
+def producer(model, layer: str) -> list[str]:
+    """The layers whose outputs ``layer`` takes, by name."""
+    inputs = model.get_layer(layer).input
+    return [
+        t._keras_history.operation.name for t in (inputs if isinstance(inputs, list) else [inputs])
+    ]
+
+
+def test_anti_aliasing_pools_after_the_activation_of_the_strided_conv() -> None:
+    """timm's order: conv (stride 1), norm, activation, then the pool, then the next conv."""
+    avg = generated_module("keras", "resnetaa50d").resnetaa50d(input_shape=(64, 64, 3))
+    chain = ["conv3_block1_2_conv", "conv3_block1_2_bn", "conv3_block1_2_relu", "conv3_block1_aa"]
+    for before, after in zip(chain, [*chain[1:], "conv3_block1_3_conv"], strict=True):
+        assert producer(avg, after) == [before], after
+    blur = generated_module("keras", "resnetblur18").resnetblur18(input_shape=(64, 64, 3))
+    assert producer(blur, "conv3_block1_aa") == ["conv3_block1_1_relu"]
+    assert producer(blur, "conv3_block1_2_conv") == ["conv3_block1_aa"]
+
+
 # --- norms and activations -------------------------------------------------------------------
 
 

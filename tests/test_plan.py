@@ -143,7 +143,11 @@ def test_eca_macs_equal_timms_conv1d_count(tmp_path: Path) -> None:
 # --- anti-aliasing ------------------------------------------------------------------------------
 
 
-def test_avg_anti_aliasing_moves_the_stride_after_the_activation(tmp_path: Path) -> None:
+def test_avg_anti_aliasing_moves_the_stride_from_the_3x3_to_a_pool(tmp_path: Path) -> None:
+    """The plan's part: the 3x3 runs at stride 1 and full size, a pool halves the map. That the
+    pool comes after the 3x3's activation (timm's order) is the generated code's part:
+    test_torch_knobs.py::test_anti_aliasing_takes_the_stride_after_the_activation and
+    test_keras_knobs.py::test_anti_aliasing_pools_after_the_activation_of_the_strided_conv."""
     plan = resnet50(tmp_path, "anti_alias: avg\n")
     block = plan.stages[1].blocks[0]  # layer2.0 at 224: 56 -> 28
     conv2 = block.convs[1]
