@@ -248,3 +248,23 @@ def test_the_name_check_catches_what_does_not_exist() -> None:
         "tests/test_build.py::test_nope: no test function test_nope",
         "test_no_such_test_here: no test function test_no_such_test_here",
     ]
+
+
+MACHINE_PATH = re.compile(r"(?<![\w.])/(?:work|home|Users|tmp|root|mnt)/")
+
+
+def test_no_docstring_in_the_tests_names_a_machine_path() -> None:
+    """A test's sources are named as the repository holds them (``tests/data/...``), never by
+    a path on the machine that wrote them (issue 21: test_summary named one)."""
+    import ast
+
+    found = []
+    for path in sorted((REPO / "tests").glob("*.py")):
+        tree = ast.parse(path.read_text("utf-8"))
+        kinds = ast.FunctionDef | ast.ClassDef
+        nodes = [tree, *(n for n in ast.walk(tree) if isinstance(n, kinds))]
+        for node in nodes:
+            text = ast.get_docstring(node) or ""
+            if MACHINE_PATH.search(text):
+                found.append(f"{path.name}:{getattr(node, 'lineno', 1)}")
+    assert found == []
