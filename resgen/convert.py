@@ -58,8 +58,8 @@ RELATIVE = 1e-5  # ... or this much of the output's scale, whichever is larger
 BATCH = 2  # images in the verification batch
 SEED = 0  # of the verification batch
 CRITERION = (
-    "at every point, |checked - float64| <= max({factor:g} x float32 PyTorch's own error, "
-    "{relative:g} x max |out|), every value finite"
+    "|checked - float64| <= max({factor:g} x float32 err, {relative:g} x max |out|) "
+    "at every point, all values finite"
 )
 
 # ---------------------------------------------------------------------------------------------
