@@ -311,13 +311,14 @@ class Request:
 
 
 def prepare(spec_path: Path, source: Path, target: Path, *, force: bool = False) -> Request:
-    """Every check that needs no framework: suffixes, OUT, the spec, IN read (bounded)."""
+    """Every check that needs no framework: suffixes, OUT, the spec, IN read (at most what a
+    checkpoint of the spec's model can need, :func:`expanded_limit`, and 4 GiB)."""
     source_format, target_format = check_paths(source, target, force=force)
     spec = load_spec(spec_path)
-    data = read_regular(source, CHECKPOINT_LIMIT, what="checkpoint")
-    return Request(
-        spec_path, spec, build_plan(spec), source, target, source_format, target_format, data
-    )
+    plan = build_plan(spec)
+    limit = min(CHECKPOINT_LIMIT, expanded_limit(plan.params))  # what the model can hold
+    data = read_regular(source, limit, what="checkpoint")
+    return Request(spec_path, spec, plan, source, target, source_format, target_format, data)
 
 
 def convert(spec_path: Path, source: Path, target: Path, *, force: bool = False) -> Report:

@@ -320,6 +320,22 @@ def test_a_deflated_checkpoint_is_bounded_by_what_the_model_holds(
     assert "more than the" in result.stderr and len(result.stderr.splitlines()) == 1
 
 
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors", ".weights.h5"])
+def test_a_file_larger_than_the_model_can_need_is_never_read(
+    suffix: str, tmp_path: Path, cli: Callable
+) -> None:
+    """80 MiB (sparse: no disk used) for resnet20_cifar's 0.27M parameters: refused from its
+    size, before a byte is read."""
+    source = tmp_path / f"big{suffix}"
+    with source.open("wb") as stream:
+        stream.truncate(80 * MIB)
+    result = cli("convert", spec_path(NAME), source, tmp_path / "out.pt")
+    no_traceback(result)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"{source}:1:1: cannot read the checkpoint: it is larger than")
+    assert len(result.stderr.splitlines()) == 1
+
+
 def test_a_bit_flip_fails_the_zip_checksum(tmp_path: Path, cli: Callable) -> None:
     buffer = io.BytesIO()
     torch.save(cifar_state(), buffer)
