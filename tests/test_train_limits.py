@@ -47,7 +47,7 @@ def one_line(stderr: str) -> str:
     [
         ("--steps", str(2**63), "--steps: must be at most 1,000,000,000, got 9,223,372,036,854"),
         ("--epochs", str(2**64), "--epochs: must be at most 1,000,000,000, got 18,446,744"),
-        ("--lr", "1e308", "--lr: must be a positive number of at most 1000, got 1e+308"),
+        ("--lr", "1e308", "--lr: must be a positive finite number of at most 1000, got 1e+308"),
         ("--log-every", str(2**70), "--log-every: must be at most 9,223,372,036,854,775,807"),
         ("--eval-images", str(2**64), "--eval-images: must be at most 9,223,372,036,854,775,807"),
     ],

@@ -113,7 +113,7 @@ class TrainConfig:
                 raise option_error(option, f"must be at least 0, got {floor}")
         if self.lr is not None and not (math.isfinite(self.lr) and 0 < self.lr <= MAX_LR):
             raise option_error(
-                "--lr", f"must be a positive number of at most {MAX_LR:g}, got {self.lr}"
+                "--lr", f"must be a positive finite number of at most {MAX_LR:g}, got {self.lr}"
             )
         for option, count, most in (
             ("--steps", self.steps, MAX_STEPS),
