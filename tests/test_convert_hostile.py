@@ -160,6 +160,24 @@ def test_external_storage_is_never_read(keras_file: Path, tmp_path: Path, cli: C
     refused(cli, keras_file, tmp_path / "out.pt", f"{name}: its data is stored outside the file")
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_external_storage_in_a_fifo_does_not_block(keras_file: Path, tmp_path: Path) -> None:
+    """In a process with a timeout: reading the data would wait for a writer for ever."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+
+    def external(group: h5py.Group, leaf: str, data: np.ndarray) -> None:
+        storage = [(str(fifo), 0, h5py.h5f.UNLIMITED)]
+        group.create_dataset(leaf, shape=data.shape, dtype=data.dtype, external=storage)
+
+    name = replace_dataset(keras_file, external)
+    target = tmp_path / "out.pt"
+    result = run_resgen("convert", spec_path(NAME), keras_file, target, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert f"{name}: its data is stored outside the file" in result.stderr
+    assert not target.exists()
+
+
 @pytest.mark.parametrize(
     ("kind", "message"),
     [
