@@ -100,8 +100,11 @@ def _check_block_knobs(spec: Spec) -> Problems:
                 )
             )
         for i, stage in enumerate(spec.stages):
-            first, width, _ = stage_widths(spec, stage)
-            groups = stage_kind(spec, stage).groups
+            first, inner, _ = stage_widths(spec, stage)
+            kind = stage_kind(spec, stage)
+            groups = kind.groups
+            # what reduce_first divides: a basic block's channels, a bottleneck's inner width
+            width = stage.channels if kind.kind == "basic" else inner
             if first < 1 or first % groups:
                 problems.append(
                     (

@@ -281,3 +281,23 @@ def test_guarantees_say_how_many_specs_the_build_property_runs_in_ci() -> None:
     assert f"{per_kind} drawn from the basic block family, {per_kind} from the bottleneck" in text
     assert f"plus the {regressions} specs of `REGRESSIONS`" in text
     assert f"{per_kind * kinds} random specs, eight per block family" in text
+
+
+MACHINE_PATH = re.compile(r"(?<![\w.])/(?:work|home|Users|tmp|root|mnt)/")
+
+
+def test_no_docstring_in_the_tests_names_a_machine_path() -> None:
+    """A test's sources are named as the repository holds them (``tests/data/...``), never by
+    a path on the machine that wrote them (issue 21: test_summary named one)."""
+    import ast
+
+    found = []
+    for path in sorted((REPO / "tests").glob("*.py")):
+        tree = ast.parse(path.read_text("utf-8"))
+        kinds = ast.FunctionDef | ast.ClassDef
+        nodes = [tree, *(n for n in ast.walk(tree) if isinstance(n, kinds))]
+        for node in nodes:
+            text = ast.get_docstring(node) or ""
+            if MACHINE_PATH.search(text):
+                found.append(f"{path.name}:{getattr(node, 'lineno', 1)}")
+    assert found == []

@@ -26,7 +26,7 @@ from resgen.train import data as datasets
 from resgen.train import records, resume_state, rundir
 from resgen.train.backend import Backend, ModelInputs, Trainer
 from resgen.train.batches import Batches, channel_stats
-from resgen.train.config import RESUME_KEYS, TrainConfig, World, default_workers, option_error
+from resgen.train.config import RESUME_KEYS, TrainConfig, World, option_error, workers_for
 from resgen.train.frameworks import open_backend
 from resgen.train.generated import import_file, model_text
 from resgen.train.loop import Cadence, run
@@ -77,6 +77,7 @@ def prepare(
         dataset, inputs = cache[shape]
         augment = dataset.augment if config.augment is None else config.augment
         batches = Batches(dataset, config.batch_size, config.seed, augment, world.rank, world.size)
+        config.check_length(batches.steps_per_epoch)
         text = model_text(spec_path, spec, config.backend)
         key = {
             "spec_sha256": spec_digest(spec),
@@ -137,9 +138,10 @@ def train_all(
     jobs = prepare(paths, config, out, world)
     backend = open_backend(config, world)  # the framework import comes after the cheap checks
     try:
-        if config.resume:
-            check_resume(jobs, config, backend)
-        summaries = [train_one(job, config, backend, world, console) for job in jobs]
+        with rundir.lock([job.folder for job in jobs] if world.is_main else [], config.resume):
+            if config.resume:
+                check_resume(jobs, config, backend)
+            summaries = [train_one(job, config, backend, world, console) for job in jobs]
     finally:
         backend.close()
     if plot is not None and world.is_main:
@@ -178,7 +180,7 @@ def train_one(
     schedule = Schedule.create(config.schedule, config.base_lr, total, batches.steps_per_epoch)
     path = job.folder / backend.checkpoint_name
     state = _restore(job, trainer, schedule, path)
-    workers = config.workers if config.workers is not None else default_workers(world)
+    workers = workers_for(config, world)
     metrics = None
     if world.is_main:
         keep = state.step if job.resume else None

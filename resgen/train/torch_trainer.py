@@ -10,6 +10,7 @@ broadcasts rank 0's batch-norm buffers each step, so the replicas stay identical
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -214,7 +215,9 @@ class TorchTrainer:
                 },
                 "meta": meta,
             }
-            write_atomic_with(path, lambda stream: torch.save(state, stream))
+            buffer = io.BytesIO()  # serialised first: a failing disk fails our write, not torch's
+            torch.save(state, buffer)
+            write_atomic_with(path, lambda stream: stream.write(buffer.getbuffer()))
         if self.world.distributed:
             dist.barrier()
 
