@@ -1,0 +1,43 @@
+"""The generated ``features_only`` models against timm's (runs where timm does).
+
+``timm.create_model(name, features_only=True, out_indices=...)``'s state_dict (freshly
+initialised, with non-trivial norm statistics) loads strictly into the committed generated
+file's ``features_only`` model with the same ``out_indices``: the same stages are kept, and the
+maps and ``feature_info`` are timm's. The one name that differs is the stem's activation, which
+torchvision's layout calls ``relu`` and timm ``act1`` (it holds no weights).
+"""
+
+from __future__ import annotations
+
+import pytest
+from helpers import build_generated
+from test_timm_reference import TOLERANCE, timm_model
+
+torch = pytest.importorskip("torch")
+timm = pytest.importorskip("timm")
+
+pytestmark = pytest.mark.reference
+
+NAMES = ("resnet18", "resnet50", "seresnext26d_32x4d", "resnetblur50", "resnetaa50d")
+OUT_INDICES = ((0, 1, 2, 3, 4), (1, 2, 3), (0, 2), (4,))
+
+
+@pytest.mark.parametrize("out_indices", OUT_INDICES, ids=str)
+@pytest.mark.parametrize("name", NAMES)
+def test_features_only_equals_timm(name: str, out_indices: tuple[int, ...]) -> None:
+    kwargs = {"features_only": True, "out_indices": out_indices}
+    theirs = timm_model(name, **kwargs)
+    ours = build_generated("torch", name, **kwargs).eval()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    their_info = theirs.feature_info.get_dicts()
+    stem = {"act1": "relu"}
+    assert ours.feature_info == [
+        dict(info, module=stem.get(info["module"], info["module"])) for info in their_info
+    ]
+    torch.manual_seed(3)
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        maps, their_maps = ours(x), theirs(x)
+    assert [m.shape for m in maps] == [m.shape for m in their_maps]
+    for mine, reference in zip(maps, their_maps, strict=True):
+        torch.testing.assert_close(mine, reference, **TOLERANCE)
