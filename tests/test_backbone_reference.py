@@ -41,3 +41,43 @@ def test_features_only_equals_timm(name: str, out_indices: tuple[int, ...]) -> N
     assert [m.shape for m in maps] == [m.shape for m in their_maps]
     for mine, reference in zip(maps, their_maps, strict=True):
         torch.testing.assert_close(mine, reference, **TOLERANCE)
+
+
+def test_pretrained_cfg_is_what_torchvision_and_timm_publish() -> None:
+    """torchvision's DEFAULT weights' transforms for its family, timm's default tag's
+    pretrained_cfg for the zoo (scripts/pretrained_specs.py wrote the specs from them)."""
+    from helpers import generated_module, shipped_specs, spec_family
+    from timm.models import get_pretrained_cfg
+
+    torchvision = pytest.importorskip("torchvision")
+    checked = 0
+    for name, path in sorted(shipped_specs().items()):
+        family = spec_family(path)
+        if family not in ("torchvision", "timm"):
+            continue
+        cfg = generated_module("torch", name).PRETRAINED_CFG
+        if family == "torchvision":
+            transforms = torchvision.models.get_model_weights(name).DEFAULT.transforms()
+            crop, resize = transforms.crop_size[0], transforms.resize_size[0]
+            expected = {
+                "mean": tuple(transforms.mean),
+                "std": tuple(transforms.std),
+                "interpolation": transforms.interpolation.value,
+                "crop_size": crop,
+            }
+            actual = {k: cfg[k] for k in ("mean", "std", "interpolation")}
+            actual["crop_size"] = round(resize * cfg["crop_pct"])
+        else:
+            theirs = get_pretrained_cfg(name)
+            expected = {
+                "mean": theirs.mean,
+                "std": theirs.std,
+                "interpolation": theirs.interpolation,
+                "crop_pct": theirs.crop_pct,
+                "input_size": theirs.input_size,
+            }
+            actual = {key: cfg[key] for key in expected}
+        assert actual == expected, name
+        assert cfg["channel_order"] == "rgb"
+        checked += 1
+    assert checked == 79
