@@ -79,6 +79,7 @@ class Report:
     batch: tuple[int, ...]
     differences: tuple[Difference, ...]
     tolerance: float
+    notes: tuple[str, ...] = ()  # names read from another dialect, tensors adapted or reset
 
     @property
     def overall(self) -> float:
@@ -92,6 +93,7 @@ class Report:
         out = [
             f"{self.spec}: {self.source} ({self.source_format.description}) -> "
             f"{self.target} ({self.target_format.description})",
+            *self.notes,
             f"loaded {self.tensors} tensors strictly; "
             f"random batch {shape_text(self.batch)}, eval mode",
             f"  {'where':<24} {'output':<18} {'max |out|':>10} {'max abs diff':>13}",
@@ -218,25 +220,31 @@ class Request:
     source_format: Format
     target_format: Format
     data: bytes
+    adapt: bool = False  # resgen.adapt: fit the stem's input channels, reset the classifier
 
 
-def prepare(spec_path: Path, source: Path, target: Path, *, force: bool = False) -> Request:
+def prepare(
+    spec_path: Path, source: Path, target: Path, *, force: bool = False, adapt: bool = False
+) -> Request:
     """Every check that needs no framework: suffixes, OUT, the spec, IN read (bounded)."""
     source_format, target_format = check_paths(source, target, force=force)
+    if adapt and source_format.side != "torch":
+        raise ResgenError(Problem.at_file(source, "--adapt reads PyTorch checkpoints only"))
     spec = load_spec(spec_path)
     data = read_regular(source, CHECKPOINT_LIMIT, what="checkpoint")
-    return Request(
-        spec_path, spec, build_plan(spec), source, target, source_format, target_format, data
-    )
+    plan = build_plan(spec)
+    return Request(spec_path, spec, plan, source, target, source_format, target_format, data, adapt)
 
 
-def convert(spec_path: Path, source: Path, target: Path, *, force: bool = False) -> Report:
+def convert(
+    spec_path: Path, source: Path, target: Path, *, force: bool = False, adapt: bool = False
+) -> Report:
     """Read ``source``, move its weights into the other twin of the spec, verify, and write
     ``target`` when every compared point agrees within :data:`TOLERANCE` (check ``ok``).
 
     Raises :class:`ResgenError` for a bad path, suffix, spec or checkpoint (nothing written).
     """
-    return run(prepare(spec_path, source, target, force=force))
+    return run(prepare(spec_path, source, target, force=force, adapt=adapt))
 
 
 def run(request: Request) -> Report:
@@ -251,6 +259,7 @@ def run(request: Request) -> Report:
 def _convert(request: Request, scratch: Path) -> tuple[Report, bytes]:
     import numpy as np
 
+    from resgen.adapt import fit
     from resgen.transfer import keras_to_torch, torch_to_keras
 
     plan, source, target = request.plan, request.source, request.target
@@ -264,6 +273,7 @@ def _convert(request: Request, scratch: Path) -> tuple[Report, bytes]:
         return _factory(request.spec_path, spec, backend, scratch)()
 
     torch_model = build("torch")
+    notes: list[str] = []
     if source_format.side == "keras":
         keras_model = build("keras")
         if source_format.kind == "keras_legacy":
@@ -278,6 +288,7 @@ def _convert(request: Request, scratch: Path) -> tuple[Report, bytes]:
         payload = torch_bytes(torch_model, target_format.kind)
     else:
         state = read_torch(request.data, source, source_format.kind)
+        state, notes = fit(state, torch_model.state_dict(), plan, adapt=request.adapt)
         load_torch(torch_model, state, source, spec.name)
         tensors = len(state)
         reference = torch_taps(torch_model, plan, x)
@@ -301,6 +312,7 @@ def _convert(request: Request, scratch: Path) -> tuple[Report, bytes]:
         batch=shape,
         differences=found,
         tolerance=TOLERANCE,
+        notes=tuple(notes),
     )
     return report, payload
 

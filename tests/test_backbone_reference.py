@@ -81,3 +81,58 @@ def test_pretrained_cfg_is_what_torchvision_and_timm_publish() -> None:
         assert cfg["channel_order"] == "rgb"
         checked += 1
     assert checked == 79
+
+
+@pytest.mark.parametrize("channels", [1, 2, 4, 5])
+def test_adapted_stem_is_timms(channels: int) -> None:
+    from timm.models import adapt_input_conv as timms
+
+    from resgen.adapt import adapt_input_conv
+
+    torch.manual_seed(channels)
+    kernel = torch.randn(64, 3, 7, 7)
+    torch.testing.assert_close(adapt_input_conv(channels, kernel), timms(channels, kernel.clone()))
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_transformers_checkpoint_gives_transformers_outputs(name: str) -> None:
+    """A ResNetForImageClassification built from transformers' ResNetConfig (non-trivial norm
+    statistics): its state_dict, read through resgen's dialect, loads strictly into the
+    generated model, which then gives transformers' logits. The committed key listing the
+    default suite uses (tests/data/transformers_state_dicts.json) is transformers' own."""
+    import json
+
+    transformers = pytest.importorskip("transformers", reason="transformers is test-only")
+    from helpers import DATA, spec_path
+
+    from resgen.adapt import fit
+    from resgen.planner import build_plan
+    from resgen.validate import load_spec
+
+    sizes = {"resnet18": ([2, 2, 2, 2], [64, 128, 256, 512], "basic")}
+    depths, hidden, kind = sizes.get(name, ([3, 4, 6, 3], [256, 512, 1024, 2048], "bottleneck"))
+    config = transformers.ResNetConfig(
+        depths=depths, hidden_sizes=hidden, layer_type=kind, num_labels=1000
+    )
+    torch.manual_seed(0)
+    theirs = transformers.ResNetForImageClassification(config)
+    with torch.no_grad():
+        for module in theirs.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0, 0.1)
+                module.running_mean.normal_(0, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    theirs.eval()
+    state = theirs.state_dict()
+    listing = json.loads((DATA / "transformers_state_dicts.json").read_text())[name]
+    assert listing == {key: list(value.shape) for key, value in state.items()}
+    ours = build_generated("torch", name).eval()
+    renamed, notes = fit(
+        dict(state), ours.state_dict(), build_plan(load_spec(spec_path(name))), adapt=False
+    )
+    assert notes == ["read transformers ResNetModel / ResNetForImageClassification names"]
+    ours.load_state_dict(renamed, strict=True)
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(pixel_values=x).logits, **TOLERANCE)
