@@ -10,6 +10,8 @@ models are the reference in test_backbone_reference.py.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from checkpoints import randomize_torch
 from helpers import build_generated, generated_module
@@ -199,3 +201,31 @@ def test_keras_frozen_layers_do_not_train(frozen: int, norm_eval: bool) -> None:
         batch_norm = "moving_" in variable.path or variable.path.endswith(("gamma", "beta"))
         stays = layer.startswith(frozen_prefixes) or (norm_eval and batch_norm)
         assert (variable.path not in moved) == stays, variable.path
+
+
+def test_the_backbones_page_runs_as_printed(tmp_path: Path) -> None:
+    """Each Python block of docs/backbones.md, run from the repository root, prints the text
+    block that follows it."""
+    import re
+    import subprocess
+    import sys
+
+    from helpers import REPO, framework_env
+
+    page = (REPO / "docs" / "backbones.md").read_text(encoding="utf-8")
+    pairs = re.findall(r"```python\n(.*?)```\n.*?```text\n(.*?)```", page, re.S)
+    assert len(pairs) == 3
+    for index, (code, expected) in enumerate(pairs):
+        script = tmp_path / f"example{index}.py"
+        script.write_text(code, encoding="utf-8")
+        done = subprocess.run(
+            [sys.executable, str(script)],
+            cwd=REPO,
+            env=framework_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout == expected, (index, done.stdout)
