@@ -145,8 +145,14 @@ def schema() -> None:
 @click.argument("source", metavar="IN", type=NonEmptyPath(path_type=Path))
 @click.argument("target", metavar="OUT", type=NonEmptyPath(path_type=Path))
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
+@click.option(
+    "--adapt",
+    is_flag=True,
+    help="Fit a 3-channel stem to the spec's input channels (timm's rule) and leave a "
+    "classifier of another size at the spec's initialisation.",
+)
 @user_errors
-def convert(spec: Path, source: Path, target: Path, force: bool) -> None:
+def convert(spec: Path, source: Path, target: Path, force: bool, adapt: bool) -> None:
     """Move a checkpoint between SPEC's PyTorch and Keras models, verified.
 
     \b
@@ -157,11 +163,12 @@ def convert(spec: Path, source: Path, target: Path, force: bool) -> None:
       .h5            Keras 2 weights by layer name (keras.applications' downloads; IN only)
     IN is loaded strictly; both models then run one random batch in eval mode and OUT is
     written only when, at every stage, the checked model is about as close to the float64
-    answer as float32 PyTorch is, with every value finite (else exit 1).
+    answer as float32 PyTorch is, with every value finite (else exit 1). transformers' and
+    OpenMMLab's names are read too (resgen/dialects.py).
     """
     from resgen import convert as converter
 
-    request = converter.prepare(spec, source, target, force=force)  # before any framework
+    request = converter.prepare(spec, source, target, force=force, adapt=adapt)  # no framework
     missing = converter.missing_framework()
     if missing is not None:
         click.echo(f"resgen convert needs {missing}; see docs/install.md", err=True)

@@ -108,6 +108,7 @@ class Report:
     batch: tuple[int, ...]
     differences: tuple[Difference, ...]
     nonfinite: tuple[str, ...] = ()  # tensors holding NaN or infinity
+    notes: tuple[str, ...] = ()  # names read from another dialect, tensors adapted or reset
 
     @property
     def overall(self) -> float:
@@ -134,6 +135,7 @@ class Report:
         out = [
             f"{self.spec}: {self.source} ({self.source_format.description}) -> "
             f"{self.target} ({self.target_format.description})",
+            *self.notes,
             f"loaded {self.tensors} tensors strictly; "
             f"random batch {shape_text(self.batch)}, eval mode; against the float64 answer",
             f"  {'where':<24} {'output':<18} {'max |out|':>10} {'float32 err':>12} "
@@ -303,6 +305,7 @@ class Request:
     source_format: Format
     target_format: Format
     data: bytes
+    adapt: bool = False  # resgen.adapt: fit the stem's input channels, reset the classifier
 
     @property
     def expanded_limit(self) -> int:
@@ -310,24 +313,30 @@ class Request:
         return expanded_limit(self.plan.params)
 
 
-def prepare(spec_path: Path, source: Path, target: Path, *, force: bool = False) -> Request:
+def prepare(
+    spec_path: Path, source: Path, target: Path, *, force: bool = False, adapt: bool = False
+) -> Request:
     """Every check that needs no framework: suffixes, OUT, the spec, IN read (at most what a
     checkpoint of the spec's model can need, :func:`expanded_limit`, and 4 GiB)."""
     source_format, target_format = check_paths(source, target, force=force)
+    if adapt and source_format.side != "torch":
+        raise ResgenError(Problem.at_file(source, "--adapt reads PyTorch checkpoints only"))
     spec = load_spec(spec_path)
     plan = build_plan(spec)
     limit = min(CHECKPOINT_LIMIT, expanded_limit(plan.params))  # what the model can hold
     data = read_regular(source, limit, what="checkpoint")
-    return Request(spec_path, spec, plan, source, target, source_format, target_format, data)
+    return Request(spec_path, spec, plan, source, target, source_format, target_format, data, adapt)
 
 
-def convert(spec_path: Path, source: Path, target: Path, *, force: bool = False) -> Report:
+def convert(
+    spec_path: Path, source: Path, target: Path, *, force: bool = False, adapt: bool = False
+) -> Report:
     """Read ``source``, move its weights into the other twin of the spec, verify, and write
     ``target`` when every compared point meets :data:`CRITERION` (check ``ok``).
 
     Raises :class:`ResgenError` for a bad path, suffix, spec or checkpoint (nothing written).
     """
-    return run(prepare(spec_path, source, target, force=force))
+    return run(prepare(spec_path, source, target, force=force, adapt=adapt))
 
 
 def run(request: Request) -> Report:
@@ -344,6 +353,7 @@ def run(request: Request) -> Report:
 def _convert(request: Request) -> tuple[Report, bytes]:
     import numpy as np
 
+    from resgen.adapt import fit
     from resgen.transfer import keras_to_torch, torch_to_keras
 
     plan, source, target = request.plan, request.source, request.target
@@ -357,6 +367,7 @@ def _convert(request: Request) -> tuple[Report, bytes]:
         return _factory(request.spec_path, spec, backend)()
 
     torch_model = build("torch")
+    notes: list[str] = []
     if source_format.side == "keras":
         keras_model = build("keras")
         if source_format.kind == "keras_legacy":
@@ -369,6 +380,7 @@ def _convert(request: Request) -> tuple[Report, bytes]:
         payload = torch_bytes(torch_model, target_format.kind)
     else:
         state = read_torch(request.data, source, source_format.kind, request.expanded_limit)
+        state, notes = fit(state, torch_model.state_dict(), plan, adapt=request.adapt)
         load_torch(torch_model, state, source, spec.name)
         tensors = len(state)
         if target_format.side == "keras":
@@ -395,6 +407,7 @@ def _convert(request: Request) -> tuple[Report, bytes]:
         batch=shape,
         differences=found,
         nonfinite=nonfinite_tensors(torch_model),
+        notes=tuple(notes),
     )
     return report, payload
 

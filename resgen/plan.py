@@ -28,6 +28,7 @@ from resgen.plan_layers import (
     SqueezeExcitation,
     conv_out,
 )
+from resgen.pretrained import Preprocessing
 from resgen.spec import Activation, Shortcut
 
 __all__ = [
@@ -462,6 +463,7 @@ class NetworkPlan:
     activation: Activation = "relu"
     anti_alias: AntiAliasKind | None = None
     drop_path_rate: float = 0.0  # the last block's; block i of N drops with rate * i / (N - 1)
+    preprocessing: Preprocessing | None = None  # how the weights expect images (planner sets it)
 
     @property
     def blocks(self) -> tuple[Block, ...]:

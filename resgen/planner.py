@@ -34,6 +34,7 @@ from resgen.plan_layers import (
     eca_kernel,
     make_divisible,
 )
+from resgen.pretrained import preprocessing
 from resgen.spec import BottleneckBlockSpec, Spec, StageSpec
 
 
@@ -440,4 +441,5 @@ def build_plan(spec: Spec) -> NetworkPlan:
         activation=spec.activation,
         anti_alias=_anti_alias(spec),
         drop_path_rate=spec.drop_path_rate,
+        preprocessing=preprocessing(spec.pretrained, spec.input.size, spec.input.channels),
     )

@@ -21,7 +21,8 @@ from typing import Any
 
 import jinja2
 
-from resgen import describe
+from resgen import describe, pretrained
+from resgen.backbone import backbone
 from resgen.layout import fit
 from resgen.page import Backend
 from resgen.page import page as page_of
@@ -241,6 +242,8 @@ def template_context(plan: NetworkPlan, backend: Backend) -> dict[str, Any]:
         "table": describe.stage_table(plan, backend),
         "usage": describe.usage(plan, backend),
         "features": describe.features(plan, backend),
+        "backbone": backbone(plan, backend),
+        "preprocess_steps": pretrained.describe(plan.preprocessing),
         "factory_doc": describe.factory_doc(plan),
         "block_docs": {block: docstring(describe.block_doc(block)) for block in plan.block_classes},
     }

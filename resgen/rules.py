@@ -6,6 +6,7 @@ Messages say what to change, not only what is wrong.
 
 from __future__ import annotations
 
+from resgen import pretrained
 from resgen.plan import NetworkPlan, Rounding, smallest_input
 from resgen.plan_layers import anti_alias_out, conv_out
 from resgen.planner import build_plan, stage_kind, stage_widths, stem_pool_kind, stem_widths
@@ -32,6 +33,7 @@ def check(spec: Spec) -> Problems:
     problems = _check_blocks(spec) + _check_widths(spec) + _check_stem(spec)
     problems += _check_shortcut(spec) + _check_sizes(spec) + _check_block_knobs(spec)
     problems += _check_norm(spec) + _check_drop_path(spec) + _check_anti_alias(spec)
+    problems += pretrained.check(spec.pretrained, spec.input.channels)
     if not problems:
         plan = build_plan(spec)
         problems += _check_group_norm(spec, plan) + _check_even_maps(spec, plan)

@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from resgen.pretrained import PretrainedSpec
+
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 # Names a generated file defines or imports at module level (torch and keras templates), and the
@@ -25,6 +27,7 @@ RESERVED_NAMES = frozenset(
     | {"basic_block", "bottleneck_block", "preact_basic_block", "preact_bottleneck_block"}
     | {"tensorflow", "jax", "numpy", "torchvision"}
     | {"group_norm", "drop_path_rate", "squeeze_excitation", "efficient_channel_attention"}
+    | {"feature_maps", "freeze", "preprocess_input"}
 )
 
 # The factory `def <name>` would shadow a builtin the file calls (`range`, `super`, `int`, ...).
@@ -390,6 +393,13 @@ class Spec(_Model):
     )
     dropout: float = Field(
         0.0, ge=0, lt=1, description="Dropout before the classifier (timm: `drop_rate`)."
+    )
+    pretrained: PretrainedSpec | None = Field(
+        None,
+        description="How the weights expect images (channel order, scale, mean, std, crop, "
+        "interpolation): the PyTorch file's PRETRAINED_CFG and the Keras file's "
+        "preprocess_input; resgen train normalises with it. Default: ImageNet's mean and std "
+        "on RGB in [0, 1], crop 0.875, bilinear.",
     )
 
     @field_validator("name")

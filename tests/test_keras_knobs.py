@@ -42,11 +42,13 @@ from resgen.validate import load_spec  # noqa: E402
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
-MAX_LINES = 300  # the longest shipped file stays readable
+# The longest shipped file stays readable: ~300 lines for the network, ~60 for the backbone
+# interface (FEATURE_INFO, preprocess_input, feature_maps, freeze).
+MAX_LINES = 360
 # Pre-activation twins of mixed stages with attention, anti-aliasing, stochastic depth and a
 # registered activation (no zoo member combines them) define two full block functions and five
 # helpers: about 10% more.
-COMBINATION_MAX_LINES = 340
+COMBINATION_MAX_LINES = 410
 
 
 def rendered(folder: Path, data: dict[str, Any]) -> ModuleType:

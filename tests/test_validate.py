@@ -386,6 +386,8 @@ def numeric_fields(model: type[BaseModel], prefix: tuple[str | int, ...], tags: 
             (item,) = typing.get_args(annotation)
             if _core(item) is int:
                 found.append(((*path, 0), "an integer", tags))
+            elif _core(item) is float:
+                found.append(((*path, 0), "a number", tags))
             else:
                 found += numeric_fields(_core(item), (*path, 0), tags)
         for member, tag in _tagged_members(field.annotation):
@@ -395,10 +397,12 @@ def numeric_fields(model: type[BaseModel], prefix: tuple[str | int, ...], tags: 
 
 
 def with_value(path: tuple[str | int, ...], value: Any, tags: Tags = ()) -> dict[str, Any]:
-    """A valid spec (bottleneck blocks, a deep stem with explicit widths) with ``value`` at
-    ``path`` and each tagged union set to the member that has the field."""
+    """A valid spec (bottleneck blocks, a deep stem with explicit widths, a pretrained
+    section) with ``value`` at ``path`` and each tagged union set to the member that has the
+    field."""
     spec = json.loads(json.dumps({**MINIMAL, "block": {"type": "bottleneck"}}))
     spec["stem"] = {"type": "deep", "widths": [24, 32, 64]}
+    spec["pretrained"] = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
     for where, tag in tags:
         node = spec
         for part in where:

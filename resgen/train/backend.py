@@ -25,7 +25,8 @@ class ModelInputs:
     num_classes: int
     size: int
     channels: int
-    stats: Stats  # per-channel mean and std, in [0, 1] units
+    stats: Stats  # per-channel mean and std, in [0, 1] units, RGB order
+    bgr: bool = False  # the weights take BGR: reverse the channels after normalising
 
 
 class Trainer(Protocol):

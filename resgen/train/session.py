@@ -20,6 +20,7 @@ from typing import Any
 from rich.console import Console
 
 from resgen.files import write_atomic
+from resgen.pretrained import preprocessing
 from resgen.render import spec_digest
 from resgen.spec import Spec
 from resgen.train import data as datasets
@@ -60,21 +61,28 @@ def folders(specs: Sequence[Spec], out: Path | None) -> list[Path]:
     return [(out if out is not None else RUNS) / spec.name for spec in specs]
 
 
+def model_inputs(spec: Spec, dataset: datasets.Dataset) -> ModelInputs:
+    """The data's shape and normalisation: the spec's ``pretrained`` section where it has one
+    (what its weights expect), else the training images' own per-channel statistics."""
+    pre = preprocessing(spec.pretrained, spec.input.size, spec.input.channels)
+    stats = (pre.unit_mean, pre.unit_std) if pre.given else channel_stats(dataset)
+    return ModelInputs(dataset.num_classes, spec.input.size, spec.input.channels, stats, pre.bgr)
+
+
 def prepare(
     paths: Sequence[Path], config: TrainConfig, out: Path | None, world: World
 ) -> list[Job]:
     """Check every spec, the data and the run folders; nothing imports a framework here."""
     loaded = load_specs(paths)
     arg = datasets.parse(config.data)
-    cache: dict[tuple[int, int, int], tuple[datasets.Dataset, ModelInputs]] = {}
+    cache: dict[tuple[int, int, int], datasets.Dataset] = {}
     jobs: list[Job] = []
     for (spec_path, spec), folder in zip(loaded, folders([s for _, s in loaded], out), strict=True):
         shape = (spec.input.size, spec.input.channels, spec.num_classes)
         if shape not in cache:
-            dataset = datasets.load(arg, *shape, seed=config.seed)
-            inputs = ModelInputs(dataset.num_classes, shape[0], shape[1], channel_stats(dataset))
-            cache[shape] = dataset, inputs
-        dataset, inputs = cache[shape]
+            cache[shape] = datasets.load(arg, *shape, seed=config.seed)
+        dataset = cache[shape]
+        inputs = model_inputs(spec, dataset)
         augment = dataset.augment if config.augment is None else config.augment
         batches = Batches(dataset, config.batch_size, config.seed, augment, world.rank, world.size)
         config.check_length(batches.steps_per_epoch)

@@ -139,7 +139,7 @@ class TorchTrainer:
             fused=True if on_cuda else None,  # one kernel for every parameter's update
         )
         mean, std = (torch.tensor(v, device=device).view(1, -1, 1, 1) * 255 for v in inputs.stats)
-        self.mean, self.std = mean, std
+        self.mean, self.std, self.bgr = mean, std, inputs.bgr
         self.framework = f"torch {torch.__version__}"
         self.device = describe(device)
         self.model.train()
@@ -148,6 +148,8 @@ class TorchTrainer:
         """uint8 NHWC on the device -> normalised float NCHW (channels_last strides come free:
         NHWC memory permuted to NCHW is exactly channels_last)."""
         x = (images.permute(0, 3, 1, 2).float() - self.mean) / self.std
+        if self.bgr:  # the weights take BGR (keras.applications' caffe mode)
+            x = x.flip(1)
         return x.contiguous(memory_format=self.memory_format)
 
     def train_step(
