@@ -70,10 +70,8 @@ def _around(block: BlockClass) -> list[str]:
     if block.anti_alias:
         pool = "a 2x2/2 average pool" if block.avg_anti_alias else "a blur pool"
         extras.append(f"{pool} takes the 3x3's stride after its activation (anti-aliasing)")
-    if block.squeeze_excitation:
-        extras.append("squeeze-and-excitation on the branch")
-    if block.efficient_channel_attention:
-        extras.append("efficient channel attention (ECA) on the branch")
+    if block.attention:
+        extras.append(block.attention.sentence)
     if block.drop_path:
         extras.append("stochastic depth drops the branch in training")
     return [order, *extras]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from resgen import naming
+from resgen.components.attention import AttentionKind
 from resgen.layout import LINE_LENGTH
 from resgen.plan import NetworkPlan, Stage
 
@@ -43,8 +44,11 @@ class Page:
     framework_imports: tuple[str, ...]
     constants: tuple[Constant, ...]
     # Module-level helper functions and classes, in order, by template name
-    # (``templates/<backend>/helpers/<name>.py.j2``).
+    # (``templates/<backend>/helpers/<name>.py.j2``): those before the attention kinds'
+    # (``templates/<backend>/attention/<type>.py.j2``, their ``define`` macro), then the rest.
     helpers: tuple[str, ...]
+    attention: tuple[AttentionKind, ...]
+    late_helpers: tuple[str, ...]
     stage_fields: tuple[str, ...]  # the ``Stage`` table's columns
     input_shape: tuple[int, ...]  # the factory's default input, in the backend's layout
     recursion_limit: int | None = None  # Keras: where Python's default is too low
@@ -75,11 +79,10 @@ def stage_row(fields: tuple[str, ...], stage: Stage) -> tuple[tuple[str, int], .
         "width": stage.width,
         "out_channels": stage.out_channels,
         "stride": stage.stride,
-        "se_channels": stage.se_channels,
-        "eca_kernel": stage.eca_kernel,
         "first_block": stage.first_block,
     }
-    return tuple((name, values[name]) for name in fields)
+    attention = dict(stage.attention_arguments)  # a stage without one passes 0s
+    return tuple((name, values.get(name, attention.get(name, 0))) for name in fields)
 
 
 def _positional(plan: NetworkPlan, fields: tuple[str, ...]) -> bool:
@@ -103,10 +106,7 @@ def _stage_fields(plan: NetworkPlan, backend: Backend) -> tuple[str, ...]:
     if any(block.takes_width for block in classes):
         fields.append("width")
     fields += ["out_channels", "stride"]
-    if plan.squeeze_excitation:
-        fields.append("se_channels")
-    if plan.efficient_channel_attention:
-        fields.append("eca_kernel")
+    fields += plan.attention_arguments
     if plan.drop_path:
         fields.append("first_block")
     return tuple(fields)
@@ -144,13 +144,10 @@ TORCH_ACTIVATIONS = {
 }
 
 
-def _attention_helpers(plan: NetworkPlan) -> list[str]:
-    """Helper classes or functions for the blocks' attention, anti-aliasing, stochastic depth."""
+def _late_helpers(plan: NetworkPlan) -> list[str]:
+    """Helper classes or functions after the attention kinds': anti-aliasing, stochastic
+    depth."""
     out = []
-    if plan.squeeze_excitation:
-        out.append("squeeze_excitation")
-    if plan.efficient_channel_attention:
-        out.append("efficient_channel_attention")
     if plan.blur_pool:
         out.append("blur_pool")
     if plan.drop_path:
@@ -169,7 +166,6 @@ def torch_page(plan: NetworkPlan) -> Page:
     helpers = [norm_layer]
     if any(block.shortcut.zero_pad for block in plan.block_classes):
         helpers.append("zero_pad_shortcut")
-    helpers += _attention_helpers(plan)
     stem = plan.stem
     fields = _stage_fields(plan, "torch")
     return Page(
@@ -177,6 +173,8 @@ def torch_page(plan: NetworkPlan) -> Page:
         framework_imports=("import torch", "from torch import nn"),
         constants=tuple(constants),
         helpers=tuple(helpers),
+        attention=plan.attention_kinds,
+        late_helpers=tuple(_late_helpers(plan)),
         stage_fields=fields,
         input_shape=(stem.in_channels, stem.in_size, stem.in_size),
         positional_stages=_positional(plan, fields),
@@ -273,8 +271,7 @@ def keras_page(plan: NetworkPlan) -> Page:
     if plan.activation == "gelu_tanh":
         layers.append("gelu_tanh")
     norm_layer = "group_norm" if plan.group_norm else "batch_norm"
-    blocks = [name for name in _attention_helpers(plan) if name != "blur_pool"]
-    helpers = [*layers, "conv2d", norm_layer, *blocks]
+    late = [name for name in _late_helpers(plan) if name != "blur_pool"]
     stdlib = ["import sys"] if limit is not None else []
     if plan.mixed:
         stdlib.append("from collections.abc import Callable")
@@ -290,7 +287,9 @@ def keras_page(plan: NetworkPlan) -> Page:
         stdlib_imports=tuple(stdlib),
         framework_imports=tuple(framework),
         constants=tuple(constants),
-        helpers=tuple(helpers),
+        helpers=(*layers, "conv2d", norm_layer),
+        attention=plan.attention_kinds,
+        late_helpers=tuple(late),
         stage_fields=_stage_fields(plan, "keras"),
         input_shape=(stem.in_size, stem.in_size, stem.in_channels),
         recursion_limit=limit,

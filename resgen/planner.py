@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from resgen import naming
+from resgen.components import attention
 from resgen.naming import block_names, stage_names, stem_names, stem_pool_names
 from resgen.plan import (
     Block,
@@ -22,18 +23,7 @@ from resgen.plan import (
     Stem,
     StemPoolKind,
 )
-from resgen.plan_layers import (
-    AntiAlias,
-    AntiAliasKind,
-    Attention,
-    Conv,
-    EfficientChannelAttention,
-    Norm,
-    SqueezeExcitation,
-    conv_out,
-    eca_kernel,
-    make_divisible,
-)
+from resgen.plan_layers import AntiAlias, AntiAliasKind, Conv, Norm, conv_out
 from resgen.spec import BottleneckBlockSpec, Spec, StageSpec
 
 
@@ -157,7 +147,7 @@ def _block_class(spec: Spec, kind: StageKind, mixed: bool) -> BlockClass:
         zero_init_residual=spec.zero_init_residual,
         torch=naming.TorchBlockAttributes(act=naming.torch_activation(act)),
         keras=naming.KerasSuffixes(act=naming.keras_activation(act)),
-        attention=block.attention.type if block.attention else None,
+        attention=attention.kind(block.attention),
         anti_alias=_anti_alias(spec),
         drop_path=spec.drop_path_rate > 0,
         reduce_first=block.reduce_first != 1,
@@ -240,25 +230,6 @@ def _plan_stem(spec: Spec) -> Stem:
         pool_aa=pool_aa,
         torch_act=naming.torch_activation(spec.activation),
     )
-
-
-def _attention(spec: Spec, block: naming.BlockNames, channels: int) -> Attention | None:
-    attention = spec.block.attention
-    if attention is None:
-        return None
-    torch_name, keras_name = block.attention
-    if attention.type == "eca":
-        if attention.kernel_size is not None:
-            kernel = attention.kernel_size
-        else:
-            kernel = eca_kernel(channels, attention.gamma, attention.beta)
-        return EfficientChannelAttention(torch_name, keras_name, channels, kernel, *block.eca_conv)
-    hidden = attention.hidden_channels or make_divisible(
-        channels * attention.ratio, attention.divisor
-    )
-    reduce = Conv(*block.se_reduce, channels, hidden, 1, 1, 1, bias=True, in_size=1)
-    expand = Conv(*block.se_expand, hidden, channels, 1, 1, 1, bias=True, in_size=1)
-    return SqueezeExcitation(torch_name, keras_name, channels, hidden, reduce, expand)
 
 
 @dataclass(frozen=True)
@@ -370,7 +341,7 @@ def _plan_block(
         norms=tuple(norms),
         shortcut_convs=shortcut_convs,
         shortcut_norms=shortcut_norms,
-        attention=_attention(spec, names, out_ch),
+        attention=attention.plan(spec.block.attention, names, out_ch),
         anti_alias=anti_alias,
         drop_path=drop_path,
     )

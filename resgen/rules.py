@@ -6,6 +6,7 @@ Messages say what to change, not only what is wrong.
 
 from __future__ import annotations
 
+from resgen.components import attention
 from resgen.plan import NetworkPlan, Rounding, smallest_input
 from resgen.plan_layers import anti_alias_out, conv_out
 from resgen.planner import build_plan, stage_kind, stage_widths, stem_pool_kind, stem_widths
@@ -112,27 +113,8 @@ def _check_block_knobs(spec: Spec) -> Problems:
                     )
                 )
                 break
-    attention = block.attention
-    if attention is not None and attention.type == "se":
-        given = attention.model_fields_set
-        if attention.hidden_channels is not None and given & {"ratio", "divisor"}:
-            extra = " and ".join(sorted(given & {"ratio", "divisor"}))
-            problems.append(
-                (
-                    ("block", "attention", "hidden_channels"),
-                    f"a fixed hidden width replaces ratio and divisor; remove {extra}",
-                )
-            )
-    if attention is not None and attention.type == "eca":
-        given = attention.model_fields_set
-        if attention.kernel_size is not None and given & {"gamma", "beta"}:
-            extra = " and ".join(sorted(given & {"gamma", "beta"}))
-            problems.append(
-                (
-                    ("block", "attention", "kernel_size"),
-                    f"a fixed kernel replaces the adaptive rule's gamma and beta; remove {extra}",
-                )
-            )
+    for path, message in attention.check(block.attention):
+        problems.append((("block", "attention", *path), message))
     return problems
 
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from resgen import naming
+from resgen.components import attention
 from resgen.naming import block_names, stem_kinds, stem_names, stem_pool_names
 
 if TYPE_CHECKING:
@@ -90,9 +91,8 @@ def _block_candidates(stage: int, index: int) -> Iterator[tuple[LayerKind, str, 
         conv_torch, conv_keras, norm_torch, norm_keras = names.projection(avg=avg)
         yield ("conv", conv_torch, conv_keras)
         yield ("norm", norm_torch, norm_keras)
-    yield ("conv", *names.se_reduce)
-    yield ("conv", *names.se_expand)
-    yield ("conv1d", *names.eca_conv)
+    for kind, torch_name, keras_name in attention.weights(names):
+        yield (cast(LayerKind, kind), torch_name, keras_name)
 
 
 def keras_layer_name(torch_path: str, kind: LayerKind) -> str | None:

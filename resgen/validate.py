@@ -17,30 +17,21 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from resgen import rules
+from resgen.components import attention
 from resgen.errors import Problem, ResgenError, SpecError
 from resgen.files import require_regular
 from resgen.loader import MAX_FILE_BYTES, SourceMap, load_document
-from resgen.spec import (
-    BasicBlockSpec,
-    BottleneckBlockSpec,
-    EfficientChannelAttentionSpec,
-    Spec,
-    SqueezeExcitationSpec,
-)
+from resgen.spec import BasicBlockSpec, BottleneckBlockSpec, Spec
 
 _BLOCK_MODELS: dict[str, type[BaseModel]] = {
     "basic": BasicBlockSpec,
     "bottleneck": BottleneckBlockSpec,
 }
-_ATTENTION_MODELS: dict[str, type[BaseModel]] = {
-    "se": SqueezeExcitationSpec,
-    "eca": EfficientChannelAttentionSpec,
-}
 # The tagged unions of the spec, by the user's path to them: pydantic puts the chosen member's
 # `type` into its error locations (`block.bottleneck.groups`), which users never write.
 _TAGGED: dict[tuple[str, ...], tuple[str, dict[str, type[BaseModel]]]] = {
     ("block",): ("blocks", _BLOCK_MODELS),
-    ("block", "attention"): ("attention", _ATTENTION_MODELS),
+    ("block", "attention"): ("attention", attention.SPECS),
 }
 
 SPEC_SUFFIXES = (".yaml", ".yml")

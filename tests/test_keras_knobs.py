@@ -32,6 +32,7 @@ keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 
 from resgen import rules  # noqa: E402
+from resgen.components.attention import eca, se  # noqa: E402
 from resgen.plan import NetworkPlan  # noqa: E402
 from resgen.planner import build_plan  # noqa: E402
 from resgen.render import render  # noqa: E402
@@ -376,8 +377,8 @@ def helpers_defined(text: str, plan: NetworkPlan) -> None:
     """A file defines a knob's helper exactly where its network uses the knob, and no Lambda
     layer (Lambdas do not serialise safely): custom layers are registered classes."""
     used = {
-        "def squeeze_excitation(": plan.squeeze_excitation,
-        "def efficient_channel_attention(": plan.efficient_channel_attention,
+        "def squeeze_excitation(": se.KIND in plan.attention_kinds,
+        "def efficient_channel_attention(": eca.KIND in plan.attention_kinds,
         "class BlurPool2D(layers.Layer):": plan.blur_pool,
         "def gelu_tanh(": plan.activation == "gelu_tanh",
         "def group_norm(": plan.group_norm,
