@@ -280,7 +280,8 @@ def keras_page(plan: NetworkPlan) -> Page:
         stdlib.append("from typing import Any, NamedTuple")
     else:
         stdlib.append("from typing import NamedTuple")
-    if set(layers) - {"gelu_tanh"}:  # the layers compute with keras.ops; gelu_tanh does not
+    # The layers compute with keras.ops (gelu_tanh does not), and so may attention helpers.
+    if set(layers) - {"gelu_tanh"} or any(kind.keras_ops for kind in plan.attention_kinds):
         framework[1] += ", ops"
     stem = plan.stem
     return Page(

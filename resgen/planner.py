@@ -341,7 +341,7 @@ def _plan_block(
         norms=tuple(norms),
         shortcut_convs=shortcut_convs,
         shortcut_norms=shortcut_norms,
-        attention=attention.plan(spec.block.attention, names, out_ch),
+        attention=attention.plan(spec.block.attention, names, out_ch, conv_size),
         anti_alias=anti_alias,
         drop_path=drop_path,
     )

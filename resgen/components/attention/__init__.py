@@ -1,27 +1,42 @@
 """Channel attention on a block's branch, after its last norm and before the sum.
 
-The registry: ``KINDS`` lists the kind modules in the order the spec's union, the field
-reference and the generated files name them. Everything else about a kind (its spec model,
-rules, plan record, names, sentence, weights and template key) lives in its own module; the
-rest of resgen reaches a kind only through the functions here.
+The registry: every module of this package but ``base`` is a kind, found by listing the
+package, so adding a kind is adding its module (and its two templates). ``KINDS`` holds them in
+the order of their ``ORDER``, the order the spec's union, the field reference and the
+generated files name them. Everything else about a kind (its spec model, rules, plan record,
+names, sentence, weights and template key) lives in its own module; the rest of resgen reaches
+a kind only through the functions here.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import operator
+import pkgutil
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Annotated, Any
 
 from pydantic import Field
 
 from resgen import naming
-from resgen.components.attention import eca, se
 from resgen.components.attention.base import Attention, AttentionKind, Finding
 
 __all__ = ["KINDS", "Attention", "AttentionKind", "AttentionSpec", "Finding"]
 
-KINDS = (se, eca)
+
+def _kinds() -> tuple[ModuleType, ...]:
+    names = sorted(info.name for info in pkgutil.iter_modules(__path__) if info.name != "base")
+    modules = [importlib.import_module(f"{__name__}.{name}") for name in names]
+    modules.sort(key=lambda module: module.ORDER)
+    orders = [module.ORDER for module in modules]
+    if len(set(orders)) != len(orders):
+        raise RuntimeError(f"attention kinds share an ORDER: {orders}")
+    return tuple(modules)
+
+
+KINDS = _kinds()
 
 SPECS: dict[str, Any] = {kind.KIND.type: kind.Spec for kind in KINDS}
 _BY_TYPE = {kind.KIND.type: kind for kind in KINDS}
@@ -52,9 +67,10 @@ def check(spec: Any) -> list[Finding]:
     return [] if spec is None else _BY_TYPE[spec.type].check(spec)
 
 
-def plan(spec: Any, names: naming.BlockNames, channels: int) -> Attention | None:
-    """The attention module of one block whose branch outputs ``channels``."""
-    return None if spec is None else _BY_TYPE[spec.type].plan(spec, names, channels)
+def plan(spec: Any, names: naming.BlockNames, channels: int, size: int) -> Attention | None:
+    """The attention module of one block whose branch outputs ``channels`` x ``size`` x
+    ``size``."""
+    return None if spec is None else _BY_TYPE[spec.type].plan(spec, names, channels, size)
 
 
 def weights(names: naming.BlockNames) -> Iterator[tuple[str, str, str]]:

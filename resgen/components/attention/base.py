@@ -21,6 +21,7 @@ class AttentionKind:
     torch: Any  # the attribute names inside its PyTorch module (the kind's own dataclass)
     keras: Any  # the suffixes of its Keras layers (the kind's own dataclass)
     defines: tuple[str, ...]  # the module-level names its helper defines in a generated file
+    keras_ops: bool = False  # its Keras helper computes with ``keras.ops`` (the file imports it)
 
 
 @dataclass(frozen=True)

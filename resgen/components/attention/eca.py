@@ -65,6 +65,8 @@ class KerasNames:
 
 TORCH, KERAS = TorchNames(), KerasNames()
 
+ORDER = 20  # where the registry lists it
+
 KIND = AttentionKind(
     type="eca",
     arguments=("eca_kernel",),
@@ -124,7 +126,9 @@ class EfficientChannelAttention(Attention):
         return self.kernel * self.channels
 
 
-def plan(spec: EfficientChannelAttentionSpec, names: naming.BlockNames, channels: int) -> Attention:
+def plan(
+    spec: EfficientChannelAttentionSpec, names: naming.BlockNames, channels: int, size: int
+) -> Attention:
     kernel = spec.kernel_size
     if kernel is None:
         kernel = adaptive_kernel(channels, spec.gamma, spec.beta)

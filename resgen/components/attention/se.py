@@ -67,6 +67,8 @@ class KerasNames:
 
 TORCH, KERAS = TorchNames(), KerasNames()
 
+ORDER = 10  # where the registry lists it
+
 KIND = AttentionKind(
     type="se",
     arguments=("se_channels",),
@@ -115,7 +117,9 @@ class SqueezeExcitation(Attention):
         return self.reduce.macs + self.expand.macs
 
 
-def plan(spec: SqueezeExcitationSpec, names: naming.BlockNames, channels: int) -> Attention:
+def plan(
+    spec: SqueezeExcitationSpec, names: naming.BlockNames, channels: int, size: int
+) -> Attention:
     hidden = spec.hidden_channels or make_divisible(channels * spec.ratio, spec.divisor)
     reduce = names.attention_layer(TORCH.reduce, KERAS.reduce)
     expand = names.attention_layer(TORCH.expand, KERAS.expand)
