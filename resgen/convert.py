@@ -39,9 +39,8 @@ from resgen.checkpoint import (
 from resgen.errors import Problem, ResgenError, one_line
 from resgen.files import read_regular, write_atomic_with
 from resgen.plan import NetworkPlan
-from resgen.planner import build_plan
 from resgen.spec import Spec
-from resgen.validate import load_spec
+from resgen.validate import load_planned
 
 if TYPE_CHECKING:
     import keras
@@ -223,10 +222,10 @@ class Request:
 def prepare(spec_path: Path, source: Path, target: Path, *, force: bool = False) -> Request:
     """Every check that needs no framework: suffixes, OUT, the spec, IN read (bounded)."""
     source_format, target_format = check_paths(source, target, force=force)
-    spec = load_spec(spec_path)
+    planned = load_planned(spec_path)
     data = read_regular(source, CHECKPOINT_LIMIT, what="checkpoint")
     return Request(
-        spec_path, spec, build_plan(spec), source, target, source_format, target_format, data
+        spec_path, planned.spec, planned.plan, source, target, source_format, target_format, data
     )
 
 
@@ -261,7 +260,7 @@ def _convert(request: Request, scratch: Path) -> tuple[Report, bytes]:
     labels = _points(plan, (source_format.side, target_format.side))
 
     def build(backend: Side) -> Any:
-        return _factory(request.spec_path, spec, backend, scratch)()
+        return _factory(request, backend, scratch)()
 
     torch_model = build("torch")
     if source_format.side == "keras":
@@ -305,13 +304,13 @@ def _convert(request: Request, scratch: Path) -> tuple[Report, bytes]:
     return report, payload
 
 
-def _factory(spec_path: Path, spec: Spec, backend: Side, scratch: Path) -> Any:
+def _factory(request: Request, backend: Side, scratch: Path) -> Any:
     """The spec's generated factory for ``backend``: the text ``build`` writes, imported."""
-    from resgen.train.generated import import_file, model_text
+    from resgen.generated import import_file, write_model
 
+    spec = request.spec
     path = scratch / backend / f"{spec.name}.py"
     if not path.exists():
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(model_text(spec_path, spec, backend), encoding="utf-8")
-    module = import_file(path, f"convert_{backend}_{spec.name}")
+        write_model(request.spec_path, spec, backend, scratch, request.plan)
+    module = import_file(path, f"_resgen_convert_{backend}_{spec.name}")
     return getattr(module, spec.name)

@@ -305,3 +305,28 @@ def test_family_folders_build_flat_and_names_stay_unique(tmp_path: Path) -> None
         "names must be unique\n"
     )
     assert not (tmp_path / "again").exists()
+
+
+def test_a_build_plans_each_spec_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Validation plans a spec once for its post-plan checks and render prints that plan: one
+    build_plan call per spec, whatever the number of backends (before issue 18: three)."""
+    import importlib
+
+    build, planner, render, validate = (
+        importlib.import_module(f"resgen.{name}")
+        for name in ("build", "planner", "render", "validate")
+    )
+
+    calls: list[str] = []
+    real = planner.build_plan
+
+    def counting(spec: object) -> object:
+        calls.append(spec.name)  # type: ignore[attr-defined]
+        return real(spec)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(validate, "build_plan", counting)
+    monkeypatch.setattr(render, "build_plan", counting)
+    names = ("resnet18", "seresnet50", "ecaresnet26t")
+    found = build.targets([SPECS / f"{name}.yaml" for name in names], ("torch", "keras"), tmp_path)
+    assert len(found) == 6
+    assert sorted(calls) == sorted(names)

@@ -84,6 +84,28 @@ def test_the_spec_side_never_imports_render_build_or_train(start: str) -> None:
     assert not {m for m in reached if m.startswith(forbidden)}, sorted(reached)
 
 
+def test_the_rules_never_run_the_planner() -> None:
+    """Cross-field rules read the spec (and the per-stage facts of resgen.stages); the checks
+    that need a plan get one from validate's post-plan step (issue 18)."""
+    reached = reachable("resgen.rules")
+    assert "resgen.stages" in reached
+    assert "resgen.planner" not in reached, sorted(reached)
+
+
+def test_component_kinds_stay_on_the_spec_side() -> None:
+    """The registries import their kinds by listing their package, which the walk cannot
+    follow: each kind module is walked here instead."""
+    kinds = sorted((PACKAGE / "components").rglob("*.py"))
+    assert len(kinds) >= 4
+    forbidden = ("resgen.render", "resgen.build", "resgen.train", "resgen.cli", "resgen.transfer")
+    forbidden += ("resgen.planner", "resgen.validate", "resgen.rules")
+    for path in kinds:
+        name = ".".join(["resgen", *path.relative_to(PACKAGE).with_suffix("").parts])
+        name = name.removesuffix(".__init__")
+        reached = reachable(name)
+        assert not {m for m in reached if m.startswith(forbidden)}, (name, sorted(reached))
+
+
 def test_the_graph_walk_sees_real_imports() -> None:
     """The walk is not vacuous: it finds what the sources plainly import."""
     assert {

@@ -20,6 +20,7 @@ from typing import Any
 from rich.console import Console
 
 from resgen.files import write_atomic
+from resgen.generated import import_file, model_text
 from resgen.render import spec_digest
 from resgen.spec import Spec
 from resgen.train import data as datasets
@@ -28,12 +29,11 @@ from resgen.train.backend import Backend, ModelInputs, Trainer
 from resgen.train.batches import Batches, channel_stats
 from resgen.train.config import RESUME_KEYS, TrainConfig, World, default_workers, option_error
 from resgen.train.frameworks import open_backend
-from resgen.train.generated import import_file, model_text
 from resgen.train.loop import Cadence, run
 from resgen.train.progress import Progress, result_line
 from resgen.train.resume_state import LoopState
 from resgen.train.schedule import Schedule
-from resgen.validate import load_specs
+from resgen.validate import load_all_planned
 
 RUNS = Path("runs")
 EVAL_BATCH = 256
@@ -64,11 +64,14 @@ def prepare(
     paths: Sequence[Path], config: TrainConfig, out: Path | None, world: World
 ) -> list[Job]:
     """Check every spec, the data and the run folders; nothing imports a framework here."""
-    loaded = load_specs(paths)
+    planned = load_all_planned(paths)
+    loaded = [(path, p.spec) for path, p in planned]
+    plans = [p.plan for _, p in planned]
     arg = datasets.parse(config.data)
     cache: dict[tuple[int, int, int], tuple[datasets.Dataset, ModelInputs]] = {}
     jobs: list[Job] = []
-    for (spec_path, spec), folder in zip(loaded, folders([s for _, s in loaded], out), strict=True):
+    places = zip(loaded, plans, folders([s for _, s in loaded], out), strict=True)
+    for (spec_path, spec), plan, folder in places:
         shape = (spec.input.size, spec.input.channels, spec.num_classes)
         if shape not in cache:
             dataset = datasets.load(arg, *shape, seed=config.seed)
@@ -77,7 +80,7 @@ def prepare(
         dataset, inputs = cache[shape]
         augment = dataset.augment if config.augment is None else config.augment
         batches = Batches(dataset, config.batch_size, config.seed, augment, world.rank, world.size)
-        text = model_text(spec_path, spec, config.backend)
+        text = model_text(spec_path, spec, config.backend, plan)
         key = {
             "spec_sha256": spec_digest(spec),
             "model_sha256": hashlib.sha256(text.encode()).hexdigest(),
@@ -163,7 +166,7 @@ def start_folder(job: Job, world: World) -> None:
 
 
 def build_trainer(job: Job, backend: Backend) -> Trainer:
-    module = import_file(job.folder / records.MODEL, job.spec.name)
+    module = import_file(job.folder / records.MODEL, f"_resgen_train_{job.spec.name}")
     return backend.trainer(getattr(module, job.spec.name), job.inputs)
 
 
