@@ -330,3 +330,13 @@ def test_a_build_plans_each_spec_once(monkeypatch: pytest.MonkeyPatch, tmp_path:
     found = build.targets([SPECS / f"{name}.yaml" for name in names], ("torch", "keras"), tmp_path)
     assert len(found) == 6
     assert sorted(calls) == sorted(names)
+
+
+def test_folded_descriptions_keep_hyphenated_words_whole() -> None:
+    """YAML folds a description's line break into a space, so a line ending in a hyphen splits
+    the word in every generated docstring ("Shift- Invariant" in four specs before issue 18)."""
+    from resgen.loader import load_document
+
+    for path in sorted(SPECS.glob("*.yaml")):
+        description = load_document(path)[0].get("description", "")
+        assert not re.search(r"[A-Za-z]- [A-Za-z]", description), (path.name, description)
