@@ -12,7 +12,6 @@ from typing import Literal
 
 from resgen import naming
 from resgen.components.attention import AttentionKind
-from resgen.layout import LINE_LENGTH
 from resgen.plan import NetworkPlan, Stage
 
 Backend = Literal["torch", "keras"]
@@ -54,7 +53,6 @@ class Page:
     recursion_limit: int | None = None  # Keras: where Python's default is too low
     pool_pad: StemPoolPad | None = None  # Keras: the stem pool's padding layer
     keras: naming.KerasSuffixes = naming.KERAS  # Keras: what its helpers append to a name
-    positional_stages: bool = False  # PyTorch: rows as Stage(3, 64, ...) under a column comment
     norm_layer: str = "batch_norm"  # the helper every norm is built with
     norm_class: str = "nn.BatchNorm2d"  # PyTorch: the class the initialisation looks for
     # The activation as code: PyTorch's module, constructed; Keras' ``Activation`` argument.
@@ -83,16 +81,6 @@ def stage_row(fields: tuple[str, ...], stage: Stage) -> tuple[tuple[str, int], .
     }
     attention = dict(stage.attention_arguments)  # a stage without one passes 0s
     return tuple((name, values.get(name, attention.get(name, 0))) for name in fields)
-
-
-def _positional(plan: NetworkPlan, fields: tuple[str, ...]) -> bool:
-    """Rows too long for ``    Stage(blocks=3, ...),`` on one line are written positionally
-    (``Stage(3, 64, ...)``) under a comment naming the columns, as a table by hand would be."""
-    longest = max(
-        len(", ".join(f"{name}={value!r}" for name, value in stage_row(fields, stage)))
-        for stage in plan.stages
-    )
-    return len("    Stage(),") + longest > LINE_LENGTH
 
 
 def _stage_fields(plan: NetworkPlan, backend: Backend) -> tuple[str, ...]:
@@ -177,7 +165,6 @@ def torch_page(plan: NetworkPlan) -> Page:
         late_helpers=tuple(_late_helpers(plan)),
         stage_fields=fields,
         input_shape=(stem.in_channels, stem.in_size, stem.in_size),
-        positional_stages=_positional(plan, fields),
         norm_layer=norm_layer,
         norm_class="nn.GroupNorm" if plan.group_norm else "nn.BatchNorm2d",
         act_layer=TORCH_ACTIVATIONS[plan.activation],
