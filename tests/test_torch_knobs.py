@@ -307,7 +307,7 @@ HELPERS = {
 @pytest.mark.parametrize("name", sorted(shipped_specs()))
 def test_a_file_holds_only_what_its_spec_uses(name: str) -> None:
     """A helper class or function appears exactly where the plan's page names it, and no file
-    grows past ~300 lines."""
+    grows past ~330 lines (SENet-154's, with its STAGES rows in keywords, is the longest)."""
     from resgen.page import torch_page
 
     text = (GENERATED / "torch" / f"{name}.py").read_text(encoding="utf-8")
@@ -316,7 +316,7 @@ def test_a_file_holds_only_what_its_spec_uses(name: str) -> None:
     for marker, helper in HELPERS.items():
         defined = bool(re.search(rf"^(class|def) {marker.split()[-1]}\b", text, re.M))
         assert defined == (helper in helpers), (marker, helpers)
-    assert len(text.splitlines()) <= 310
+    assert len(text.splitlines()) <= 330
 
 
 # --- combinations no shipped spec holds ----------------------------------------------------------
