@@ -123,10 +123,18 @@ def stem_phrase(plan: NetworkPlan) -> str:
     return f"{phrase} with {pool}"
 
 
+def _shape(channels: int, size: int, backend: str) -> str:
+    """A feature map's shape in the backend's layout (NCHW or NHWC)."""
+    if backend == "keras":
+        return f"{size} x {size} x {channels}"
+    return f"{channels} x {size} x {size}"
+
+
 def stage_table(plan: NetworkPlan, backend: str = "torch") -> list[str]:
     """Rows of the stage table (header first), aligned for a docstring.
 
-    Shapes are channels x height x width in both backends; stages take the backend's names
+    Shapes are in the backend's layout, as its comments write them: channels x height x width
+    in PyTorch, height x width x channels in Keras; stages take the backend's names
     (``layer1`` in PyTorch, ``conv2`` in Keras, which counts the stem as ``conv1``).
     """
     rows = [("stage", "blocks", "channels", "stride", "output")]
@@ -137,7 +145,7 @@ def stage_table(plan: NetworkPlan, backend: str = "torch") -> list[str]:
             "",
             f"{stem.in_channels} -> {stem.out_channels}",
             str(stem.stride),
-            f"{stem.out_channels} x {stem.out_size} x {stem.out_size}",
+            _shape(stem.out_channels, stem.out_size, backend),
         )
     )
     for stage in plan.stages:
@@ -147,7 +155,7 @@ def stage_table(plan: NetworkPlan, backend: str = "torch") -> list[str]:
                 str(len(stage.blocks)),
                 f"{stage.in_channels} -> {stage.out_channels}",
                 str(stage.stride),
-                f"{stage.out_channels} x {stage.out_size} x {stage.out_size}",
+                _shape(stage.out_channels, stage.out_size, backend),
             )
         )
     rows.append(("head", "", f"{plan.head.in_features} -> {plan.head.num_classes}", "", ""))
@@ -173,7 +181,7 @@ def usage(plan: NetworkPlan, backend: Backend) -> str:
         f"Build it with ``{plan.name}(num_classes={classes!r}, input_shape={shape!r})``; it "
         "takes float tensors in NHWC layout (channels last) and returns logits. Layer names "
         "follow keras.applications, so its weights load by layer name where the architecture "
-        "matches. The table lists channels x height x width."
+        "matches. Shapes, in the table as in the comments, are height x width x channels."
     )
 
 

@@ -340,3 +340,18 @@ def test_folded_descriptions_keep_hyphenated_words_whole() -> None:
     for path in sorted(SPECS.glob("*.yaml")):
         description = load_document(path)[0].get("description", "")
         assert not re.search(r"[A-Za-z]- [A-Za-z]", description), (path.name, description)
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_the_docstring_stage_table_uses_the_comments_layout(backend: str) -> None:
+    """Each stage's row in the module docstring gives the shape its STAGES comment gives (NCHW
+    in PyTorch, H x W x C in Keras; Keras' table said C x H x W before issue 18)."""
+    for name in ("resnet18", "resnet50", "resnet20_cifar"):
+        text = (REPO / "generated" / backend / f"{name}.py").read_text(encoding="utf-8")
+        comments = dict(re.findall(r"^    # (\w+): (\d+ x \d+ x \d+)$", text, re.M))
+        rows = dict(re.findall(r"^    (\w+) .*  (\d+ x \d+ x \d+)$", text, re.M))
+        assert len(comments) >= 3 and set(comments) <= set(rows), (name, comments, rows)
+        assert {stage: rows[stage] for stage in comments} == comments, name
+        size = 224 if name != "resnet20_cifar" else 32
+        layout = f"3 x {size} x {size}" if backend == "torch" else f"{size} x {size} x 3"
+        assert f"Stage table for a {layout} input:" in text
