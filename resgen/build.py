@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from resgen.backends import Backend
 from resgen.errors import Problem, ResgenError
 from resgen.files import read_regular, size_text, write_atomic
-from resgen.render import Backend, body_digest, body_of, read_header, render
+from resgen.render import body_digest, body_of, read_header, render
 from resgen.spec import Spec
 from resgen.validate import load_all_planned
 

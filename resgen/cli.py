@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from resgen.backends import BACKENDS
 from resgen.cli_support import (
     EPILOG,
     EXIT_BAD_INPUT,
@@ -33,7 +34,7 @@ def main() -> None:
     """resgen: residual networks from YAML specs, as readable PyTorch and Keras 3 files."""
 
 
-BACKEND_CHOICE = click.Choice(["torch", "keras", "all"])
+BACKEND_CHOICE = click.Choice([*BACKENDS, "all"])
 
 
 @main.command(epilog=EPILOG)
@@ -53,7 +54,7 @@ def build(paths: tuple[Path, ...], backend: str, out: Path, check: bool, force: 
     """Render each spec (files or folders of *.yaml) into a standalone source file."""
     from resgen import build as builder
 
-    backends = ("torch", "keras") if backend == "all" else (backend,)
+    backends = BACKENDS if backend == "all" else (backend,)
     if check:
         findings = builder.check(paths, backends, out)  # type: ignore[arg-type]
         for finding in findings:

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from resgen.backends import Backend
 from resgen.checkpoint import (
     CHECKPOINT_LIMIT,
     Format,
-    Side,
     checkpoint_format,
     keras_bytes,
     load_keras,
@@ -106,7 +106,7 @@ class Report:
         return out
 
 
-def _points(plan: NetworkPlan, pair: tuple[Side, Side]) -> list[str]:
+def _points(plan: NetworkPlan, pair: tuple[Backend, Backend]) -> list[str]:
     """Labels of the points compared: the stem, each stage, the logits."""
     both = pair == ("torch", "keras") or pair == ("keras", "torch")
     stages = [f"{s.torch_name} / {s.keras_name}" if both else s.torch_name for s in plan.stages]
@@ -259,7 +259,7 @@ def _convert(request: Request, scratch: Path) -> tuple[Report, bytes]:
     x = np.random.default_rng(SEED).standard_normal(shape).astype(np.float32)
     labels = _points(plan, (source_format.side, target_format.side))
 
-    def build(backend: Side) -> Any:
+    def build(backend: Backend) -> Any:
         return _factory(request, backend, scratch)()
 
     torch_model = build("torch")
@@ -304,7 +304,7 @@ def _convert(request: Request, scratch: Path) -> tuple[Report, bytes]:
     return report, payload
 
 
-def _factory(request: Request, backend: Side, scratch: Path) -> Any:
+def _factory(request: Request, backend: Backend, scratch: Path) -> Any:
     """The spec's generated factory for ``backend``: the text ``build`` writes, imported."""
     from resgen.generated import import_file, write_model
 

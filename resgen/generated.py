@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from resgen.backends import Backend
 from resgen.build import source_name
 from resgen.plan import NetworkPlan
-from resgen.render import Backend, render
+from resgen.render import render
 from resgen.spec import Spec
 
 

@@ -8,13 +8,11 @@ module constants it declares are settled here, once, where they can be tested.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from resgen import naming
+from resgen.backends import Backend
 from resgen.components.attention import AttentionKind
 from resgen.plan import NetworkPlan, Stage
-
-Backend = Literal["torch", "keras"]
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -165,3 +166,18 @@ def test_importing_resgen_loads_no_framework(modules: list[str]) -> None:
     loaded = json.loads(done.stdout)
     assert set(modules) <= set(loaded)
     assert [m for m in loaded if m.split(".")[0] in FRAMEWORKS] == []
+
+
+def test_one_name_for_the_backend_choice() -> None:
+    """``Backend`` is defined once (resgen/backends.py); no module spells the choice again as a
+    Literal of its own, and nothing else is called Backend (issue 18: page's Literal, the
+    trainer's Protocol and config's BackendName were three)."""
+    spelled = re.compile(r"Literal\[\s*\"(torch|keras)\",\s*\"(torch|keras)\"\s*\]")
+    named = re.compile(r"^(class Backend\b|Backend\w* = |\w*BackendName\b)", re.M)
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if path.name == "backends.py":
+            assert spelled.search(text) and named.search(text)
+            continue
+        assert not spelled.search(text), path
+        assert not named.search(text), path
