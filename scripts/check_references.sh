@@ -31,4 +31,4 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$0" -nt "$stamp" ]
 fi
 export PYTHONHASHSEED=0
 "$VENV/bin/python" -m pytest -m reference -p no:cacheprovider \
-    tests/test_references.py tests/test_timm_reference.py "$@"
+    tests/test_references.py tests/test_timm_reference.py tests/test_attention_reference.py "$@"

@@ -1,0 +1,90 @@
+"""Each attention kind (resgen/components/attention/), in the default suite: its parameters and
+MACs against a hand computation, its Keras twin equal to its PyTorch file through
+resgen.transfer, and its place in the schema and the field reference. timm's own module is the
+reference in tests/test_attention_reference.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import REPO, generated_factory, render_generated
+
+from resgen.components import attention
+from resgen.planner import build_plan
+from resgen.schema import json_schema
+from resgen.spec import Spec
+
+TYPES = [kind.KIND.type for kind in attention.KINDS]
+
+# Per attention module at C channels on a 4 x 4 map (a basic block of 64 channels, a bottleneck
+# of 256), by hand from each paper's and timm's layer list: (parameters, MACs).
+BY_HAND: dict[str, dict[int, tuple[int, int]]] = {
+    # 1x1 to make_divisible(C / 16, 8) with bias, 1x1 back with bias: 2 C h + h + C; 2 C h MACs.
+    "se": {64: (2 * 64 * 8 + 8 + 64, 2 * 64 * 8), 256: (2 * 256 * 16 + 16 + 256, 2 * 256 * 16)},
+    # one bias-free 1-D conv of k taps (k = 3 at 64 channels, 5 at 256): k, k C.
+    "eca": {64: (3, 3 * 64), 256: (5, 5 * 256)},
+}
+
+
+def spec_of(kind: str, block: str, size: int = 16) -> Spec:
+    """Two stages, 16 and 32 wide (a bottleneck's output 64 and 128), on a cifar stem."""
+    return Spec.model_validate(
+        {
+            "name": f"attention_{kind}_{block}",
+            "num_classes": 5,
+            "input": {"size": size},
+            "stem": {"type": "cifar", "channels": 16},
+            "block": {"type": block, "attention": {"type": kind}},
+            "stages": [{"blocks": 1, "channels": 16}, {"blocks": 1, "channels": 32, "stride": 2}],
+        }
+    )
+
+
+def test_every_kind_is_counted_by_hand() -> None:
+    assert set(BY_HAND) == set(TYPES)
+
+
+@pytest.mark.parametrize("kind", TYPES)
+def test_params_and_macs_by_hand(kind: str) -> None:
+    for block, channels, out in (("basic", 64, 64), ("bottleneck", 64, 256)):
+        spec = Spec.model_validate(
+            {
+                "name": "counted",
+                "input": {"size": 4},
+                "stem": {"type": "cifar", "channels": channels},
+                "block": {"type": block, "attention": {"type": kind}},
+                "stages": [{"blocks": 2, "channels": channels}],
+            }
+        )
+        plain = spec.model_copy(update={"block": spec.block.model_copy(update={"attention": None})})
+        plan, base = build_plan(spec), build_plan(plain)
+        params, macs = BY_HAND[kind][out]
+        for found in plan.blocks:
+            assert found.attention is not None
+            assert (found.attention.params, found.attention.macs) == (params, macs), block
+        assert plan.params - base.params == 2 * params
+        assert plan.macs - base.macs == 2 * macs
+
+
+@pytest.mark.parametrize("block", ["basic", "bottleneck"])
+@pytest.mark.parametrize("kind", TYPES)
+def test_keras_twin_equals_the_torch_file(kind: str, block: str, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    from test_transfer import check_round_trip
+
+    spec = spec_of(kind, block)
+    render_generated(spec, tmp_path)
+    torch_factory = generated_factory("torch", spec.name, tmp_path)
+    keras_factory = generated_factory("keras", spec.name, tmp_path)
+    assert check_round_trip(torch_factory, keras_factory, spec, 16) < 1e-4
+
+
+@pytest.mark.parametrize("kind", TYPES)
+def test_every_kind_is_in_the_schema_and_the_field_reference(kind: str) -> None:
+    assert f'"const": "{kind}"' in json.dumps(json_schema())
+    reference = (REPO / "docs" / "spec-reference.md").read_text(encoding="utf-8")
+    assert f"## block.attention, type: {kind}\n" in reference
