@@ -26,6 +26,8 @@ BY_HAND: dict[str, dict[int, tuple[int, int]]] = {
     "se": {64: (2 * 64 * 8 + 8 + 64, 2 * 64 * 8), 256: (2 * 256 * 16 + 16 + 256, 2 * 256 * 16)},
     # one bias-free 1-D conv of k taps (k = 3 at 64 channels, 5 at 256): k, k C.
     "eca": {64: (3, 3 * 64), 256: (5, 5 * 256)},
+    # one 1x1 conv keeping the width, with bias: C C + C; C C MACs.
+    "ese": {64: (64 * 64 + 64, 64 * 64), 256: (256 * 256 + 256, 256 * 256)},
 }
 
 
