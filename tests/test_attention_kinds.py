@@ -28,6 +28,9 @@ BY_HAND: dict[str, dict[int, tuple[int, int]]] = {
     "eca": {64: (3, 3 * 64), 256: (5, 5 * 256)},
     # one 1x1 conv keeping the width, with bias: C C + C; C C MACs.
     "ese": {64: (64 * 64 + 64, 64 * 64), 256: (256 * 256 + 256, 256 * 256)},
+    # 1-D convs across the C channels: 1 tap to h = make_divisible(C / 8, 8) with bias, k taps
+    # back to one with bias (k = 3 at 64, 5 at 256): 2 h + h k + 1; h C (1 + k) MACs.
+    "ecam": {64: (2 * 8 + 8 * 3 + 1, 8 * 64 * 4), 256: (2 * 32 + 32 * 5 + 1, 32 * 256 * 6)},
 }
 
 
@@ -69,6 +72,18 @@ def test_params_and_macs_by_hand(kind: str) -> None:
             assert (found.attention.params, found.attention.macs) == (params, macs), block
         assert plan.params - base.params == 2 * params
         assert plan.macs - base.macs == 2 * macs
+
+
+def test_one_pytorch_path_names_one_keras_layer() -> None:
+    """resgen.transfer pairs weights by PyTorch path alone: kinds that reuse a timm attribute
+    (``se.conv`` in eca and ecam) must give it the same Keras name."""
+    from resgen.naming import block_names
+
+    names: dict[tuple[str, str], str] = {}
+    for kind in attention.KINDS:
+        for layer, torch_name, keras_name in kind.weights(block_names(1, 0)):
+            assert names.setdefault((layer, torch_name), keras_name) == keras_name, kind
+    assert len(set(names.values())) == len(names)
 
 
 @pytest.mark.parametrize("block", ["basic", "bottleneck"])
