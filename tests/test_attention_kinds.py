@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import REPO, generated_factory, render_generated
+from helpers import REPO, generated_factory, render_generated, ruff_clean
 
 from resgen.components import attention
 from resgen.planner import build_plan
@@ -88,13 +88,16 @@ def test_one_pytorch_path_names_one_keras_layer() -> None:
 
 @pytest.mark.parametrize("block", ["basic", "bottleneck"])
 @pytest.mark.parametrize("kind", TYPES)
-def test_keras_twin_equals_the_torch_file(kind: str, block: str, tmp_path: Path) -> None:
+def test_files_are_ruff_clean_and_the_keras_twin_equals_the_torch_file(
+    kind: str, block: str, tmp_path: Path
+) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("keras")
     from test_transfer import check_round_trip
 
     spec = spec_of(kind, block)
     render_generated(spec, tmp_path)
+    ruff_clean(tmp_path / "torch" / f"{spec.name}.py", tmp_path / "keras" / f"{spec.name}.py")
     torch_factory = generated_factory("torch", spec.name, tmp_path)
     keras_factory = generated_factory("keras", spec.name, tmp_path)
     assert check_round_trip(torch_factory, keras_factory, spec, 16) < 1e-4
