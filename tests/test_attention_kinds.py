@@ -31,6 +31,8 @@ BY_HAND: dict[str, dict[int, tuple[int, int]]] = {
     # 1-D convs across the C channels: 1 tap to h = make_divisible(C / 8, 8) with bias, k taps
     # back to one with bias (k = 3 at 64, 5 at 256): 2 h + h k + 1; h C (1 + k) MACs.
     "ecam": {64: (2 * 8 + 8 * 3 + 1, 8 * 64 * 4), 256: (2 * 32 + 32 * 5 + 1, 32 * 256 * 6)},
+    # as ECA: one bias-free 1-D conv of k taps (circular padding adds nothing).
+    "ceca": {64: (3, 3 * 64), 256: (5, 5 * 256)},
 }
 
 
