@@ -33,6 +33,12 @@ BY_HAND: dict[str, dict[int, tuple[int, int]]] = {
     "ecam": {64: (2 * 8 + 8 * 3 + 1, 8 * 64 * 4), 256: (2 * 32 + 32 * 5 + 1, 32 * 256 * 6)},
     # as ECA: one bias-free 1-D conv of k taps (circular padding adds nothing).
     "ceca": {64: (3, 3 * 64), 256: (5, 5 * 256)},
+    # a bias-free MLP C -> round(C / 16) -> C run on the mean and the max, then a bias-free 7x7
+    # conv 2 -> 1 on the 4 x 4 map and its batch norm's 2: 2 C h + 98 + 2; 4 C h + 98 * 16.
+    "cbam": {
+        64: (2 * 64 * 4 + 100, 4 * 64 * 4 + 98 * 16),
+        256: (2 * 256 * 16 + 100, 4 * 256 * 16 + 98 * 16),
+    },
 }
 
 
