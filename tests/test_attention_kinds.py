@@ -44,6 +44,12 @@ BY_HAND: dict[str, dict[int, tuple[int, int]]] = {
         64: (2 * 64 * 4 + 51, 2 * 64 * 4 + 49 * 16),
         256: (2 * 256 * 16 + 51, 2 * 256 * 16 + 49 * 16),
     },
+    # a 1x1 conv C -> 1 with bias (C MACs a pixel, 16 pixels), an MLP C -> round(C / 8) -> C
+    # with biases and a layer norm's 2 h between: C + 1 + 2 C h + h + 2 h + C; 16 C + 2 C h.
+    "gc": {
+        64: (64 + 1 + 2 * 64 * 8 + 3 * 8 + 64, 16 * 64 + 2 * 64 * 8),
+        256: (256 + 1 + 2 * 256 * 32 + 3 * 32 + 256, 16 * 256 + 2 * 256 * 32),
+    },
 }
 
 
