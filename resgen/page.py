@@ -261,12 +261,15 @@ def keras_page(plan: NetworkPlan) -> Page:
     if plan.mixed:
         stdlib.append("from collections.abc import Callable")
     framework = ["import keras", "from keras import layers"]
-    if layers:
+    # Custom layers are typed Any, an attention helper's too (it computes with keras.ops).
+    custom = any(kind.keras_layers for kind in plan.attention_kinds)
+    if layers or custom:
         stdlib.append("from typing import Any, NamedTuple")
     else:
         stdlib.append("from typing import NamedTuple")
     # The layers compute with keras.ops (gelu_tanh does not), and so may attention helpers.
-    if set(layers) - {"gelu_tanh"} or any(kind.keras_ops for kind in plan.attention_kinds):
+    ops = custom or any(kind.keras_ops for kind in plan.attention_kinds)
+    if set(layers) - {"gelu_tanh"} or ops:
         framework[1] += ", ops"
     stem = plan.stem
     return Page(

@@ -22,6 +22,9 @@ class AttentionKind:
     keras: Any  # the suffixes of its Keras layers (the kind's own dataclass)
     defines: tuple[str, ...]  # the module-level names its helper defines in a generated file
     keras_ops: bool = False  # its Keras helper computes with ``keras.ops`` (the file imports it)
+    # Its Keras helper defines a registered custom layer (typed ``Any``, computing with
+    # ``keras.ops``), where no built-in layer does what timm's module does.
+    keras_layers: bool = False
 
 
 @dataclass(frozen=True)
