@@ -55,6 +55,10 @@ BY_HAND: dict[str, dict[int, tuple[int, int]]] = {
         64: (64 + 1 + 2 * 64 * 8 + 3 * 8 + 64, 16 * 64 + 2 * 64 * 8),
         256: (256 + 1 + 2 * 256 * 32 + 3 * 32 + 256, 16 * 256 + 2 * 256 * 32),
     },
+    # bias-free 1x1 convs C -> h (h = make_divisible(C / 16 * 2 / 3, 8) = 8 at 64 and 256)
+    # and h -> C twice, batch norm's 2 h: 3 C h + 2 h; conv1 on 4 + 4 positions, conv_h and
+    # conv_w on 4 each: 16 C h MACs.
+    "coord": {64: (3 * 64 * 8 + 16, 16 * 64 * 8), 256: (3 * 256 * 8 + 16, 16 * 256 * 8)},
 }
 
 
@@ -132,3 +136,17 @@ def test_every_kind_is_in_the_schema_and_the_field_reference(kind: str) -> None:
     assert f'"const": "{kind}"' in json.dumps(json_schema())
     reference = (REPO / "docs" / "spec-reference.md").read_text(encoding="utf-8")
     assert f"## block.attention, type: {kind}\n" in reference
+
+
+@pytest.mark.parametrize("kind", TYPES)
+def test_keras_helpers_take_any_map_size(kind: str, tmp_path: Path) -> None:
+    """keras.applications' convention: without the top, height and width stay open; every
+    kind's Keras helper builds so and runs on a non-square map."""
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("keras")
+    spec = spec_of(kind, "bottleneck")
+    render_generated(spec, tmp_path, ("keras",))
+    factory = generated_factory("keras", spec.name, tmp_path)
+    model = factory(include_top=False, input_shape=(None, None, 3))
+    out = model(np.random.default_rng(0).random((1, 16, 20, 3), dtype=np.float32))
+    assert tuple(out.shape) == (1, 8, 10, 128)
