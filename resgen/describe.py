@@ -6,7 +6,8 @@ code and cannot drift from it.
 
 from __future__ import annotations
 
-from resgen.page import Backend
+from resgen.backends import Backend
+from resgen.components import activation
 from resgen.plan import BlockClass, NetworkPlan
 
 _STEMS = {
@@ -20,13 +21,6 @@ _STEM_POOLS = {
     "avg": "a 2x2/2 average pool (anti-aliasing)",
     "blur": "a 3x3/1 max pool and a blur pool (anti-aliasing)",
     "conv": "a 3x3/2 conv, norm and activation in place of the max pool (ResNet-RS)",
-}
-
-_ACTIVATIONS = {
-    "relu": "ReLU",
-    "silu": "SiLU",
-    "gelu": "GELU",
-    "gelu_tanh": "GELU (tanh approximation)",
 }
 
 _SHORTCUTS = {
@@ -59,7 +53,7 @@ def _convs(block: BlockClass) -> str:
 
 def _around(block: BlockClass) -> list[str]:
     """What a block does around its convs: norms, activations, the modern knobs."""
-    act = _ACTIVATIONS[block.activation]
+    act = activation.kind(block.activation).name
     norm = "group norm" if block.norm == "group" else "batch norm"
     order = (
         f"norm and {act} before each conv (pre-activation)"

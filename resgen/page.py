@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from resgen import naming
 from resgen.backends import Backend
+from resgen.components import activation
 from resgen.components.attention import AttentionKind
 from resgen.plan import NetworkPlan, Stage
 
@@ -121,15 +122,6 @@ def _shared_constants(plan: NetworkPlan) -> list[Constant]:
     return out
 
 
-# The PyTorch activation modules, as timm builds them (GELU: exact, with erf).
-TORCH_ACTIVATIONS = {
-    "relu": "nn.ReLU(inplace=True)",
-    "silu": "nn.SiLU(inplace=True)",
-    "gelu": "nn.GELU()",
-    "gelu_tanh": 'nn.GELU(approximate="tanh")',
-}
-
-
 def _late_helpers(plan: NetworkPlan) -> list[str]:
     """Helper classes or functions after the attention kinds': anti-aliasing, stochastic
     depth."""
@@ -165,7 +157,7 @@ def torch_page(plan: NetworkPlan) -> Page:
         input_shape=(stem.in_channels, stem.in_size, stem.in_size),
         norm_layer=norm_layer,
         norm_class="nn.GroupNorm" if plan.group_norm else "nn.BatchNorm2d",
-        act_layer=TORCH_ACTIVATIONS[plan.activation],
+        act_layer=activation.kind(plan.activation).torch,
     )
 
 
@@ -203,22 +195,12 @@ def keras_pool_pad(plan: NetworkPlan) -> StemPoolPad | None:
             "layers.ZeroPadding2D",
             "The pool pads with zeros, as keras.applications' ResNetV2 does.",
         )
-    if stem.final_norm is not None and plan.activation == "relu":
+    if stem.final_norm is not None and activation.kind(plan.activation).non_negative:
         return StemPoolPad(
             "layers.ZeroPadding2D",
             "Zero padding after a ReLU equals PyTorch's (padded cells never win the max).",
         )
     return StemPoolPad("NegInfPadding2D", "")
-
-
-# The Keras activation of each spec word, as the file spells it (GELU: exact, with erf, Keras'
-# default; its tanh approximation is a registered function of the file).
-KERAS_ACTIVATIONS = {
-    "relu": '"relu"',
-    "silu": '"silu"',
-    "gelu": '"gelu"',
-    "gelu_tanh": "gelu_tanh",
-}
 
 
 def keras_page(plan: NetworkPlan) -> Page:
@@ -253,8 +235,9 @@ def keras_page(plan: NetworkPlan) -> Page:
         layers.append("neg_inf_padding")
     if plan.blur_pool:
         layers.append("blur_pool")
-    if plan.activation == "gelu_tanh":
-        layers.append("gelu_tanh")
+    act = activation.kind(plan.activation)
+    if act.keras_helper:
+        layers.append(act.keras_helper)
     norm_layer = "group_norm" if plan.group_norm else "batch_norm"
     late = [name for name in _late_helpers(plan) if name != "blur_pool"]
     stdlib = ["import sys"] if limit is not None else []
@@ -267,9 +250,10 @@ def keras_page(plan: NetworkPlan) -> Page:
         stdlib.append("from typing import Any, NamedTuple")
     else:
         stdlib.append("from typing import NamedTuple")
-    # The layers compute with keras.ops (gelu_tanh does not), and so may attention helpers.
+    # The layers compute with keras.ops (an activation's function does not), and so may
+    # attention helpers.
     ops = custom or any(kind.keras_ops for kind in plan.attention_kinds)
-    if set(layers) - {"gelu_tanh"} or ops:
+    if set(layers) - {act.keras_helper} or ops:
         framework[1] += ", ops"
     stem = plan.stem
     return Page(
@@ -285,7 +269,7 @@ def keras_page(plan: NetworkPlan) -> Page:
         pool_pad=pool_pad,
         keras=plan.block_class.keras,
         norm_layer=norm_layer,
-        act_layer=KERAS_ACTIVATIONS[plan.activation],
+        act_layer=act.keras,
     )
 
 

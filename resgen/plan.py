@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from resgen import naming
+from resgen.components.activation import Activation
 from resgen.components.attention import Attention, AttentionKind
 from resgen.components.attention import ordered as attention_order
 from resgen.naming import block_names
 from resgen.plan_layers import AntiAlias, AntiAliasKind, Conv, Norm, conv_out
-from resgen.spec import Activation, Shortcut
+from resgen.spec import Shortcut
 
 __all__ = [
     "AntiAlias",

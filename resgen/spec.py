@@ -15,7 +15,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from resgen.components import attention
+from resgen.components import activation, attention
+from resgen.components.activation import Activation
 from resgen.components.attention import AttentionSpec
 from resgen.components.base import SpecModel as _Model
 
@@ -231,7 +232,6 @@ class NormSpec(_Model):
 
 
 Shortcut = Literal["zero_pad", "projection", "always_projection", "avg_projection", "none"]
-Activation = Literal["relu", "silu", "gelu", "gelu_tanh"]
 AntiAlias = Literal["none", "avg", "blur"]
 
 
@@ -285,12 +285,7 @@ class Spec(_Model):
         "always_projection (timm: `down_kernel_size`).",
     )
     norm: NormSpec = Field(default_factory=NormSpec)
-    activation: Activation = Field(
-        "relu",
-        description="The nonlinearity of the stem and the blocks: relu, silu (swish), gelu "
-        "(exact, with erf) or gelu_tanh (the tanh approximation). Squeeze-and-excitation keeps "
-        "ReLU inside and a sigmoid gate (timm: `act_layer`).",
-    )
+    activation: Activation = Field("relu", description=activation.DESCRIPTION)
     anti_alias: AntiAlias = Field(
         "none",
         description="Anti-aliased downsampling (Zhang 2019): each strided block's 3x3 conv runs "
