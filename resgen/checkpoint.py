@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from resgen.backends import Backend
 from resgen.errors import Problem, ResgenError, one_line
 
 if TYPE_CHECKING:
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 CHECKPOINT_LIMIT = 4 << 30  # bytes; resnetrs420 is 0.8 GB, with an optimizer's state ~2.4 GB
 MAX_LISTED = 20  # problem lines shown for a checkpoint that does not fit; then a count
 
-Side = Literal["torch", "keras"]
 Kind = Literal["pickle", "safetensors", "keras", "keras_legacy"]
 
 
@@ -31,7 +31,7 @@ Kind = Literal["pickle", "safetensors", "keras", "keras_legacy"]
 class Format:
     """What a checkpoint path holds, from its suffix."""
 
-    side: Side
+    side: Backend
     kind: Kind
 
     @property

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from resgen.backends import BACKENDS
 from resgen.cli_support import (
     EPILOG,
     EXIT_BAD_INPUT,
@@ -33,7 +34,7 @@ def main() -> None:
     """resgen: residual networks from YAML specs, as readable PyTorch and Keras 3 files."""
 
 
-BACKEND_CHOICE = click.Choice(["torch", "keras", "all"])
+BACKEND_CHOICE = click.Choice([*BACKENDS, "all"])
 
 
 @main.command(epilog=EPILOG)
@@ -53,7 +54,7 @@ def build(paths: tuple[Path, ...], backend: str, out: Path, check: bool, force: 
     """Render each spec (files or folders of *.yaml) into a standalone source file."""
     from resgen import build as builder
 
-    backends = ("torch", "keras") if backend == "all" else (backend,)
+    backends = BACKENDS if backend == "all" else (backend,)
     if check:
         findings = builder.check(paths, backends, out)  # type: ignore[arg-type]
         for finding in findings:
@@ -88,10 +89,9 @@ def validate(paths: tuple[Path, ...]) -> None:
 def summary(spec: Path, as_json: bool) -> None:
     """Per-stage shapes, parameters and MACs, computed from the spec alone."""
     from resgen import summary as summaries
-    from resgen.planner import build_plan
-    from resgen.validate import load_spec
+    from resgen.validate import load_planned
 
-    plan = build_plan(load_spec(spec))
+    plan = load_planned(spec).plan
     if as_json:
         click.echo(json.dumps(summaries.as_json(plan), indent=2))
     else:
@@ -106,15 +106,14 @@ def list_specs(folder: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from resgen.planner import build_plan
-    from resgen.validate import load_specs
+    from resgen.validate import load_all_planned
 
     table = Table(caption="MACs: multiply-accumulates per image at the spec's input size")
     for column in ("name", "family", "depth", "params", "GMACs", "block", "shortcut", "input"):
         numeric = column in ("depth", "params", "GMACs")
         table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
-    for _, spec in load_specs([folder]):
-        plan = build_plan(spec)
+    for _, planned in load_all_planned([folder]):
+        spec, plan = planned.spec, planned.plan
         block = plan.block_class
         kind = f"preact {block.kind}" if block.preact else block.kind
         size = spec.input.size

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from resgen.backends import Backend
 from resgen.checkpoint import (
     CHECKPOINT_LIMIT,
     Format,
-    Side,
     checkpoint_format,
     expanded_limit,
     keras_bytes,
@@ -44,9 +44,8 @@ from resgen.checkpoint import (
 from resgen.errors import Problem, ResgenError, one_line
 from resgen.files import read_regular, write_atomic_with
 from resgen.plan import NetworkPlan
-from resgen.planner import build_plan
 from resgen.spec import Spec
-from resgen.validate import load_spec
+from resgen.validate import load_planned
 
 if TYPE_CHECKING:
     import keras
@@ -155,7 +154,7 @@ class Report:
         return out
 
 
-def _points(plan: NetworkPlan, pair: tuple[Side, Side]) -> list[str]:
+def _points(plan: NetworkPlan, pair: tuple[Backend, Backend]) -> list[str]:
     """Labels of the points compared: the stem, each stage, the logits."""
     both = pair == ("torch", "keras") or pair == ("keras", "torch")
     stages = [f"{s.torch_name} / {s.keras_name}" if both else s.torch_name for s in plan.stages]
@@ -321,11 +320,20 @@ def prepare(
     source_format, target_format = check_paths(source, target, force=force)
     if adapt and source_format.side != "torch":
         raise ResgenError(Problem.at_file(source, "--adapt reads PyTorch checkpoints only"))
-    spec = load_spec(spec_path)
-    plan = build_plan(spec)
-    limit = min(CHECKPOINT_LIMIT, expanded_limit(plan.params))  # what the model can hold
+    planned = load_planned(spec_path)
+    limit = min(CHECKPOINT_LIMIT, expanded_limit(planned.plan.params))  # what the model can hold
     data = read_regular(source, limit, what="checkpoint")
-    return Request(spec_path, spec, plan, source, target, source_format, target_format, data, adapt)
+    return Request(
+        spec_path,
+        planned.spec,
+        planned.plan,
+        source,
+        target,
+        source_format,
+        target_format,
+        data,
+        adapt,
+    )
 
 
 def convert(
@@ -363,8 +371,8 @@ def _convert(request: Request) -> tuple[Report, bytes]:
     x = np.random.default_rng(SEED).standard_normal(shape).astype(np.float32)
     labels = _points(plan, (source_format.side, target_format.side))
 
-    def build(backend: Side) -> Any:
-        return _factory(request.spec_path, spec, backend)()
+    def build(backend: Backend) -> Any:
+        return _factory(request, backend)()
 
     torch_model = build("torch")
     notes: list[str] = []
@@ -412,15 +420,18 @@ def _convert(request: Request) -> tuple[Report, bytes]:
     return report, payload
 
 
-def _factory(spec_path: Path, spec: Spec, backend: Side) -> Any:
+def _factory(request: Request, backend: Backend) -> Any:
     """The spec's generated factory for ``backend``: the text ``build`` writes, imported from
     memory (no scratch file to leave behind)."""
-    from resgen.train.generated import model_text
+    from resgen.generated import model_text
 
+    spec = request.spec
     name = f"_resgen_convert_{backend}_{spec.name}"
     module = types.ModuleType(name)
     module.__file__ = f"<resgen convert: {backend}/{spec.name}.py>"
     sys.modules[name] = module
-    code = compile(model_text(spec_path, spec, backend), module.__file__, "exec")
+    code = compile(
+        model_text(request.spec_path, spec, backend, request.plan), module.__file__, "exec"
+    )
     exec(code, module.__dict__)  # resgen's own generated text, as build writes it
     return getattr(module, spec.name)

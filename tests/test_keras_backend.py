@@ -33,12 +33,11 @@ from helpers import (
 keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 
-from resgen import rules  # noqa: E402
 from resgen.planner import build_plan  # noqa: E402
 from resgen.render import render  # noqa: E402
 from resgen.spec import Spec  # noqa: E402
 from resgen.transfer import TransferError, copy_weights_by_name  # noqa: E402
-from resgen.validate import load_spec  # noqa: E402
+from resgen.validate import checked_plan, load_spec  # noqa: E402
 
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -282,7 +281,7 @@ def knob_combinations() -> list[Spec]:
         if shortcut in ("projection", "avg_projection") and index % 7 < 3:
             data["stride_shortcut"] = "subsample"
         spec = Spec.model_validate(data)
-        assert not rules.check(spec), data
+        assert not checked_plan(spec)[1], data
         specs.append(spec)
     return specs
 

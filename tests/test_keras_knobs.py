@@ -31,13 +31,13 @@ from helpers import (
 keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 
-from resgen import rules  # noqa: E402
+from resgen.components.attention import eca, se  # noqa: E402
 from resgen.plan import NetworkPlan  # noqa: E402
 from resgen.planner import build_plan  # noqa: E402
 from resgen.render import render  # noqa: E402
 from resgen.spec import Spec  # noqa: E402
 from resgen.transfer import copy_weights_by_name  # noqa: E402
-from resgen.validate import load_spec  # noqa: E402
+from resgen.validate import checked_plan, load_spec  # noqa: E402
 
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -54,7 +54,7 @@ COMBINATION_MAX_LINES = 410
 def rendered(folder: Path, data: dict[str, Any]) -> ModuleType:
     """A spec given here (knobs no zoo member combines), rendered and imported."""
     spec = Spec.model_validate(data)
-    assert not rules.check(spec), rules.check(spec)
+    assert not checked_plan(spec)[1], checked_plan(spec)[1]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{spec.name}.py"
     path.write_text(render(spec, "keras", f"specs/{spec.name}.yaml"), encoding="utf-8")
@@ -388,7 +388,7 @@ def knob_combinations() -> list[Spec]:
         if data["shortcut"] != "avg_projection" and index % 5 == 2:
             data["projection_kernel"] = 3
         spec = Spec.model_validate(data)
-        assert not rules.check(spec), (data, rules.check(spec))
+        assert not checked_plan(spec)[1], (data, checked_plan(spec)[1])
         specs.append(spec)
     return specs
 
@@ -397,8 +397,8 @@ def helpers_defined(text: str, plan: NetworkPlan) -> None:
     """A file defines a knob's helper exactly where its network uses the knob, and no Lambda
     layer (Lambdas do not serialise safely): custom layers are registered classes."""
     used = {
-        "def squeeze_excitation(": plan.squeeze_excitation,
-        "def efficient_channel_attention(": plan.efficient_channel_attention,
+        "def squeeze_excitation(": se.KIND in plan.attention_kinds,
+        "def efficient_channel_attention(": eca.KIND in plan.attention_kinds,
         "class BlurPool2D(layers.Layer):": plan.blur_pool,
         "def gelu_tanh(": plan.activation == "gelu_tanh",
         "def group_norm(": plan.group_norm,

@@ -325,16 +325,18 @@ HELPERS = {
 @pytest.mark.parametrize("name", sorted(shipped_specs()))
 def test_a_file_holds_only_what_its_spec_uses(name: str) -> None:
     """A helper class or function appears exactly where the plan's page names it, and no file
-    grows past ~430 lines (~310 for the network, ~115 for the backbone interface: FEATURE_INFO,
-    PRETRAINED_CFG, features_only, freezing and checkpointing)."""
+    grows past ~450 lines (~330 for the network: SENet-154's, with its STAGES rows in keywords,
+    is the longest; ~115 for the backbone interface: FEATURE_INFO, PRETRAINED_CFG,
+    features_only, freezing and checkpointing)."""
     from resgen.page import torch_page
 
     text = (GENERATED / "torch" / f"{name}.py").read_text(encoding="utf-8")
-    helpers = torch_page(build_plan(load_spec(shipped_specs()[name]))).helpers
+    page = torch_page(build_plan(load_spec(shipped_specs()[name])))
+    helpers = {*page.helpers, *page.late_helpers, *(kind.defines[0] for kind in page.attention)}
     for marker, helper in HELPERS.items():
         defined = bool(re.search(rf"^(class|def) {marker.split()[-1]}\b", text, re.M))
         assert defined == (helper in helpers), (marker, helpers)
-    assert len(text.splitlines()) <= 430
+    assert len(text.splitlines()) <= 450
 
 
 # --- combinations no shipped spec holds ----------------------------------------------------------

@@ -29,8 +29,9 @@ torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 
+from resgen.components.attention.eca import EfficientChannelAttention  # noqa: E402
 from resgen.page import keras_recursion_limit  # noqa: E402
-from resgen.plan import EfficientChannelAttention, NetworkPlan  # noqa: E402
+from resgen.plan import NetworkPlan  # noqa: E402
 from resgen.planner import build_plan  # noqa: E402
 from resgen.spec import InputSpec, Spec  # noqa: E402
 from resgen.transfer import (  # noqa: E402

@@ -14,9 +14,9 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
+from resgen.backends import Backend
 from resgen.errors import Problem, ResgenError
 
-BackendName = Literal["torch", "keras"]
 DeviceRequest = Literal["auto", "cpu", "cuda", "mps"]
 ScheduleName = Literal["plateau", "step"]
 
@@ -81,7 +81,7 @@ class World:
 class TrainConfig:
     """Everything the command line decides about a run (the same for every spec)."""
 
-    backend: BackendName = "torch"
+    backend: Backend = "torch"
     device: DeviceRequest = "auto"
     data: str = "synthetic"
     steps: int | None = None

@@ -77,7 +77,7 @@ def _torch_device(request: str) -> tuple[str, bool]:
     return device, kind != "cpu"
 
 
-class KerasBackend:
+class KerasFramework:
     """Keras 3 for one process: its backend framework, device and data feed."""
 
     checkpoint_name = CHECKPOINT

@@ -61,7 +61,7 @@ def describe(device: torch.device) -> str:
     return str(device)
 
 
-class TorchBackend:
+class TorchFramework:
     """PyTorch for one process: its device, its place in a torchrun group, its data feed."""
 
     checkpoint_name = CHECKPOINT
