@@ -10,11 +10,9 @@ read it in the generated files.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
+from resgen.backends import Backend
 from resgen.plan import NetworkPlan
-
-Backend = Literal["torch", "keras"]
 
 
 @dataclass(frozen=True)
