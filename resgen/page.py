@@ -144,6 +144,8 @@ def torch_page(plan: NetworkPlan) -> Page:
     helpers = [norm_layer]
     if any(block.shortcut.zero_pad for block in plan.block_classes):
         helpers.append("zero_pad_shortcut")
+    if any(block.shortcut.pool for block in plan.block_classes):
+        helpers.append("shortcut_pool")
     stem = plan.stem
     fields = _stage_fields(plan, "torch")
     return Page(

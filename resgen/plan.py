@@ -240,9 +240,15 @@ class Stage:
     in_channels: int
     width: int
     out_channels: int
-    stride: int
+    stride: int  # the stage table's, before output_stride turns it into dilation
     in_size: int
     out_size: int
+    dilation: int = 1  # its 3x3 convs' dilation at the spec's output_stride (1: not dilated)
+
+    @property
+    def applied_stride(self) -> int:
+        """The stride it applies at the spec's output_stride (1 where dilated)."""
+        return 1 if self.dilation > 1 else self.stride
 
     @property
     def first_block(self) -> int:
@@ -447,6 +453,7 @@ class NetworkPlan:
     anti_alias: AntiAliasKind | None = None
     drop_path_rate: float = 0.0  # the last block's; block i of N drops with rate * i / (N - 1)
     preprocessing: Preprocessing | None = None  # how the weights expect images (planner sets it)
+    output_stride: int = 32  # the factories' default (spec's output_stride)
 
     @property
     def blocks(self) -> tuple[Block, ...]:
@@ -519,7 +526,7 @@ class NetworkPlan:
         strides = [self.stem.conv_stride]
         stride = self.stem.stride
         for stage in self.stages:
-            stride *= stage.stride
+            stride *= stage.applied_stride
             strides.append(stride)
         return tuple(strides)
 

@@ -355,6 +355,21 @@ def _plan_block(
     )
 
 
+def _stage_dilations(spec: Spec, stem: Stem) -> list[tuple[int, int]]:
+    """Each stage's applied stride and dilation at the spec's output_stride (timm's
+    ``make_blocks``): once the network has reached it, a stage's stride becomes dilation."""
+    reduction, dilation = stem.stride, 1
+    out: list[tuple[int, int]] = []
+    for stage_spec in spec.stages:
+        if reduction >= spec.output_stride:
+            dilation *= stage_spec.stride
+            out.append((1, dilation))
+        else:
+            reduction *= stage_spec.stride
+            out.append((stage_spec.stride, dilation))
+    return out
+
+
 def _plan_stages(spec: Spec, stem: Stem) -> tuple[Stage, ...]:
     """Every stage's blocks in order, each block starting where the one before it ended."""
     mixed = len({stage_kind(spec, stage).kind for stage in spec.stages}) > 1
@@ -362,12 +377,14 @@ def _plan_stages(spec: Spec, stem: Stem) -> tuple[Stage, ...]:
     size, channels = stem.out_size, stem.out_channels
     stages: list[Stage] = []
     number = 0
+    dilations = _stage_dilations(spec, stem)
     for s, stage_spec in enumerate(spec.stages, start=1):
         strided = 0 if spec.block.stride_at == "first" else stage_spec.blocks - 1
+        applied, dilation = dilations[s - 1]
         blocks: list[Block] = []
         in_size, in_channels = size, channels
         for b in range(stage_spec.blocks):
-            stride = stage_spec.stride if b == strided else 1
+            stride = applied if b == strided else 1
             place = _Place(s, b, number, total)
             block = _plan_block(spec, stage_spec, place, channels, stride, size)
             blocks.append(block)
@@ -387,6 +404,7 @@ def _plan_stages(spec: Spec, stem: Stem) -> tuple[Stage, ...]:
                 stride=stage_spec.stride,
                 in_size=in_size,
                 out_size=size,
+                dilation=dilation,
             )
         )
     return tuple(stages)
@@ -431,4 +449,5 @@ def build_plan(spec: Spec) -> NetworkPlan:
         anti_alias=_anti_alias(spec),
         drop_path_rate=spec.drop_path_rate,
         preprocessing=preprocessing(spec.pretrained, spec.input.size, spec.input.channels),
+        output_stride=spec.output_stride,
     )

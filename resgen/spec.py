@@ -33,6 +33,7 @@ RESERVED_NAMES = frozenset(
     | {"group_norm", "drop_path_rate"}
     | attention.DEFINES
     | {"feature_maps", "freeze", "preprocess_input"}
+    | {"stage_strides", "shortcut_pool"}
 )
 
 # The factory `def <name>` would shadow a builtin the file calls (`range`, `super`, `int`, ...).
@@ -306,6 +307,14 @@ class Spec(_Model):
         "(0-based) drops its residual branch for whole samples with probability "
         "drop_path_rate * i / (N - 1), scaling kept ones by 1 / (1 - that) in training; "
         "identity in eval (timm: `drop_path_rate`).",
+    )
+    output_stride: Literal[8, 16, 32] = Field(
+        32,
+        description="The default of the factories' `output_stride` (32, 16 or 8): once the "
+        "network has reached it, each later stage runs at stride 1 and dilates its 3x3 convs "
+        "by its stride instead, the first block of a stage keeping the previous dilation (timm: "
+        "`output_stride`; torchvision: `replace_stride_with_dilation`). `resgen summary` shows "
+        "this default's shapes and MACs.",
     )
     zero_init_residual: bool = Field(
         False,

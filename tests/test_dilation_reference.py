@@ -1,0 +1,80 @@
+"""Dilated generated models (``output_stride`` 16 and 8) against timm's and torchvision's.
+
+``timm.create_model(name, output_stride=...)`` (timm's ``make_blocks``: a stage past the target
+stride runs at stride 1 with dilated convs, the first block of a stage at the previous dilation,
+anti-aliasing where ``stride == 2 or first_dilation != dilation``, ResNet-D's shortcut pool as
+``AvgPool2dSame``) loads strictly into the committed generated file built with the same
+``output_stride`` and gives the same logits, ``features_only`` maps and ``feature_info``;
+torchvision's ``resnet50(replace_stride_with_dilation=[False, True, True])`` equals
+``resnet50(output_stride=8)``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from helpers import build_generated
+from test_timm_reference import TOLERANCE, timm_model
+
+torch = pytest.importorskip("torch")
+timm = pytest.importorskip("timm")
+
+pytestmark = pytest.mark.reference
+
+NAMES = ("resnet18", "resnet50", "seresnext26d_32x4d", "resnetblur50", "resnetaa50d")
+
+
+def _input() -> torch.Tensor:
+    torch.manual_seed(3)
+    return torch.randn(2, 3, 64, 64)
+
+
+@pytest.mark.parametrize("output_stride", (8, 16))
+@pytest.mark.parametrize("name", NAMES)
+def test_dilated_model_equals_timm(name: str, output_stride: int) -> None:
+    theirs = timm_model(name, output_stride=output_stride)
+    ours = build_generated("torch", name, output_stride=output_stride).eval()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = _input()
+    with torch.no_grad():
+        mine, reference = ours.forward_features(x), theirs.forward_features(x)
+        # The last map really is at the asked stride (64 px in).
+        assert mine.shape[-1] == reference.shape[-1] == 64 // output_stride
+        torch.testing.assert_close(mine, reference, **TOLERANCE)
+        torch.testing.assert_close(ours(x), theirs(x), **TOLERANCE)
+
+
+@pytest.mark.parametrize("output_stride", (8, 16))
+@pytest.mark.parametrize("name", NAMES)
+def test_dilated_features_equal_timm(name: str, output_stride: int) -> None:
+    kwargs = {"features_only": True, "output_stride": output_stride}
+    theirs = timm_model(name, **kwargs)
+    ours = build_generated("torch", name, **kwargs).eval()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    stem = {"act1": "relu"}
+    assert ours.feature_info == [
+        dict(info, module=stem.get(info["module"], info["module"]))
+        for info in theirs.feature_info.get_dicts()
+    ]
+    x = _input()
+    with torch.no_grad():
+        maps, their_maps = ours(x), theirs(x)
+    assert [m.shape for m in maps] == [m.shape for m in their_maps]
+    for mine, reference in zip(maps, their_maps, strict=True):
+        torch.testing.assert_close(mine, reference, **TOLERANCE)
+
+
+def test_resnet50_output_stride_8_equals_torchvision_dilation() -> None:
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    theirs = torchvision.models.resnet50(replace_stride_with_dilation=[False, True, True])
+    with torch.no_grad():
+        for module in theirs.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.normal_(0, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    theirs.eval()
+    ours = build_generated("torch", "resnet50", output_stride=8).eval()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = _input()
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), **TOLERANCE)
