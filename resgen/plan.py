@@ -124,11 +124,6 @@ class ShortcutRule:
         return "avg_projection" if self.pool else "projection"
 
     @property
-    def padding(self) -> int:
-        """The strided projection conv's padding."""
-        return self.kernel // 2
-
-    @property
     def wide_kernel(self) -> bool:
         """Strided projections use a wider kernel than 1x1 (SENet-154's 3x3)."""
         return self.kernel != 1

@@ -279,14 +279,17 @@ def _shortcut_layers(
     out_ch: int,
     stride: int,
     size: int,
+    dilation: int = 1,
 ) -> _Layers:
     """A projection shortcut's conv (after ResNet-D's pool where strided) and its norm (none in
-    pre-activation blocks); no layers for the other shortcuts."""
+    pre-activation blocks); no layers for the other shortcuts. A wide projection kernel
+    (SENet-154's 3x3) is used where the block strides or, in a dilated stage, dilates."""
     if shortcut not in ("projection", "avg_projection"):
         return _Layers((), (), size)
     preact = spec.block.preact
     pooled = shortcut == "avg_projection" and stride > 1
-    kernel = spec.projection_kernel if stride != 1 and not pooled else 1
+    wide = (stride != 1 or dilation != 1) and not pooled
+    kernel = spec.projection_kernel if wide else 1
     conv_torch, conv_keras, norm_torch, norm_keras = names.projection(
         avg=shortcut == "avg_projection"
     )
@@ -320,6 +323,7 @@ def _plan_block(
     in_channels: int,
     stride: int,
     size: int,
+    dilation: int = 1,
 ) -> Block:
     kind = stage_kind(spec, stage_spec)
     widths = stage_widths(spec, stage_spec)
@@ -328,7 +332,9 @@ def _plan_block(
     strided, shapes = _branch_shapes(kind, in_channels, widths)
     branch = _branch(spec, names, shapes, strided, stride, size)
     shortcut = _shortcut_rule(spec).kind(in_channels, out_ch, stride)
-    projection = _shortcut_layers(spec, names, shortcut, in_channels, out_ch, stride, size)
+    projection = _shortcut_layers(
+        spec, names, shortcut, in_channels, out_ch, stride, size, dilation
+    )
     return Block(
         stage=place.stage,
         index=place.index,
@@ -386,7 +392,7 @@ def _plan_stages(spec: Spec, stem: Stem) -> tuple[Stage, ...]:
         for b in range(stage_spec.blocks):
             stride = applied if b == strided else 1
             place = _Place(s, b, number, total)
-            block = _plan_block(spec, stage_spec, place, channels, stride, size)
+            block = _plan_block(spec, stage_spec, place, channels, stride, size, dilation)
             blocks.append(block)
             size, channels = block.out_size, block.out_channels
             number += 1

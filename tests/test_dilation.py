@@ -107,3 +107,41 @@ def test_default_files_keep_their_strides(name: str) -> None:
 def test_output_stride_is_checked() -> None:
     with pytest.raises(ValueError, match="output_stride must be 8, 16 or 32, not 4"):
         build_generated("torch", "resnet18", output_stride=4)
+
+
+def test_wide_projection_when_dilated(tmp_path: Path, cli: Any) -> None:
+    """A 3x3 projection (``projection_kernel: 3``, timm's down_kernel_size) stays 3x3 in a
+    dilated stage's first block (timm's downsample_conv): the summary counts its weights, and
+    the Keras twin equals the PyTorch model."""
+    keras = pytest.importorskip("keras")
+    from resgen.transfer import torch_to_keras
+    from resgen.validate import load_spec
+
+    base = REPO / "specs" / "resnet18.yaml"
+    path = tmp_path / "wide18.yaml"
+    text = f"extends: {base}\nname: wide18\nprojection_kernel: 3\n"
+    path.write_text(text)
+    (tmp_path / "wide18_os16.yaml").write_text(
+        text.replace("name: wide18", "name: wide18_os16") + "output_stride: 16\n"
+    )
+    plain = json.loads(cli("summary", path, "--json").stdout)["params"]
+    dilated = json.loads(cli("summary", tmp_path / "wide18_os16.yaml", "--json").stdout)
+    # layer4's projection 256 -> 512 is 3x3 at stride 2 and, dilated, at stride 1 too.
+    assert dilated["params"] == plain
+    assert dilated["stages"][-2]["output"] == [512, 14, 14]
+    render_generated(load_spec(path), tmp_path)
+    torch_module = generated_module("torch", "wide18", tmp_path)
+    ours = randomize_torch(torch_module.wide18(output_stride=16)).eval()
+    assert ours.layer4[0].downsample[0].kernel_size == (3, 3)
+    assert ours.layer4[0].downsample[0].dilation == (1, 1)  # the previous stage's dilation
+    model = generated_module("keras", "wide18", tmp_path).wide18(
+        input_shape=(SIZE, SIZE, 3), output_stride=16
+    )
+    torch_to_keras(ours, model)
+    x = images()
+    with torch.no_grad():
+        reference = ours(x)
+    mine = model(keras.ops.convert_to_tensor(x.permute(0, 2, 3, 1).numpy()), training=False)
+    torch.testing.assert_close(
+        torch.from_numpy(keras.ops.convert_to_numpy(mine)), reference, rtol=1e-4, atol=1e-4
+    )

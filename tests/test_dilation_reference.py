@@ -63,6 +63,20 @@ def test_dilated_features_equal_timm(name: str, output_stride: int) -> None:
         torch.testing.assert_close(mine, reference, **TOLERANCE)
 
 
+@pytest.mark.parametrize("output_stride", (8, 16))
+def test_dilated_wide_projection_equals_timm(output_stride: int) -> None:
+    """SENet-154's 3x3 projection (timm's down_kernel_size=3) is 3x3 in a dilated stage's first
+    block too, dilated by the previous dilation (timm's downsample_conv)."""
+    theirs = timm_model("senet154", output_stride=output_stride)
+    ours = build_generated("torch", "senet154", output_stride=output_stride).eval()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = _input()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            ours.forward_features(x), theirs.forward_features(x), **TOLERANCE
+        )
+
+
 def test_resnet50_output_stride_8_equals_torchvision_dilation() -> None:
     torchvision = pytest.importorskip("torchvision")
     torch.manual_seed(0)
