@@ -43,12 +43,14 @@ from resgen.validate import checked_plan, load_spec  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 # The longest shipped file stays readable: ~300 lines for the network, ~60 for the backbone
-# interface (FEATURE_INFO, preprocess_input, feature_maps, freeze).
-MAX_LINES = 360
+# interface (FEATURE_INFO, preprocess_input, feature_maps, freeze), ~60 for dilation
+# (stage_strides, and block signatures and conv calls with first_dilation and dilation, which
+# ruff then lays out one argument a line).
+MAX_LINES = 430
 # Pre-activation twins of mixed stages with attention, anti-aliasing, stochastic depth and a
 # registered activation (no zoo member combines them) define two full block functions and five
-# helpers: about 10% more.
-COMBINATION_MAX_LINES = 410
+# helpers: about 10% more (and dilation's ~60 lines, as above).
+COMBINATION_MAX_LINES = 480
 
 
 def rendered(folder: Path, data: dict[str, Any]) -> ModuleType:

@@ -325,9 +325,10 @@ HELPERS = {
 @pytest.mark.parametrize("name", sorted(shipped_specs()))
 def test_a_file_holds_only_what_its_spec_uses(name: str) -> None:
     """A helper class or function appears exactly where the plan's page names it, and no file
-    grows past ~450 lines (~330 for the network: SENet-154's, with its STAGES rows in keywords,
+    grows past ~510 lines (~330 for the network: SENet-154's, with its STAGES rows in keywords,
     is the longest; ~115 for the backbone interface: FEATURE_INFO, PRETRAINED_CFG,
-    features_only, freezing and checkpointing)."""
+    features_only, freezing and checkpointing), ~60 more for dilation: stage_strides, and
+    block signatures and convs with first_dilation and dilation, one argument a line)."""
     from resgen.page import torch_page
 
     text = (GENERATED / "torch" / f"{name}.py").read_text(encoding="utf-8")
@@ -336,7 +337,7 @@ def test_a_file_holds_only_what_its_spec_uses(name: str) -> None:
     for marker, helper in HELPERS.items():
         defined = bool(re.search(rf"^(class|def) {marker.split()[-1]}\b", text, re.M))
         assert defined == (helper in helpers), (marker, helpers)
-    assert len(text.splitlines()) <= 450
+    assert len(text.splitlines()) <= 510
 
 
 # --- combinations no shipped spec holds ----------------------------------------------------------
