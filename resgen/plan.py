@@ -535,7 +535,7 @@ class NetworkPlan:
         for block in self.blocks:
             if block.stride == 2:
                 aa = block.anti_alias
-                out.append("down" if aa and aa.avg else "up")
+                out.append("down" if aa and aa.avg else "up")  # (a stride-1 blur keeps sizes)
         return tuple(out)
 
     @property

@@ -113,13 +113,15 @@ class Norm:
 class AntiAlias:
     """A stride-2 anti-aliasing pool (Zhang 2019): a 2x2/2 average pool, or the blur pool's
     [1, 2, 1] x [1, 2, 1] / 16 depthwise filter after reflect padding. No parameters; the blur
-    pool's filter is a constant, not a weight."""
+    pool's filter is a constant, not a weight. In a dilated stage's first block timm runs the
+    blur at stride 1 (``stride`` 1: the map keeps its size)."""
 
     kind: AntiAliasKind
     torch_name: str
     keras_name: str
     channels: int
     in_size: int
+    stride: int = 2
 
     @property
     def avg(self) -> bool:
@@ -131,6 +133,8 @@ class AntiAlias:
 
     @property
     def out_size(self) -> int:
+        if self.stride == 1:
+            return self.in_size
         return anti_alias_out(self.in_size, self.kind)
 
     @property

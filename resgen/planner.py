@@ -238,12 +238,16 @@ def _branch(
     strided: int,
     stride: int,
     size: int,
+    dilation_grows: bool = False,
 ) -> _Layers:
     """The branch's convs and norms in order (a pre-activation block's first norm leads, its
-    last conv has none), and the anti-aliasing pool that takes a strided 3x3's stride."""
+    last conv has none), and the anti-aliasing pool that takes a strided 3x3's stride (timm's
+    rule: a blur pool also runs, at stride 1, where a dilated stage's dilation grows)."""
     preact = spec.block.preact
     keras_act = naming.keras_activation(spec.activation)
-    aa_kind = _anti_alias(spec) if stride == 2 and shapes[strided][2] == 3 else None
+    blur_at_1 = dilation_grows and _anti_alias(spec) == "blur"
+    wanted = stride == 2 or blur_at_1
+    aa_kind = _anti_alias(spec) if wanted and shapes[strided][2] == 3 else None
     convs: list[Conv] = []
     norms: list[Norm] = []
     anti_alias = None
@@ -266,7 +270,7 @@ def _branch(
         if normalized:
             norms.append(Norm(*names.norm(i + 1), cout, keras_act))
         if i == strided and aa_kind is not None:
-            anti_alias = AntiAlias(aa_kind, *names.anti_alias, cout, size)
+            anti_alias = AntiAlias(aa_kind, *names.anti_alias, cout, size, stride)
             size = anti_alias.out_size
     return _Layers(tuple(convs), tuple(norms), size, anti_alias)
 
@@ -324,13 +328,14 @@ def _plan_block(
     stride: int,
     size: int,
     dilation: int = 1,
+    dilation_grows: bool = False,
 ) -> Block:
     kind = stage_kind(spec, stage_spec)
     widths = stage_widths(spec, stage_spec)
     first_width, width, out_ch = widths
     names = block_names(place.stage, place.index)
     strided, shapes = _branch_shapes(kind, in_channels, widths)
-    branch = _branch(spec, names, shapes, strided, stride, size)
+    branch = _branch(spec, names, shapes, strided, stride, size, dilation_grows)
     shortcut = _shortcut_rule(spec).kind(in_channels, out_ch, stride)
     projection = _shortcut_layers(
         spec, names, shortcut, in_channels, out_ch, stride, size, dilation
@@ -387,12 +392,14 @@ def _plan_stages(spec: Spec, stem: Stem) -> tuple[Stage, ...]:
     for s, stage_spec in enumerate(spec.stages, start=1):
         strided = 0 if spec.block.stride_at == "first" else stage_spec.blocks - 1
         applied, dilation = dilations[s - 1]
+        previous = dilations[s - 2][1] if s > 1 else 1
         blocks: list[Block] = []
         in_size, in_channels = size, channels
         for b in range(stage_spec.blocks):
             stride = applied if b == strided else 1
             place = _Place(s, b, number, total)
-            block = _plan_block(spec, stage_spec, place, channels, stride, size, dilation)
+            grows = b == strided and dilation != previous
+            block = _plan_block(spec, stage_spec, place, channels, stride, size, dilation, grows)
             blocks.append(block)
             size, channels = block.out_size, block.out_channels
             number += 1

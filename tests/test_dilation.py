@@ -145,3 +145,37 @@ def test_wide_projection_when_dilated(tmp_path: Path, cli: Any) -> None:
     torch.testing.assert_close(
         torch.from_numpy(keras.ops.convert_to_numpy(mine)), reference, rtol=1e-4, atol=1e-4
     )
+
+
+def _counted_macs(model: torch.nn.Module, size: int) -> int:
+    """Multiply-accumulates counted on the built model by forward hooks: a conv's weights per
+    output pixel, a linear layer's weights, the blur pool's 3x3 filter per channel per output
+    pixel (the convention resgen's summary states)."""
+    total = 0
+
+    def count(module: torch.nn.Module, _: Any, out: torch.Tensor) -> None:
+        nonlocal total
+        pixels = out.shape[-1] * out.shape[-2] if out.dim() == 4 else 1
+        if type(module).__name__ == "BlurPool2d":
+            total += 9 * module.channels * pixels
+        else:
+            total += module.weight.numel() * pixels
+
+    for module in model.modules():
+        blur = type(module).__name__ == "BlurPool2d"
+        if blur or isinstance(module, torch.nn.Conv2d | torch.nn.Linear):
+            module.register_forward_hook(count)
+    with torch.no_grad():
+        model.eval()(torch.randn(1, 3, size, size))
+    return total
+
+
+@pytest.mark.parametrize("name", ["resnetblur50", "resnetaa50d"])
+def test_summary_macs_equal_the_dilated_model(name: str, tmp_path: Path, cli: Any) -> None:
+    """At a spec default of 16 the summary counts what the dilated model computes, the blur
+    that timm runs at stride 1 where the dilation grows included."""
+    path = tmp_path / "dilated.yaml"
+    path.write_text(f"extends: {REPO / 'specs' / name}.yaml\nname: dilated\noutput_stride: 16\n")
+    summary = json.loads(cli("summary", path, "--json").stdout)
+    model = build_generated("torch", name, output_stride=16)
+    assert summary["macs"] == _counted_macs(model, summary["input"][-1])
