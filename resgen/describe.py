@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from resgen.backends import Backend
 from resgen.components import activation
-from resgen.plan import BlockClass, NetworkPlan
+from resgen.plan import BlockClass, NetworkPlan, Stage
 
 _STEMS = {
     "imagenet": "a 7x7/2 conv stem",
@@ -148,7 +148,7 @@ def stage_table(plan: NetworkPlan, backend: str = "torch") -> list[str]:
                 stage.keras_name if backend == "keras" else stage.torch_name,
                 str(len(stage.blocks)),
                 f"{stage.in_channels} -> {stage.out_channels}",
-                str(stage.stride),
+                _stage_stride(stage),
                 _shape(stage.out_channels, stage.out_size, backend),
             )
         )
@@ -210,3 +210,10 @@ def features(plan: NetworkPlan, backend: Backend) -> str:
 def factory_doc(plan: NetworkPlan) -> str:
     """The factory's docstring."""
     return f"Build {plan.name}: {plan.params:,} parameters with the default head."
+
+
+def _stage_stride(stage: Stage) -> str:
+    """The stride a stage applies; a dilated stage (a spec's output_stride) says by how much."""
+    if stage.dilation > 1:
+        return f"1 (dilation {stage.dilation})"
+    return str(stage.stride)
