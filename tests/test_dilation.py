@@ -179,3 +179,23 @@ def test_summary_macs_equal_the_dilated_model(name: str, tmp_path: Path, cli: An
     summary = json.loads(cli("summary", path, "--json").stdout)
     model = build_generated("torch", name, output_stride=16)
     assert summary["macs"] == _counted_macs(model, summary["input"][-1])
+
+
+def test_keras_dilated_model_saves_and_loads(tmp_path: Path) -> None:
+    """A .keras file keeps the blur pool's stride (1 where a dilated stage's dilation grows)."""
+    keras = pytest.importorskip("keras")
+    np = pytest.importorskip("numpy")
+    model = build_generated("keras", "resnetblur18", input_shape=(SIZE, SIZE, 3), output_stride=8)
+    strides = sorted({layer.stride for layer in model.layers if hasattr(layer, "stride")})
+    assert strides == [1, 2]
+    path = tmp_path / "dilated.keras"
+    model.save(path)
+    generated_module("keras", "resnetblur18")  # registers its layers
+    loaded = keras.saving.load_model(path)
+    x = np.random.default_rng(0).normal(size=(2, SIZE, SIZE, 3)).astype("float32")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded(x, training=False)),
+        keras.ops.convert_to_numpy(model(x, training=False)),
+        rtol=1e-5,
+        atol=1e-5,
+    )
