@@ -92,3 +92,30 @@ def test_resnet50_output_stride_8_equals_torchvision_dilation() -> None:
     x = _input()
     with torch.no_grad():
         torch.testing.assert_close(ours(x), theirs(x), **TOLERANCE)
+
+
+def test_the_deeplab_example_runs_as_printed(tmp_path) -> None:
+    """docs/backbones.md's DeepLabV3 example (torchvision's head on the dilated resnet50, equal
+    to torchvision's deeplabv3_resnet50) prints the text block that follows it."""
+    import re
+    import subprocess
+    import sys
+
+    from helpers import REPO
+
+    pytest.importorskip("torchvision")
+    page = (REPO / "docs" / "backbones.md").read_text(encoding="utf-8")
+    pairs = re.findall(r"```python\n(.*?)```\n.*?```text\n(.*?)```", page, re.S)
+    [(code, expected)] = [pair for pair in pairs if "DeepLabHead" in pair[0]]
+    script = tmp_path / "deeplab.py"
+    script.write_text(code, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == expected
