@@ -17,6 +17,7 @@ from typing import Literal
 
 from resgen.errors import Problem, ResgenError
 from resgen.files import read_regular, size_text, write_atomic
+from resgen.planner import build_plan
 from resgen.render import Backend, body_digest, body_of, read_header, render
 from resgen.spec import Spec
 from resgen.validate import load_specs
@@ -77,9 +78,10 @@ def targets(
     found: list[Target] = []
     for spec_path, spec in load_specs(paths):
         source = source_name(spec_path)
+        plan = build_plan(spec)  # once for both backends
         for backend in backends:
             path = out / backend / f"{spec.name}.py"
-            text = render(spec, backend, source)
+            text = render(spec, backend, source, plan)
             found.append(Target(spec_path, spec, backend, path, text))
     return found
 
