@@ -20,7 +20,15 @@ from pathlib import Path
 from benchmarks import machine
 from benchmarks.common import RESULTS, ROOT, Json, quiet_env, write_json
 
-SECTIONS = ("generation", "structure", "torch_models", "keras_models", "training", "data_path")
+SECTIONS = (
+    "generation",
+    "structure",
+    "torch_models",
+    "keras_models",
+    "precision",
+    "training",
+    "data_path",
+)
 
 
 def wait_until_quiet(threshold: float, deadline: str, every: float) -> Json:

@@ -21,6 +21,7 @@ SECTIONS = (
     "keras_models",
     "structure",
     "diagnose_residual_add",
+    "precision",
     "training",
     "data_path",
 )
@@ -269,7 +270,7 @@ def write(results: Path) -> None:
             data["diagnose_residual_add"],
         ),
         *data_path.report(data["data_path"]),
-        *training.report(data["training"], data["generation"]),
+        *training.report(data["training"], data["generation"], data["precision"]),
     ]
     (results / "README.md").write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     if data["generation"]:
