@@ -378,10 +378,11 @@ def precision_report(results: Json | None) -> list[str]:
         "the precision column is what each run's summary.json says ran. The 1-minute load "
         "average before and after each run is beside its figures: the machine was shared with "
         "other work, so absolute images/s are pessimistic and the speed-ups carry its noise. "
-        "With 2 threads on this oversubscribed machine torch's bf16 steps slowed down "
-        "several-fold (the resnet50 rows; in the training section's run the resnet20_cifar "
-        "bf16 runs with 2 threads, at a load of 9, did not finish 40 steps in 240 s where "
-        "float32 ran at 78 images/s); see docs/training.md.",
+        "With 2 threads on this machine torch's bf16 steps ran several-fold slower than with "
+        "one (the resnet50 rows; in the training section's run the resnet20_cifar bf16 runs "
+        "with 2 threads, at a load of 9, did not finish 40 steps in 240 s where float32 ran "
+        "at 78 images/s), hence OMP_NUM_THREADS=1 for the resnet20_cifar rows; see "
+        "docs/training.md.",
         "",
     ]
     rows = []
