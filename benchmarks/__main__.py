@@ -28,6 +28,7 @@ SECTIONS = (
     "precision",
     "training",
     "data_path",
+    "grad_checkpointing",
 )
 
 

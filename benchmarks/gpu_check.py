@@ -99,6 +99,7 @@ def plan(scratch: Path, cuda: bool, gpus: int) -> list[Step]:
                 # the files scripts/check_references.sh runs: the only ones marked reference
                 "tests/test_references.py",
                 "tests/test_timm_reference.py",
+                "tests/test_backbone_reference.py",
             ],
             170 if cuda else 120,
         ),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks import data_path, plots, training
+from benchmarks import data_path, grad_checkpointing, plots, training
 from benchmarks.common import Json, read_json
 from benchmarks.markdown import Column, fixed, ms, ms_iqr, provenance, ratio, table
 
@@ -24,6 +24,7 @@ SECTIONS = (
     "precision",
     "training",
     "data_path",
+    "grad_checkpointing",
 )
 
 
@@ -270,6 +271,7 @@ def write(results: Path) -> None:
             data["diagnose_residual_add"],
         ),
         *data_path.report(data["data_path"]),
+        *grad_checkpointing.report(data["grad_checkpointing"]),
         *training.report(data["training"], data["generation"], data["precision"]),
     ]
     (results / "README.md").write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from resgen.backends import Backend
 from resgen.errors import Problem, ResgenError
 from resgen.files import read_regular, size_text, write_atomic
-from resgen.planner import build_plan
-from resgen.render import Backend, body_digest, body_of, read_header, render
+from resgen.render import body_digest, body_of, read_header, render
 from resgen.spec import Spec
-from resgen.validate import load_specs
+from resgen.validate import load_all_planned
 
 ROOT_MARKERS = (".git", "pyproject.toml")
 
@@ -76,12 +76,11 @@ def targets(
 ) -> list[Target]:
     """Validate every spec and render every file (nothing is written)."""
     found: list[Target] = []
-    for spec_path, spec in load_specs(paths):
-        source = source_name(spec_path)
-        plan = build_plan(spec)  # once for both backends
+    for spec_path, planned in load_all_planned(paths):
+        spec, source = planned.spec, source_name(spec_path)
         for backend in backends:
             path = out / backend / f"{spec.name}.py"
-            text = render(spec, backend, source, plan)
+            text = render(spec, backend, source, planned.plan)
             found.append(Target(spec_path, spec, backend, path, text))
     return found
 

@@ -9,10 +9,12 @@ the functions, so ``import resgen.checkpoint`` loads none.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from resgen.backends import Backend
 from resgen.errors import Problem, ResgenError, one_line
 
 if TYPE_CHECKING:
@@ -22,7 +24,6 @@ if TYPE_CHECKING:
 CHECKPOINT_LIMIT = 4 << 30  # bytes; resnetrs420 is 0.8 GB, with an optimizer's state ~2.4 GB
 MAX_LISTED = 20  # problem lines shown for a checkpoint that does not fit; then a count
 
-Side = Literal["torch", "keras"]
 Kind = Literal["pickle", "safetensors", "keras", "keras_legacy"]
 
 
@@ -30,7 +31,7 @@ Kind = Literal["pickle", "safetensors", "keras", "keras_legacy"]
 class Format:
     """What a checkpoint path holds, from its suffix."""
 
-    side: Side
+    side: Backend
     kind: Kind
 
     @property
@@ -143,26 +144,88 @@ _WRAPPERS = ("state_dict", "model")  # where training scripts keep the state_dic
 _OPTIONAL_TORCH = "num_batches_tracked"  # batch-norm counters old checkpoints lack
 
 
-def read_torch(data: bytes, path: Path, kind: Kind) -> dict[str, torch.Tensor]:
-    """The state_dict a ``.pt``/``.pth``/``.safetensors`` file holds (bytes already read)."""
-    import io
+def expanded_limit(params: int) -> int:
+    """The most bytes a PyTorch checkpoint of a model with ``params`` parameters may expand to
+    in memory: its weights in float64 four times over (the weights, an EMA copy, an optimizer's
+    two moments), plus 64 MiB for buffers and the pickled structure."""
+    return 32 * params + (64 << 20)
 
+
+def read_torch(data: bytes, path: Path, kind: Kind, limit: int) -> dict[str, torch.Tensor]:
+    """The state_dict a ``.pt``/``.pth``/``.safetensors`` file holds (bytes already read): dense
+    real-valued CPU tensors only. A zip-format ``.pt`` must expand to at most ``limit`` bytes
+    (:func:`expanded_limit`) and pass its checksums before anything is unpickled."""
     import torch
 
     if kind == "safetensors":
         from safetensors.torch import load
 
         try:
-            return dict(load(data))
+            return _checked_tensors(dict(load(data)), path)
+        except ResgenError:
+            raise
         except Exception as exc:  # safetensors raises its own error types
             raise _unreadable(path, "a safetensors file", exc) from None
+    _check_zip(data, path, limit)
     try:
         loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # UnpicklingError, RuntimeError (zip), EOFError, ...
         raise _unreadable(
             path, "a PyTorch checkpoint loadable with weights_only=True", exc
         ) from None
-    return _state_dict(loaded, path)
+    return _checked_tensors(_state_dict(loaded, path), path)
+
+
+def _check_zip(data: bytes, path: Path, limit: int) -> None:
+    """A zip-format checkpoint (``torch.save``'s) must expand to at most ``limit`` bytes and
+    every member's CRC must match: PyTorch checks neither. The old pickle format is not a zip
+    and holds its tensors uncompressed, so its size is the file's."""
+    import zipfile
+
+    from resgen.files import size_text
+
+    if not data.startswith(b"PK"):
+        return
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            expanded = sum(info.file_size for info in archive.infolist())
+            if expanded > limit:
+                message = (
+                    f"expands to {expanded:,} bytes in memory, more than the {size_text(limit)} "
+                    "a checkpoint of this spec's model can need"
+                )
+                raise ResgenError(Problem.at_file(path, message))
+            damaged = archive.testzip()
+    except ResgenError:
+        raise
+    except Exception as exc:  # BadZipFile, zlib.error, EOFError, NotImplementedError, ...
+        raise _unreadable(path, "a PyTorch checkpoint (a damaged zip file)", exc) from None
+    if damaged is not None:
+        message = f"damaged: the checksum (CRC) of its member {damaged} does not match"
+        raise ResgenError(Problem.at_file(path, message))
+
+
+def _tensor_refusal(tensor: torch.Tensor) -> str | None:
+    """Why a tensor is not plain data resgen copies into a model, or None."""
+    import torch
+
+    if tensor.is_nested or tensor.layout != torch.strided:
+        return f"a {str(tensor.layout).removeprefix('torch.')} tensor; only dense tensors load"
+    if tensor.is_quantized:
+        return "a quantized tensor; dequantize it (tensor.dequantize()) first"
+    if tensor.device.type != "cpu":
+        return f"a {tensor.device.type} tensor without data"
+    if tensor.is_complex() or tensor.dtype == torch.bool:
+        return f"{str(tensor.dtype).removeprefix('torch.')} values, not real numbers"
+    return None
+
+
+def _checked_tensors(state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+    refused = [(name, why) for name, t in state.items() if (why := _tensor_refusal(t)) is not None]
+    if refused:
+        head = f"{len(refused)} tensor(s) are not dense real-valued tensors; nothing written"
+        raise _listed(path, head, refused)
+    return state
 
 
 def _unreadable(path: Path, what: str, exc: BaseException) -> ResgenError:
@@ -213,8 +276,6 @@ def load_torch(
 
 def torch_bytes(model: torch.nn.Module, kind: Kind) -> bytes:
     """The model's state_dict as a ``.pt`` (``torch.save``) or ``.safetensors`` file."""
-    import io
-
     import torch
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -231,12 +292,26 @@ def torch_bytes(model: torch.nn.Module, kind: Kind) -> bytes:
 # the Keras side
 
 
-def _keras_layout(model: keras.Model, scratch: Path) -> dict[str, Any]:
+class _H5Buffer(io.BytesIO):
+    """An in-memory file for Keras' ``save_weights`` (which checks the name's suffix): weights
+    are never written to disk before they are verified, so no scratch file can be left."""
+
+    def __str__(self) -> str:
+        return "memory.weights.h5"
+
+
+def _keras_save(model: keras.Model) -> bytes:
+    buffer = _H5Buffer()
+    model.save_weights(buffer)
+    return buffer.getvalue()
+
+
+def _keras_layout(model: keras.Model) -> dict[str, Any]:
     """Where each weight of ``model`` lies in its ``.weights.h5`` (dataset path -> variable).
 
     Keras files address weights by layer class and position (``layers/conv2d_3/vars/0``), not
     by layer name; rather than mirror that scheme, this fills weight ``i`` with the value ``i``,
-    saves, and reads the file back. The model's weights are overwritten.
+    saves (in memory), and reads the file back. The model's weights are overwritten.
     """
     import h5py
     import numpy as np
@@ -244,16 +319,13 @@ def _keras_layout(model: keras.Model, scratch: Path) -> dict[str, Any]:
     weights = list(model.weights)
     for index, variable in enumerate(weights):
         variable.assign(np.full(tuple(variable.shape), index, dtype=variable.dtype))
-    probe = scratch / "layout.weights.h5"
-    model.save_weights(probe)
     layout: dict[str, Any] = {}
-    with h5py.File(probe, "r") as file:
+    with h5py.File(io.BytesIO(_keras_save(model)), "r") as file:
         for name, dataset in _datasets(file).items():
             if dataset.size and dataset.dtype.kind == "f":
                 index = int(np.asarray(dataset).flat[0])
                 if 0 <= index < len(weights) and tuple(dataset.shape) == weights[index].shape:
                     layout[name] = weights[index]
-    probe.unlink()
     order = {id(variable): index for index, variable in enumerate(weights)}
     layout = dict(sorted(layout.items(), key=lambda item: order[id(item[1])]))  # model order
     if len(layout) != len(weights):
@@ -262,6 +334,7 @@ def _keras_layout(model: keras.Model, scratch: Path) -> dict[str, Any]:
 
 
 def _datasets(file: Any) -> dict[str, Any]:
+    """Every dataset reachable by hard links (soft and external links are not followed)."""
     import h5py
 
     found: dict[str, Any] = {}
@@ -274,27 +347,75 @@ def _datasets(file: Any) -> dict[str, Any]:
     return found
 
 
-def load_keras(model: keras.Model, data: bytes, path: Path, scratch: Path, name: str) -> None:
-    """Load a ``.weights.h5`` strictly into ``model``; a :class:`ResgenError` naming every
-    tensor that does not fit (by layer and variable name, or by the file's path)."""
-    import io
-
+def _dataset_refusal(dataset: Any) -> str | None:
+    """Why an HDF5 dataset is not plain numbers stored contiguously inside the file, or None.
+    Only metadata is read: external storage is never opened (it may name any file, a device or
+    a FIFO), and a filtered (compressed) dataset is never expanded."""
     import h5py
-    import numpy as np
 
-    layout = _keras_layout(model, scratch)
+    plist = dataset.id.get_create_plist()
+    if plist.get_external_count():
+        return "its data is stored outside the file (external storage)"
+    layout = plist.get_layout()
+    if layout == h5py.h5d.VIRTUAL:
+        return "a virtual dataset (its data comes from other files)"
+    if layout not in (h5py.h5d.CONTIGUOUS, h5py.h5d.COMPACT):
+        return "a chunked (possibly compressed) dataset; Keras writes contiguous ones"
+    dtype = dataset.dtype
+    if dtype.kind not in "fiu" or dtype.fields is not None or dtype.subdtype is not None:
+        return f"holds {dtype} values, not real numbers"
+    return None
+
+
+def _open_h5(data: bytes, path: Path) -> Any:
+    import h5py
+
     try:
-        file = h5py.File(io.BytesIO(data), "r")
+        return h5py.File(io.BytesIO(data), "r")
     except Exception as exc:  # OSError from HDF5 for anything that is not one
         raise _unreadable(path, "an HDF5 file", exc) from None
-    with file:
-        found = _datasets(file)
-        shapes = {name: tuple(found[name].shape) for name in found}
+
+
+def _check_datasets(path: Path, datasets: dict[str, Any]) -> None:
+    """Refuse, listing them, the ``datasets`` (name -> dataset) :func:`_dataset_refusal`
+    refuses; nothing is read but metadata."""
+    try:
+        refused = [(n, why) for n, d in datasets.items() if (why := _dataset_refusal(d))]
+    except Exception as exc:  # a damaged header
+        raise _unreadable(path, "a readable HDF5 file", exc) from None
+    if refused:
+        head = f"{len(refused)} dataset(s) are not plain numeric data in the file; nothing written"
+        raise _listed(path, head, refused)
+
+
+def _read_datasets(path: Path, datasets: dict[str, Any]) -> dict[str, Any]:
+    """The values of ``datasets``, each checked by :func:`_check_datasets` first."""
+    import numpy as np
+
+    _check_datasets(path, datasets)
+    try:
+        return {name: np.asarray(dataset) for name, dataset in datasets.items()}
+    except Exception as exc:  # data past the end of the file, a damaged block, ...
+        raise _unreadable(path, "a readable HDF5 file", exc) from None
+
+
+def load_keras(model: keras.Model, data: bytes, path: Path, name: str) -> None:
+    """Load a ``.weights.h5`` strictly into ``model``; a :class:`ResgenError` naming every
+    tensor that does not fit (by layer and variable name, or by the file's path), or every
+    dataset that is not plain numbers in the file."""
+    layout = _keras_layout(model)
+    with _open_h5(data, path) as file:
+        try:
+            found = _datasets(file)
+            shapes = {name: tuple(found[name].shape) for name in found}
+        except Exception as exc:  # a damaged object header
+            raise _unreadable(path, "a readable HDF5 file", exc) from None
+        _check_datasets(path, found)
         expected = {name: tuple(v.shape) for name, v in layout.items()}
         mismatch = compare(expected, shapes)
         if mismatch:
             raise _renamed(mismatch, layout).error(path, name)
-        values = {name: np.asarray(found[name]) for name in layout}
+        values = _read_datasets(path, {name: found[name] for name in layout})
     for name, variable in layout.items():
         variable.assign(values[name])
 
@@ -312,53 +433,92 @@ def _renamed(mismatch: Mismatch, layout: dict[str, Any]) -> Mismatch:
     )
 
 
-def keras_bytes(model: keras.Model, scratch: Path) -> bytes:
-    """The model's weights as a Keras ``.weights.h5`` file."""
-    path = scratch / "out.weights.h5"
-    model.save_weights(path)
-    data = path.read_bytes()
-    path.unlink()
-    return data
+def keras_bytes(model: keras.Model) -> bytes:
+    """The model's weights as a Keras ``.weights.h5`` file (made in memory)."""
+    return _keras_save(model)
 
 
 def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
+def _names(node: Any, key: str, path: Path, where: str) -> list[str]:
+    """The list of names a Keras 2 attribute holds (``layer_names``, ``weight_names``)."""
+    import numpy as np
+
+    where = f"{where}: " if where else ""
+    try:
+        value = node.attrs.get(key)
+        array = None if value is None else np.asarray(value)
+    except Exception as exc:  # an attribute of a type h5py cannot read
+        message = f"{where}{key} unreadable: {_first_line(exc)}"
+        raise ResgenError(Problem.at_file(path, message)) from None
+    if array is None:
+        raise ResgenError(Problem.at_file(path, f"{where}no {key} attribute"))
+    if array.ndim != 1 or not all(isinstance(v, str | bytes) for v in array.tolist()):
+        raise ResgenError(Problem.at_file(path, f"{where}{key} is not a list of names"))
+    try:
+        return [_text(v) for v in array.tolist()]
+    except UnicodeDecodeError:
+        raise ResgenError(Problem.at_file(path, f"{where}{key} is not UTF-8 text")) from None
+
+
+def _member(group: Any, name: str, path: Path, where: str) -> Any:
+    """``group``'s member at the relative path ``name``, through hard links only (a soft or
+    external link may point anywhere, another file included)."""
+    import h5py
+
+    where = f"{where}: " if where else ""
+    parts = name.split("/")
+    if not name or name.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise ResgenError(Problem.at_file(path, f"{where}{name!r} is not a relative name"))
+    node = group
+    for part in parts:
+        link = node.get(part, getlink=True) if isinstance(node, h5py.Group) else None
+        if link is None:
+            raise ResgenError(Problem.at_file(path, f"{where}{name!r} is not in the file"))
+        if not isinstance(link, h5py.HardLink):
+            message = f"{where}{name!r} is a link; only objects inside the file are read"
+            raise ResgenError(Problem.at_file(path, message))
+        node = node[part]
+    return node
+
+
 def load_keras_legacy(model: keras.Model, data: bytes, path: Path, name: str) -> None:
     """Load a Keras 2 style ``.h5`` (keras.applications' downloads, ``model.save("x.h5")``)
     strictly into ``model``, matching weights by layer name and variable name
     (``conv1_conv/kernel``); a :class:`ResgenError` names every tensor that does not fit."""
-    import io
-
     import h5py
-    import numpy as np
 
-    try:
-        file = h5py.File(io.BytesIO(data), "r")
-    except Exception as exc:  # OSError from HDF5 for anything that is not one
-        raise _unreadable(path, "an HDF5 file", exc) from None
-    with file:
-        group = file.get("model_weights", file)  # a whole model saved, or weights alone
-        if "layer_names" not in group.attrs:
+    with _open_h5(data, path) as file:
+        whole = file.get("model_weights", getlink=True) is not None  # model.save("x.h5")
+        root = _member(file, "model_weights", path, "") if whole else file
+        if not isinstance(root, h5py.Group) or "layer_names" not in root.attrs:
             message = (
                 "not a Keras 2 .h5 weights file (no layer_names; Keras 3 weights files end in "
                 ".weights.h5)"
             )
             raise ResgenError(Problem.at_file(path, message))
         found: dict[str, Any] = {}
-        for layer_name in map(_text, group.attrs["layer_names"]):
-            layer = group[layer_name]
-            for weight_name in map(_text, layer.attrs.get("weight_names", [])):
+        for layer_name in _names(root, "layer_names", path, ""):
+            layer = _member(root, layer_name, path, "layer_names")
+            if not isinstance(layer, h5py.Group):
+                raise ResgenError(Problem.at_file(path, f"layer {layer_name!r} is not a group"))
+            for weight_name in _names(layer, "weight_names", path, f"layer {layer_name!r}"):
+                dataset = _member(layer, weight_name, path, f"layer {layer_name!r}")
+                if not isinstance(dataset, h5py.Dataset):
+                    message = f"layer {layer_name!r}: {weight_name!r} is not a dataset"
+                    raise ResgenError(Problem.at_file(path, message))
                 variable = weight_name.rsplit("/", 1)[-1].split(":", 1)[0]
-                found[f"{layer_name}/{variable}"] = layer[weight_name]
+                found[f"{layer_name}/{variable}"] = dataset
         own = {f"{layer.name}/{v.name}": v for layer in model.layers for v in layer.weights}
+        _check_datasets(path, found)
         mismatch = compare(
             {key: tuple(v.shape) for key, v in own.items()},
             {key: tuple(d.shape) for key, d in found.items()},
         )
         if mismatch:
             raise mismatch.error(path, name)
-        values = {key: np.asarray(found[key]) for key in own}
+        values = _read_datasets(path, {key: found[key] for key in own})
     for key, variable in own.items():
         variable.assign(values[key])

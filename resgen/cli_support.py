@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from resgen.errors import Problem, ResgenError, one_line
+from resgen.files import WriteFailed
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -39,7 +40,10 @@ def user_errors(func: F) -> F:
             sys.exit(EXIT_BAD_INPUT)
         except OSError as exc:
             name = exc.filename if exc.filename is not None else ""
-            click.echo(str(Problem.at_file(name, exc.strerror or str(exc))), err=True)
+            message = exc.strerror or str(exc)
+            if isinstance(exc, WriteFailed):
+                message = f"cannot write it: {message}; it was left as it was"
+            click.echo(str(Problem.at_file(name, message)), err=True)
             sys.exit(EXIT_BAD_INPUT)
 
     return wrapper  # type: ignore[return-value]

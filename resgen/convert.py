@@ -7,7 +7,7 @@ code ``resgen build`` writes for the spec, rendered and imported here; IN is loa
 (every tensor the model has, nothing else, every shape equal), the weights move with
 :mod:`resgen.transfer`, and both models run one fixed random batch in eval mode. OUT is written
 (atomically, never over an existing file unless ``force``) only when every stage agrees within
-:data:`TOLERANCE`.
+the criterion (:data:`CRITERION`): as close to the float64 answer as float32 PyTorch.
 
 Reading, strict loading and writing of each format live in :mod:`resgen.checkpoint`. User
 mistakes (a suffix, a path, a checkpoint that does not fit) are a
@@ -18,16 +18,21 @@ mistakes (a suffix, a path, a checkpoint that does not fit) are a
 from __future__ import annotations
 
 import importlib
-import tempfile
+import math
+import os
+import sys
+import types
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from resgen.backends import Backend
 from resgen.checkpoint import (
     CHECKPOINT_LIMIT,
     Format,
-    Side,
     checkpoint_format,
+    expanded_limit,
     keras_bytes,
     load_keras,
     load_keras_legacy,
@@ -39,31 +44,54 @@ from resgen.checkpoint import (
 from resgen.errors import Problem, ResgenError, one_line
 from resgen.files import read_regular, write_atomic_with
 from resgen.plan import NetworkPlan
-from resgen.planner import build_plan
 from resgen.spec import Spec
-from resgen.validate import load_spec
+from resgen.validate import load_planned
 
 if TYPE_CHECKING:
     import keras
     import numpy as np
     import torch
 
-TOLERANCE = 1e-4  # max abs difference allowed at any stage, eval mode
+FACTOR = 10.0  # the checked model may be this many times further from float64 than float32 torch
+RELATIVE = 1e-5  # ... or this much of the output's scale, whichever is larger
 BATCH = 2  # images in the verification batch
 SEED = 0  # of the verification batch
+CRITERION = (
+    "|checked - float64| <= max({factor:g} x float32 err, {relative:g} x max |out|) "
+    "at every point, all values finite"
+)
 
 # ---------------------------------------------------------------------------------------------
 # verification
+#
+# The truth is the float64 answer of the source weights, computed by the PyTorch twin in float64
+# (transfer copies float32 values exactly, so the twin holds the source's weights whichever side
+# they came from). The checked model (Keras, or the PyTorch file written and read back) must be
+# about as close to it as float32 PyTorch is: an absolute tolerance refuses correct conversions
+# of networks whose activations are large, and cannot tell them from wrong ones.
 
 
 @dataclass(frozen=True)
 class Difference:
-    """The two models' outputs at one point of the network."""
+    """The checked model's output at one point of the network, against the float64 answer."""
 
     where: str
     shape: tuple[int, ...]  # one image's, channels first
-    scale: float  # max abs value of the reference output
-    max_abs: float
+    scale: float  # max abs value of the float64 answer
+    max_abs: float  # the checked model's max abs difference from the float64 answer
+    float32: float  # float32 PyTorch's own max abs difference from it
+
+    @property
+    def allowed(self) -> float:
+        return max(FACTOR * self.float32, RELATIVE * self.scale)
+
+    @property
+    def finite(self) -> bool:
+        return all(math.isfinite(v) for v in (self.scale, self.max_abs, self.float32))
+
+    @property
+    def ok(self) -> bool:
+        return self.finite and self.max_abs <= self.allowed
 
 
 @dataclass(frozen=True)
@@ -78,36 +106,55 @@ class Report:
     tensors: int
     batch: tuple[int, ...]
     differences: tuple[Difference, ...]
-    tolerance: float
+    nonfinite: tuple[str, ...] = ()  # tensors holding NaN or infinity
+    notes: tuple[str, ...] = ()  # names read from another dialect, tensors adapted or reset
 
     @property
     def overall(self) -> float:
-        return max(d.max_abs for d in self.differences)
+        """The checked model's largest difference from the float64 answer (NaN if any is)."""
+        gaps = [d.max_abs for d in self.differences]
+        return float("nan") if any(math.isnan(g) for g in gaps) else max(gaps, default=0.0)
 
     @property
     def ok(self) -> bool:
-        return self.overall <= self.tolerance
+        return not self.nonfinite and all(d.ok for d in self.differences)
+
+    @property
+    def reason(self) -> str:
+        """Why OUT was not written (empty when ``ok``)."""
+        if self.nonfinite:
+            return f"{len(self.nonfinite)} tensor(s) hold NaN or infinity"
+        bad = [d.where for d in self.differences if not d.finite]
+        if bad:
+            return f"NaN or infinity at {', '.join(bad)}"
+        bad = [d.where for d in self.differences if not d.ok]
+        return f"outside the criterion at {', '.join(bad)}" if bad else ""
 
     def lines(self) -> list[str]:
         out = [
             f"{self.spec}: {self.source} ({self.source_format.description}) -> "
             f"{self.target} ({self.target_format.description})",
+            *self.notes,
             f"loaded {self.tensors} tensors strictly; "
-            f"random batch {shape_text(self.batch)}, eval mode",
-            f"  {'where':<24} {'output':<18} {'max |out|':>10} {'max abs diff':>13}",
+            f"random batch {shape_text(self.batch)}, eval mode; against the float64 answer",
+            f"  {'where':<24} {'output':<18} {'max |out|':>10} {'float32 err':>12} "
+            f"{'checked err':>12} {'allowed':>10}",
         ]
         for d in self.differences:
             shape = shape_text(d.shape)
-            out.append(f"  {d.where:<24} {shape:<18} {d.scale:>10.4g} {d.max_abs:>13.3e}")
-        verdict = "ok" if self.ok else "DIFFERENT"
-        out.append(
-            f"  {'overall':<24} {'':<18} {'':>10} {self.overall:>13.3e}  "
-            f"(tolerance {self.tolerance:.0e}: {verdict})"
-        )
+            out.append(
+                f"  {d.where:<24} {shape:<18} {d.scale:>10.4g} {d.float32:>12.3e} "
+                f"{d.max_abs:>12.3e} {d.allowed:>10.3e}{'' if d.ok else '  <-'}"
+            )
+        if self.nonfinite:
+            shown = ", ".join(self.nonfinite[:5]) + (", ..." if len(self.nonfinite) > 5 else "")
+            out.append(f"  NaN or infinity in {len(self.nonfinite)} tensor(s): {shown}")
+        criterion = CRITERION.format(factor=FACTOR, relative=RELATIVE)
+        out.append(f"  criterion: {criterion}: {'ok' if self.ok else 'DIFFERENT'}")
         return out
 
 
-def _points(plan: NetworkPlan, pair: tuple[Side, Side]) -> list[str]:
+def _points(plan: NetworkPlan, pair: tuple[Backend, Backend]) -> list[str]:
     """Labels of the points compared: the stem, each stage, the logits."""
     both = pair == ("torch", "keras") or pair == ("keras", "torch")
     stages = [f"{s.torch_name} / {s.keras_name}" if both else s.torch_name for s in plan.stages]
@@ -150,18 +197,51 @@ def keras_taps(model: keras.Model, plan: NetworkPlan, x: np.ndarray) -> list[np.
 
 
 def differences(
-    labels: list[str], reference: list[np.ndarray], other: list[np.ndarray]
+    labels: list[str],
+    exact: list[np.ndarray],
+    float32: list[np.ndarray],
+    checked: list[np.ndarray],
 ) -> tuple[Difference, ...]:
+    """Each point's float64 answer (``exact``), float32 PyTorch's and the checked model's."""
     import numpy as np
+
+    def error(a: np.ndarray, b: np.ndarray) -> float:
+        with np.errstate(invalid="ignore", over="ignore"):
+            gap = np.abs(a.astype(np.float64) - b.astype(np.float64))
+        return float("nan") if not np.isfinite(gap).all() else float(gap.max(initial=0.0))
+
+    def scale(a: np.ndarray) -> float:
+        return float("nan") if not np.isfinite(a).all() else float(np.abs(a).max(initial=0.0))
 
     return tuple(
         Difference(
             where=label,
-            shape=tuple(a.shape[1:]),
-            scale=float(np.abs(a).max()),
-            max_abs=float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max()),
+            shape=tuple(e.shape[1:]),
+            scale=scale(e),
+            max_abs=error(c, e),
+            float32=error(f, e),
         )
-        for label, a, b in zip(labels, reference, other, strict=True)
+        for label, e, f, c in zip(labels, exact, float32, checked, strict=True)
+    )
+
+
+def float64_taps(model: torch.nn.Module, plan: NetworkPlan, x: np.ndarray) -> list[np.ndarray]:
+    """:func:`torch_taps` of a float64 copy of ``model``: the exact answer of its weights."""
+    import copy
+
+    import numpy as np
+
+    return torch_taps(copy.deepcopy(model).double(), plan, x.astype(np.float64))
+
+
+def nonfinite_tensors(model: torch.nn.Module) -> tuple[str, ...]:
+    """The names of ``model``'s floating-point tensors that hold NaN or infinity."""
+    import torch
+
+    return tuple(
+        name
+        for name, tensor in model.state_dict().items()
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
     )
 
 
@@ -201,6 +281,12 @@ def check_paths(source: Path, target: Path, *, force: bool) -> tuple[Format, For
         )
     if target.is_dir():
         raise ResgenError(Problem.at_file(target, "OUT is a folder"))
+    for folder in target.parents:  # the nearest that exists must be a folder
+        if os.path.lexists(folder):
+            if not folder.is_dir():
+                message = f"cannot write OUT there: {folder} is not a folder"
+                raise ResgenError(Problem.at_file(target, message))
+            break
     if target.exists() and not force:
         raise ResgenError(Problem.at_file(target, "OUT exists; pass --force to replace it"))
     return source_format, target_format
@@ -218,39 +304,64 @@ class Request:
     source_format: Format
     target_format: Format
     data: bytes
+    adapt: bool = False  # resgen.adapt: fit the stem's input channels, reset the classifier
+
+    @property
+    def expanded_limit(self) -> int:
+        """The most bytes IN may expand to in memory (see :func:`expanded_limit`)."""
+        return expanded_limit(self.plan.params)
 
 
-def prepare(spec_path: Path, source: Path, target: Path, *, force: bool = False) -> Request:
-    """Every check that needs no framework: suffixes, OUT, the spec, IN read (bounded)."""
+def prepare(
+    spec_path: Path, source: Path, target: Path, *, force: bool = False, adapt: bool = False
+) -> Request:
+    """Every check that needs no framework: suffixes, OUT, the spec, IN read (at most what a
+    checkpoint of the spec's model can need, :func:`expanded_limit`, and 4 GiB)."""
     source_format, target_format = check_paths(source, target, force=force)
-    spec = load_spec(spec_path)
-    data = read_regular(source, CHECKPOINT_LIMIT, what="checkpoint")
+    if adapt and source_format.side != "torch":
+        raise ResgenError(Problem.at_file(source, "--adapt reads PyTorch checkpoints only"))
+    planned = load_planned(spec_path)
+    limit = min(CHECKPOINT_LIMIT, expanded_limit(planned.plan.params))  # what the model can hold
+    data = read_regular(source, limit, what="checkpoint")
     return Request(
-        spec_path, spec, build_plan(spec), source, target, source_format, target_format, data
+        spec_path,
+        planned.spec,
+        planned.plan,
+        source,
+        target,
+        source_format,
+        target_format,
+        data,
+        adapt,
     )
 
 
-def convert(spec_path: Path, source: Path, target: Path, *, force: bool = False) -> Report:
+def convert(
+    spec_path: Path, source: Path, target: Path, *, force: bool = False, adapt: bool = False
+) -> Report:
     """Read ``source``, move its weights into the other twin of the spec, verify, and write
-    ``target`` when every compared point agrees within :data:`TOLERANCE` (check ``ok``).
+    ``target`` when every compared point meets :data:`CRITERION` (check ``ok``).
 
     Raises :class:`ResgenError` for a bad path, suffix, spec or checkpoint (nothing written).
     """
-    return run(prepare(spec_path, source, target, force=force))
+    return run(prepare(spec_path, source, target, force=force, adapt=adapt))
 
 
 def run(request: Request) -> Report:
-    """Carry out a prepared conversion: OUT is written (atomically) only when ``ok``."""
-    with tempfile.TemporaryDirectory(prefix="resgen-convert-") as folder:
-        report, payload = _convert(request, Path(folder))
+    """Carry out a prepared conversion: OUT is written (atomically) only when ``ok``. Nothing
+    else is written: the models are imported from memory and the Keras file is made there."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # libraries' notes (deprecations, NaN arithmetic) are
+        report, payload = _convert(request)  # noise here: the report states what matters
     if report.ok:
         write_atomic_with(request.target, lambda stream: stream.write(payload))
     return report
 
 
-def _convert(request: Request, scratch: Path) -> tuple[Report, bytes]:
+def _convert(request: Request) -> tuple[Report, bytes]:
     import numpy as np
 
+    from resgen.adapt import fit
     from resgen.transfer import keras_to_torch, torch_to_keras
 
     plan, source, target = request.plan, request.source, request.target
@@ -260,37 +371,40 @@ def _convert(request: Request, scratch: Path) -> tuple[Report, bytes]:
     x = np.random.default_rng(SEED).standard_normal(shape).astype(np.float32)
     labels = _points(plan, (source_format.side, target_format.side))
 
-    def build(backend: Side) -> Any:
-        return _factory(request.spec_path, spec, backend, scratch)()
+    def build(backend: Backend) -> Any:
+        return _factory(request, backend)()
 
     torch_model = build("torch")
+    notes: list[str] = []
     if source_format.side == "keras":
         keras_model = build("keras")
         if source_format.kind == "keras_legacy":
             load_keras_legacy(keras_model, request.data, source, spec.name)
         else:
-            load_keras(keras_model, request.data, source, scratch, spec.name)
+            load_keras(keras_model, request.data, source, spec.name)
         tensors = len(keras_model.weights)
         keras_to_torch(keras_model, torch_model)
-        found = differences(
-            labels, keras_taps(keras_model, plan, x), torch_taps(torch_model, plan, x)
-        )
+        checked = keras_taps(keras_model, plan, x)  # the source, against its float64 answer
         payload = torch_bytes(torch_model, target_format.kind)
     else:
-        state = read_torch(request.data, source, source_format.kind)
+        state = read_torch(request.data, source, source_format.kind, request.expanded_limit)
+        state, notes = fit(state, torch_model.state_dict(), plan, adapt=request.adapt)
         load_torch(torch_model, state, source, spec.name)
         tensors = len(state)
-        reference = torch_taps(torch_model, plan, x)
         if target_format.side == "keras":
             keras_model = build("keras")
             torch_to_keras(torch_model, keras_model)
-            found = differences(labels, reference, keras_taps(keras_model, plan, x))
-            payload = keras_bytes(keras_model, scratch)
+            checked = keras_taps(keras_model, plan, x)
+            payload = keras_bytes(keras_model)
         else:  # a new format: check the bytes written load back to the same model
             payload = torch_bytes(torch_model, target_format.kind)
             reread = build("torch")
-            load_torch(reread, read_torch(payload, target, target_format.kind), target, spec.name)
-            found = differences(labels, reference, torch_taps(reread, plan, x))
+            again = read_torch(payload, target, target_format.kind, request.expanded_limit)
+            load_torch(reread, again, target, spec.name)
+            checked = torch_taps(reread, plan, x)
+    found = differences(
+        labels, float64_taps(torch_model, plan, x), torch_taps(torch_model, plan, x), checked
+    )
     report = Report(
         spec=spec.name,
         source=source,
@@ -300,18 +414,24 @@ def _convert(request: Request, scratch: Path) -> tuple[Report, bytes]:
         tensors=tensors,
         batch=shape,
         differences=found,
-        tolerance=TOLERANCE,
+        nonfinite=nonfinite_tensors(torch_model),
+        notes=tuple(notes),
     )
     return report, payload
 
 
-def _factory(spec_path: Path, spec: Spec, backend: Side, scratch: Path) -> Any:
-    """The spec's generated factory for ``backend``: the text ``build`` writes, imported."""
-    from resgen.train.generated import import_file, model_text
+def _factory(request: Request, backend: Backend) -> Any:
+    """The spec's generated factory for ``backend``: the text ``build`` writes, imported from
+    memory (no scratch file to leave behind)."""
+    from resgen.generated import model_text
 
-    path = scratch / backend / f"{spec.name}.py"
-    if not path.exists():
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(model_text(spec_path, spec, backend), encoding="utf-8")
-    module = import_file(path, f"convert_{backend}_{spec.name}")
+    spec = request.spec
+    name = f"_resgen_convert_{backend}_{spec.name}"
+    module = types.ModuleType(name)
+    module.__file__ = f"<resgen convert: {backend}/{spec.name}.py>"
+    sys.modules[name] = module
+    code = compile(
+        model_text(request.spec_path, spec, backend, request.plan), module.__file__, "exec"
+    )
+    exec(code, module.__dict__)  # resgen's own generated text, as build writes it
     return getattr(module, spec.name)

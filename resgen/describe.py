@@ -6,7 +6,8 @@ code and cannot drift from it.
 
 from __future__ import annotations
 
-from resgen.page import Backend
+from resgen.backends import Backend
+from resgen.components import activation
 from resgen.plan import BlockClass, NetworkPlan
 
 _STEMS = {
@@ -20,13 +21,6 @@ _STEM_POOLS = {
     "avg": "a 2x2/2 average pool (anti-aliasing)",
     "blur": "a 3x3/1 max pool and a blur pool (anti-aliasing)",
     "conv": "a 3x3/2 conv, norm and activation in place of the max pool (ResNet-RS)",
-}
-
-_ACTIVATIONS = {
-    "relu": "ReLU",
-    "silu": "SiLU",
-    "gelu": "GELU",
-    "gelu_tanh": "GELU (tanh approximation)",
 }
 
 _SHORTCUTS = {
@@ -59,7 +53,7 @@ def _convs(block: BlockClass) -> str:
 
 def _around(block: BlockClass) -> list[str]:
     """What a block does around its convs: norms, activations, the modern knobs."""
-    act = _ACTIVATIONS[block.activation]
+    act = activation.kind(block.activation).name
     norm = "group norm" if block.norm == "group" else "batch norm"
     order = (
         f"norm and {act} before each conv (pre-activation)"
@@ -70,10 +64,8 @@ def _around(block: BlockClass) -> list[str]:
     if block.anti_alias:
         pool = "a 2x2/2 average pool" if block.avg_anti_alias else "a blur pool"
         extras.append(f"{pool} takes the 3x3's stride after its activation (anti-aliasing)")
-    if block.squeeze_excitation:
-        extras.append("squeeze-and-excitation on the branch")
-    if block.efficient_channel_attention:
-        extras.append("efficient channel attention (ECA) on the branch")
+    if block.attention:
+        extras.append(block.attention.sentence)
     if block.drop_path:
         extras.append("stochastic depth drops the branch in training")
     return [order, *extras]
@@ -125,10 +117,18 @@ def stem_phrase(plan: NetworkPlan) -> str:
     return f"{phrase} with {pool}"
 
 
+def _shape(channels: int, size: int, backend: str) -> str:
+    """A feature map's shape in the backend's layout (NCHW or NHWC)."""
+    if backend == "keras":
+        return f"{size} x {size} x {channels}"
+    return f"{channels} x {size} x {size}"
+
+
 def stage_table(plan: NetworkPlan, backend: str = "torch") -> list[str]:
     """Rows of the stage table (header first), aligned for a docstring.
 
-    Shapes are channels x height x width in both backends; stages take the backend's names
+    Shapes are in the backend's layout, as its comments write them: channels x height x width
+    in PyTorch, height x width x channels in Keras; stages take the backend's names
     (``layer1`` in PyTorch, ``conv2`` in Keras, which counts the stem as ``conv1``).
     """
     rows = [("stage", "blocks", "channels", "stride", "output")]
@@ -139,7 +139,7 @@ def stage_table(plan: NetworkPlan, backend: str = "torch") -> list[str]:
             "",
             f"{stem.in_channels} -> {stem.out_channels}",
             str(stem.stride),
-            f"{stem.out_channels} x {stem.out_size} x {stem.out_size}",
+            _shape(stem.out_channels, stem.out_size, backend),
         )
     )
     for stage in plan.stages:
@@ -149,7 +149,7 @@ def stage_table(plan: NetworkPlan, backend: str = "torch") -> list[str]:
                 str(len(stage.blocks)),
                 f"{stage.in_channels} -> {stage.out_channels}",
                 str(stage.stride),
-                f"{stage.out_channels} x {stage.out_size} x {stage.out_size}",
+                _shape(stage.out_channels, stage.out_size, backend),
             )
         )
     rows.append(("head", "", f"{plan.head.in_features} -> {plan.head.num_classes}", "", ""))
@@ -175,7 +175,7 @@ def usage(plan: NetworkPlan, backend: Backend) -> str:
         f"Build it with ``{plan.name}(num_classes={classes!r}, input_shape={shape!r})``; it "
         "takes float tensors in NHWC layout (channels last) and returns logits. Layer names "
         "follow keras.applications, so its weights load by layer name where the architecture "
-        "matches. The table lists channels x height x width."
+        "matches. Shapes, in the table as in the comments, are height x width x channels."
     )
 
 

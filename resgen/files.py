@@ -3,7 +3,10 @@
 Writing: readers see the old file or the new one, never half of one. ``build`` writes generated
 sources with :func:`write_atomic` and ``train`` its checkpoints, metrics and plots with
 :func:`write_atomic_with`: a temporary file beside the target, fsynced, then moved into place
-with ``os.replace``.
+with ``os.replace``. A write that fails (a full disk, a file-size limit, a folder without
+write permission) raises :class:`WriteFailed` naming the file asked for, and leaves no temporary
+file; a writer killed outright (SIGKILL) leaves ``.<name>.resgen-<pid>-<random>.tmp``, which the
+next write of the same file removes once that process is gone.
 
 Reading: every file resgen reads (specs, bases, build targets, training data, checkpoints) goes
 through :func:`read_regular` (or :func:`require_regular` when another library opens the path):
@@ -13,10 +16,13 @@ else is a located :class:`~resgen.errors.ResgenError`.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import stat
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, BinaryIO
 
@@ -37,21 +43,79 @@ def _file_mode(path: Path) -> int:
     return 0o666 & ~umask
 
 
+class WriteFailed(OSError):
+    """Writing a file failed; ``filename`` is the file asked for (never a temporary one), which
+    was left as it was."""
+
+
+def _temporary_prefix(path: Path) -> str:
+    return f".{path.name}.resgen-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0  # another user's process; an absurd pid is no process
+    return True
+
+
+def sweep_temporaries(path: Path) -> None:
+    """Remove the temporary files of ``path`` that a killed writer left behind (their names
+    carry the writer's process id; a live writer's are kept)."""
+    prefix = _temporary_prefix(path)
+    with contextlib.suppress(OSError), os.scandir(path.parent) as entries:
+        for entry in entries:
+            if not (entry.name.startswith(prefix) and entry.name.endswith(".tmp")):
+                continue
+            pid = entry.name[len(prefix) :].split("-", 1)[0]
+            if pid.isdigit() and not _alive(int(pid)) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
+@contextlib.contextmanager
+def _file_size_signal_ignored() -> Iterator[None]:
+    """Past a file-size limit (``ulimit -f``) a write fails with EFBIG instead of the process
+    being killed by SIGXFSZ (Python ignores it at start-up; a library may have restored it)."""
+    sig = getattr(signal, "SIGXFSZ", None)
+    if sig is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(sig, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(sig, previous)
+
+
 def write_atomic_with(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Call ``write`` on a temporary file beside ``path``, fsync it, then move it into place;
-    the file keeps the mode ``open`` would give it. On any failure ``path`` is untouched."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = _file_mode(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    the file keeps the mode ``open`` would give it. On any failure ``path`` is untouched and
+    the temporary file removed; an :class:`OSError` becomes :class:`WriteFailed` naming
+    ``path``."""
     try:
-        os.chmod(temporary, mode)
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sweep_temporaries(path)
+        mode = _file_mode(path)
+        prefix = f"{_temporary_prefix(path)}{os.getpid()}-"
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
+    except OSError as exc:
+        raise WriteFailed(exc.errno, exc.strerror or str(exc), os.fspath(path)) from None
+    try:
+        with _file_size_signal_ignored():
+            with os.fdopen(handle, "wb") as stream:
+                os.chmod(temporary, mode)
+                write(stream)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, path)
+    except BaseException as exc:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, WriteFailed):
+            raise WriteFailed(exc.errno, exc.strerror or str(exc), os.fspath(path)) from None
         raise
 
 

@@ -12,7 +12,8 @@ ECA), its anti-aliasing pool ``aa``, its stochastic depth ``drop_path``; the ste
 ``maxpool`` whatever replaces it (``maxpool.0`` conv and ``maxpool.1`` norm in ResNet-RS). Their
 Keras names follow keras.applications' EfficientNet: ``conv2_block1_se_squeeze``,
 ``_se_reduce``, ``_se_expand``, ``_se_excite``; ``_eca_conv``; ``_aa``; ``_drop``; and
-``pool1_conv``/``pool1_bn`` for the stem's conv pool.
+``pool1_conv``/``pool1_bn`` for the stem's conv pool. Each attention kind composes its names
+through :func:`attention_suffix` and :meth:`BlockNames.attention_layer`.
 
 The two schemes map one to one: a PyTorch module path names one Keras layer, so weights move by
 name alone (:mod:`resgen.transfer`). Keras names inside a block are the block's name plus a
@@ -36,8 +37,6 @@ PREACT = "_preact"
 SHORTCUT = "_0"
 BLOCK = "_block"  # the shortcut's layers: ``_0_conv``, ``_0_bn``, ``_0_pad``, ``_0_pool``
 ACT = "_act"  # an activation other than ReLU (``conv1_act``, ``conv2_block1_1_act``)
-SE = "_se"  # squeeze-and-excitation: ``_se_squeeze``, ``_se_reduce``, ``_se_expand``, ...
-ECA = "_eca"  # efficient channel attention: ``_eca_squeeze``, ``_eca_conv``, ``_eca_excite``
 AA = "_aa"  # the anti-aliasing pool that takes a block's (or the stem's) stride
 DROP = "_drop"  # stochastic depth on a block's branch
 
@@ -123,6 +122,12 @@ def stage_names(stage: int) -> tuple[str, str]:
     return f"layer{stage}", f"conv{stage + 1}"
 
 
+def attention_suffix(kind: str, part: str) -> str:
+    """A Keras layer of a block's attention is the block's name, the kind, the part:
+    ``conv2_block1`` + ``_se_reduce`` (keras.applications' EfficientNet names SE so)."""
+    return f"_{kind}_{part}"
+
+
 def keras_prefix(keras_name: str) -> str:
     """A conv's or norm's Keras name without its suffix: the ``name`` its helper takes."""
     return keras_name.removesuffix(CONV).removesuffix(NORM)
@@ -143,10 +148,7 @@ class TorchBlockAttributes:
     preact_norm: str = "preact_bn"
     shortcut: str = "downsample"
     act: str = STEM_ACTIVATION
-    attention: str = "se"  # timm's name for the block's attention module, ECA's too
-    se_reduce: str = "fc1"
-    se_expand: str = "fc2"
-    eca_conv: str = "conv"
+    attention: str = "se"  # timm's name for the block's attention module, whatever its kind
     anti_alias: str = "aa"
     drop_path: str = "drop_path"
 
@@ -180,18 +182,6 @@ class KerasSuffixes:
     shortcut_pool: str = SHORTCUT + POOL
     block: str = BLOCK  # a stage's blocks: ``<stage>_block1`` on
     act: str = RELU  # an activation after a branch norm: ``_1_relu`` (``_1_act`` if not ReLU)
-    se_squeeze: str = SE + "_squeeze"  # global average pool (keepdims)
-    se_reduce: str = SE + "_reduce"  # 1x1 conv to the hidden width, with bias
-    se_relu: str = SE + RELU
-    se_expand: str = SE + "_expand"  # 1x1 conv back, with bias
-    se_gate: str = SE + "_gate"  # sigmoid
-    se_excite: str = SE + "_excite"  # the product
-    eca_squeeze: str = ECA + "_squeeze"
-    eca_signal: str = ECA + "_signal"  # reshape: the channels become a 1-D signal's steps
-    eca_conv: str = ECA + CONV  # the 1-D conv across channels, no bias
-    eca_gate: str = ECA + "_gate"
-    eca_reshape: str = ECA + "_reshape"  # reshape: the gates back to 1 x 1 x channels
-    eca_excite: str = ECA + "_excite"
     anti_alias: str = AA
     drop_path: str = DROP
 
@@ -243,26 +233,11 @@ class BlockNames:
         """The attention module (``layer1.0.se``) and the prefix of its Keras layers."""
         return f"{self.torch}.{TORCH_BLOCK.attention}", self.keras
 
-    @property
-    def se_reduce(self) -> tuple[str, str]:
-        return (
-            f"{self.torch}.{TORCH_BLOCK.attention}.{TORCH_BLOCK.se_reduce}",
-            f"{self.keras}{KERAS.se_reduce}",
-        )
-
-    @property
-    def se_expand(self) -> tuple[str, str]:
-        return (
-            f"{self.torch}.{TORCH_BLOCK.attention}.{TORCH_BLOCK.se_expand}",
-            f"{self.keras}{KERAS.se_expand}",
-        )
-
-    @property
-    def eca_conv(self) -> tuple[str, str]:
-        return (
-            f"{self.torch}.{TORCH_BLOCK.attention}.{TORCH_BLOCK.eca_conv}",
-            f"{self.keras}{KERAS.eca_conv}",
-        )
+    def attention_layer(self, torch_attribute: str, keras_suffix: str) -> tuple[str, str]:
+        """A layer inside the attention module: ``layer1.0.se.fc1`` and the block's name plus
+        the kind's suffix (``conv2_block1_se_reduce``, see :func:`attention_suffix`)."""
+        torch_name = f"{self.torch}.{TORCH_BLOCK.attention}.{torch_attribute}"
+        return torch_name, f"{self.keras}{keras_suffix}"
 
     @property
     def anti_alias(self) -> tuple[str, str]:

@@ -8,13 +8,12 @@ module constants it declares are settled here, once, where they can be tested.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from resgen import naming
-from resgen.layout import LINE_LENGTH
+from resgen.backends import Backend
+from resgen.components import activation
+from resgen.components.attention import AttentionKind
 from resgen.plan import NetworkPlan, Stage
-
-Backend = Literal["torch", "keras"]
 
 
 @dataclass(frozen=True)
@@ -43,14 +42,16 @@ class Page:
     framework_imports: tuple[str, ...]
     constants: tuple[Constant, ...]
     # Module-level helper functions and classes, in order, by template name
-    # (``templates/<backend>/helpers/<name>.py.j2``).
+    # (``templates/<backend>/helpers/<name>.py.j2``): those before the attention kinds'
+    # (``templates/<backend>/attention/<type>.py.j2``, their ``define`` macro), then the rest.
     helpers: tuple[str, ...]
+    attention: tuple[AttentionKind, ...]
+    late_helpers: tuple[str, ...]
     stage_fields: tuple[str, ...]  # the ``Stage`` table's columns
     input_shape: tuple[int, ...]  # the factory's default input, in the backend's layout
     recursion_limit: int | None = None  # Keras: where Python's default is too low
     pool_pad: StemPoolPad | None = None  # Keras: the stem pool's padding layer
     keras: naming.KerasSuffixes = naming.KERAS  # Keras: what its helpers append to a name
-    positional_stages: bool = False  # PyTorch: rows as Stage(3, 64, ...) under a column comment
     norm_layer: str = "batch_norm"  # the helper every norm is built with
     norm_class: str = "nn.BatchNorm2d"  # PyTorch: the class the initialisation looks for
     # The activation as code: PyTorch's module, constructed; Keras' ``Activation`` argument.
@@ -75,21 +76,10 @@ def stage_row(fields: tuple[str, ...], stage: Stage) -> tuple[tuple[str, int], .
         "width": stage.width,
         "out_channels": stage.out_channels,
         "stride": stage.stride,
-        "se_channels": stage.se_channels,
-        "eca_kernel": stage.eca_kernel,
         "first_block": stage.first_block,
     }
-    return tuple((name, values[name]) for name in fields)
-
-
-def _positional(plan: NetworkPlan, fields: tuple[str, ...]) -> bool:
-    """Rows too long for ``    Stage(blocks=3, ...),`` on one line are written positionally
-    (``Stage(3, 64, ...)``) under a comment naming the columns, as a table by hand would be."""
-    longest = max(
-        len(", ".join(f"{name}={value!r}" for name, value in stage_row(fields, stage)))
-        for stage in plan.stages
-    )
-    return len("    Stage(),") + longest > LINE_LENGTH
+    attention = dict(stage.attention_arguments)  # a stage without one passes 0s
+    return tuple((name, values.get(name, attention.get(name, 0))) for name in fields)
 
 
 def _stage_fields(plan: NetworkPlan, backend: Backend) -> tuple[str, ...]:
@@ -103,10 +93,7 @@ def _stage_fields(plan: NetworkPlan, backend: Backend) -> tuple[str, ...]:
     if any(block.takes_width for block in classes):
         fields.append("width")
     fields += ["out_channels", "stride"]
-    if plan.squeeze_excitation:
-        fields.append("se_channels")
-    if plan.efficient_channel_attention:
-        fields.append("eca_kernel")
+    fields += plan.attention_arguments
     if plan.drop_path:
         fields.append("first_block")
     return tuple(fields)
@@ -135,22 +122,10 @@ def _shared_constants(plan: NetworkPlan) -> list[Constant]:
     return out
 
 
-# The PyTorch activation modules, as timm builds them (GELU: exact, with erf).
-TORCH_ACTIVATIONS = {
-    "relu": "nn.ReLU(inplace=True)",
-    "silu": "nn.SiLU(inplace=True)",
-    "gelu": "nn.GELU()",
-    "gelu_tanh": 'nn.GELU(approximate="tanh")',
-}
-
-
-def _attention_helpers(plan: NetworkPlan) -> list[str]:
-    """Helper classes or functions for the blocks' attention, anti-aliasing, stochastic depth."""
+def _late_helpers(plan: NetworkPlan) -> list[str]:
+    """Helper classes or functions after the attention kinds': anti-aliasing, stochastic
+    depth."""
     out = []
-    if plan.squeeze_excitation:
-        out.append("squeeze_excitation")
-    if plan.efficient_channel_attention:
-        out.append("efficient_channel_attention")
     if plan.blur_pool:
         out.append("blur_pool")
     if plan.drop_path:
@@ -169,7 +144,6 @@ def torch_page(plan: NetworkPlan) -> Page:
     helpers = [norm_layer]
     if any(block.shortcut.zero_pad for block in plan.block_classes):
         helpers.append("zero_pad_shortcut")
-    helpers += _attention_helpers(plan)
     stem = plan.stem
     fields = _stage_fields(plan, "torch")
     return Page(
@@ -177,12 +151,13 @@ def torch_page(plan: NetworkPlan) -> Page:
         framework_imports=("import torch", "from torch import nn"),
         constants=tuple(constants),
         helpers=tuple(helpers),
+        attention=plan.attention_kinds,
+        late_helpers=tuple(_late_helpers(plan)),
         stage_fields=fields,
         input_shape=(stem.in_channels, stem.in_size, stem.in_size),
-        positional_stages=_positional(plan, fields),
         norm_layer=norm_layer,
         norm_class="nn.GroupNorm" if plan.group_norm else "nn.BatchNorm2d",
-        act_layer=TORCH_ACTIVATIONS[plan.activation],
+        act_layer=activation.kind(plan.activation).torch,
     )
 
 
@@ -220,22 +195,12 @@ def keras_pool_pad(plan: NetworkPlan) -> StemPoolPad | None:
             "layers.ZeroPadding2D",
             "The pool pads with zeros, as keras.applications' ResNetV2 does.",
         )
-    if stem.final_norm is not None and plan.activation == "relu":
+    if stem.final_norm is not None and activation.kind(plan.activation).non_negative:
         return StemPoolPad(
             "layers.ZeroPadding2D",
             "Zero padding after a ReLU equals PyTorch's (padded cells never win the max).",
         )
     return StemPoolPad("NegInfPadding2D", "")
-
-
-# The Keras activation of each spec word, as the file spells it (GELU: exact, with erf, Keras'
-# default; its tanh approximation is a registered function of the file).
-KERAS_ACTIVATIONS = {
-    "relu": '"relu"',
-    "silu": '"silu"',
-    "gelu": '"gelu"',
-    "gelu_tanh": "gelu_tanh",
-}
 
 
 def keras_page(plan: NetworkPlan) -> Page:
@@ -270,34 +235,41 @@ def keras_page(plan: NetworkPlan) -> Page:
         layers.append("neg_inf_padding")
     if plan.blur_pool:
         layers.append("blur_pool")
-    if plan.activation == "gelu_tanh":
-        layers.append("gelu_tanh")
+    act = activation.kind(plan.activation)
+    if act.keras_helper:
+        layers.append(act.keras_helper)
     norm_layer = "group_norm" if plan.group_norm else "batch_norm"
-    blocks = [name for name in _attention_helpers(plan) if name != "blur_pool"]
-    helpers = [*layers, "conv2d", norm_layer, *blocks]
+    late = [name for name in _late_helpers(plan) if name != "blur_pool"]
     stdlib = ["import sys"] if limit is not None else []
     if plan.mixed:
         stdlib.append("from collections.abc import Callable")
     framework = ["import keras", "from keras import layers"]
-    if layers:
+    # Custom layers are typed Any, an attention helper's too (it computes with keras.ops).
+    custom = any(kind.keras_layers for kind in plan.attention_kinds)
+    if layers or custom:
         stdlib.append("from typing import Any, NamedTuple")
     else:
         stdlib.append("from typing import NamedTuple")
-    if set(layers) - {"gelu_tanh"}:  # the layers compute with keras.ops; gelu_tanh does not
+    # The layers compute with keras.ops (an activation's function does not), and so may
+    # attention helpers.
+    ops = custom or any(kind.keras_ops for kind in plan.attention_kinds)
+    if set(layers) - {act.keras_helper} or ops:
         framework[1] += ", ops"
     stem = plan.stem
     return Page(
         stdlib_imports=tuple(stdlib),
         framework_imports=tuple(framework),
         constants=tuple(constants),
-        helpers=tuple(helpers),
+        helpers=(*layers, "conv2d", norm_layer),
+        attention=plan.attention_kinds,
+        late_helpers=tuple(late),
         stage_fields=_stage_fields(plan, "keras"),
         input_shape=(stem.in_size, stem.in_size, stem.in_channels),
         recursion_limit=limit,
         pool_pad=pool_pad,
         keras=plan.block_class.keras,
         norm_layer=norm_layer,
-        act_layer=KERAS_ACTIVATIONS[plan.activation],
+        act_layer=act.keras,
     )
 
 

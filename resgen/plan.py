@@ -17,18 +17,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from resgen import naming
+from resgen.components.activation import Activation
+from resgen.components.attention import Attention, AttentionKind
+from resgen.components.attention import ordered as attention_order
 from resgen.naming import block_names
-from resgen.plan_layers import (
-    AntiAlias,
-    AntiAliasKind,
-    Attention,
-    Conv,
-    EfficientChannelAttention,
-    Norm,
-    SqueezeExcitation,
-    conv_out,
-)
-from resgen.spec import Activation, Shortcut
+from resgen.plan_layers import AntiAlias, AntiAliasKind, Conv, Norm, conv_out
+from resgen.pretrained import Preprocessing
+from resgen.spec import Shortcut
 
 __all__ = [
     "AntiAlias",
@@ -36,12 +31,10 @@ __all__ = [
     "Block",
     "BlockClass",
     "Conv",
-    "EfficientChannelAttention",
     "Head",
     "NetworkPlan",
     "Norm",
     "ShortcutRule",
-    "SqueezeExcitation",
     "Stage",
     "Stem",
     "conv_out",
@@ -154,7 +147,7 @@ class BlockClass:
     zero_init_residual: bool
     torch: naming.TorchBlockAttributes = field(default=naming.TORCH_BLOCK)
     keras: naming.KerasSuffixes = field(default=naming.KERAS)
-    attention: Literal["se", "eca"] | None = None  # channel attention after the last norm
+    attention: AttentionKind | None = None  # channel attention after the last norm
     anti_alias: AntiAliasKind | None = None  # a pool takes the stride of the 3x3 conv
     drop_path: bool = False  # stochastic depth on the branch, before the sum
     reduce_first: bool = False  # the first conv is narrower than the width (SENet-154)
@@ -209,7 +202,7 @@ class BlockClass:
     @property
     def keyword_args(self) -> bool:
         """The class takes keyword-only arguments: attention widths, a drop-path rate."""
-        return self.attention is not None or self.drop_path
+        return bool(self.attention_arguments) or self.drop_path
 
     @property
     def branch_tail(self) -> bool:
@@ -217,12 +210,9 @@ class BlockClass:
         return self.attention is not None or self.drop_path
 
     @property
-    def squeeze_excitation(self) -> bool:
-        return self.attention == "se"
-
-    @property
-    def efficient_channel_attention(self) -> bool:
-        return self.attention == "eca"
+    def attention_arguments(self) -> tuple[str, ...]:
+        """The keyword arguments its attention takes (none without)."""
+        return self.attention.arguments if self.attention else ()
 
     @property
     def avg_anti_alias(self) -> bool:
@@ -268,16 +258,10 @@ class Stage:
         return self.blocks[0].first_width
 
     @property
-    def se_channels(self) -> int:
-        """The hidden width of its blocks' squeeze-and-excitation (0 without)."""
+    def attention_arguments(self) -> tuple[tuple[str, int], ...]:
+        """Its blocks' attention arguments, (name, value) (all blocks of a stage share them)."""
         attention = self.blocks[0].attention
-        return attention.hidden if isinstance(attention, SqueezeExcitation) else 0
-
-    @property
-    def eca_kernel(self) -> int:
-        """The kernel of its blocks' ECA conv (0 without)."""
-        attention = self.blocks[0].attention
-        return attention.kernel if isinstance(attention, EfficientChannelAttention) else 0
+        return attention.arguments if attention else ()
 
     @property
     def keras_out(self) -> str:
@@ -462,6 +446,7 @@ class NetworkPlan:
     activation: Activation = "relu"
     anti_alias: AntiAliasKind | None = None
     drop_path_rate: float = 0.0  # the last block's; block i of N drops with rate * i / (N - 1)
+    preprocessing: Preprocessing | None = None  # how the weights expect images (planner sets it)
 
     @property
     def blocks(self) -> tuple[Block, ...]:
@@ -509,12 +494,14 @@ class NetworkPlan:
         return any(block.zero_init_residual for block in self.block_classes)
 
     @property
-    def squeeze_excitation(self) -> bool:
-        return any(block.squeeze_excitation for block in self.block_classes)
+    def attention_kinds(self) -> tuple[AttentionKind, ...]:
+        """The attention kinds its blocks use, in the registry's order."""
+        return attention_order({b.attention for b in self.block_classes if b.attention})
 
     @property
-    def efficient_channel_attention(self) -> bool:
-        return any(block.efficient_channel_attention for block in self.block_classes)
+    def attention_arguments(self) -> tuple[str, ...]:
+        """Every keyword argument some block's attention takes (each a ``STAGES`` column)."""
+        return tuple(name for kind in self.attention_kinds for name in kind.arguments)
 
     @property
     def blur_pool(self) -> bool:
@@ -571,15 +558,15 @@ class NetworkPlan:
 
     @property
     def convs(self) -> tuple[Conv, ...]:
-        """Every 2-D convolution with weights (squeeze-and-excitation's 1x1s included; ECA's
-        1-D conv is not one), in the order the modules are registered."""
+        """Every 2-D convolution with weights (those inside attention modules included), in the
+        order the modules are registered."""
         out = list(self.stem.convs)
         if self.stem.pool_conv:
             out.append(self.stem.pool_conv)
         for block in self.blocks:
             out += block.convs
-            if isinstance(block.attention, SqueezeExcitation):
-                out += [block.attention.reduce, block.attention.expand]
+            if block.attention:
+                out += block.attention.convs
             out += block.shortcut_convs
         return tuple(out)
 

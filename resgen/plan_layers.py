@@ -3,13 +3,13 @@
 Each carries its names in both frameworks (from :mod:`resgen.naming`), its sizes, and its exact
 parameter and multiply-accumulate counts, the figures ``resgen summary`` adds up. MACs follow
 torchvision's convention, extended as timm's listing counts them (``FlopCounterMode``): every
-convolution (the squeeze-and-excitation 1x1s, ECA's 1-D conv and the blur pool's depthwise filter
-included) and the classifier; pools, norms, activations, means and gates count nothing.
+convolution (those inside attention modules, see :mod:`resgen.components.attention`, and the
+blur pool's depthwise filter included) and the classifier; pools, norms, activations, means and
+gates count nothing.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,13 +31,6 @@ def make_divisible(value: float, divisor: int) -> int:
     """timm's ``make_divisible(value, divisor, round_limit=0.)``: the nearest multiple of
     ``divisor`` (halves round up), never below ``divisor``."""
     return max(divisor, int(value + divisor / 2) // divisor * divisor)
-
-
-def eca_kernel(channels: int, gamma: int, beta: int) -> int:
-    """ECA-Net's adaptive kernel as timm computes it: ``t = int(|log(C, 2) + beta| / gamma)``,
-    made odd, at least 3 (``math.log(C, 2)``, not ``log2``, exactly as timm's EcaModule)."""
-    t = int(abs(math.log(channels, 2) + beta) / gamma)
-    return max(t if t % 2 else t + 1, 3)
 
 
 def anti_alias_out(size: int, kind: AntiAliasKind) -> int:
@@ -114,57 +107,6 @@ class Norm:
     def keras_relu(self) -> str:
         """The activation after this norm in Keras (``conv1_relu``; ``conv1_act`` if not ReLU)."""
         return self.keras_prefix + self.keras_act
-
-
-@dataclass(frozen=True)
-class SqueezeExcitation:
-    """Squeeze-and-excitation on a block's branch (timm's SEModule): mean over the map, 1x1
-    conv to ``hidden`` with bias, ReLU, 1x1 conv back with bias, sigmoid, product."""
-
-    torch_name: str  # the module: ``layer1.0.se``
-    keras_name: str  # the prefix of its Keras layers: ``conv2_block1``
-    channels: int
-    hidden: int
-    reduce: Conv  # ``se.fc1``
-    expand: Conv  # ``se.fc2``
-    kind: Literal["se"] = "se"
-
-    @property
-    def params(self) -> int:
-        return self.reduce.params + self.expand.params
-
-    @property
-    def macs(self) -> int:
-        return self.reduce.macs + self.expand.macs
-
-
-@dataclass(frozen=True)
-class EfficientChannelAttention:
-    """ECA on a block's branch (timm's EcaModule): mean over the map, a bias-free 1-D conv of
-    ``kernel`` taps across the channels (zero-padded), sigmoid, product."""
-
-    torch_name: str  # the module: ``layer1.0.se`` (timm's name, for ECA too)
-    keras_name: str  # the prefix of its Keras layers: ``conv2_block1``
-    channels: int
-    kernel: int
-    conv_torch_name: str  # ``layer1.0.se.conv``
-    conv_keras_name: str  # ``conv2_block1_eca_conv``
-    kind: Literal["eca"] = "eca"
-
-    @property
-    def padding(self) -> int:
-        return self.kernel // 2
-
-    @property
-    def params(self) -> int:
-        return self.kernel
-
-    @property
-    def macs(self) -> int:
-        return self.kernel * self.channels
-
-
-Attention = SqueezeExcitation | EfficientChannelAttention
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """From a spec to its plan: :func:`build_plan` derives every number, name and decision of a
-:class:`~resgen.plan.NetworkPlan` once, with the per-stage rules the cross-field checks in
-:mod:`resgen.rules` share (block kind, widths, stem widths and pool).
+:class:`~resgen.plan.NetworkPlan` once, from the per-stage facts of :mod:`resgen.stages` (which
+the cross-field checks in :mod:`resgen.rules` read too) and the component families.
 
 The plan's types live in :mod:`resgen.plan`; the layers they hold in :mod:`resgen.plan_layers`.
 """
@@ -11,102 +11,23 @@ from dataclasses import dataclass
 from typing import Literal
 
 from resgen import naming
-from resgen.naming import block_names, stage_names, stem_names, stem_pool_names
+from resgen.components import attention
+from resgen.naming import StemPoolNames, block_names, stage_names, stem_names, stem_pool_names
 from resgen.plan import (
     Block,
     BlockClass,
     Head,
     NetworkPlan,
+    ShortcutKind,
     ShortcutRule,
     Stage,
     Stem,
     StemPoolKind,
 )
-from resgen.plan_layers import (
-    AntiAlias,
-    AntiAliasKind,
-    Attention,
-    Conv,
-    EfficientChannelAttention,
-    Norm,
-    SqueezeExcitation,
-    conv_out,
-    eca_kernel,
-    make_divisible,
-)
-from resgen.spec import BottleneckBlockSpec, Spec, StageSpec
-
-
-@dataclass(frozen=True)
-class StageKind:
-    """One stage's block kind and the knobs it takes: a bottleneck stage of a basic-block spec
-    takes the bottleneck defaults, a basic stage of a bottleneck spec none of them."""
-
-    kind: Literal["basic", "bottleneck"]
-    stride_on_first: bool = False
-    groups: int = 1
-    width_per_group: int = 64
-    expansion: int = 1
-
-
-def stage_kind(spec: Spec, stage: StageSpec) -> StageKind:
-    block = spec.block
-    kind = stage.block_type or block.type
-    if kind == "basic":
-        return StageKind("basic")
-    if isinstance(block, BottleneckBlockSpec):
-        return StageKind(
-            "bottleneck",
-            block.stride_on == "1x1",
-            block.groups,
-            block.width_per_group,
-            block.expansion,
-        )
-    defaults = BottleneckBlockSpec.model_fields
-    return StageKind(
-        "bottleneck",
-        defaults["stride_on"].default == "1x1",
-        defaults["groups"].default,
-        defaults["width_per_group"].default,
-        defaults["expansion"].default,
-    )
-
-
-def stage_widths(spec: Spec, stage: StageSpec) -> tuple[int, int, int]:
-    """(first conv's width, inner width, output width) of a stage's blocks.
-
-    A bottleneck's inner width is torchvision's and timm's ``int(planes * base_width / 64) *
-    groups`` and its first 1x1 outputs that over ``reduce_first`` (floor); a basic block's
-    first conv outputs ``channels // reduce_first`` and its second ``channels``.
-    """
-    kind = stage_kind(spec, stage)
-    reduce_first = spec.block.reduce_first
-    if kind.kind == "basic":
-        width = stage.channels // reduce_first
-        return width, width, stage.channels
-    width = int(stage.channels * kind.width_per_group / 64) * kind.groups
-    return width // reduce_first, width, stage.channels * kind.expansion
-
-
-def stem_widths(spec: Spec) -> tuple[int, ...]:
-    """The output width of each stem conv: a deep stem's three (``stem.widths``, else
-    channels/2, channels/2, channels), the other stems' one."""
-    stem = spec.stem
-    if stem.type != "deep":
-        return (stem.channels,)
-    if stem.widths is not None:
-        return tuple(stem.widths)
-    return (stem.channels // 2, stem.channels // 2, stem.channels)
-
-
-def stem_pool_kind(spec: Spec) -> StemPoolKind | None:
-    if spec.stem.type == "cifar":
-        return None
-    if spec.stem.pool == "conv":
-        return "conv"
-    if spec.anti_alias == "none":
-        return "max"
-    return spec.anti_alias
+from resgen.plan_layers import AntiAlias, AntiAliasKind, Conv, Norm, conv_out
+from resgen.pretrained import preprocessing
+from resgen.spec import Spec, StageSpec
+from resgen.stages import StageKind, stage_kind, stage_widths, stem_pool_kind, stem_widths
 
 
 def _anti_alias(spec: Spec) -> AntiAliasKind | None:
@@ -157,7 +78,7 @@ def _block_class(spec: Spec, kind: StageKind, mixed: bool) -> BlockClass:
         zero_init_residual=spec.zero_init_residual,
         torch=naming.TorchBlockAttributes(act=naming.torch_activation(act)),
         keras=naming.KerasSuffixes(act=naming.keras_activation(act)),
-        attention=block.attention.type if block.attention else None,
+        attention=attention.kind(block.attention),
         anti_alias=_anti_alias(spec),
         drop_path=spec.drop_path_rate > 0,
         reduce_first=block.reduce_first != 1,
@@ -167,7 +88,18 @@ def _block_class(spec: Spec, kind: StageKind, mixed: bool) -> BlockClass:
     )
 
 
-def _plan_stem(spec: Spec) -> Stem:
+@dataclass(frozen=True)
+class _Layers:
+    """Convs and the norms after them, and the map size after the last."""
+
+    convs: tuple[Conv, ...]
+    norms: tuple[Norm, ...]
+    out_size: int
+    anti_alias: AntiAlias | None = None  # a block's pool that took its strided conv's stride
+
+
+def _stem_convs(spec: Spec) -> _Layers:
+    """The stem's convs in order, each with its norm but a pre-activation stem's last."""
     preact = spec.block.preact
     keras_act = naming.keras_activation(spec.activation)
     names = stem_names(spec.stem.type)
@@ -177,8 +109,7 @@ def _plan_stem(spec: Spec) -> Stem:
     convs: list[Conv] = []
     norms: list[Norm] = []
     for i, width in enumerate(widths):
-        last = i == len(widths) - 1
-        normalized = not (last and preact)
+        normalized = not (i == len(widths) - 1 and preact)
         torch_conv, keras_conv, torch_norm, keras_norm = names[i]
         conv = Conv(
             torch_name=torch_conv,
@@ -195,70 +126,79 @@ def _plan_stem(spec: Spec) -> Stem:
         if normalized:
             norms.append(Norm(torch_norm, keras_norm, width, keras_act))
         size, channels = conv.out_size, width
-    conv_out_size = size
-    pool_kind = stem_pool_kind(spec)
+    return _Layers(tuple(convs), tuple(norms), size)
+
+
+@dataclass(frozen=True)
+class _StemPool:
+    """What downsamples after the stem's convs, and the map size after it."""
+
+    kind: StemPoolKind | None
+    out_size: int
+    conv: Conv | None = None
+    norm: Norm | None = None
+    anti_alias: AntiAlias | None = None
+
+
+def _conv_pool(spec: Spec, names: StemPoolNames, channels: int, size: int) -> _StemPool:
+    """ResNet-RS: a 3x3 conv (stride 2, or 1 then the anti-aliasing pool), norm, activation."""
     aa_kind = _anti_alias(spec)
-    pool_names = None if pool_kind is None else stem_pool_names(pool_kind, aa_kind is not None)
-    pool_conv = pool_norm = pool_aa = None
-    if pool_kind == "conv" and pool_names is not None:
-        pool_conv = Conv(
-            *pool_names.conv,
-            in_channels=channels,
-            out_channels=channels,
-            kernel=3,
-            stride=1 if aa_kind else 2,
-            groups=1,
-            bias=_bias(spec, normalized=True),
-            in_size=size,
-        )
-        size = pool_conv.out_size
-        if aa_kind:
-            pool_aa = AntiAlias(aa_kind, *pool_names.anti_alias, channels, size)
-            size = pool_aa.out_size
-        pool_norm = Norm(*pool_names.norm, channels, keras_act)
-    elif pool_kind in ("avg", "blur") and pool_names is not None:
-        pool_kind_aa: AntiAliasKind = "avg" if pool_kind == "avg" else "blur"
-        aa_names = pool_names.pool if pool_kind == "avg" else pool_names.anti_alias
-        pool_aa = AntiAlias(pool_kind_aa, *aa_names, channels, size)
-        size = pool_aa.out_size
-    elif pool_kind == "max":
-        size = conv_out(size, 3, 2, 1)
+    conv = Conv(
+        *names.conv,
+        in_channels=channels,
+        out_channels=channels,
+        kernel=3,
+        stride=1 if aa_kind else 2,
+        groups=1,
+        bias=_bias(spec, normalized=True),
+        in_size=size,
+    )
+    size = conv.out_size
+    anti_alias = None
+    if aa_kind:
+        anti_alias = AntiAlias(aa_kind, *names.anti_alias, channels, size)
+        size = anti_alias.out_size
+    norm = Norm(*names.norm, channels, naming.keras_activation(spec.activation))
+    return _StemPool("conv", size, conv, norm, anti_alias)
+
+
+def _stem_pool(spec: Spec, channels: int, size: int) -> _StemPool:
+    """The stem's pool: max (3x3/2), avg or blur (anti-aliased), conv (ResNet-RS), or none."""
+    kind = stem_pool_kind(spec)
+    if kind is None:
+        return _StemPool(None, size)
+    names = stem_pool_names(kind, _anti_alias(spec) is not None)
+    if kind == "conv":
+        return _conv_pool(spec, names, channels, size)
+    if kind == "max":
+        return _StemPool("max", conv_out(size, 3, 2, 1))
+    aa_kind: AntiAliasKind = "avg" if kind == "avg" else "blur"
+    aa_names = names.pool if kind == "avg" else names.anti_alias
+    anti_alias = AntiAlias(aa_kind, *aa_names, channels, size)
+    return _StemPool(kind, anti_alias.out_size, anti_alias=anti_alias)
+
+
+def _plan_stem(spec: Spec) -> Stem:
+    convs = _stem_convs(spec)
+    channels = convs.convs[-1].out_channels
+    pool = _stem_pool(spec, channels, convs.out_size)
     return Stem(
         kind=spec.stem.type,
-        convs=tuple(convs),
-        norms=tuple(norms),
-        pool=pool_kind is not None,
+        convs=convs.convs,
+        norms=convs.norms,
+        pool=pool.kind is not None,
         pool_padding=spec.stem.pool_padding,
         in_channels=spec.input.channels,
         in_size=spec.input.size,
         out_channels=channels,
-        conv_out_size=conv_out_size,
-        out_size=size,
-        pool_kind=pool_kind,
-        pool_conv=pool_conv,
-        pool_norm=pool_norm,
-        pool_aa=pool_aa,
+        conv_out_size=convs.out_size,
+        out_size=pool.out_size,
+        pool_kind=pool.kind,
+        pool_conv=pool.conv,
+        pool_norm=pool.norm,
+        pool_aa=pool.anti_alias,
         torch_act=naming.torch_activation(spec.activation),
     )
-
-
-def _attention(spec: Spec, block: naming.BlockNames, channels: int) -> Attention | None:
-    attention = spec.block.attention
-    if attention is None:
-        return None
-    torch_name, keras_name = block.attention
-    if attention.type == "eca":
-        if attention.kernel_size is not None:
-            kernel = attention.kernel_size
-        else:
-            kernel = eca_kernel(channels, attention.gamma, attention.beta)
-        return EfficientChannelAttention(torch_name, keras_name, channels, kernel, *block.eca_conv)
-    hidden = attention.hidden_channels or make_divisible(
-        channels * attention.ratio, attention.divisor
-    )
-    reduce = Conv(*block.se_reduce, channels, hidden, 1, 1, 1, bias=True, in_size=1)
-    expand = Conv(*block.se_expand, hidden, channels, 1, 1, 1, bias=True, in_size=1)
-    return SqueezeExcitation(torch_name, keras_name, channels, hidden, reduce, expand)
 
 
 @dataclass(frozen=True)
@@ -271,6 +211,108 @@ class _Place:
     of: int  # blocks in the network
 
 
+# A branch conv: (in channels, out channels, kernel, groups).
+_ConvShape = tuple[int, int, int, int]
+
+
+def _branch_shapes(
+    kind: StageKind, in_channels: int, widths: tuple[int, int, int]
+) -> tuple[int, list[_ConvShape]]:
+    """Which branch conv takes the stride, and each conv's shape: a bottleneck's 1x1, 3x3
+    (grouped) and 1x1, or a basic block's two 3x3s."""
+    first_width, width, out_ch = widths
+    if kind.kind == "bottleneck":
+        strided = 0 if kind.stride_on_first else 1
+        return strided, [
+            (in_channels, first_width, 1, 1),
+            (first_width, width, 3, kind.groups),
+            (width, out_ch, 1, 1),
+        ]
+    return 0, [(in_channels, width, 3, 1), (width, out_ch, 3, 1)]
+
+
+def _branch(
+    spec: Spec,
+    names: naming.BlockNames,
+    shapes: list[_ConvShape],
+    strided: int,
+    stride: int,
+    size: int,
+) -> _Layers:
+    """The branch's convs and norms in order (a pre-activation block's first norm leads, its
+    last conv has none), and the anti-aliasing pool that takes a strided 3x3's stride."""
+    preact = spec.block.preact
+    keras_act = naming.keras_activation(spec.activation)
+    aa_kind = _anti_alias(spec) if stride == 2 and shapes[strided][2] == 3 else None
+    convs: list[Conv] = []
+    norms: list[Norm] = []
+    anti_alias = None
+    if preact:
+        norms.append(Norm(*names.preact_norm, shapes[0][0], keras_act))
+    for i, (cin, cout, kernel, groups) in enumerate(shapes):
+        normalized = not (preact and i == len(shapes) - 1)
+        conv = Conv(
+            *names.conv(i + 1),
+            in_channels=cin,
+            out_channels=cout,
+            kernel=kernel,
+            stride=stride if i == strided and aa_kind is None else 1,
+            groups=groups,
+            bias=_bias(spec, normalized),
+            in_size=size,
+        )
+        convs.append(conv)
+        size = conv.out_size
+        if normalized:
+            norms.append(Norm(*names.norm(i + 1), cout, keras_act))
+        if i == strided and aa_kind is not None:
+            anti_alias = AntiAlias(aa_kind, *names.anti_alias, cout, size)
+            size = anti_alias.out_size
+    return _Layers(tuple(convs), tuple(norms), size, anti_alias)
+
+
+def _shortcut_layers(
+    spec: Spec,
+    names: naming.BlockNames,
+    shortcut: ShortcutKind,
+    in_channels: int,
+    out_ch: int,
+    stride: int,
+    size: int,
+) -> _Layers:
+    """A projection shortcut's conv (after ResNet-D's pool where strided) and its norm (none in
+    pre-activation blocks); no layers for the other shortcuts."""
+    if shortcut not in ("projection", "avg_projection"):
+        return _Layers((), (), size)
+    preact = spec.block.preact
+    pooled = shortcut == "avg_projection" and stride > 1
+    kernel = spec.projection_kernel if stride != 1 and not pooled else 1
+    conv_torch, conv_keras, norm_torch, norm_keras = names.projection(
+        avg=shortcut == "avg_projection"
+    )
+    conv = Conv(
+        torch_name=conv_torch,
+        keras_name=conv_keras,
+        in_channels=in_channels,
+        out_channels=out_ch,
+        kernel=kernel,
+        stride=1 if pooled else stride,
+        groups=1,
+        bias=_bias(spec, normalized=not preact),
+        in_size=(size + 1) // 2 if pooled else size,
+    )
+    keras_act = naming.keras_activation(spec.activation)
+    norms = () if preact else (Norm(norm_torch, norm_keras, out_ch, keras_act),)
+    return _Layers((conv,), norms, conv.out_size)
+
+
+def _drop_path(spec: Spec, place: _Place) -> float:
+    """timm's linear rule: block i of N drops its branch with rate * i / (N - 1)."""
+    if spec.drop_path_rate > 0 and place.of > 1:
+        return spec.drop_path_rate * place.number / (place.of - 1)
+    return 0.0
+
+
 def _plan_block(
     spec: Spec,
     stage_spec: StageSpec,
@@ -279,77 +321,14 @@ def _plan_block(
     stride: int,
     size: int,
 ) -> Block:
-    preact = spec.block.preact
     kind = stage_kind(spec, stage_spec)
-    first_width, width, out_ch = stage_widths(spec, stage_spec)
+    widths = stage_widths(spec, stage_spec)
+    first_width, width, out_ch = widths
     names = block_names(place.stage, place.index)
-    keras_act = naming.keras_activation(spec.activation)
-    if kind.kind == "bottleneck":
-        strided = 0 if kind.stride_on_first else 1
-        layout = [
-            (in_channels, first_width, 1, 1),
-            (first_width, width, 3, kind.groups),
-            (width, out_ch, 1, 1),
-        ]
-    else:
-        strided = 0
-        layout = [(in_channels, width, 3, 1), (width, out_ch, 3, 1)]
-    aa_kind = _anti_alias(spec) if stride == 2 and layout[strided][2] == 3 else None
-    convs: list[Conv] = []
-    norms: list[Norm] = []
-    anti_alias = None
-    if preact:
-        norms.append(Norm(*names.preact_norm, in_channels, keras_act))
-    conv_size = size
-    for i, (cin, cout, kernel, groups) in enumerate(layout):
-        last = i == len(layout) - 1
-        normalized = not (preact and last)
-        conv = Conv(
-            torch_name=names.conv(i + 1)[0],
-            keras_name=names.conv(i + 1)[1],
-            in_channels=cin,
-            out_channels=cout,
-            kernel=kernel,
-            stride=stride if i == strided and aa_kind is None else 1,
-            groups=groups,
-            bias=_bias(spec, normalized),
-            in_size=conv_size,
-        )
-        convs.append(conv)
-        conv_size = conv.out_size
-        if normalized:
-            norms.append(Norm(*names.norm(i + 1), cout, keras_act))
-        if i == strided and aa_kind is not None:
-            anti_alias = AntiAlias(aa_kind, *names.anti_alias, cout, conv_size)
-            conv_size = anti_alias.out_size
-
+    strided, shapes = _branch_shapes(kind, in_channels, widths)
+    branch = _branch(spec, names, shapes, strided, stride, size)
     shortcut = _shortcut_rule(spec).kind(in_channels, out_ch, stride)
-    shortcut_convs: tuple[Conv, ...] = ()
-    shortcut_norms: tuple[Norm, ...] = ()
-    if shortcut in ("projection", "avg_projection"):
-        pooled = shortcut == "avg_projection" and stride > 1
-        kernel = spec.projection_kernel if stride != 1 and not pooled else 1
-        conv_torch, conv_keras, norm_torch, norm_keras = names.projection(
-            avg=shortcut == "avg_projection"
-        )
-        shortcut_convs = (
-            Conv(
-                torch_name=conv_torch,
-                keras_name=conv_keras,
-                in_channels=in_channels,
-                out_channels=out_ch,
-                kernel=kernel,
-                stride=1 if pooled else stride,
-                groups=1,
-                bias=_bias(spec, normalized=not preact),
-                in_size=(size + 1) // 2 if pooled else size,
-            ),
-        )
-        if not preact:
-            shortcut_norms = (Norm(norm_torch, norm_keras, out_ch, keras_act),)
-    drop_path = 0.0
-    if spec.drop_path_rate > 0 and place.of > 1:  # timm's linear rule
-        drop_path = spec.drop_path_rate * place.number / (place.of - 1)
+    projection = _shortcut_layers(spec, names, shortcut, in_channels, out_ch, stride, size)
     return Block(
         stage=place.stage,
         index=place.index,
@@ -357,32 +336,27 @@ def _plan_block(
         torch_name=names.torch,
         keras_name=names.keras,
         kind=kind.kind,
-        preact=preact,
+        preact=spec.block.preact,
         in_channels=in_channels,
         first_width=first_width,
         width=width,
         out_channels=out_ch,
         stride=stride,
         in_size=size,
-        out_size=conv_size,
+        out_size=branch.out_size,
         shortcut=shortcut,
-        convs=tuple(convs),
-        norms=tuple(norms),
-        shortcut_convs=shortcut_convs,
-        shortcut_norms=shortcut_norms,
-        attention=_attention(spec, names, out_ch),
-        anti_alias=anti_alias,
-        drop_path=drop_path,
+        convs=branch.convs,
+        norms=branch.norms,
+        shortcut_convs=projection.convs,
+        shortcut_norms=projection.norms,
+        attention=attention.plan(spec.block.attention, names, out_ch, branch.out_size),
+        anti_alias=branch.anti_alias,
+        drop_path=_drop_path(spec, place),
     )
 
 
-def build_plan(spec: Spec) -> NetworkPlan:
-    """Derive the full plan of a validated spec (cross-field rules already checked).
-
-    Total on any spec that passed field validation: rules may build it to check what needs
-    the derived numbers (group norm's divisibility, the parameter budget).
-    """
-    stem = _plan_stem(spec)
+def _plan_stages(spec: Spec, stem: Stem) -> tuple[Stage, ...]:
+    """Every stage's blocks in order, each block starting where the one before it ended."""
     mixed = len({stage_kind(spec, stage).kind for stage in spec.stages}) > 1
     total = sum(stage.blocks for stage in spec.stages)
     size, channels = stem.out_size, stem.out_channels
@@ -415,16 +389,32 @@ def build_plan(spec: Spec) -> NetworkPlan:
                 out_size=size,
             )
         )
+    return tuple(stages)
+
+
+def _plan_head(spec: Spec, channels: int) -> Head:
+    """A pre-activation network's final norm, the pool, dropout and classifier."""
     final_norm = None
     if spec.block.preact:
         keras_act = naming.keras_activation(spec.activation)
         final_norm = Norm(naming.FINAL_NORM[0], naming.FINAL_NORM[1], channels, keras_act)
-    head = Head(
+    return Head(
         final_norm=final_norm,
         in_features=channels,
         num_classes=spec.num_classes,
         dropout=spec.dropout,
     )
+
+
+def build_plan(spec: Spec) -> NetworkPlan:
+    """Derive the full plan of a validated spec (cross-field rules already checked).
+
+    Total on any spec that passed field validation; the checks that need the derived numbers
+    (group norm's divisibility, the parameter budget) run on it afterwards
+    (:func:`resgen.rules.check_plan`).
+    """
+    stem = _plan_stem(spec)
+    stages = _plan_stages(spec, stem)
     return NetworkPlan(
         name=spec.name,
         description=spec.description,
@@ -433,11 +423,12 @@ def build_plan(spec: Spec) -> NetworkPlan:
         stride_at=spec.block.stride_at,
         conv_bias=spec.conv_bias != "none",
         stem=stem,
-        stages=tuple(stages),
-        head=head,
+        stages=stages,
+        head=_plan_head(spec, stages[-1].out_channels),
         norm_kind=spec.norm.type,
         norm_groups=spec.norm.groups,
         activation=spec.activation,
         anti_alias=_anti_alias(spec),
         drop_path_rate=spec.drop_path_rate,
+        preprocessing=preprocessing(spec.pretrained, spec.input.size, spec.input.channels),
     )

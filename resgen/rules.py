@@ -6,10 +6,12 @@ Messages say what to change, not only what is wrong.
 
 from __future__ import annotations
 
+from resgen import pretrained
+from resgen.components import attention
 from resgen.plan import NetworkPlan, Rounding, smallest_input
 from resgen.plan_layers import anti_alias_out, conv_out
-from resgen.planner import build_plan, stage_kind, stage_widths, stem_pool_kind, stem_widths
 from resgen.spec import BottleneckBlockSpec, Spec
+from resgen.stages import stage_kind, stage_widths, stem_pool_kind, stem_widths
 
 FieldPath = tuple[str | int, ...]
 Problems = list[tuple[FieldPath, str]]
@@ -28,15 +30,21 @@ MAX_BLOCKS = 2_000
 
 
 def check(spec: Spec) -> Problems:
-    """Every cross-field problem of a spec that passed field validation."""
+    """Every cross-field problem of a spec that passed field validation and that the spec alone
+    shows. Only a spec without any may be planned; :func:`check_plan` then checks the plan."""
     problems = _check_blocks(spec) + _check_widths(spec) + _check_stem(spec)
     problems += _check_shortcut(spec) + _check_sizes(spec) + _check_block_knobs(spec)
     problems += _check_norm(spec) + _check_drop_path(spec) + _check_anti_alias(spec)
-    if not problems:
-        plan = build_plan(spec)
-        problems += _check_group_norm(spec, plan) + _check_even_maps(spec, plan)
-        problems += _check_budget(plan)
+    problems += pretrained.check(spec.pretrained, spec.input.channels)
     return problems
+
+
+def check_plan(spec: Spec, plan: NetworkPlan) -> Problems:
+    """The problems only the plan shows (group norm's divisibility, even maps before average
+    anti-aliasing, the parameter and MAC budget), reported at the spec's fields. The one
+    post-plan step :func:`resgen.validate.load_planned` runs for ``validate``, ``build`` and
+    every other command."""
+    return _check_group_norm(spec, plan) + _check_even_maps(spec, plan) + _check_budget(plan)
 
 
 def _check_blocks(spec: Spec) -> Problems:
@@ -100,8 +108,11 @@ def _check_block_knobs(spec: Spec) -> Problems:
                 )
             )
         for i, stage in enumerate(spec.stages):
-            first, width, _ = stage_widths(spec, stage)
-            groups = stage_kind(spec, stage).groups
+            first, inner, _ = stage_widths(spec, stage)
+            kind = stage_kind(spec, stage)
+            groups = kind.groups
+            # what reduce_first divides: a basic block's channels, a bottleneck's inner width
+            width = stage.channels if kind.kind == "basic" else inner
             if first < 1 or first % groups:
                 problems.append(
                     (
@@ -112,27 +123,8 @@ def _check_block_knobs(spec: Spec) -> Problems:
                     )
                 )
                 break
-    attention = block.attention
-    if attention is not None and attention.type == "se":
-        given = attention.model_fields_set
-        if attention.hidden_channels is not None and given & {"ratio", "divisor"}:
-            extra = " and ".join(sorted(given & {"ratio", "divisor"}))
-            problems.append(
-                (
-                    ("block", "attention", "hidden_channels"),
-                    f"a fixed hidden width replaces ratio and divisor; remove {extra}",
-                )
-            )
-    if attention is not None and attention.type == "eca":
-        given = attention.model_fields_set
-        if attention.kernel_size is not None and given & {"gamma", "beta"}:
-            extra = " and ".join(sorted(given & {"gamma", "beta"}))
-            problems.append(
-                (
-                    ("block", "attention", "kernel_size"),
-                    f"a fixed kernel replaces the adaptive rule's gamma and beta; remove {extra}",
-                )
-            )
+    for path, message in attention.check(block.attention):
+        problems.append((("block", "attention", *path), message))
     return problems
 
 

@@ -13,7 +13,13 @@ import re
 import sys
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from resgen.components import activation, attention
+from resgen.components.activation import Activation
+from resgen.components.attention import AttentionSpec
+from resgen.components.base import SpecModel as _Model
+from resgen.pretrained import PretrainedSpec
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 
@@ -24,7 +30,9 @@ RESERVED_NAMES = frozenset(
     {"torch", "nn", "keras", "layers", "ops", "batch_norm", "make_stage", "typing", "conv2d", "sys"}
     | {"basic_block", "bottleneck_block", "preact_basic_block", "preact_bottleneck_block"}
     | {"tensorflow", "jax", "numpy", "torchvision"}
-    | {"group_norm", "drop_path_rate", "squeeze_excitation", "efficient_channel_attention"}
+    | {"group_norm", "drop_path_rate"}
+    | attention.DEFINES
+    | {"feature_maps", "freeze", "preprocess_input"}
 )
 
 # The factory `def <name>` would shadow a builtin the file calls (`range`, `super`, `int`, ...).
@@ -51,16 +59,6 @@ STARTUP_NAMES = {
 # Norm settings float32 can honour (the fields' descriptions and docs/guarantees.md say why).
 MIN_NORM_EPS = 1e-12
 MIN_NORM_MOMENTUM = 1e-4
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        strict=True,
-        allow_inf_nan=False,
-        validate_default=False,
-    )
 
 
 class InputSpec(_Model):
@@ -112,74 +110,6 @@ class StemSpec(_Model):
     )
 
 
-class SqueezeExcitationSpec(_Model):
-    """Squeeze-and-excitation (Hu et al. 2018): global average pool, 1x1 conv to a hidden width,
-    ReLU, 1x1 conv back, sigmoid gate scaling the channels (timm: `attn_layer='se'`, SEModule,
-    keys `se.fc1`, `se.fc2`). It sits on the branch after its last norm, before the sum."""
-
-    type: Literal["se"] = Field(description="Picks squeeze-and-excitation.")
-    ratio: float = Field(
-        0.0625,
-        gt=0,
-        le=1,
-        description="Hidden width over the block's output width: 1/r for the paper's reduction "
-        "ratio r (r = 16 is 0.0625; ResNet-RS uses 0.25) (timm: `rd_ratio`). The hidden width is "
-        "ratio x channels rounded to the nearest multiple of `divisor`, never below it (timm's "
-        "make_divisible with round_limit 0).",
-    )
-    hidden_channels: int | None = Field(
-        None,
-        ge=1,
-        le=8192,
-        description="A fixed hidden width for every block, in place of ratio and divisor "
-        "(timm: `rd_channels`).",
-    )
-    divisor: int = Field(
-        8,
-        ge=1,
-        le=1024,
-        description="The hidden width is rounded to a multiple of this (timm: `rd_divisor`).",
-    )
-
-
-class EfficientChannelAttentionSpec(_Model):
-    """Efficient channel attention (Wang et al. 2020, ECA-Net): global average pool, a 1-D conv
-    of k taps across the channels (no bias), sigmoid gate (timm: `attn_layer='eca'`,
-    EcaModule, key `se.conv`). It sits on the branch after its last norm, before the sum."""
-
-    type: Literal["eca"] = Field(description="Picks efficient channel attention.")
-    kernel_size: int | None = Field(
-        None,
-        ge=1,
-        le=255,
-        description="Taps of the 1-D conv, odd; by default chosen from the block's output width "
-        "C as ECA-Net does: t = int(|log2(C) + beta| / gamma), made odd (t + 1 if even), at "
-        "least 3 (timm: `kernel_size`; computed with math.log(C, 2) as timm does). At most 255: "
-        "the adaptive rule gives 9 at 65,536 channels.",
-    )
-    gamma: int = Field(
-        2, ge=1, le=64, description="The adaptive kernel's divisor gamma (timm: `gamma`)."
-    )
-    beta: int = Field(1, ge=0, le=64, description="The adaptive kernel's offset b (timm: `beta`).")
-
-    @field_validator("kernel_size")
-    @classmethod
-    def _odd_kernel(cls, value: int | None) -> int | None:
-        if value is not None and value % 2 == 0:
-            raise ValueError(
-                f"must be odd (the conv keeps the channel count with equal padding), got {value}"
-            )
-        return value
-
-
-AttentionSpec = Annotated[
-    SqueezeExcitationSpec | EfficientChannelAttentionSpec, Field(discriminator="type")
-]
-
-_ATTENTION_DESCRIPTION = (
-    "Channel attention on each block's branch, after its last norm and before the sum: "
-    "`{type: se}` or `{type: eca}`; none by default (timm: `attn_layer`)."
-)
 _REDUCE_FIRST_DESCRIPTION = (
     "The first conv of every block outputs its width divided by this (floor); SENet-154 uses 2 "
     "(timm: `block_reduce_first`)."
@@ -200,7 +130,7 @@ class BasicBlockSpec(_Model):
     groups: int = Field(1, description="Must be 1 for basic blocks.")
     width_per_group: int = Field(64, description="Must be 64 for basic blocks.")
 
-    attention: AttentionSpec | None = Field(None, description=_ATTENTION_DESCRIPTION)
+    attention: AttentionSpec | None = Field(None, description=attention.DESCRIPTION)
     reduce_first: int = Field(1, ge=1, le=64, description=_REDUCE_FIRST_DESCRIPTION)
 
     @field_validator("groups")
@@ -242,7 +172,7 @@ class BottleneckBlockSpec(_Model):
         description="Inner width = int(channels * width_per_group / 64) * groups (torchvision).",
     )
     expansion: int = Field(4, ge=1, le=16, description="Output channels = channels * expansion.")
-    attention: AttentionSpec | None = Field(None, description=_ATTENTION_DESCRIPTION)
+    attention: AttentionSpec | None = Field(None, description=attention.DESCRIPTION)
     reduce_first: int = Field(1, ge=1, le=64, description=_REDUCE_FIRST_DESCRIPTION)
 
 
@@ -304,7 +234,6 @@ class NormSpec(_Model):
 
 
 Shortcut = Literal["zero_pad", "projection", "always_projection", "avg_projection", "none"]
-Activation = Literal["relu", "silu", "gelu", "gelu_tanh"]
 AntiAlias = Literal["none", "avg", "blur"]
 
 
@@ -358,12 +287,7 @@ class Spec(_Model):
         "always_projection (timm: `down_kernel_size`).",
     )
     norm: NormSpec = Field(default_factory=NormSpec)
-    activation: Activation = Field(
-        "relu",
-        description="The nonlinearity of the stem and the blocks: relu, silu (swish), gelu "
-        "(exact, with erf) or gelu_tanh (the tanh approximation). Squeeze-and-excitation keeps "
-        "ReLU inside and a sigmoid gate (timm: `act_layer`).",
-    )
+    activation: Activation = Field("relu", description=activation.DESCRIPTION)
     anti_alias: AntiAlias = Field(
         "none",
         description="Anti-aliased downsampling (Zhang 2019): each strided block's 3x3 conv runs "
@@ -390,6 +314,13 @@ class Spec(_Model):
     )
     dropout: float = Field(
         0.0, ge=0, lt=1, description="Dropout before the classifier (timm: `drop_rate`)."
+    )
+    pretrained: PretrainedSpec | None = Field(
+        None,
+        description="How the weights expect images (channel order, scale, mean, std, crop, "
+        "interpolation): the PyTorch file's PRETRAINED_CFG and the Keras file's "
+        "preprocess_input; resgen train normalises with it. Default: ImageNet's mean and std "
+        "on RGB in [0, 1], crop 0.875, bilinear.",
     )
 
     @field_validator("name")

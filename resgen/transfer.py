@@ -7,8 +7,9 @@ that does not pair up is reported, never skipped. Layouts differ: a PyTorch conv
 ``(out, in / groups, kh, kw)`` and a Keras kernel ``(kh, kw, in / groups, out)``; ECA's 1-D
 conv weight ``(out, in, k)`` is a Conv1D kernel ``(k, in, out)``; a linear weight is the
 transpose of a dense kernel; batch norm's running mean and variance are Keras' moving mean and
-variance; group norm has only its scale and offset. Constants that are not weights (the blur
-pool's filter, a non-persistent buffer) are no part of a state_dict and move nowhere.
+variance; group and layer norm have only their scale and offset (a ``LayerNorm2d``, timm's layer
+norm over an NCHW map's channels, is a ``LayerNormalization``). Constants that are not weights
+(the blur pool's filter, a non-persistent buffer) are no part of a state_dict and move nowhere.
 
 torch and keras are imported inside the functions, so ``import resgen.transfer`` loads neither.
 """
@@ -18,9 +19,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from resgen import naming
+from resgen.components import attention
 from resgen.naming import block_names, stem_kinds, stem_names, stem_pool_names
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ _KERAS_CLASSES: dict[str, str] = {
     "Conv1d": "Conv1D",
     "BatchNorm2d": "BatchNormalization",
     "GroupNorm": "GroupNormalization",
+    "LayerNorm2d": "LayerNormalization",  # over the channels of an NCHW map, as timm's
     "Linear": "Dense",
 }
 _BLOCK_PATH = re.compile(r"layer(?P<stage>[1-9][0-9]*)\.(?P<index>0|[1-9][0-9]*)\.")
@@ -90,9 +93,8 @@ def _block_candidates(stage: int, index: int) -> Iterator[tuple[LayerKind, str, 
         conv_torch, conv_keras, norm_torch, norm_keras = names.projection(avg=avg)
         yield ("conv", conv_torch, conv_keras)
         yield ("norm", norm_torch, norm_keras)
-    yield ("conv", *names.se_reduce)
-    yield ("conv", *names.se_expand)
-    yield ("conv1d", *names.eca_conv)
+    for kind, torch_name, keras_name in attention.weights(names):
+        yield (cast(LayerKind, kind), torch_name, keras_name)
 
 
 def keras_layer_name(torch_path: str, kind: LayerKind) -> str | None:
@@ -141,7 +143,7 @@ def _torch_kind(module: Any) -> LayerKind | None:
         return "conv"
     if isinstance(module, nn.Conv1d):
         return "conv1d"
-    if isinstance(module, nn.BatchNorm2d | nn.GroupNorm):
+    if isinstance(module, nn.BatchNorm2d | nn.GroupNorm | nn.LayerNorm):
         return "norm"
     if isinstance(module, nn.Linear):
         return "linear"

@@ -1,7 +1,9 @@
 """From a spec file to a validated :class:`~resgen.spec.Spec`, or located problems.
 
 pydantic errors are worded here by their ``type`` (never by matching pydantic's text), then
-placed with the loader's source map; cross-field rules come from :mod:`resgen.rules`.
+placed with the loader's source map; cross-field rules come from :mod:`resgen.rules`. A spec
+that passes them is planned once, and the checks only the plan shows run on that plan
+(:func:`checked_plan`); callers get the spec with its plan (:func:`load_planned`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import difflib
 import os
 import types
 import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,30 +20,23 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from resgen import rules
+from resgen.components import attention
 from resgen.errors import Problem, ResgenError, SpecError
 from resgen.files import require_regular
 from resgen.loader import MAX_FILE_BYTES, SourceMap, load_document
-from resgen.spec import (
-    BasicBlockSpec,
-    BottleneckBlockSpec,
-    EfficientChannelAttentionSpec,
-    Spec,
-    SqueezeExcitationSpec,
-)
+from resgen.plan import NetworkPlan
+from resgen.planner import build_plan
+from resgen.spec import BasicBlockSpec, BottleneckBlockSpec, Spec
 
 _BLOCK_MODELS: dict[str, type[BaseModel]] = {
     "basic": BasicBlockSpec,
     "bottleneck": BottleneckBlockSpec,
 }
-_ATTENTION_MODELS: dict[str, type[BaseModel]] = {
-    "se": SqueezeExcitationSpec,
-    "eca": EfficientChannelAttentionSpec,
-}
 # The tagged unions of the spec, by the user's path to them: pydantic puts the chosen member's
 # `type` into its error locations (`block.bottleneck.groups`), which users never write.
 _TAGGED: dict[tuple[str, ...], tuple[str, dict[str, type[BaseModel]]]] = {
     ("block",): ("blocks", _BLOCK_MODELS),
-    ("block", "attention"): ("attention", _ATTENTION_MODELS),
+    ("block", "attention"): ("attention", attention.SPECS),
 }
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -49,8 +45,33 @@ FieldPath = tuple[int | str, ...]
 _Found = tuple[FieldPath, str]
 
 
+@dataclass(frozen=True)
+class Planned:
+    """A spec that passed every check, with the plan it was checked by (built once)."""
+
+    spec: Spec
+    plan: NetworkPlan
+
+
+def checked_plan(spec: Spec) -> tuple[NetworkPlan | None, rules.Problems]:
+    """The cross-field rules, then, for a spec that passes them, its plan and the checks only
+    the plan shows: the one post-plan step every command shares. The plan is None where any
+    problem was found."""
+    problems = rules.check(spec)
+    if problems:
+        return None, problems
+    plan = build_plan(spec)
+    problems = rules.check_plan(spec, plan)
+    return (None if problems else plan), problems
+
+
 def load_spec(path: str | os.PathLike[str]) -> Spec:
     """Read, merge (``extends``), validate and cross-check one spec file."""
+    return load_planned(path).spec
+
+
+def load_planned(path: str | os.PathLike[str]) -> Planned:
+    """Read, merge (``extends``), validate and cross-check one spec file, and plan it."""
     data, source = load_document(path)
     inexact = _inexact_choices(data, Spec, ())
     try:
@@ -62,10 +83,10 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
         raise SpecError(problems + [source.problem(p, m) for p, m in inexact]) from None
     if inexact:
         raise SpecError([source.problem(p, m) for p, m in inexact])
-    problems = [source.problem(field, message) for field, message in rules.check(spec)]
-    if problems:
-        raise SpecError(problems)
-    return spec
+    plan, found = checked_plan(spec)
+    if plan is None:
+        raise SpecError([source.problem(field, message) for field, message in found])
+    return Planned(spec, plan)
 
 
 def find_specs(paths: typing.Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -136,15 +157,22 @@ def _folder_specs(folder: Path) -> tuple[list[Path], list[Problem]]:
 
 def load_specs(paths: typing.Iterable[str | os.PathLike[str]]) -> list[tuple[Path, Spec]]:
     """Validate every spec under ``paths``; collect all problems before raising."""
-    loaded: list[tuple[Path, Spec]] = []
+    return [(path, planned.spec) for path, planned in load_all_planned(paths)]
+
+
+def load_all_planned(paths: typing.Iterable[str | os.PathLike[str]]) -> list[tuple[Path, Planned]]:
+    """Validate and plan every spec under ``paths`` (each planned once); collect all problems
+    before raising."""
+    loaded: list[tuple[Path, Planned]] = []
     found, problems = _find_specs(paths)
     for path in found:
         try:
-            loaded.append((path, load_spec(path)))
+            loaded.append((path, load_planned(path)))
         except SpecError as exc:
             problems += exc.problems
     seen: dict[str, Path] = {}
-    for path, spec in loaded:
+    for path, planned in loaded:
+        spec = planned.spec
         if spec.name in seen:
             message = f"'{spec.name}' is also the name of {seen[spec.name]}; names must be unique"
             _, source = load_document(path)  # read again, only to place the problem

@@ -11,6 +11,12 @@
 # their compiled ops with; the project's CPU wheel cannot. Idempotent: reinstalls only when
 # pyproject.toml or this script is newer than the environment's stamp.
 # Refresh the committed listing after a timm upgrade: .venv-ref/bin/python scripts/write_timm_listing.py
+#
+# It first (re)writes tests/data/reference_outputs.json with scripts/write_reference_outputs.py:
+# timm's and torchvision's logits for one spec per layout, with weights from a deterministic rule
+# (tests/reference_weights.py), which tests/test_reference_outputs.py compares the generated
+# models with in the default suite. The file is left alone when the numbers have not changed;
+# when they have, it names the commit of the writer that wrote it (commit the writer first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -30,5 +36,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$0" -nt "$stamp" ]
     touch "$stamp"
 fi
 export PYTHONHASHSEED=0
+PYTHONPATH=$PWD "$VENV/bin/python" scripts/write_reference_outputs.py
 "$VENV/bin/python" -m pytest -m reference -p no:cacheprovider \
-    tests/test_references.py tests/test_timm_reference.py "$@"
+    tests/test_references.py tests/test_timm_reference.py tests/test_backbone_reference.py \
+    tests/test_attention_reference.py "$@"

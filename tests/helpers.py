@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import json
 import os
 import re
 import shutil
@@ -41,6 +42,19 @@ def shipped_specs() -> dict[str, Path]:
 def spec_path(name: str) -> Path:
     """The shipped spec named ``name``: ``specs/<name>.yaml``."""
     return SPECS / f"{name}.yaml"
+
+
+NOT_LAYOUT = ("name", "description", "extends", "family", "pretrained")
+"""Spec fields that do not shape the network: a layout is everything else but block counts."""
+
+
+def layout_of(spec: Any) -> str:
+    """A spec's layout: everything it says but :data:`NOT_LAYOUT` and its block counts (specs of
+    one layout differ only in depth, so the cheapest stands for the rest)."""
+    data = spec.model_dump(mode="json")
+    data = {key: value for key, value in data.items() if key not in NOT_LAYOUT}
+    data["stages"] = [{k: v for k, v in stage.items() if k != "blocks"} for stage in data["stages"]]
+    return json.dumps(data, sort_keys=True)
 
 
 FAMILY_LINE = re.compile(r"^family: (\w+)$", re.M)
@@ -135,14 +149,9 @@ _counter = itertools.count()
 def import_file(path: Path, prefix: str = "generated", register: bool = False) -> ModuleType:
     """Import one file (a generated model, a script) under a fresh module name; ``register``
     puts it in ``sys.modules``, which pickling a whole model needs."""
-    module_name = f"{prefix}_{next(_counter)}"
-    module_spec = importlib.util.spec_from_file_location(module_name, path)
-    assert module_spec is not None and module_spec.loader is not None
-    module = importlib.util.module_from_spec(module_spec)
-    if register:
-        sys.modules[module_name] = module
-    module_spec.loader.exec_module(module)
-    return module
+    from resgen.generated import import_file as import_path
+
+    return import_path(path, f"{prefix}_{next(_counter)}", register=register)
 
 
 def generated_path(backend: str, name: str, folder: Path = GENERATED) -> Path:
@@ -155,12 +164,10 @@ def render_generated(
 ) -> None:
     """Render a validated spec into ``folder/<backend>/<name>.py`` for each backend, as
     ``resgen build --out folder`` lays files out (read back with :func:`generated_module`)."""
-    from resgen.render import render
+    from resgen.generated import write_model
 
     for backend in backends:
-        path = generated_path(backend, spec.name, folder)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render(spec, backend, f"specs/{spec.name}.yaml"), encoding="utf-8")
+        write_model(REPO / "specs" / f"{spec.name}.yaml", spec, backend, folder)
 
 
 def generated_module(backend: str, name: str, folder: Path = GENERATED) -> ModuleType:

@@ -305,3 +305,53 @@ def test_family_folders_build_flat_and_names_stay_unique(tmp_path: Path) -> None
         "names must be unique\n"
     )
     assert not (tmp_path / "again").exists()
+
+
+def test_a_build_plans_each_spec_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Validation plans a spec once for its post-plan checks and render prints that plan: one
+    build_plan call per spec, whatever the number of backends (before issue 18: three)."""
+    import importlib
+
+    build, planner, render, validate = (
+        importlib.import_module(f"resgen.{name}")
+        for name in ("build", "planner", "render", "validate")
+    )
+
+    calls: list[str] = []
+    real = planner.build_plan
+
+    def counting(spec: object) -> object:
+        calls.append(spec.name)  # type: ignore[attr-defined]
+        return real(spec)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(validate, "build_plan", counting)
+    monkeypatch.setattr(render, "build_plan", counting)
+    names = ("resnet18", "seresnet50", "ecaresnet26t")
+    found = build.targets([SPECS / f"{name}.yaml" for name in names], ("torch", "keras"), tmp_path)
+    assert len(found) == 6
+    assert sorted(calls) == sorted(names)
+
+
+def test_folded_descriptions_keep_hyphenated_words_whole() -> None:
+    """YAML folds a description's line break into a space, so a line ending in a hyphen splits
+    the word in every generated docstring ("Shift- Invariant" in four specs before issue 18)."""
+    from resgen.loader import load_document
+
+    for path in sorted(SPECS.glob("*.yaml")):
+        description = load_document(path)[0].get("description", "")
+        assert not re.search(r"[A-Za-z]- [A-Za-z]", description), (path.name, description)
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_the_docstring_stage_table_uses_the_comments_layout(backend: str) -> None:
+    """Each stage's row in the module docstring gives the shape its STAGES comment gives (NCHW
+    in PyTorch, H x W x C in Keras; Keras' table said C x H x W before issue 18)."""
+    for name in ("resnet18", "resnet50", "resnet20_cifar"):
+        text = (REPO / "generated" / backend / f"{name}.py").read_text(encoding="utf-8")
+        comments = dict(re.findall(r"^    # (\w+): (\d+ x \d+ x \d+)$", text, re.M))
+        rows = dict(re.findall(r"^    (\w+) .*  (\d+ x \d+ x \d+)$", text, re.M))
+        assert len(comments) >= 3 and set(comments) <= set(rows), (name, comments, rows)
+        assert {stage: rows[stage] for stage in comments} == comments, name
+        size = 224 if name != "resnet20_cifar" else 32
+        layout = f"3 x {size} x {size}" if backend == "torch" else f"{size} x {size} x 3"
+        assert f"Stage table for a {layout} input:" in text

@@ -10,10 +10,11 @@ import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from helpers import no_traceback, run_resgen, spec_path
+from helpers import DATA, no_traceback, run_resgen, spec_path
 
 from resgen.loader import load_document
 from resgen.spec import Spec
@@ -106,6 +107,31 @@ USAGE_LINE = re.compile(r"^resgen(?: [a-z]+)?: .+; see 'resgen(?: [a-z]+)? --hel
             "resgen train: invalid value for '--steps': 'many' is not a valid integer; see",
         ),
         (["train", "x.yaml", "--frobnicate"], "resgen train: no such option '--frobnicate'"),
+        (["list", "--bogus"], "resgen list: no such option '--bogus'; see 'resgen list --help'"),
+        (
+            ["list", "a", "b"],
+            "resgen list: got unexpected extra argument (b); see 'resgen list --help'",
+        ),
+        (
+            ["list", ""],
+            "resgen list: invalid value for '[FOLDER]': the path is empty; "
+            "see 'resgen list --help'",
+        ),
+        (["convert"], "resgen convert: missing argument 'SPEC'; see 'resgen convert --help'"),
+        (
+            ["convert", "s.yaml", "in.pt"],
+            "resgen convert: missing argument 'OUT'; see 'resgen convert --help'",
+        ),
+        (
+            ["convert", "s.yaml", "in.pt", "out.weights.h5", "--forse"],
+            "resgen convert: no such option '--forse'; did you mean '--force'?; "
+            "see 'resgen convert --help'",
+        ),
+        (
+            ["convert", "", "in.pt", "out.weights.h5"],
+            "resgen convert: invalid value for 'SPEC': the path is empty; "
+            "see 'resgen convert --help'",
+        ),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(
@@ -198,6 +224,103 @@ def test_list_shows_every_spec(specs_dir: Path, cli: Callable[..., Result]) -> N
     rows = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("│")}
     assert rows == {path.stem for path in specs_dir.rglob("*.yaml")}
     assert "60,192,808" in result.stdout  # resnet152's published count
+
+
+# keras.applications' builders and their published trainable parameter counts.
+KERAS_APPLICATIONS = {
+    "resnet50_v1": 25_583_592,
+    "resnet101_v1": 44_601_832,
+    "resnet152_v1": 60_268_520,
+    "resnet50_v2": 25_568_360,
+    "resnet101_v2": 44_577_896,
+    "resnet152_v2": 60_236_904,
+}
+
+
+def expected_row(name: str, tv: dict, zoo: dict, published: dict) -> dict[str, Any]:
+    """What each column of `resgen list` must say for ``name``, from facts resgen did not write:
+    torchvision's listing, keras.applications' published counts, the papers' figures (the table
+    in test_summary.py) and timm's listing (tests/data/timm_resnet_zoo.json, from timm)."""
+    depth_in_name = re.search(r"(?:resnet|resnext|plain)(\d+)", name)
+    if name in tv:
+        blocks = "basic" if name in ("resnet18", "resnet34") else "bottleneck"
+        row = {"family": "torchvision", "params": tv[name]["params"], "input": (3, 224)}
+        row |= {"block": blocks, "shortcut": "projection"}
+    elif name in KERAS_APPLICATIONS:
+        block = "preact bottleneck" if name.endswith("_v2") else "bottleneck"
+        row = {"family": "keras", "params": KERAS_APPLICATIONS[name], "input": (3, 224)}
+        row |= {"block": block, "shortcut": "projection"}
+    elif name.endswith("_cifar"):
+        # He et al.: option A (zero padding), the plain baselines none, ResNet-164 pre-activation
+        # bottlenecks with projections (He et al. 2016).
+        shortcut = "none" if name.startswith("plain") else "zero_pad"
+        block = "basic"
+        if name.startswith("preact"):
+            block, shortcut = "preact bottleneck", "projection"
+        row = {"family": "papers", "params": published[name][0], "input": (3, 32)}
+        row |= {"block": block, "shortcut": shortcut}
+    else:
+        entry = zoo[name]
+        state = entry["state_dict"]
+        # Weighted layers on the main path: convs and the classifier, less the shortcuts' and
+        # the attention modules' own.
+        depth = sum(
+            1
+            for key, shape in state.items()
+            if key.endswith("weight")
+            and len(shape) in (2, 4)
+            and not any(part in key for part in ("downsample", ".se.", "attn"))
+        )
+        avg = any(key.endswith("downsample.1.weight") and len(s) == 4 for key, s in state.items())
+        row = {"family": "timm", "params": entry["params"], "depth": depth}
+        row |= {"input": tuple(entry["input_size"][:2])}
+        row |= {"block": "bottleneck" if "layer1.0.conv3.weight" in state else "basic"}
+        row |= {"shortcut": "avg_projection" if avg else "projection"}
+        if entry["input_size"][1] == 224:  # the listing counts at 224 px
+            row["gmacs"] = (sum(entry["flops"].values()) // 2 / 1e9, 0.0005)
+        return row
+    row["depth"] = int(depth_in_name[1]) if depth_in_name else None
+    macs = published.get(name, (None, None, 1))
+    if macs[1] is not None:  # published to its digits: the list agrees within the rounding
+        digits = len(macs[1].partition(".")[2])
+        row["gmacs"] = (float(macs[1]) * macs[2] / 1e9, 0.0005 + 0.5 * 10**-digits * macs[2] / 1e9)
+    return row
+
+
+def test_list_rows_agree_with_independent_facts(
+    specs_dir: Path, cli: Callable[..., Result]
+) -> None:
+    """Row by row and column by column, against the libraries' and the papers' figures."""
+    from test_summary import PUBLISHED
+
+    tv = json.loads((DATA / "torchvision_state_dicts.json").read_text(encoding="utf-8"))
+    zoo = json.loads((DATA / "timm_resnet_zoo.json").read_text(encoding="utf-8"))["models"]
+    result = cli("list", specs_dir)
+    assert result.exit_code == 0, result.output
+    header, *rows = [
+        [cell.strip() for cell in line.strip("│┃").split("│" if line[0] == "│" else "┃")]
+        for line in result.stdout.splitlines()
+        if line[:1] in ("│", "┃")
+    ]
+    assert header == ["name", "family", "depth", "params", "GMACs", "block", "shortcut", "input"]
+    assert [row[0] for row in rows] == sorted(path.stem for path in specs_dir.glob("*.yaml"))
+    checked = {"depth": 0, "gmacs": 0}
+    for name, family, depth, params, gmacs, block, shortcut, shown_input in rows:
+        if name == "test_resnet":  # timm's test network mixes block kinds: not one column's word
+            continue
+        want = expected_row(name, tv, zoo, PUBLISHED)
+        assert (family, int(params.replace(",", ""))) == (want["family"], want["params"]), name
+        assert (block, shortcut) == (want["block"], want["shortcut"]), name
+        channels, size = want["input"]
+        assert shown_input == f"{channels}x{size}x{size}", name  # not cut ("3x224x2…" was)
+        if want["depth"] is not None:
+            assert int(depth) == want["depth"], name
+            checked["depth"] += 1
+        if "gmacs" in want:
+            value, within = want["gmacs"]
+            assert abs(float(gmacs) - value) <= within, (name, gmacs, value)
+            checked["gmacs"] += 1
+    assert len(rows) == 94 and checked == {"depth": 93, "gmacs": 70}, checked
 
 
 def test_list_refuses_a_folder_with_a_broken_spec(

@@ -1,12 +1,13 @@
 """Generated PyTorch files are compile-clean: ``torch.compile(fullgraph=True)`` traces them with no
 graph break in training and in eval mode, and ``torch.export`` exports them with a dynamic batch.
 
-One spec per layout, chosen as tests/test_transfer.py chooses its round trips (the cheapest
-shipped spec of each layout: everything a spec says but its name, description and block
-counts). The default run traces that spec with its first stage cut to two blocks and the others
-to one, rendered by the same templates (a stage's first block and a repeated one are all the
-code a stage has), so the 58 layouts trace in minutes on two cores; ``pytest -m slow
-tests/test_compile.py`` traces each layout's committed file at full depth.
+The default run takes the cheapest shipped spec of each code path (what picks the templates and
+branches a file runs through: block kinds, stem, shortcut rules, anti-aliasing, attention,
+norm, activation, biases; widths and depths only change numbers), with its first stage cut to
+two blocks and the others to one, rendered by the same templates (a stage's first block and a
+repeated one are all the code a stage has), so it traces in a few minutes on two cores.
+``pytest -m slow tests/test_compile.py`` traces the committed file of every layout (as
+tests/test_transfer.py chooses its round trips) at full depth.
 
 Tracing only: the ``torch.compile`` backend here hands back the traced graph unchanged, so no
 kernel is compiled; ``fullgraph=True`` makes any graph break an error. The export's batch is
@@ -18,11 +19,12 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import generated_factory, render_generated, shipped_specs
+from helpers import generated_factory, layout_of, render_generated, shipped_specs
 
 torch = pytest.importorskip("torch")
 
@@ -43,28 +45,36 @@ def _spec(name: str) -> Spec:
     return load_spec(SPEC_PATHS[name])
 
 
-def _layout(name: str) -> str:
-    """Everything the spec says but its name, description and block counts (test_transfer's
-    rule)."""
-    data = _spec(name).model_dump(mode="json")
-    data = {key: value for key, value in data.items() if key not in ("name", "description")}
-    data["stages"] = [{k: v for k, v in stage.items() if k != "blocks"} for stage in data["stages"]]
-    return json.dumps(data, sort_keys=True)
+def _code_path(name: str) -> str:
+    """What picks the generated code a spec runs through (its templates and branches): block
+    kinds, pre-activation, stem and its pool, shortcut rules, anti-aliasing, attention, norm,
+    activation, conv biases, projection kernel and where the stride sits. Widths, groups and
+    depths only change numbers in the same code."""
+    spec = _spec(name)
+    data = spec.model_dump(mode="json")
+    block = data["block"]
+    kinds = sorted({stage.get("block_type") or block["type"] for stage in data["stages"]})
+    chosen = [kinds, block.get("preact"), block.get("stride_on"), data["stem"]["type"]]
+    chosen += [data["stem"].get("pool"), (block.get("attention") or {}).get("type")]
+    chosen += [data.get(key) for key in ("shortcut", "stride_shortcut", "anti_alias")]
+    chosen += [data.get(key) for key in ("activation", "conv_bias", "projection_kernel")]
+    return json.dumps([*chosen, data.get("norm", {}).get("type")])
 
 
-def _cheapest_per_layout() -> list[str]:
-    by_layout: dict[str, list[str]] = {}
+def _cheapest_per(key: Callable[[str], str]) -> list[str]:
+    groups: dict[str, list[str]] = {}
     for name in sorted(SPEC_PATHS):
-        by_layout.setdefault(_layout(name), []).append(name)
+        groups.setdefault(key(name), []).append(name)
 
     def cost(name: str) -> tuple[int, int]:
         plan = build_plan(_spec(name))
         return plan.params, len(plan.blocks)
 
-    return sorted(min(names, key=cost) for names in by_layout.values())
+    return sorted(min(names, key=cost) for names in groups.values())
 
 
-LAYOUTS = _cheapest_per_layout()
+LAYOUTS = _cheapest_per(lambda name: layout_of(_spec(name)))  # the slow run: every layout
+CODE_PATHS = _cheapest_per(_code_path)  # the default run: every code path, shallow
 
 
 def _shallow(name: str, folder: Path) -> Spec:
@@ -118,8 +128,8 @@ def _size(spec: Spec) -> int:
     return min(spec.input.size, MAX_SIZE)
 
 
-@pytest.mark.parametrize("name", LAYOUTS)
-def test_each_layout_traces_whole_and_exports_with_a_dynamic_batch(
+@pytest.mark.parametrize("name", CODE_PATHS)
+def test_each_code_path_traces_whole_and_exports_with_a_dynamic_batch(
     name: str, tmp_path: Path
 ) -> None:
     spec = _shallow(name, tmp_path)

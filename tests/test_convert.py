@@ -60,10 +60,11 @@ def test_torchvision_resnet50_checkpoint_to_keras(tmp_path: Path, cli: Callable)
     result = cli("convert", spec_path("resnet50"), source, target)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    for where in ("stem", "layer1 / conv2", "layer4 / conv5", "logits", "overall"):
+    for where in ("stem", "layer1 / conv2", "layer4 / conv5", "logits", "criterion: "):
         assert any(line.strip().startswith(where) for line in lines), where
-    overall = float(next(line for line in lines if "overall" in line).split()[1])
-    assert 0 < overall < TOLERANCE  # two frameworks: round-off, and no more
+    assert lines[-2].endswith(": ok")
+    logits = next(line for line in lines if line.strip().startswith("logits")).split()
+    assert 0 < float(logits[4]) < TOLERANCE  # two frameworks: round-off, and no more
     assert lines[-1] == f"wrote {target}"
 
     reference = generated_factory("torch", "resnet50")().eval()
@@ -341,15 +342,18 @@ def test_an_existing_out_needs_force(cifar_checkpoint: Path, cli: Callable) -> N
 def test_models_that_disagree_write_nothing_and_exit_1(
     cifar_checkpoint: Path, cli: Callable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With a tolerance of zero, the round-off between two frameworks is a disagreement."""
-    monkeypatch.setattr(converter, "TOLERANCE", 0.0)
+    """Allowing no error at all, the round-off between two frameworks is a disagreement."""
+    monkeypatch.setattr(converter, "FACTOR", 0.0)
+    monkeypatch.setattr(converter, "RELATIVE", 0.0)
     target = cifar_checkpoint.with_name("out.weights.h5")
     target.write_bytes(b"old")
     result = cli("convert", spec_path("resnet20_cifar"), cifar_checkpoint, target, "--force")
     no_traceback(result)
     assert result.exit_code == 1
-    assert "(tolerance 0e+00: DIFFERENT)" in result.stdout
-    assert result.stdout.splitlines()[-1].startswith(f"not written: {target}")
+    assert "max(0 x float32 err, 0 x max |out|) at every point, all values finite: DIFFERENT" in (
+        result.stdout
+    )
+    assert result.stdout.splitlines()[-1].startswith(f"not written: {target} (outside the")
     assert target.read_bytes() == b"old"
 
 

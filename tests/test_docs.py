@@ -248,3 +248,56 @@ def test_the_name_check_catches_what_does_not_exist() -> None:
         "tests/test_build.py::test_nope: no test function test_nope",
         "test_no_such_test_here: no test function test_no_such_test_here",
     ]
+
+
+def test_guarantees_say_how_many_specs_the_build_property_runs_in_ci() -> None:
+    """docs/guarantees.md states the CI profile's counts; they are read here from
+    tests/test_fuzz.py's own settings (parsed, not imported: it needs torch and hypothesis)."""
+    import ast
+
+    tree = ast.parse((REPO / "tests" / "test_fuzz.py").read_text(encoding="utf-8"))
+    per_kind = kinds = regressions = None
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", "") == "register_profile"
+            and ast.literal_eval(node.args[0]) == "resgen-fuzz-ci"
+        ):
+            per_kind = next(k.value.value for k in node.keywords if k.arg == "max_examples")
+        if (
+            isinstance(node, ast.FunctionDef)
+            and node.name == "test_valid_specs_build_run_and_agree"
+        ):
+            for decorator in node.decorator_list:
+                if isinstance(decorator, ast.Call) and getattr(decorator.func, "attr", "") == (
+                    "parametrize"
+                ):
+                    kinds = len(ast.literal_eval(decorator.args[1]))
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "REGRESSIONS":
+            regressions = len(node.value.elts)
+    assert None not in (per_kind, kinds, regressions)
+    text = " ".join((REPO / "docs" / "guarantees.md").read_text(encoding="utf-8").split())
+    assert f"**In CI that is {per_kind * kinds} specs**" in text
+    assert f"{per_kind} drawn from the basic block family, {per_kind} from the bottleneck" in text
+    assert f"plus the {regressions} specs of `REGRESSIONS`" in text
+    assert f"{per_kind * kinds} random specs, eight per block family" in text
+
+
+MACHINE_PATH = re.compile(r"(?<![\w.])/(?:work|home|Users|tmp|root|mnt)/")
+
+
+def test_no_docstring_in_the_tests_names_a_machine_path() -> None:
+    """A test's sources are named as the repository holds them (``tests/data/...``), never by
+    a path on the machine that wrote them (issue 21: test_summary named one)."""
+    import ast
+
+    found = []
+    for path in sorted((REPO / "tests").glob("*.py")):
+        tree = ast.parse(path.read_text("utf-8"))
+        kinds = ast.FunctionDef | ast.ClassDef
+        nodes = [tree, *(n for n in ast.walk(tree) if isinstance(n, kinds))]
+        for node in nodes:
+            text = ast.get_docstring(node) or ""
+            if MACHINE_PATH.search(text):
+                found.append(f"{path.name}:{getattr(node, 'lineno', 1)}")
+    assert found == []

@@ -645,7 +645,7 @@ def test_docstring_keeps_tool_syntax_off_line_starts() -> None:
     for text, value in cases.items():
         assert ast.literal_eval(f'"""{docstring(text)}"""') == value
     for text in [DESCRIPTIONS["doctest_wrapped"], DESCRIPTIONS["rest_wrapped"], "x >>> " * 40]:
-        for width in range(8, 90, 3):
+        for width in range(8, 90):
             value = ast.literal_eval('"""' + wrap(docstring(text), width) + '"""')
             for line in value.split("\n"):
                 assert not line.lstrip(" ").startswith((">>>", ".. ")), (width, line)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -82,6 +83,28 @@ def test_the_spec_side_never_imports_render_build_or_train(start: str) -> None:
     reached = reachable(start)
     assert start in reached
     assert not {m for m in reached if m.startswith(forbidden)}, sorted(reached)
+
+
+def test_the_rules_never_run_the_planner() -> None:
+    """Cross-field rules read the spec (and the per-stage facts of resgen.stages); the checks
+    that need a plan get one from validate's post-plan step (issue 18)."""
+    reached = reachable("resgen.rules")
+    assert "resgen.stages" in reached
+    assert "resgen.planner" not in reached, sorted(reached)
+
+
+def test_component_kinds_stay_on_the_spec_side() -> None:
+    """The registries import their kinds by listing their package, which the walk cannot
+    follow: each kind module is walked here instead."""
+    kinds = sorted((PACKAGE / "components").rglob("*.py"))
+    assert len(kinds) >= 4
+    forbidden = ("resgen.render", "resgen.build", "resgen.train", "resgen.cli", "resgen.transfer")
+    forbidden += ("resgen.planner", "resgen.validate", "resgen.rules")
+    for path in kinds:
+        name = ".".join(["resgen", *path.relative_to(PACKAGE).with_suffix("").parts])
+        name = name.removesuffix(".__init__")
+        reached = reachable(name)
+        assert not {m for m in reached if m.startswith(forbidden)}, (name, sorted(reached))
 
 
 def test_the_graph_walk_sees_real_imports() -> None:
@@ -208,3 +231,18 @@ def test_the_version_is_the_distributions() -> None:
     assert done.stdout.strip() == f"resgen, version {__version__}"
     assert __version__ == metadata.version("resgen")
     assert 'path = "resgen/_version.py"' in (REPO / "pyproject.toml").read_text()
+
+
+def test_one_name_for_the_backend_choice() -> None:
+    """``Backend`` is defined once (resgen/backends.py); no module spells the choice again as a
+    Literal of its own, and nothing else is called Backend (issue 18: page's Literal, the
+    trainer's Protocol and config's BackendName were three)."""
+    spelled = re.compile(r"Literal\[\s*\"(torch|keras)\",\s*\"(torch|keras)\"\s*\]")
+    named = re.compile(r"^(class Backend\b|Backend\w* = |\w*BackendName\b)", re.M)
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if path.name == "backends.py":
+            assert spelled.search(text) and named.search(text)
+            continue
+        assert not spelled.search(text), path
+        assert not named.search(text), path

@@ -31,28 +31,30 @@ from helpers import (
 keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 
-from resgen import rules  # noqa: E402
+from resgen.components.attention import eca, se  # noqa: E402
 from resgen.plan import NetworkPlan  # noqa: E402
 from resgen.planner import build_plan  # noqa: E402
 from resgen.render import render  # noqa: E402
 from resgen.spec import Spec  # noqa: E402
 from resgen.transfer import copy_weights_by_name  # noqa: E402
-from resgen.validate import load_spec  # noqa: E402
+from resgen.validate import checked_plan, load_spec  # noqa: E402
 
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
-MAX_LINES = 300  # the longest shipped file stays readable
+# The longest shipped file stays readable: ~300 lines for the network, ~60 for the backbone
+# interface (FEATURE_INFO, preprocess_input, feature_maps, freeze).
+MAX_LINES = 360
 # Pre-activation twins of mixed stages with attention, anti-aliasing, stochastic depth and a
 # registered activation (no zoo member combines them) define two full block functions and five
 # helpers: about 10% more.
-COMBINATION_MAX_LINES = 340
+COMBINATION_MAX_LINES = 410
 
 
 def rendered(folder: Path, data: dict[str, Any]) -> ModuleType:
     """A spec given here (knobs no zoo member combines), rendered and imported."""
     spec = Spec.model_validate(data)
-    assert not rules.check(spec), rules.check(spec)
+    assert not checked_plan(spec)[1], checked_plan(spec)[1]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{spec.name}.py"
     path.write_text(render(spec, "keras", f"specs/{spec.name}.yaml"), encoding="utf-8")
@@ -154,6 +156,25 @@ def test_anti_aliasing_takes_the_stride_of_strided_blocks_only() -> None:
     )
     assert avg.get_layer("conv3_block1_2_conv").strides == (1, 1)
     assert type(avg.get_layer("pool1_pool")).__name__ == "AveragePooling2D"  # no max pool
+
+
+def producer(model, layer: str) -> list[str]:
+    """The layers whose outputs ``layer`` takes, by name."""
+    inputs = model.get_layer(layer).input
+    return [
+        t._keras_history.operation.name for t in (inputs if isinstance(inputs, list) else [inputs])
+    ]
+
+
+def test_anti_aliasing_pools_after_the_activation_of_the_strided_conv() -> None:
+    """timm's order: conv (stride 1), norm, activation, then the pool, then the next conv."""
+    avg = generated_module("keras", "resnetaa50d").resnetaa50d(input_shape=(64, 64, 3))
+    chain = ["conv3_block1_2_conv", "conv3_block1_2_bn", "conv3_block1_2_relu", "conv3_block1_aa"]
+    for before, after in zip(chain, [*chain[1:], "conv3_block1_3_conv"], strict=True):
+        assert producer(avg, after) == [before], after
+    blur = generated_module("keras", "resnetblur18").resnetblur18(input_shape=(64, 64, 3))
+    assert producer(blur, "conv3_block1_aa") == ["conv3_block1_1_relu"]
+    assert producer(blur, "conv3_block1_2_conv") == ["conv3_block1_aa"]
 
 
 # --- norms and activations -------------------------------------------------------------------
@@ -367,7 +388,7 @@ def knob_combinations() -> list[Spec]:
         if data["shortcut"] != "avg_projection" and index % 5 == 2:
             data["projection_kernel"] = 3
         spec = Spec.model_validate(data)
-        assert not rules.check(spec), (data, rules.check(spec))
+        assert not checked_plan(spec)[1], (data, checked_plan(spec)[1])
         specs.append(spec)
     return specs
 
@@ -376,8 +397,8 @@ def helpers_defined(text: str, plan: NetworkPlan) -> None:
     """A file defines a knob's helper exactly where its network uses the knob, and no Lambda
     layer (Lambdas do not serialise safely): custom layers are registered classes."""
     used = {
-        "def squeeze_excitation(": plan.squeeze_excitation,
-        "def efficient_channel_attention(": plan.efficient_channel_attention,
+        "def squeeze_excitation(": se.KIND in plan.attention_kinds,
+        "def efficient_channel_attention(": eca.KIND in plan.attention_kinds,
         "class BlurPool2D(layers.Layer):": plan.blur_pool,
         "def gelu_tanh(": plan.activation == "gelu_tanh",
         "def group_norm(": plan.group_norm,

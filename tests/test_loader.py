@@ -13,6 +13,7 @@ from resgen.errors import Problem, SpecError
 from resgen.loader import (
     MAX_CHAIN_BYTES,
     MAX_CHAIN_FILES,
+    MAX_DEPTH,
     MAX_FILE_BYTES,
     MAX_NODES,
     Location,
@@ -286,6 +287,27 @@ def test_deep_nesting_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "deep.yaml", "a: " + "[" * 5000 + "]" * 5000 + "\n")
     problem = only_problem(path)
     assert problem.message == "nesting is deeper than 64 levels"
+
+
+@pytest.mark.parametrize("style", ["flow", "block"])
+def test_nesting_is_read_to_its_edge_and_refused_one_past_it(tmp_path: Path, style: str) -> None:
+    """The top-level mapping is level 1: 63 more lists make 64 levels (read), 64 make 65
+    (refused at the collection that opens level 65)."""
+
+    def nested(levels: int) -> str:
+        if style == "flow":
+            return "a: " + "[" * (levels - 1) + "]" * (levels - 1) + "\n"
+        return "a:\n  " + "- " * (levels - 2) + "[]\n"  # compact nested block sequences
+
+    data, _ = load_document(write(tmp_path, "edge.yaml", nested(MAX_DEPTH)))
+    depth, value = 1, data["a"]
+    while isinstance(value, list):
+        depth, value = depth + 1, value[0] if value else None
+    assert depth == MAX_DEPTH == 64
+    problem = only_problem(write(tmp_path, "past.yaml", nested(MAX_DEPTH + 1)))
+    assert problem.message == "nesting is deeper than 64 levels"
+    if style == "flow":  # the 64th "[" opens level 65
+        assert (problem.line, problem.col) == (1, 4 + MAX_DEPTH - 1)
 
 
 def test_missing_file(in_tmp: Path) -> None:
@@ -653,6 +675,44 @@ def test_extends_chain_bytes_are_bounded(tmp_path: Path) -> None:
     )
     data, _ = load_document(chain(tmp_path, 2, padding))
     assert data["num_classes"] == 7
+
+
+def test_extends_chain_bytes_at_the_edge_and_one_past_it(tmp_path: Path) -> None:
+    """Two files at the per-file bound and a third of 100 bytes, less 100 in the first: exactly
+    512 KiB is read; one more byte in the last base is refused at the link that adds it."""
+
+    def padded(name: str, text: str, size: int) -> None:
+        write(tmp_path, name, text + "#" * (size - len(text) - 1) + "\n")
+
+    padded("a.yaml", "extends: b.yaml\n", MAX_FILE_BYTES - 100)
+    padded("b.yaml", "extends: c.yaml\n", MAX_FILE_BYTES)
+    for size, past in ((100, False), (101, True)):
+        padded("c.yaml", "num_classes: 7\n", size)
+        total = sum((tmp_path / f"{n}.yaml").stat().st_size for n in "abc")
+        assert total == MAX_CHAIN_BYTES + past == 512 * 1024 + past
+        if not past:
+            assert load_document(tmp_path / "a.yaml")[0]["num_classes"] == 7
+            continue
+        problem = only_problem(tmp_path / "a.yaml")
+        assert (Path(problem.file).name, problem.line, problem.col) == ("b.yaml", 1, 10)
+        assert problem.message == (
+            "the extends chain holds more than 512 KiB of spec text once base 'c.yaml' is added"
+        )
+
+
+def test_yaml_values_at_the_edge_and_one_past_it(tmp_path: Path) -> None:
+    """Values counted by hand: the base's mapping, key, list and ``half`` items (half + 3); the
+    spec's mapping, ``extends``, its path, key, list and ``n`` items (n + 5)."""
+    half = MAX_NODES // 2
+    write(tmp_path, "base.yaml", "a: [" + ",".join(["1"] * half) + "]\n")
+    edge = MAX_NODES - (half + 3) - 5
+    for n in (edge, edge + 1):
+        write(tmp_path, "s.yaml", "extends: base.yaml\nb: [" + ",".join(["1"] * n) + "]\n")
+        if n == edge:
+            assert len(load_document(tmp_path / "s.yaml")[0]["b"]) == n
+            continue
+        problem = only_problem(tmp_path / "s.yaml")
+        assert problem.message.startswith(f"the spec holds more than {MAX_NODES:,} YAML values")
 
 
 def test_yaml_nodes_are_bounded_across_the_chain(tmp_path: Path) -> None:

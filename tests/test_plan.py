@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from helpers import REPO, plan_state_dict
 
-from resgen.plan import EfficientChannelAttention, NetworkPlan, SqueezeExcitation, smallest_input
+from resgen.components.attention.eca import EfficientChannelAttention
+from resgen.components.attention.se import SqueezeExcitation
+from resgen.plan import NetworkPlan, Stage, smallest_input
 from resgen.planner import build_plan
 from resgen.validate import load_spec
 
@@ -56,24 +58,34 @@ def test_se_hidden_width_rounds_half_up_to_the_divisor(tmp_path: Path) -> None:
     assert hidden == [8, 8, 16, 8, 16, 128]
 
 
+def argument(stage: Stage, name: str) -> int:
+    """The value a stage passes its blocks' attention as ``name``."""
+    return dict(stage.attention_arguments)[name]
+
+
 def test_se_ratio_divisor_and_fixed_width(tmp_path: Path) -> None:
     plain = resnet50(tmp_path, "", "plain")
-    assert plain.blocks[0].attention is None and not plain.squeeze_excitation
+    assert plain.blocks[0].attention is None and not plain.attention_kinds
     plan = plan_of(
         tmp_path,
         "block: {type: bottleneck, attention: {type: se, ratio: 0.25}}\n" + RESNET50_STAGES,
     )
-    assert [s.se_channels for s in plan.stages] == [64, 128, 256, 512]  # 256/4 ... 2048/4
+    assert [argument(s, "se_channels") for s in plan.stages] == [
+        64,
+        128,
+        256,
+        512,
+    ]  # 256/4 ... 2048/4
     plan = plan_of(
         tmp_path,
         "block: {type: bottleneck, attention: {type: se, hidden_channels: 24}}\n" + RESNET50_STAGES,
     )
-    assert {s.se_channels for s in plan.stages} == {24}
+    assert {argument(s, "se_channels") for s in plan.stages} == {24}
     plan = plan_of(
         tmp_path,
         "block: {type: bottleneck, attention: {type: se, divisor: 1}}\n" + RESNET50_STAGES,
     )
-    assert [s.se_channels for s in plan.stages] == [16, 32, 64, 128]
+    assert [argument(s, "se_channels") for s in plan.stages] == [16, 32, 64, 128]
 
 
 def test_se_counts_two_biased_1x1_convs(tmp_path: Path) -> None:
@@ -106,13 +118,13 @@ def test_eca_kernel_follows_the_papers_rule(tmp_path: Path) -> None:
     widths = (64, 96, 128, 256, 512, 1024, 2048, 8)
     stages = "".join(f"  - {{blocks: 1, channels: {c}}}\n" for c in widths)
     plan = plan_of(tmp_path, f"block: {{type: basic, attention: {{type: eca}}}}\nstages:\n{stages}")
-    assert [s.eca_kernel for s in plan.stages] == [3, 3, 5, 5, 5, 5, 7, 3]
+    assert [argument(s, "eca_kernel") for s in plan.stages] == [3, 3, 5, 5, 5, 5, 7, 3]
     given = plan_of(
         tmp_path,
         f"block: {{type: basic, attention: {{type: eca, kernel_size: 9}}}}\nstages:\n{stages}",
         "given",
     )
-    assert {s.eca_kernel for s in given.stages} == {9}
+    assert {argument(s, "eca_kernel") for s in given.stages} == {9}
     # gamma 1, beta 0 at 64 channels: t = 6 -> 7.
     other = plan_of(
         tmp_path,
@@ -120,7 +132,7 @@ def test_eca_kernel_follows_the_papers_rule(tmp_path: Path) -> None:
         "stages: [{blocks: 1, channels: 64}]\n",
         "other",
     )
-    assert other.stages[0].eca_kernel == 7
+    assert argument(other.stages[0], "eca_kernel") == 7
     attention = plan.blocks[0].attention
     assert isinstance(attention, EfficientChannelAttention)
     assert (attention.conv_torch_name, attention.conv_keras_name) == (
@@ -143,7 +155,11 @@ def test_eca_macs_equal_timms_conv1d_count(tmp_path: Path) -> None:
 # --- anti-aliasing ------------------------------------------------------------------------------
 
 
-def test_avg_anti_aliasing_moves_the_stride_after_the_activation(tmp_path: Path) -> None:
+def test_avg_anti_aliasing_moves_the_stride_from_the_3x3_to_a_pool(tmp_path: Path) -> None:
+    """The plan's part: the 3x3 runs at stride 1 and full size, a pool halves the map. That the
+    pool comes after the 3x3's activation (timm's order) is the generated code's part:
+    test_torch_knobs.py::test_anti_aliasing_takes_the_stride_after_the_activation and
+    test_keras_knobs.py::test_anti_aliasing_pools_after_the_activation_of_the_strided_conv."""
     plan = resnet50(tmp_path, "anti_alias: avg\n")
     block = plan.stages[1].blocks[0]  # layer2.0 at 224: 56 -> 28
     conv2 = block.convs[1]

@@ -1,10 +1,12 @@
 """`resgen summary` against published figures, never against resgen's own output.
 
-Every figure below is copied from /work/shared/reference/README.md (torchvision's model pages,
-keras.applications' trainable counts, He et al. 2015 and 2016) or, where noted, from the
-library's own documentation. MACs are multiply-accumulates of the convolutions and the classifier
-(torchvision's "GFLOPS" and He et al.'s Table 1 "FLOPs" count exactly that); a published MACs
-figure is matched to the digits it was published with.
+Every figure below is a published one, copied from the source named beside it (torchvision's
+model pages, keras.applications' trainable counts, He et al. 2015 and 2016, or, where noted,
+the library's own documentation); the reference facts committed with the tests live in
+``tests/data/`` (``torchvision_state_dicts.json`` holds torchvision's parameter counts too,
+``timm_resnet_zoo.json`` timm's counts and MACs). MACs are multiply-accumulates of the
+convolutions and the classifier (torchvision's "GFLOPS" and He et al.'s Table 1 "FLOPs" count
+exactly that); a published MACs figure is matched to the digits it was published with.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from helpers import shipped_specs, spec_path
 from jinja2 import meta, nodes
 from pydantic import BaseModel
 
+from resgen.components import attention
 from resgen.page import keras_page, torch_page
 from resgen.plan import BlockClass, NetworkPlan, ShortcutRule
 from resgen.planner import build_plan
@@ -136,6 +137,8 @@ def literal_values(cls: type, field: str) -> tuple[str, ...]:
         ("keras/blocks", {"block_function"}),
         ("torch/shortcuts", {"shortcut_init", "shortcut_forward"}),
         ("keras/shortcuts", {"shortcut"}),
+        ("torch/attention", {"define", "init"}),
+        ("keras/attention", {"define", "call"}),
     ],
 )
 def test_one_template_per_kind_exporting_the_same_macros(folder: str, names: set[str]) -> None:
@@ -146,6 +149,8 @@ def test_one_template_per_kind_exporting_the_same_macros(folder: str, names: set
     kinds = {p.name.removesuffix(".py.j2") for p in files}
     if folder.endswith("shortcuts"):
         assert kinds == set(literal_values(ShortcutRule, "when"))
+    elif folder.endswith("attention"):  # one per registered kind, and no other
+        assert kinds == {kind.KIND.type for kind in attention.KINDS}
     else:
         rule = ShortcutRule("none", "none", False, False, False, False, "x")
         block_kinds = {
@@ -168,8 +173,10 @@ def test_one_template_per_kind_exporting_the_same_macros(folder: str, names: set
 def test_every_helper_a_page_names_has_its_template(spec_path: Path) -> None:
     plan = build_plan(load_spec(spec_path))
     for backend, page in (("torch", torch_page(plan)), ("keras", keras_page(plan))):
-        for helper in page.helpers:
+        for helper in (*page.helpers, *page.late_helpers):
             assert (templates_dir() / backend / "helpers" / f"{helper}.py.j2").is_file()
+        for kind in page.attention:
+            assert (templates_dir() / backend / "attention" / f"{kind.type}.py.j2").is_file()
 
 
 def reachable(value: Any, seen: set[int] | None = None) -> typing.Iterator[Any]:

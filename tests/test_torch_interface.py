@@ -18,7 +18,8 @@ from helpers import generated_module, render_generated, shipped_specs, spec_path
 
 torch = pytest.importorskip("torch")
 
-from resgen.plan import EfficientChannelAttention, NetworkPlan  # noqa: E402
+from resgen.components.attention.eca import EfficientChannelAttention  # noqa: E402
+from resgen.plan import NetworkPlan  # noqa: E402
 from resgen.planner import build_plan  # noqa: E402
 from resgen.spec import InputSpec, Spec  # noqa: E402
 from resgen.validate import load_spec  # noqa: E402

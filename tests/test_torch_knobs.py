@@ -15,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from checkpoints import randomize_torch
 from helpers import GENERATED, generated_module, import_file, shipped_specs
 
 torch = pytest.importorskip("torch")
@@ -112,9 +113,12 @@ def test_blur_pool_by_hand() -> None:
 
 
 def test_anti_aliasing_takes_the_stride_after_the_activation() -> None:
-    """The strided block's 3x3 runs at stride 1, the pool halves; the shortcut is unchanged."""
+    """The strided block's 3x3 runs at stride 1, the pool halves; the shortcut is unchanged.
+
+    Weights that look trained: these specs zero-init each branch's last norm, which would hide
+    the branch (and the order inside it) from the comparison."""
     for name, pool in (("resnetaa34d", torch.nn.AvgPool2d), ("resnetblur18", "BlurPool2d")):
-        model = getattr(generated_module("torch", name), name)().eval()
+        model = randomize_torch(getattr(generated_module("torch", name), name)())
         block = model.layer2[0]
         assert block.conv1.stride == (1, 1)
         assert type(block.aa).__name__ == (pool if isinstance(pool, str) else pool.__name__)
@@ -125,6 +129,20 @@ def test_anti_aliasing_takes_the_stride_after_the_activation() -> None:
             assert expected.shape == (1, 128, 8, 8)
             out = block.bn2(block.conv2(expected)) + block.downsample(x)
             torch.testing.assert_close(block(x), torch.relu(out), rtol=0, atol=0)
+            assert block.bn2(block.conv2(expected)).abs().max() > 1e-2  # the branch counts
+    # Bottlenecks: the 3x3 conv (stride 1), its norm and ReLU, then the pool, then the 1x1.
+    for name in ("resnetaa50", "resnetblur50"):
+        model = randomize_torch(getattr(generated_module("torch", name), name)())
+        block = model.layer2[0]
+        assert block.conv2.stride == (1, 1)
+        x = torch.randn(1, 256, 16, 16)
+        with torch.no_grad():
+            inner = block.relu(block.bn1(block.conv1(x)))
+            pooled = block.aa(block.relu(block.bn2(block.conv2(inner))))
+            assert pooled.shape == (1, 128, 8, 8)
+            out = block.bn3(block.conv3(pooled)) + block.downsample(x)
+            torch.testing.assert_close(block(x), torch.relu(out), rtol=0, atol=0)
+            assert block.bn3(block.conv3(pooled)).abs().max() > 1e-2  # the branch counts
 
 
 def test_stems_of_the_anti_aliased_nets() -> None:
@@ -307,15 +325,18 @@ HELPERS = {
 @pytest.mark.parametrize("name", sorted(shipped_specs()))
 def test_a_file_holds_only_what_its_spec_uses(name: str) -> None:
     """A helper class or function appears exactly where the plan's page names it, and no file
-    grows past ~300 lines."""
+    grows past ~450 lines (~330 for the network: SENet-154's, with its STAGES rows in keywords,
+    is the longest; ~115 for the backbone interface: FEATURE_INFO, PRETRAINED_CFG,
+    features_only, freezing and checkpointing)."""
     from resgen.page import torch_page
 
     text = (GENERATED / "torch" / f"{name}.py").read_text(encoding="utf-8")
-    helpers = torch_page(build_plan(load_spec(shipped_specs()[name]))).helpers
+    page = torch_page(build_plan(load_spec(shipped_specs()[name])))
+    helpers = {*page.helpers, *page.late_helpers, *(kind.defines[0] for kind in page.attention)}
     for marker, helper in HELPERS.items():
         defined = bool(re.search(rf"^(class|def) {marker.split()[-1]}\b", text, re.M))
         assert defined == (helper in helpers), (marker, helpers)
-    assert len(text.splitlines()) <= 310
+    assert len(text.splitlines()) <= 450
 
 
 # --- combinations no shipped spec holds ----------------------------------------------------------

@@ -18,7 +18,15 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
-from helpers import REPO, SPECS, framework_env, generated_path, made_once, run_resgen
+from helpers import (
+    REPO,
+    SPECS,
+    framework_env,
+    generated_path,
+    import_file,
+    made_once,
+    run_resgen,
+)
 
 pytest.importorskip("torch")
 
@@ -92,6 +100,70 @@ def test_summary_metrics_and_curves(torch_run: Path) -> None:
     assert lines[-1]["loss"] == pytest.approx(record["final_loss"])
     assert {"loss", "accuracy", "lr", "images_per_second"} <= set(lines[0])
     assert (torch_run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+GROUP_NORM_NET = """name: gn_net
+num_classes: 10
+input: {channels: 3, size: 32}
+stem: {type: cifar, channels: 8}
+block: {type: basic}
+norm: {type: group, groups: 2}
+stages:
+  - {blocks: 1, channels: 8}
+  - {blocks: 1, channels: 16, stride: 2}
+"""
+
+
+def test_final_loss_is_the_mean_loss_of_the_last_window(tmp_path: Path) -> None:
+    """final_loss against a loss computed here, outside resgen's loop and records.
+
+    Group norm makes each image's loss independent of its batch, and a learning rate of 1e-30
+    leaves every weight as initialised (the steps move them by under one float32 ulp). 16
+    training images (PNGs written here), batches of 4, 8 steps, logged every 4: the last window
+    is steps 5-8, the second epoch, every image once. So final_loss must be the mean
+    cross-entropy of the 16 images under the checkpoint's weights, with the inputs normalised
+    as docs/training.md says (per-channel mean and std of the training images)."""
+    from PIL import Image
+
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    pixels: dict[int, list[np.ndarray]] = {0: [], 1: []}
+    for split, count in (("train", 8), ("val", 1)):
+        for label in (0, 1):
+            folder = tmp_path / "pics" / split / f"class_{label}"
+            folder.mkdir(parents=True)
+            for i in range(count):
+                image = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                image[..., label] //= 2  # a class is a darker channel
+                Image.fromarray(image).save(folder / f"{i}.png")
+                if split == "train":
+                    pixels[label].append(image)
+    spec = tmp_path / "gn_net.yaml"
+    spec.write_text(GROUP_NORM_NET, encoding="utf-8")
+    out = tmp_path / "out"
+    result = train(spec, "--data", f"folder:{tmp_path / 'pics'}", "--no-augment", "--lr", "1e-30",
+                   "--steps", "8", "--batch-size", "4", "--log-every", "4", "--eval-images", "0",
+                   "--device", "cpu", "--workers", "0", "--out", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = summary(out)
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").open()]
+    assert steps == [1, 4, 8] and record["steps"] == 8
+
+    images = np.stack(pixels[0] + pixels[1]).astype(np.float64) / 255  # NHWC, 16 images
+    labels = torch.tensor([0] * 8 + [1] * 8)
+    mean, std = images.mean(axis=(0, 1, 2)), images.std(axis=(0, 1, 2))
+    x = torch.from_numpy(((images - mean) / std).transpose(0, 3, 1, 2).astype(np.float32))
+    module = import_file(out / "model.py", "gn_net_final_loss")
+    model = module.gn_net(num_classes=2)
+    state = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
+    weights = next(v for k, v in state.items() if k in ("model", "state_dict", "weights"))
+    model.load_state_dict(weights, strict=True)
+    model.train()
+    with torch.no_grad():
+        losses = torch.nn.functional.cross_entropy(model(x), labels, reduction="none")
+    assert record["final_loss"] == pytest.approx(losses.mean().item(), rel=1e-5)
+    # The first window is one batch of 4: its loss is another number.
+    assert record["first_loss"] != pytest.approx(record["final_loss"], rel=1e-3)
 
 
 def test_trains_the_bytes_build_writes(torch_run: Path) -> None:

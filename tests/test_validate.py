@@ -386,6 +386,8 @@ def numeric_fields(model: type[BaseModel], prefix: tuple[str | int, ...], tags: 
             (item,) = typing.get_args(annotation)
             if _core(item) is int:
                 found.append(((*path, 0), "an integer", tags))
+            elif _core(item) is float:
+                found.append(((*path, 0), "a number", tags))
             else:
                 found += numeric_fields(_core(item), (*path, 0), tags)
         for member, tag in _tagged_members(field.annotation):
@@ -395,10 +397,12 @@ def numeric_fields(model: type[BaseModel], prefix: tuple[str | int, ...], tags: 
 
 
 def with_value(path: tuple[str | int, ...], value: Any, tags: Tags = ()) -> dict[str, Any]:
-    """A valid spec (bottleneck blocks, a deep stem with explicit widths) with ``value`` at
-    ``path`` and each tagged union set to the member that has the field."""
+    """A valid spec (bottleneck blocks, a deep stem with explicit widths, a pretrained
+    section) with ``value`` at ``path`` and each tagged union set to the member that has the
+    field."""
     spec = json.loads(json.dumps({**MINIMAL, "block": {"type": "bottleneck"}}))
     spec["stem"] = {"type": "deep", "widths": [24, 32, 64]}
+    spec["pretrained"] = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
     for where, tag in tags:
         node = spec
         for part in where:
@@ -476,3 +480,64 @@ def test_a_base_problem_is_one_line_however_many_specs_extend_it(
         "nets/base/common.yaml:1:1: stages: required field is missing",
         "nets/base/common.yaml:2:1: shotcut: unknown field 'shotcut'; did you mean 'shortcut'?",
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# the budgets at their edges: exactly at the bound builds, one unit past it is refused
+
+# Each spec's count is a hand computation (a cifar stem and basic blocks of one width C on an
+# S x S input, K classes; no projection, as the widths never change):
+#   parameters = 27C + 2C (stem conv, norm) + B (18C^2 + 4C) (two 3x3 convs, two norms) + CK + K
+#   MACs       = 27C S^2 (stem) + B 18C^2 S^2 (blocks) + CK (classifier)
+BUDGET_EDGES = {
+    # C 256, B 7, S 1100: 256 * 1100^2 * (27 + 18 * 7 * 256) = 9,999,982,080,000; + 256 K.
+    "macs": (
+        "input: {channels: 3, size: 1100}\nstem: {type: cifar, channels: 256}\n"
+        "block: {type: basic}\nstages:\n  - {blocks: 7, channels: 256}\nnum_classes: %d\n",
+        70_000,
+        "macs",
+        10_000_000_000_000,
+        "6:3: stages: 10,000,000,000,256 MACs per image exceed resgen's bound of "
+        "10,000,000,000,000",
+    ),
+    # C 1778, B 14, S 1: 29 * 1778 + 14 * (18 * 1778^2 + 4 * 1778) = 796,798,918; + 1779 K.
+    "params": (
+        "input: {channels: 3, size: 1}\nstem: {type: cifar, channels: 1778}\n"
+        "block: {type: basic}\nstages:\n  - {blocks: 14, channels: 1778}\nnum_classes: %d\n",
+        676_338,
+        "params",
+        2_000_000_000,
+        "6:3: stages: 2,000,001,779 parameters exceed resgen's bound of 2,000,000,000",
+    ),
+    # Stages of at most 1,000 blocks each: 1,000 + 999 + 1 is the bound of 2,000 over all.
+    "blocks": (
+        "input: {channels: 3, size: 8}\nstem: {type: cifar, channels: 4}\n"
+        "block: {type: basic}\nstages:\n  - {blocks: 1000, channels: 4}\n"
+        "  - {blocks: 999, channels: 4}\n  - {blocks: %d, channels: 4}\n",
+        1,
+        "blocks",
+        2_000,
+        "6:3: stages: 2,001 blocks in all exceed resgen's bound of 2,000",
+    ),
+}
+
+
+@pytest.mark.parametrize("budget", sorted(BUDGET_EDGES))
+def test_each_budget_at_its_edge_and_one_past_it(
+    budget: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli: Callable[..., Result]
+) -> None:
+    template, edge, field, bound, refusal = BUDGET_EDGES[budget]
+    monkeypatch.chdir(tmp_path)
+    Path("edge.yaml").write_text(f"name: edge\n{template % edge}", encoding="utf-8")
+    Path("past.yaml").write_text(f"name: past\n{template % (edge + 1)}", encoding="utf-8")
+    result = cli("validate", "edge.yaml")
+    assert result.exit_code == 0, result.output
+    summary = cli("summary", "--json", "edge.yaml")
+    assert summary.exit_code == 0, summary.output
+    data = json.loads(summary.stdout)
+    count = sum(stage["blocks"] for stage in data["stages"]) if field == "blocks" else data[field]
+    assert count == bound
+    result = cli("validate", "past.yaml")
+    assert_user_facing(result)
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"past.yaml:{refusal}"), line

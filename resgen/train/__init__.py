@@ -9,7 +9,7 @@ from there, so the code that trains is the code users vendor. Modules, one conce
   :mod:`~resgen.train.rundir`: which folders a run may write into;
 - :mod:`~resgen.train.data`: the ``--data`` sources; :mod:`~resgen.train.batches`: which images
   make each step's batch, a pure function of (seed, step, rank);
-- :mod:`~resgen.train.backend`: the seam, one ``Backend`` protocol (and the ``Trainer`` it
+- :mod:`~resgen.train.backend`: the seam, one ``Framework`` protocol (and the ``Trainer`` it
   builds) that :mod:`~resgen.train.torch_trainer` and :mod:`~resgen.train.keras_trainer`
   implement; :mod:`~resgen.train.frameworks` opens the one ``--backend`` names;
   :mod:`~resgen.train.torch_feed`: batches onto a torch device (DataLoader workers, or made on

@@ -1,4 +1,4 @@
-"""The seam between ``resgen train`` and a framework: one :class:`Backend` per process.
+"""The seam between ``resgen train`` and a framework: one :class:`Framework` per process.
 
 :mod:`~resgen.train.torch_trainer` and :mod:`~resgen.train.keras_trainer` each implement it; the
 session and the step loop see only these protocols. A backend owns what is process-wide (the
@@ -25,7 +25,8 @@ class ModelInputs:
     num_classes: int
     size: int
     channels: int
-    stats: Stats  # per-channel mean and std, in [0, 1] units
+    stats: Stats  # per-channel mean and std, in [0, 1] units, RGB order
+    bgr: bool = False  # the weights take BGR: reverse the channels after normalising
 
 
 class Trainer(Protocol):
@@ -69,7 +70,7 @@ class Trainer(Protocol):
         ...
 
 
-class Backend(Protocol):
+class Framework(Protocol):
     """A framework, opened for one process: device chosen, torchrun group joined."""
 
     checkpoint_name: str  # "checkpoint.pt", "checkpoint.npz"

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
+from resgen.backends import BACKENDS
 from resgen.cli_support import user_errors
 from resgen.train.config import DEFAULT_BATCH_SIZE, DEFAULT_STEPS, EXIT_INTERRUPTED
 
@@ -29,9 +30,7 @@ Scale out with torchrun (DistributedDataParallel, gloo on CPU, NCCL on CUDA):
 
 @click.command(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--backend", type=click.Choice(["torch", "keras"]), default="torch", show_default=True
-)
+@click.option("--backend", type=click.Choice(BACKENDS), default="torch", show_default=True)
 @click.option(
     "--device",
     type=click.Choice(["auto", "cpu", "cuda", "mps"]),

@@ -14,9 +14,9 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
+from resgen.backends import Backend
 from resgen.errors import Problem, ResgenError
 
-BackendName = Literal["torch", "keras"]
 DeviceRequest = Literal["auto", "cpu", "cuda", "mps"]
 ScheduleName = Literal["plateau", "step"]
 
@@ -26,6 +26,9 @@ LR_PER_256_IMAGES = 0.1
 DEFAULT_STEPS = 100
 DEFAULT_BATCH_SIZE = 128
 MAX_WORKERS = 8  # the default number of data workers is at most this
+MAX_STEPS = 1_000_000_000  # --steps, and --epochs times the steps of an epoch: a day at 10k/s
+MAX_LR = 1000.0  # SGD keeps the rate as a float32 (1e308 overflows); far past any that trains
+MAX_COUNT = 2**63 - 1  # any other count: it must fit the int64 that numpy and torch keep
 SEED_LIMIT = 2**32  # Keras and numpy take seeds below it
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a Ctrl-C'd command
 
@@ -78,7 +81,7 @@ class World:
 class TrainConfig:
     """Everything the command line decides about a run (the same for every spec)."""
 
-    backend: BackendName = "torch"
+    backend: Backend = "torch"
     device: DeviceRequest = "auto"
     data: str = "synthetic"
     steps: int | None = None
@@ -108,8 +111,21 @@ class TrainConfig:
         for option, floor in (("--workers", self.workers), ("--eval-images", self.eval_images)):
             if floor is not None and floor < 0:
                 raise option_error(option, f"must be at least 0, got {floor}")
-        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
-            raise option_error("--lr", f"must be a positive finite number, got {self.lr}")
+        if self.lr is not None and not (math.isfinite(self.lr) and 0 < self.lr <= MAX_LR):
+            raise option_error(
+                "--lr", f"must be a positive finite number of at most {MAX_LR:g}, got {self.lr}"
+            )
+        for option, count, most in (
+            ("--steps", self.steps, MAX_STEPS),
+            ("--epochs", self.epochs, MAX_STEPS),
+            ("--batch-size", self.batch_size, MAX_COUNT),
+            ("--log-every", self.log_every, MAX_COUNT),
+            ("--checkpoint-every", self.checkpoint_every, MAX_COUNT),
+            ("--workers", self.workers, MAX_COUNT),
+            ("--eval-images", self.eval_images, MAX_COUNT),
+        ):
+            if count is not None and count > most:
+                raise option_error(option, f"must be at most {most:,}, got {count:,}")
         for option, value in (
             ("--batch-size", self.batch_size),
             ("--log-every", self.log_every),
@@ -130,12 +146,37 @@ class TrainConfig:
             return self.epochs * steps_per_epoch
         return self.steps if self.steps is not None else DEFAULT_STEPS
 
+    def check_length(self, steps_per_epoch: int) -> None:
+        """Refuse ``--epochs`` whose steps exceed :data:`MAX_STEPS` (before anything is
+        written)."""
+        total = self.total_steps(steps_per_epoch)
+        if total > MAX_STEPS:
+            raise option_error(
+                "--epochs",
+                f"{self.epochs:,} epochs of {steps_per_epoch:,} steps are {total:,} steps, "
+                f"more than {MAX_STEPS:,}",
+            )
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return cores or 1
+
 
 def default_workers(world: World) -> int:
     """Data workers per process: the cores this process may use, shared among the processes
     of this machine, at most :data:`MAX_WORKERS`, at least 1."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(MAX_WORKERS, (cores or 1) // world.local_size))
+    return max(1, min(MAX_WORKERS, usable_cores() // world.local_size))
+
+
+def workers_for(config: TrainConfig, world: World) -> int:
+    """``--workers`` capped by the machine (more processes than the usable cores only cost
+    memory and start-up time: 100,000 asked for started hundreds and gigabytes), or the
+    default."""
+    if config.workers is None:
+        return default_workers(world)
+    return min(config.workers, max(1, usable_cores()))
 
 
 # What must match for ``--resume`` to continue the same trajectory: the spec, the generated file

@@ -79,7 +79,7 @@ def _torch_device(request: str) -> tuple[str, bool]:
     return device, kind != "cpu"
 
 
-class KerasBackend:
+class KerasFramework:
     """Keras 3 for one process: its backend framework, device and data feed."""
 
     checkpoint_name = CHECKPOINT
@@ -199,13 +199,15 @@ class KerasTrainer:
         self.optimizer.build(self.model.trainable_variables)
         self.params = int(sum(np.prod(v.shape) for v in self.model.trainable_variables))
         self.mean, self.std = (np.asarray(v, dtype=np.float32) * 255 for v in inputs.stats)
+        self.bgr = inputs.bgr
         backend = keras.backend.backend()
         version = __import__(backend).__version__
         self.framework = f"keras {keras.__version__} ({backend} {version})"
         self.device = device
 
     def _inputs(self, images: Any) -> Any:
-        return ops.divide(ops.subtract(ops.cast(images, "float32"), self.mean), self.std)
+        x = ops.divide(ops.subtract(ops.cast(images, "float32"), self.mean), self.std)
+        return ops.flip(x, axis=-1) if self.bgr else x  # BGR: keras.applications' caffe mode
 
     def train_step(self, batch: tuple[Any, Any], lr: float) -> tuple[float, float, int]:
         images, labels = batch

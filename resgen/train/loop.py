@@ -11,13 +11,17 @@ time the loop waited for its next batch: ``data_wait_fraction``.
 
 Ctrl-C (SIGINT) or SIGTERM asks the loop to stop: it finishes the current step, saves a
 checkpoint and raises :class:`Interrupted`. A single process stops after the current step;
-under torchrun the ranks agree at the next logging step. A second Ctrl-C aborts at once.
+under torchrun the ranks agree at the next logging step. A second Ctrl-C ends the process at
+once and quietly (exit 130), also while the run is shutting down.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +30,7 @@ from types import FrameType
 from typing import Any
 
 from resgen.train.backend import Trainer
-from resgen.train.config import World
+from resgen.train.config import EXIT_INTERRUPTED, World
 from resgen.train.resume_state import LoopState
 from resgen.train.schedule import Schedule
 
@@ -67,7 +71,9 @@ class Cadence:
 
 
 class StopRequest:
-    """SIGINT/SIGTERM set a flag instead of raising mid-step; a second signal aborts."""
+    """SIGINT/SIGTERM set a flag instead of raising mid-step. Once one has, a second signal
+    ends the process at once and quietly (exit 130), during the run and after it (while the
+    checkpoint is saved, data workers are shut down, exit handlers run): the user asked twice."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -80,8 +86,9 @@ class StopRequest:
         return self
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            quit_now(signum, frame)
         self.requested = True
-        self._restore()  # the next Ctrl-C raises KeyboardInterrupt as usual
 
     def _restore(self) -> None:
         for sig, handler in self._previous.items():
@@ -89,7 +96,19 @@ class StopRequest:
         self._previous.clear()
 
     def __exit__(self, *exc: object) -> None:
+        if self.requested and self._previous:
+            for sig in self._previous:  # from now on the next signal is the second
+                signal.signal(sig, quit_now)
+            self._previous.clear()
         self._restore()
+
+
+def quit_now(signum: int, frame: FrameType | None) -> None:
+    """End the process at once, without tracebacks or exit handlers: exit status 130."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(EXIT_INTERRUPTED)
 
 
 class Clock:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from resgen.files import MIB, read_regular, write_atomic, write_atomic_with
+from resgen.files import MIB, WriteFailed, read_regular, write_atomic, write_atomic_with
 
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
@@ -50,8 +50,11 @@ class MetricsLog:
         write_atomic(path, "".join(json.dumps(_clean(r)) + "\n" for r in kept))
 
     def append(self, record: dict[str, Any]) -> None:
-        with self.path.open("a", encoding="utf-8") as stream:
-            stream.write(json.dumps(_clean(record)) + "\n")
+        try:
+            with self.path.open("a", encoding="utf-8") as stream:
+                stream.write(json.dumps(_clean(record)) + "\n")
+        except OSError as exc:  # a full disk names the log, not nothing
+            raise WriteFailed(exc.errno, exc.strerror or str(exc), str(self.path)) from None
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

@@ -6,11 +6,19 @@ folder becomes one. Any other folder (``--out .`` in a project, a folder holding
 ``model.py`` or ``checkpoint.pt``) is refused with exit 2 naming it, unless ``--force`` (train
 into it anyway, replacing the run files) or ``--resume`` (whose checkpoint must then be a
 resgen checkpoint of the same run).
+
+A run holds its folder locked (:func:`lock`, an exclusive ``flock`` on the folder) from before
+its first write until it ends; a second run into the same folder meanwhile is refused with one
+line, so two runs never interleave one ``metrics.jsonl``. The lock goes with the process,
+however it ends (kill -9 included).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from resgen.errors import ResgenError
@@ -61,3 +69,35 @@ def claim(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / MARKER).is_file():
         write_atomic(folder / MARKER, MARKER_TEXT)
+
+
+@contextlib.contextmanager
+def lock(folders: list[Path], resume: bool) -> Iterator[None]:
+    """Hold each of ``folders`` locked for this run (a new run makes a missing one; resuming,
+    a missing one has nothing to lock); refuse (exit 2) a folder another run holds. Where
+    ``flock`` does not exist (Windows), folders are not locked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    held: list[int] = []
+    try:
+        for folder in folders:
+            if resume and not folder.is_dir():
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC)
+            held.append(fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise option_error(
+                    "--out",
+                    f"{folder}: another resgen train run is using this folder; wait for it to "
+                    "end or use another --out",
+                ) from None
+        yield
+    finally:
+        for fd in held:
+            os.close(fd)

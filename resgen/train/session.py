@@ -20,20 +20,21 @@ from typing import Any
 from rich.console import Console
 
 from resgen.files import write_atomic
+from resgen.generated import import_file, model_text
+from resgen.pretrained import preprocessing
 from resgen.render import spec_digest
 from resgen.spec import Spec
 from resgen.train import data as datasets
 from resgen.train import records, resume_state, rundir
-from resgen.train.backend import Backend, ModelInputs, Trainer
+from resgen.train.backend import Framework, ModelInputs, Trainer
 from resgen.train.batches import Batches, channel_stats
-from resgen.train.config import RESUME_KEYS, TrainConfig, World, default_workers, option_error
-from resgen.train.frameworks import open_backend
-from resgen.train.generated import import_file, model_text
+from resgen.train.config import RESUME_KEYS, TrainConfig, World, option_error, workers_for
+from resgen.train.frameworks import open_framework
 from resgen.train.loop import Cadence, run
 from resgen.train.progress import Progress, result_line
 from resgen.train.resume_state import LoopState
 from resgen.train.schedule import Schedule
-from resgen.validate import load_specs
+from resgen.validate import load_all_planned
 
 RUNS = Path("runs")
 EVAL_BATCH = 256
@@ -60,24 +61,35 @@ def folders(specs: Sequence[Spec], out: Path | None) -> list[Path]:
     return [(out if out is not None else RUNS) / spec.name for spec in specs]
 
 
+def model_inputs(spec: Spec, dataset: datasets.Dataset) -> ModelInputs:
+    """The data's shape and normalisation: the spec's ``pretrained`` section where it has one
+    (what its weights expect), else the training images' own per-channel statistics."""
+    pre = preprocessing(spec.pretrained, spec.input.size, spec.input.channels)
+    stats = (pre.unit_mean, pre.unit_std) if pre.given else channel_stats(dataset)
+    return ModelInputs(dataset.num_classes, spec.input.size, spec.input.channels, stats, pre.bgr)
+
+
 def prepare(
     paths: Sequence[Path], config: TrainConfig, out: Path | None, world: World
 ) -> list[Job]:
     """Check every spec, the data and the run folders; nothing imports a framework here."""
-    loaded = load_specs(paths)
+    planned = load_all_planned(paths)
+    loaded = [(path, p.spec) for path, p in planned]
+    plans = [p.plan for _, p in planned]
     arg = datasets.parse(config.data)
-    cache: dict[tuple[int, int, int], tuple[datasets.Dataset, ModelInputs]] = {}
+    cache: dict[tuple[int, int, int], datasets.Dataset] = {}
     jobs: list[Job] = []
-    for (spec_path, spec), folder in zip(loaded, folders([s for _, s in loaded], out), strict=True):
+    places = zip(loaded, plans, folders([s for _, s in loaded], out), strict=True)
+    for (spec_path, spec), plan, folder in places:
         shape = (spec.input.size, spec.input.channels, spec.num_classes)
         if shape not in cache:
-            dataset = datasets.load(arg, *shape, seed=config.seed)
-            inputs = ModelInputs(dataset.num_classes, shape[0], shape[1], channel_stats(dataset))
-            cache[shape] = dataset, inputs
-        dataset, inputs = cache[shape]
+            cache[shape] = datasets.load(arg, *shape, seed=config.seed)
+        dataset = cache[shape]
+        inputs = model_inputs(spec, dataset)
         augment = dataset.augment if config.augment is None else config.augment
         batches = Batches(dataset, config.batch_size, config.seed, augment, world.rank, world.size)
-        text = model_text(spec_path, spec, config.backend)
+        config.check_length(batches.steps_per_epoch)
+        text = model_text(spec_path, spec, config.backend, plan)
         key = {
             "spec_sha256": spec_digest(spec),
             "model_sha256": hashlib.sha256(text.encode()).hexdigest(),
@@ -96,21 +108,21 @@ def prepare(
     return jobs
 
 
-def check_resume(jobs: list[Job], config: TrainConfig, backend: Backend) -> None:
+def check_resume(jobs: list[Job], config: TrainConfig, framework: Framework) -> None:
     """Each checkpoint must come from the same run (spec, data, batch, rate, seed, ...). A spec
     without one starts afresh, in a folder that must then pass as a new run's, unless none has
     one (a mistyped ``--out``)."""
     for job in jobs:  # any entry counts: a FIFO or a link there is refused when read
-        job.resume = os.path.lexists(job.folder / backend.checkpoint_name)
+        job.resume = os.path.lexists(job.folder / framework.checkpoint_name)
     if not any(job.resume for job in jobs):
-        where = ", ".join(str(job.folder / backend.checkpoint_name) for job in jobs)
+        where = ", ".join(str(job.folder / framework.checkpoint_name) for job in jobs)
         raise option_error("--resume", f"no checkpoint to resume from ({where} not found)")
     for job in jobs:
-        path = job.folder / backend.checkpoint_name
+        path = job.folder / framework.checkpoint_name
         if not job.resume:
             rundir.check(job.folder, force=False)
             continue
-        meta = resume_state.parse(path, backend.read_meta(path))
+        meta = resume_state.parse(path, framework.read_meta(path))
         total = config.total_steps(job.batches.steps_per_epoch)
         if meta.state.step > total:
             raise option_error(
@@ -135,13 +147,14 @@ def train_all(
 ) -> list[dict[str, Any]]:
     world = World.from_env()
     jobs = prepare(paths, config, out, world)
-    backend = open_backend(config, world)  # the framework import comes after the cheap checks
+    framework = open_framework(config, world)  # the framework import comes after the cheap checks
     try:
-        if config.resume:
-            check_resume(jobs, config, backend)
-        summaries = [train_one(job, config, backend, world, console) for job in jobs]
+        with rundir.lock([job.folder for job in jobs] if world.is_main else [], config.resume):
+            if config.resume:
+                check_resume(jobs, config, framework)
+            summaries = [train_one(job, config, framework, world, console) for job in jobs]
     finally:
-        backend.close()
+        framework.close()
     if plot is not None and world.is_main:
         records.plot_overlay(
             plot, [(s, job.folder) for s, job in zip(summaries, jobs, strict=True)]
@@ -162,23 +175,23 @@ def start_folder(job: Job, world: World) -> None:
     write_atomic(job.folder / records.MODEL, job.text)
 
 
-def build_trainer(job: Job, backend: Backend) -> Trainer:
-    module = import_file(job.folder / records.MODEL, job.spec.name)
-    return backend.trainer(getattr(module, job.spec.name), job.inputs)
+def build_trainer(job: Job, framework: Framework) -> Trainer:
+    module = import_file(job.folder / records.MODEL, f"_resgen_train_{job.spec.name}")
+    return framework.trainer(getattr(module, job.spec.name), job.inputs)
 
 
 def train_one(
-    job: Job, config: TrainConfig, backend: Backend, world: World, console: Console
+    job: Job, config: TrainConfig, framework: Framework, world: World, console: Console
 ) -> dict[str, Any]:
     start_folder(job, world)
-    backend.barrier()
-    trainer = build_trainer(job, backend)
+    framework.barrier()
+    trainer = build_trainer(job, framework)
     batches = job.batches
     total = config.total_steps(batches.steps_per_epoch)
     schedule = Schedule.create(config.schedule, config.base_lr, total, batches.steps_per_epoch)
-    path = job.folder / backend.checkpoint_name
+    path = job.folder / framework.checkpoint_name
     state = _restore(job, trainer, schedule, path)
-    workers = config.workers if config.workers is not None else default_workers(world)
+    workers = workers_for(config, world)
     metrics = None
     if world.is_main:
         keep = state.step if job.resume else None
@@ -191,7 +204,7 @@ def train_one(
     cadence = Cadence(
         total, config.log_every, config.checkpoint_every, schedule.window, batches.steps_per_epoch
     )
-    feed = backend.feed(batches, state.step, total, workers)
+    feed = framework.feed(batches, state.step, total, workers)
     with (
         contextlib.closing(feed),
         Progress(console, job.spec.name, trainer.precision, total, state.step, world) as bar,
@@ -204,7 +217,7 @@ def train_one(
 
         state = run(trainer, feed, schedule, cadence, state, world, save, log)
     summary = _summary(job, config, trainer, state, schedule, workers)
-    summary.update(_evaluate(job, config, backend, trainer, workers))
+    summary.update(_evaluate(job, config, framework, trainer, workers))
     if world.is_main:
         records.write_summary(job.folder, summary)
         records.plot_curves(job.folder, summary)
@@ -241,13 +254,13 @@ def _arithmetic(trainer: Trainer) -> str:
 
 
 def _evaluate(
-    job: Job, config: TrainConfig, backend: Backend, trainer: Trainer, workers: int
+    job: Job, config: TrainConfig, framework: Framework, trainer: Trainer, workers: int
 ) -> dict[str, Any]:
     """Eval-mode loss and accuracy on the held-out split (its first ``--eval-images``)."""
     started = time.perf_counter()
     limit = job.batches.test_count if config.eval_images is None else config.eval_images
     count = min(limit, job.batches.test_count)
-    feed = backend.test_feed(job.batches, EVAL_BATCH, count, workers)
+    feed = framework.test_feed(job.batches, EVAL_BATCH, count, workers)
     with contextlib.closing(feed):
         loss, correct = trainer.evaluate(feed)
     loss, correct = trainer.all_sum([loss, float(correct)])

@@ -11,6 +11,7 @@ broadcasts rank 0's batch-norm buffers each step, so the replicas stay identical
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -62,7 +63,7 @@ def describe(device: torch.device) -> str:
     return str(device)
 
 
-class TorchBackend:
+class TorchFramework:
     """PyTorch for one process: its device, its place in a torchrun group, its data feed."""
 
     checkpoint_name = CHECKPOINT
@@ -142,7 +143,7 @@ class TorchTrainer:
             fused=True if on_cuda else None,  # one kernel for every parameter's update
         )
         mean, std = (torch.tensor(v, device=device).view(1, -1, 1, 1) * 255 for v in inputs.stats)
-        self.mean, self.std = mean, std
+        self.mean, self.std, self.bgr = mean, std, inputs.bgr
         self.framework = f"torch {torch.__version__}"
         self.device = describe(device)
         self.model.train()
@@ -151,6 +152,8 @@ class TorchTrainer:
         """uint8 NHWC on the device -> normalised float NCHW (channels_last strides come free:
         NHWC memory permuted to NCHW is exactly channels_last)."""
         x = (images.permute(0, 3, 1, 2).float() - self.mean) / self.std
+        if self.bgr:  # the weights take BGR (keras.applications' caffe mode)
+            x = x.flip(1)
         return x.contiguous(memory_format=self.memory_format)
 
     def train_step(
@@ -218,7 +221,9 @@ class TorchTrainer:
                 },
                 "meta": meta,
             }
-            write_atomic_with(path, lambda stream: torch.save(state, stream))
+            buffer = io.BytesIO()  # serialised first: a failing disk fails our write, not torch's
+            torch.save(state, buffer)
+            write_atomic_with(path, lambda stream: stream.write(buffer.getbuffer()))
         if self.world.distributed:
             dist.barrier()
 
