@@ -25,6 +25,7 @@ SECTIONS = (
     "structure",
     "torch_models",
     "keras_models",
+    "precision",
     "training",
     "data_path",
     "grad_checkpointing",

@@ -21,6 +21,7 @@ SECTIONS = (
     "keras_models",
     "structure",
     "diagnose_residual_add",
+    "precision",
     "training",
     "data_path",
     "grad_checkpointing",
@@ -79,7 +80,10 @@ def generation(gen: Json | None) -> list[str]:
         "rotated each round, one untimed pass first; each build into a new empty folder.",
         "",
     ]
-    commands = [{"name": f"`{k}`", **v} for k, v in latency["commands_s"].items()]
+    cpu = latency.get("commands_cpu_s", {})
+    commands = [
+        {"name": f"`{k}`", **v, "cpu": cpu.get(k)} for k, v in latency["commands_s"].items()
+    ]
     commands.append(
         {
             "name": "`import resgen` minus bare interpreter start",
@@ -87,9 +91,15 @@ def generation(gen: Json | None) -> list[str]:
         }
     )
     lines += table(
-        [Column("command", "name"), Column("median ms", ms, "r"), Column("IQR ms", ms_iqr, "r")],
+        [
+            Column("command", "name"),
+            Column("median ms", ms, "r"),
+            Column("IQR ms", ms_iqr, "r"),
+            Column("CPU ms (user + sys, median)", lambda r: ms(r.get("cpu")), "r"),
+        ],
         commands,
     )
+    lines += cli_targets(latency)
     per = gen["per_spec"]
     lines += [
         f"In-process per spec, median of {per['reps']} repetitions; all specs: "
@@ -115,6 +125,52 @@ def generation(gen: Json | None) -> list[str]:
         )
     lines += table(columns, [{"name": name, **spec} for name, spec in specs])
     return [*lines, "![generation vs depth](generation_vs_depth.png)", ""]
+
+
+def cli_targets(latency: Json) -> list[str]:
+    """Issue 22's goals for the command line, met or not, in wall and CPU time."""
+    found = latency.get("cli_targets")
+    if not found:
+        return []
+    load = latency.get("load_1min") or {}
+    lines = [
+        "Command-line goals (per round, then the median over rounds; 1-minute load "
+        f"{load.get('min', 0):.1f}-{load.get('max', 0):.1f} during these rounds; CPU time is "
+        "what the machine's other work inflates least):",
+        "",
+    ]
+    rows = []
+    for unit in ("wall", "cpu"):
+        gap = found[f"version_minus_bare_{unit}_s"]
+        times = found[f"build_over_version_{unit}"]
+        if gap.get("n"):
+            met = gap["median"] <= found["version_minus_bare_goal_s"]
+            rows.append(
+                {
+                    "goal": "`resgen --version` minus `python -c pass`: at most 150 ms",
+                    "unit": unit,
+                    "value": f"{1000 * gap['median']:.0f} ms",
+                    "met": "yes" if met else "no",
+                }
+            )
+        if times.get("n"):
+            met = times["median"] <= found["build_over_version_goal"]
+            rows.append(
+                {
+                    "goal": "cold `resgen build specs/ --backend all` over `resgen --version`: "
+                    "at most 3x",
+                    "unit": unit,
+                    "value": f"{times['median']:.1f}x",
+                    "met": "yes" if met else "no",
+                }
+            )
+    columns = [
+        Column("goal", "goal"),
+        Column("time", "unit"),
+        Column("measured", "value", "r"),
+        Column("met", "met"),
+    ]
+    return [*lines, *table(columns, rows)] if rows else []
 
 
 def models(
@@ -216,7 +272,7 @@ def write(results: Path) -> None:
         ),
         *data_path.report(data["data_path"]),
         *grad_checkpointing.report(data["grad_checkpointing"]),
-        *training.report(data["training"], data["generation"]),
+        *training.report(data["training"], data["generation"], data["precision"]),
     ]
     (results / "README.md").write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     if data["generation"]:

@@ -10,6 +10,7 @@ warm-up); wall time is also recorded, start-up, data statistics and evaluation i
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -68,7 +69,7 @@ class Config:
         return self.label or f"{self.spec} {self.backend} {self.device}"
 
 
-def train_once(config: Config, folder: Path) -> Json:
+def train_once(config: Config, folder: Path, timeout: float = RUN_TIMEOUT_S) -> Json:
     args = [
         sys.executable,
         "-m",
@@ -94,12 +95,17 @@ def train_once(config: Config, folder: Path) -> Json:
         *config.options,
     ]
     env = quiet_env(KERAS_BACKEND="tensorflow")
+    load_before = round(os.getloadavg()[0], 2)
     try:
-        elapsed, code, output = run_command(args, env=env, timeout=RUN_TIMEOUT_S)
+        elapsed, code, output = run_command(args, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"exit_code": None, "process_wall_s": RUN_TIMEOUT_S, "error": "timed out"}
+        return {"exit_code": None, "process_wall_s": timeout, "error": "timed out"}
     summary = read_json(folder / "summary.json") or {}
-    record: Json = {"exit_code": code, "process_wall_s": elapsed}
+    record: Json = {
+        "exit_code": code,
+        "process_wall_s": elapsed,
+        "load_1min": [load_before, round(os.getloadavg()[0], 2)],  # before and after the run
+    }
     if code != 0 or not summary:
         record["error"] = output.strip()[-600:]
         return record
@@ -112,6 +118,7 @@ def train_once(config: Config, folder: Path) -> Json:
         "device",
         "params",
         "amp",
+        "precision",
         "channels_last",
         "compile",
     ):
@@ -120,7 +127,10 @@ def train_once(config: Config, folder: Path) -> Json:
 
 
 def run_rounds(
-    configs: list[Config], rounds: int, budget_s: float | None = None
+    configs: list[Config],
+    rounds: int,
+    budget_s: float | None = None,
+    timeouts: dict[str, float] | None = None,
 ) -> dict[str, Json]:
     """Each configuration ``rounds`` times, interleaved with a rotating order; no new round
     starts once ``budget_s`` seconds have gone by (a busy machine gives fewer runs)."""
@@ -134,7 +144,8 @@ def run_rounds(
             shift = index % len(configs)
             for config in configs[shift:] + configs[:shift]:
                 folder = scratch / f"{config.key.replace(' ', '_').replace('/', '_')}-{index}"
-                runs[config.key].append(train_once(config, folder))
+                timeout = (timeouts or {}).get(config.key, RUN_TIMEOUT_S)
+                runs[config.key].append(train_once(config, folder, timeout))
                 print(f"  {config.key}: {runs[config.key][-1].get('images_per_second')}")
                 shutil.rmtree(folder, ignore_errors=True)
     finally:
@@ -148,9 +159,16 @@ def run_rounds(
             "timed_images_per_run": (config.steps - 1) * config.batch,
             "images_per_second": summarize(speeds),
             "process_wall_s": summarize([r["process_wall_s"] for r in done]),
+            "load_1min": _load_range(done),
             "runs": done,
         }
     return results
+
+
+def _load_range(runs: list[Json]) -> Json | None:
+    """The lowest and highest 1-minute load average seen before or after these runs."""
+    loads = [value for run in runs for value in run.get("load_1min", [])]
+    return {"min": min(loads), "max": max(loads)} if loads else None
 
 
 def cuda_probe() -> str | None:
@@ -200,15 +218,79 @@ def gpu_configs(device_name: str) -> list[Config]:
     return configs
 
 
+# Issue 22: the arithmetic of a training step on this CPU. Torch: float32, bf16 autocast, bf16 +
+# channels_last (what `resgen train` now picks by default on a CPU with AMX or AVX512-BF16: that
+# configuration is run with no option at all, the issue's own command) and the default under
+# --compile. Keras: float32, the default (mixed_bfloat16 on such a CPU) and the default with
+# jit_compile (XLA). Each group alternates its configurations, round after round.
+F32 = ("--no-amp", "--no-channels-last")
+PRECISION_VARIANTS = {
+    "torch": [
+        ("float32", F32),
+        ("bf16", ("--amp", "--no-channels-last")),
+        ("default (bf16 + channels_last on a bf16 CPU)", ()),
+        ("default + --compile", ("--compile",)),
+    ],
+    "keras": [
+        ("float32", ("--no-amp",)),
+        ("default (mixed_bfloat16 on a bf16 CPU)", ()),
+        ("default + --compile (XLA)", ("--compile",)),
+    ],
+}
+COMPILE_TIMEOUT_S = 480  # torch.compile of a ResNet-50 step takes minutes on two cores
+
+
+# (spec, backend, steps, batch, rounds); resnet20_cifar torch runs the issue's command (40 steps
+# of the default batch, 128). The CIFAR groups are their own section (benchmarks/precision.py),
+# so that they can be rerun on a quieter machine without the rest of this one.
+CIFAR_PRECISION = [
+    ("resnet20_cifar", "torch", 40, 128, 2),
+    ("resnet20_cifar", "keras", 30, 128, 1),
+]
+IMAGENET_PRECISION = [("resnet50", "torch", 6, 8, 1), ("resnet50", "keras", 6, 8, 1)]
+PRECISION_TIMEOUT_S = 480  # a bf16 run on an oversubscribed CPU can take minutes
+
+
+def precision_groups(
+    plan: list[tuple[str, str, int, int, int]], quick: bool
+) -> list[tuple[list[Config], int, float]]:
+    """(configurations, rounds, budget) per spec and backend."""
+    if quick:
+        plan = [(spec, backend, 3, 8, 1) for spec, backend, *_ in plan]
+    groups = []
+    for spec, backend, steps, batch, rounds in plan:
+        configs = [
+            Config(spec, backend, steps, batch, options, f"{spec} {backend} {name}")
+            for name, options in PRECISION_VARIANTS[backend]
+        ]
+        groups.append((configs, rounds, 60.0 if quick else 1200.0))
+    return groups
+
+
+def run_precision(plan: list[tuple[str, str, int, int, int]], quick: bool) -> dict[str, Json]:
+    results: dict[str, Json] = {}
+    for configs, rounds, budget in precision_groups(plan, quick):
+        timeouts = {
+            c.key: COMPILE_TIMEOUT_S if "--compile" in c.options else PRECISION_TIMEOUT_S
+            for c in configs
+        }
+        found = run_rounds(configs, rounds, budget_s=budget, timeouts=timeouts)
+        base = found[configs[0].key]["runs"]
+        for config in configs:
+            result = found[config.key]
+            pairs = zip(result["runs"], base, strict=False)  # the same round: run side by side
+            result["speedup_vs_float32"] = summarize(
+                [
+                    run["images_per_second"] / ref["images_per_second"]
+                    for run, ref in pairs
+                    if run.get("images_per_second") and ref.get("images_per_second")
+                ]
+            )
+        results.update(found)
+    return results
+
+
 def run(quick: bool) -> Json:
-    cifar = [
-        Config("resnet20_cifar", "torch", 6 if quick else 30, 32 if quick else 128),
-        Config("resnet20_cifar", "keras", 6 if quick else 30, 32 if quick else 128),
-    ]
-    imagenet = [
-        Config("resnet50", "torch", 3 if quick else 5, 4 if quick else 8),
-        Config("resnet50", "keras", 3 if quick else 5, 4 if quick else 8),
-    ]
     # (spec, steps): fewer steps for the deep ones; the same batch for all
     depth_plan = [("resnet20_cifar", 4), ("resnet32_cifar", 4), ("resnet56_cifar", 4)]
     if not quick:
@@ -229,9 +311,8 @@ def run(quick: bool) -> Json:
         "data": "synthetic",
         "published_resnet50": PUBLISHED,
     }
-    print("training: main configurations")
-    data["cpu"] = run_rounds(cifar, rounds=1 if quick else 3, budget_s=120)
-    data["cpu"].update(run_rounds(imagenet, rounds=1 if quick else 2, budget_s=120))
+    print("training: float32, bf16, bf16 + channels_last, --compile")
+    data["precision"] = run_precision(IMAGENET_PRECISION, quick)
     print("training: depth series")
     data["depth"] = run_rounds(depth, rounds=1)
     data["loader_ceiling"] = [
@@ -273,13 +354,73 @@ def _rows(results: dict[str, Json]) -> list[Json]:
                 "budget": f"{config['steps']} x {config['batch']}",
                 "speed": spread(result["images_per_second"], 1) if not errors else errors[0],
                 "wait": _first(result, "data_wait_fraction"),
+                "load": _load(result),
             }
         )
     return rows
 
 
-def report(train: Json | None, gen: Json | None) -> list[str]:
-    """The training section's Markdown."""
+def _load(result: Json) -> str | None:
+    load = result.get("load_1min")
+    return None if not load else f"{load['min']:.1f}-{load['max']:.1f}"
+
+
+def precision_report(results: Json | None) -> list[str]:
+    """The float32 / bf16 / channels_last / --compile table, with the load beside each row."""
+    lines = ["### float32, bf16, bf16 + channels_last and --compile on this CPU", ""]
+    if not results:
+        return [*lines, "_not run_", ""]
+    lines += [
+        "Configurations of one spec and backend alternate run by run (rotated each round); "
+        "speed-up = images/s over the float32 run of the same round, median over rounds. "
+        "`default` is `resgen train` with no precision option: bf16 autocast + channels_last "
+        "(torch) or mixed_bfloat16 (Keras) where the CPU has AMX or AVX512-BF16, as here; "
+        "the precision column is what each run's summary.json says ran. The 1-minute load "
+        "average before and after each run is beside its figures: the machine was shared with "
+        "other work, so absolute images/s are pessimistic and the speed-ups carry its noise. "
+        "With 2 threads on this machine torch's bf16 steps ran several-fold slower than with "
+        "one (the resnet50 rows; in the training section's run the resnet20_cifar bf16 runs "
+        "with 2 threads, at a load of 9, did not finish 40 steps in 240 s where float32 ran "
+        "at 78 images/s), hence OMP_NUM_THREADS=1 for the resnet20_cifar rows; see "
+        "docs/training.md.",
+        "",
+    ]
+    rows = []
+    for key, result in results.items():
+        row = _rows({key: result})[0]
+        first = next((r for r in result["runs"] if r.get("precision")), {})
+        layout = ", channels_last" if first.get("channels_last") else ""
+        row["precision"] = (
+            f"{first['precision']}{layout}{', compile' if first.get('compile') else ''}"
+            if first
+            else None
+        )
+        speedup = result.get("speedup_vs_float32") or {}
+        row["speedup"] = (
+            f"{speedup['median']:.2f}x ({speedup['min']:.2f}-{speedup['max']:.2f})"
+            if speedup.get("n")
+            else None
+        )
+        rows.append(row)
+    lines += table(
+        [
+            Column("configuration", "key"),
+            Column("device", "device"),
+            Column("ran as", "precision"),
+            Column("steps x batch", "budget", "r"),
+            Column("images/s (median, min-max)", "speed", "r"),
+            Column("speed-up vs float32 (min-max)", "speedup", "r"),
+            Column("1-min load", "load", "r"),
+        ],
+        rows,
+    )
+    return lines
+
+
+def report(train: Json | None, gen: Json | None, precision: Json | None = None) -> list[str]:
+    """The training section's Markdown; ``precision`` (benchmarks/precision.py's JSON) adds the
+    CIFAR rows to the precision table and, with the training section's own, makes the main
+    table: each spec and backend as `resgen train` runs it by default."""
     lines = ["## Training throughput (`resgen train --data synthetic`)", ""]
     if not train:
         return [*lines, "_not run_", ""]
@@ -297,8 +438,21 @@ def report(train: Json | None, gen: Json | None) -> list[str]:
         Column("steps x batch", "budget", "r"),
         Column("images/s (median, min-max)", "speed", "r"),
         Column("data_wait_fraction (first run)", "wait", "r", fixed(4)),
+        Column("1-min load", "load", "r"),
     ]
-    lines += table(columns, _rows(train["cpu"]))
+    groups = dict((precision or {}).get("groups") or {})  # the later CIFAR runs win
+    for key, result in (train.get("precision") or {}).items():
+        groups.setdefault(key, result)
+    defaults = {key: result for key, result in groups.items() if " default (" in key}
+    lines += table(columns, _rows(defaults or train.get("cpu", {})))
+    if precision:
+        threads = precision.get("omp_num_threads")
+        shown = f"OMP_NUM_THREADS={threads}" if threads else "torch's default thread count"
+        lines += [
+            f"resnet20_cifar rows (benchmarks/precision.py, {shown}): {provenance(precision)}",
+            "",
+        ]
+    lines += precision_report(groups)
     gpu = train["gpu"]
     lines += ["GPU variants (torch: eager fp32, channels_last + bf16, + torch.compile):", ""]
     if "skipped" in gpu:
@@ -342,6 +496,7 @@ def report(train: Json | None, gen: Json | None) -> list[str]:
             Column("MMACs/image", "mmacs", "r", fixed(1)),
             Column("steps x batch", "budget", "r"),
             Column("images/s", "speed", "r"),
+            Column("1-min load", "load", "r"),
         ],
         depth,
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from resgen._version import __version__
 from resgen.backends import BACKENDS
 from resgen.cli_support import (
     EPILOG,
@@ -29,7 +30,7 @@ from resgen.train.cli import train
     epilog=EPILOG,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-@click.version_option(package_name="resgen")
+@click.version_option(__version__, prog_name="resgen")
 def main() -> None:
     """resgen: residual networks from YAML specs, as readable PyTorch and Keras 3 files."""
 

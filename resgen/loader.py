@@ -463,7 +463,43 @@ def _checked_events(text: str, file: str, budget: _Budget) -> list[Event]:
     return events
 
 
+# Parsed files, by (name as shown, text): ``resgen build specs/`` reads a base such as
+# resnet50.yaml once for itself and again for every spec that extends it, and PyYAML's
+# pure-Python scanner is most of a build's time. Only clean parses are kept; each use gets its
+# own copy (``extends`` handling pops keys), and is charged the nodes a parse would charge.
+_PARSED: dict[tuple[str, str], tuple[dict[str, Any], _Entry, int]] = {}
+_PARSED_MAX = 512  # files; the cache is dropped whole past this
+
+
+def _copied(value: Any, entry: _Entry) -> tuple[Any, _Entry]:
+    """A fresh copy of parsed data and its entry tree (locations are immutable and shared)."""
+    if isinstance(value, dict):
+        pairs = [(k, _copied(v, entry.children[k])) for k, v in value.items()]
+        copy: Any = {k: v for k, (v, _) in pairs}
+    elif isinstance(value, list):
+        pairs = [(i, _copied(v, entry.children[i])) for i, v in enumerate(value)]
+        copy = [v for _, (v, _) in pairs]
+    else:
+        return value, _Entry(entry.key, entry.value, dict(entry.children))
+    return copy, _Entry(entry.key, entry.value, {k: e for k, (_, e) in pairs})
+
+
 def _parse(text: str, file: str, budget: _Budget) -> tuple[dict[str, Any], _Entry]:
+    """Parse one file's text (no `extends` handling) into a mapping and its entry tree, from
+    :data:`_PARSED` when this file's text was parsed before and fits the node budget."""
+    cached = _PARSED.get((file, text))
+    if cached is not None and budget.nodes + cached[2] <= MAX_NODES:
+        budget.nodes += cached[2]
+        return _copied(cached[0], cached[1])
+    before = budget.nodes
+    data, entry = _parse_text(text, file, budget)
+    if len(_PARSED) >= _PARSED_MAX:
+        _PARSED.clear()
+    _PARSED[(file, text)] = (*_copied(data, entry), budget.nodes - before)
+    return data, entry
+
+
+def _parse_text(text: str, file: str, budget: _Budget) -> tuple[dict[str, Any], _Entry]:
     """Parse one file's text (no `extends` handling) into a mapping and its entry tree.
 
     A file that is no spec document at all (invalid YAML, empty, not a mapping at the top) raises

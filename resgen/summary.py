@@ -7,12 +7,13 @@ torchvision's published "GFLOPS" and of He et al.'s Table 1; FLOPs are stated as
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from resgen.plan import NetworkPlan
+
+if TYPE_CHECKING:  # rich is loaded only to print a table (`--json` does without it)
+    from rich.console import Console
+    from rich.table import Table
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ def _si(value: int) -> str:
 
 
 def table(plan: NetworkPlan) -> Table:
+    from rich.table import Table
+
     size = plan.stem.in_size
     title = f"{plan.name}: depth {plan.depth}, input {plan.stem.in_channels}x{size}x{size}"
     grid = Table(title=title, caption="MACs: multiply-accumulates; FLOPs = 2 x MACs")
@@ -88,4 +91,6 @@ def table(plan: NetworkPlan) -> Table:
 
 
 def print_summary(plan: NetworkPlan, console: Console | None = None) -> None:
+    from rich.console import Console
+
     (console or Console()).print(table(plan))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import json
 import os
 import re
 import shutil
@@ -41,6 +42,19 @@ def shipped_specs() -> dict[str, Path]:
 def spec_path(name: str) -> Path:
     """The shipped spec named ``name``: ``specs/<name>.yaml``."""
     return SPECS / f"{name}.yaml"
+
+
+NOT_LAYOUT = ("name", "description", "extends", "family", "pretrained")
+"""Spec fields that do not shape the network: a layout is everything else but block counts."""
+
+
+def layout_of(spec: Any) -> str:
+    """A spec's layout: everything it says but :data:`NOT_LAYOUT` and its block counts (specs of
+    one layout differ only in depth, so the cheapest stands for the rest)."""
+    data = spec.model_dump(mode="json")
+    data = {key: value for key, value in data.items() if key not in NOT_LAYOUT}
+    data["stages"] = [{k: v for k, v in stage.items() if k != "blocks"} for stage in data["stages"]]
+    return json.dumps(data, sort_keys=True)
 
 
 FAMILY_LINE = re.compile(r"^family: (\w+)$", re.M)

@@ -168,6 +168,71 @@ def test_importing_resgen_loads_no_framework(modules: list[str]) -> None:
     assert [m for m in loaded if m.split(".")[0] in FRAMEWORKS] == []
 
 
+# What each light command loads (issue 22): a command imports what it uses and nothing more, so
+# `resgen --version` costs little more than the interpreter and a build does not pay for rich.
+COMMAND_PROBE = textwrap.dedent(
+    """
+    import atexit, json, sys
+    watched = sys.argv[1].split(",")
+    atexit.register(
+        lambda: print(json.dumps(sorted(m for m in watched if m in sys.modules)), file=sys.stderr)
+    )
+    sys.argv = ["resgen", *sys.argv[2:]]
+    from resgen.cli import main
+    main()
+    """
+)
+HEAVY = ("rich", "jinja2", "pydantic", "yaml", "resgen.spec", "resgen.render", "resgen.planner")
+
+
+@pytest.mark.parametrize(
+    ("args", "loaded"),
+    [
+        (["--version"], set()),
+        (["--help"], set()),
+        (
+            ["validate", "specs/resnet50.yaml"],
+            {"pydantic", "yaml", "resgen.spec", "resgen.planner"},
+        ),
+        (
+            ["summary", "specs/resnet50.yaml", "--json"],
+            {"pydantic", "yaml", "resgen.spec", "resgen.planner"},
+        ),
+        (
+            ["summary", "specs/resnet50.yaml"],
+            {"rich", "pydantic", "yaml", "resgen.spec", "resgen.planner"},
+        ),
+        (["build", "specs/resnet50.yaml", "--check"], set(HEAVY) - {"rich"}),
+    ],
+)
+def test_each_command_loads_only_what_it_uses(args: list[str], loaded: set[str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", COMMAND_PROBE, ",".join(HEAVY), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert set(json.loads(done.stderr.strip().splitlines()[-1])) == loaded
+
+
+def test_the_version_is_the_distributions() -> None:
+    """``resgen --version`` reads resgen/_version.py (no importlib.metadata at start-up); it must
+    be the version the installed distribution declares (pyproject.toml reads the same file)."""
+    from importlib import metadata
+
+    from resgen import __version__
+
+    done = subprocess.run(
+        [sys.executable, "-m", "resgen", "--version"], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == f"resgen, version {__version__}"
+    assert __version__ == metadata.version("resgen")
+    assert 'path = "resgen/_version.py"' in (REPO / "pyproject.toml").read_text()
+
+
 def test_one_name_for_the_backend_choice() -> None:
     """``Backend`` is defined once (resgen/backends.py); no module spells the choice again as a
     Literal of its own, and nothing else is called Backend (issue 18: page's Literal, the

@@ -790,3 +790,25 @@ def test_a_base_that_is_no_regular_file_is_refused_without_blocking(
     assert problem.message == (
         f"base 'base.yaml' is not a spec: cannot read the spec: {what} (at base.yaml:1:1)"
     )
+
+
+def test_parsed_bases_are_reused_as_fresh_copies(specs_dir: Path) -> None:
+    """A build reads each base once (the parse cache) and every spec still gets what a parse of
+    its own would give: the same values, the same source positions, and its own copies."""
+    from resgen import loader
+
+    paths = sorted(specs_dir.glob("*.yaml"))
+    loader._PARSED.clear()
+    fresh = []
+    for path in paths:
+        fresh.append(loader.load_document(path))
+        loader._PARSED.clear()  # each spec parsed from its text alone: the independent truth
+    for path, (data, where) in zip(paths, fresh, strict=True):
+        cached, cached_where = loader.load_document(path)
+        assert cached == data, path
+        for key in data:
+            assert str(cached_where.value((key,))) == str(where.value((key,))), (path, key)
+    data, _ = loader.load_document(paths[0])
+    data["stages"].clear()  # a caller's changes never reach the next reader
+    again, _ = loader.load_document(paths[0])
+    assert again["stages"] and again == fresh[0][0]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from checkpoints import keras_outputs
-from helpers import generated_factory, render_generated, shipped_specs
+from helpers import generated_factory, layout_of, render_generated, shipped_specs
 
 torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")
@@ -78,11 +78,9 @@ LARGEST = sorted(name for name in SPEC_NAMES if _plan_of(name).params > SLOW_PAR
 
 
 def layout(name: str) -> str:
-    """Everything the spec says but its name, description and block counts."""
-    data = _spec_of(name).model_dump(mode="json")
-    data = {key: value for key, value in data.items() if key not in ("name", "description")}
-    data["stages"] = [{k: v for k, v in stage.items() if k != "blocks"} for stage in data["stages"]]
-    return json.dumps(data, sort_keys=True)
+    """Everything the spec says but its name, description, family, pretrained section and block
+    counts (:func:`helpers.layout_of`)."""
+    return layout_of(_spec_of(name))
 
 
 def _covering() -> dict[str, str]:

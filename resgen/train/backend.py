@@ -37,6 +37,7 @@ class Trainer(Protocol):
     params: int  # trainable parameters
     amp: bool
     channels_last: bool
+    precision: str  # what the steps compute in: "bf16" (autocast, mixed_bfloat16) or "float32"
 
     def train_step(self, batch: Any, lr: float) -> Any:
         """One SGD step on a batch from the feed; returns this rank's (loss, correct, images)

@@ -4,8 +4,9 @@ The generated factory is ``<name>(num_classes=..., input_shape=(H, W, C))``, cha
 model is compiled with cross-entropy on logits and SGD with momentum whose gradient gets
 ``1e-4 * w`` added for every trainable weight (coupled L2, as torch's SGD does; Keras's own
 ``weight_decay`` is the decoupled kind), and stepped with ``train_on_batch``, which every Keras
-backend implements (``--compile``: XLA on TensorFlow, ``torch.compile`` on PyTorch). On a GPU
-the default policy is ``mixed_bfloat16``.
+backend implements (``--compile``: XLA on TensorFlow, ``torch.compile`` on PyTorch). On a GPU,
+and on a CPU with native bf16 (AMX or AVX512-BF16, :mod:`~resgen.train.hardware`), the default
+policy is ``mixed_bfloat16``.
 
 Data: on TensorFlow a ``tf.data`` pipeline makes batches in ``workers`` parallel calls ahead of
 the step; on PyTorch the torch backend's feed (DataLoader workers, or the GPU itself) serves
@@ -29,6 +30,7 @@ from resgen.files import open_regular, write_atomic_with
 from resgen.train.backend import ModelInputs
 from resgen.train.batches import Batches, Plan
 from resgen.train.config import MOMENTUM, WEIGHT_DECAY, TrainConfig, World, option_error
+from resgen.train.hardware import cpu_bf16, precision
 from resgen.train.resume_state import CHECKPOINT_BYTES, unusable
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -180,7 +182,9 @@ class KerasTrainer:
         device: str,
         on_gpu: bool,
     ) -> None:
-        self.amp = on_gpu if config.amp is None else config.amp
+        fast_bf16 = on_gpu or cpu_bf16()
+        self.amp = fast_bf16 if config.amp is None else config.amp
+        self.precision = precision(self.amp)
         keras.mixed_precision.set_global_policy("mixed_bfloat16" if self.amp else "float32")
         keras.utils.set_random_seed(config.seed)
         shape = (inputs.size, inputs.size, inputs.channels)

@@ -32,8 +32,10 @@ def _fields(record: dict[str, Any]) -> dict[str, str]:
 class Progress:
     """A rich progress bar (rank 0 only); without a terminal, one plain line per log step."""
 
-    def __init__(self, console: Console, name: str, total: int, start: int, world: World) -> None:
-        self.console, self.name, self.total = console, name, total
+    def __init__(
+        self, console: Console, name: str, precision: str, total: int, start: int, world: World
+    ) -> None:
+        self.console, self.name, self.precision, self.total = console, name, precision, total
         self.enabled = world.is_main
         self.bar: Bar | None = None
         if self.enabled and console.is_terminal:
@@ -50,7 +52,9 @@ class Progress:
                 console=console,
             )
             blank = {"loss": "-", "accuracy": "-", "speed": "-", "wait": "-"}
-            self.task = self.bar.add_task(name, total=total, completed=start, **blank)
+            self.task = self.bar.add_task(
+                f"{name} ({precision})", total=total, completed=start, **blank
+            )
 
     def __enter__(self) -> Progress:
         if self.bar is not None:
@@ -66,7 +70,8 @@ class Progress:
             return
         self.console.print(
             Text(
-                f"{self.name} step {record['step']}/{self.total}: loss {shown['loss']}, "
+                f"{self.name} ({self.precision}) step {record['step']}/{self.total}: "
+                f"loss {shown['loss']}, "
                 f"accuracy {shown['accuracy']}, lr {record['lr']:.4g}, {shown['speed']} images/s, "
                 f"data wait {shown['wait']}"
             )
@@ -86,6 +91,6 @@ def result_line(s: dict[str, Any]) -> str:
             f"(data wait {100 * s['data_wait_fraction']:.1f}%)"
         )
     return (
-        f"{s['name']}: loss {s['first_loss']:.3f} -> {s['final_loss']:.3f}, train accuracy "
-        f"{s['final_accuracy']:.3f}{test}{speed}, {s['wall_seconds']:.1f} s"
+        f"{s['name']} ({s['precision']}): loss {s['first_loss']:.3f} -> {s['final_loss']:.3f}, "
+        f"train accuracy {s['final_accuracy']:.3f}{test}{speed}, {s['wall_seconds']:.1f} s"
     )

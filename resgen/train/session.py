@@ -207,7 +207,7 @@ def train_one(
     feed = framework.feed(batches, state.step, total, workers)
     with (
         contextlib.closing(feed),
-        Progress(console, job.spec.name, total, state.step, world) as bar,
+        Progress(console, job.spec.name, trainer.precision, total, state.step, world) as bar,
     ):
 
         def log(record: dict[str, Any]) -> None:
@@ -241,11 +241,16 @@ def _start_line(
     what = "resuming" if job.resume else "training"
     return (
         f"{what} {job.spec.name} at step {state.step}/{total}: {trainer.framework} on "
-        f"{trainer.device}, data {config.data}, batch {config.batch_size}, "
+        f"{trainer.device}, {_arithmetic(trainer)}, data {config.data}, batch {config.batch_size}, "
         f"lr {config.base_lr:g} ({config.schedule}), seed {config.seed}"
         + (f", {world.size} processes" if world.distributed else "")
         + f" -> {job.folder}"
     )
+
+
+def _arithmetic(trainer: Trainer) -> str:
+    """``bf16, channels_last`` or ``float32``: what the steps compute in, in which layout."""
+    return trainer.precision + (", channels_last" if trainer.channels_last else "")
 
 
 def _evaluate(
@@ -298,6 +303,7 @@ def _summary(
         "final_lr": schedule.lr(max(state.step - 1, 0)),
         "augment": batches.augment,
         "amp": trainer.amp,
+        "precision": trainer.precision,
         "channels_last": trainer.channels_last,
         "compile": config.compile,
         "workers": workers,

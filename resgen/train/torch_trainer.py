@@ -1,7 +1,8 @@
 """The PyTorch side of ``resgen train``: device, DistributedDataParallel, one SGD step, checkpoints.
 
-On CUDA the defaults are bf16 autocast and channels_last tensors (``--no-amp``,
-``--no-channels-last`` turn them off), ``cudnn.benchmark`` and TF32 matmuls; ``--compile`` wraps
+On CUDA, and on CPUs with native bf16 (AMX or AVX512-BF16, :mod:`~resgen.train.hardware`), the
+defaults are bf16 autocast and channels_last tensors (``--no-amp``, ``--no-channels-last`` turn
+them off); on CUDA also ``cudnn.benchmark`` and TF32 matmuls; ``--compile`` wraps
 the step's model in ``torch.compile``. Under torchrun (``WORLD_SIZE`` > 1) the model is wrapped
 in DistributedDataParallel over gloo (CPU) or NCCL (CUDA); DDP averages gradients and
 broadcasts rank 0's batch-norm buffers each step, so the replicas stay identical.
@@ -31,6 +32,7 @@ from resgen.train import torch_feed
 from resgen.train.backend import ModelInputs
 from resgen.train.batches import Batches
 from resgen.train.config import MOMENTUM, WEIGHT_DECAY, TrainConfig, World, option_error
+from resgen.train.hardware import cpu_bf16, precision
 from resgen.train.resume_state import CHECKPOINT_BYTES, unusable
 
 CHECKPOINT = "checkpoint.pt"
@@ -113,8 +115,10 @@ class TorchTrainer:
         self.world = world
         self.torch_device = device
         on_cuda = device.type == "cuda"
-        self.amp = on_cuda if config.amp is None else config.amp
-        self.channels_last = on_cuda if config.channels_last is None else config.channels_last
+        fast_bf16 = on_cuda or (device.type == "cpu" and cpu_bf16())
+        self.amp = fast_bf16 if config.amp is None else config.amp
+        self.channels_last = fast_bf16 if config.channels_last is None else config.channels_last
+        self.precision = precision(self.amp)
         self.memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         if on_cuda:
             torch.backends.cudnn.benchmark = True
