@@ -7,27 +7,15 @@ derive from it. The rest of resgen reaches a kind through :func:`kind`.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from types import ModuleType
 from typing import Literal
 
 from resgen.components.activation.base import ActivationKind
+from resgen.components.registry import discover
 
 __all__ = ["KINDS", "Activation", "ActivationKind", "kind"]
 
 
-def _kinds() -> tuple[ModuleType, ...]:
-    names = sorted(info.name for info in pkgutil.iter_modules(__path__) if info.name != "base")
-    modules = [importlib.import_module(f"{__name__}.{name}") for name in names]
-    modules.sort(key=lambda module: module.ORDER)
-    orders = [module.ORDER for module in modules]
-    if len(set(orders)) != len(orders):
-        raise RuntimeError(f"activation kinds share an ORDER: {orders}")
-    return tuple(modules)
-
-
-KINDS = _kinds()
+KINDS = discover(__name__, __path__, "activation")
 _BY_TYPE = {module.KIND.type: module.KIND for module in KINDS}
 
 # The spec's choices, one per registered kind.

@@ -11,32 +11,20 @@ a kind only through the functions here.
 from __future__ import annotations
 
 import functools
-import importlib
 import operator
-import pkgutil
 from collections.abc import Iterator
-from types import ModuleType
 from typing import Annotated, Any
 
 from pydantic import Field
 
 from resgen import naming
 from resgen.components.attention.base import Attention, AttentionKind, Finding
+from resgen.components.registry import discover
 
 __all__ = ["KINDS", "Attention", "AttentionKind", "AttentionSpec", "Finding"]
 
 
-def _kinds() -> tuple[ModuleType, ...]:
-    names = sorted(info.name for info in pkgutil.iter_modules(__path__) if info.name != "base")
-    modules = [importlib.import_module(f"{__name__}.{name}") for name in names]
-    modules.sort(key=lambda module: module.ORDER)
-    orders = [module.ORDER for module in modules]
-    if len(set(orders)) != len(orders):
-        raise RuntimeError(f"attention kinds share an ORDER: {orders}")
-    return tuple(modules)
-
-
-KINDS = _kinds()
+KINDS = discover(__name__, __path__, "attention")
 
 SPECS: dict[str, Any] = {kind.KIND.type: kind.Spec for kind in KINDS}
 _BY_TYPE = {kind.KIND.type: kind for kind in KINDS}
