@@ -70,28 +70,15 @@ def check(spec: LightCbamSpec) -> list[Finding]:
 
 
 @dataclass(frozen=True)
-class LightCbam(Attention):
-    """Light CBAM on a block's branch: the channel MLP runs once, the spatial 7x7 conv (one
-    input channel) once per pixel; its batch norm has 2 parameters."""
+class LightCbam(cbam.Cbam):
+    """Light CBAM on a block's branch: CBAM's layers, but the channel MLP runs once (on the
+    mean of mean and max), the spatial 7x7 conv (one input channel) once per pixel."""
 
     KIND = KIND
-
-    hidden: int
-    fc1: Conv
-    fc2: Conv
-    spatial: Conv
 
     @property
     def arguments(self) -> tuple[tuple[str, int], ...]:
         return (("lcbam_channels", self.hidden),)
-
-    @property
-    def convs(self) -> tuple[Conv, ...]:
-        return (self.fc1, self.fc2, self.spatial)
-
-    @property
-    def params(self) -> int:
-        return self.fc1.params + self.fc2.params + self.spatial.params + 2
 
     @property
     def macs(self) -> int:
