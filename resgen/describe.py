@@ -7,7 +7,7 @@ code and cannot drift from it.
 from __future__ import annotations
 
 from resgen.backends import Backend
-from resgen.components import activation
+from resgen.components import activation, norm
 from resgen.plan import BlockClass, NetworkPlan, Stage
 
 _STEMS = {
@@ -54,11 +54,11 @@ def _convs(block: BlockClass) -> str:
 def _around(block: BlockClass) -> list[str]:
     """What a block does around its convs: norms, activations, the modern knobs."""
     act = activation.kind(block.activation).name
-    norm = "group norm" if block.norm == "group" else "batch norm"
+    norm_name = norm.kind(block.norm).name
     order = (
         f"norm and {act} before each conv (pre-activation)"
         if block.preact
-        else f"each conv followed by {norm}, {act} after all but the last and after the sum"
+        else f"each conv followed by {norm_name}, {act} after all but the last and after the sum"
     )
     extras = []
     if block.anti_alias:

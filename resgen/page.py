@@ -13,6 +13,7 @@ from resgen import naming
 from resgen.backends import Backend
 from resgen.components import activation
 from resgen.components.attention import AttentionKind
+from resgen.components.norm import NormKind
 from resgen.plan import NetworkPlan, Stage
 
 
@@ -42,9 +43,11 @@ class Page:
     framework_imports: tuple[str, ...]
     constants: tuple[Constant, ...]
     # Module-level helper functions and classes, in order, by template name
-    # (``templates/<backend>/helpers/<name>.py.j2``): those before the attention kinds'
-    # (``templates/<backend>/attention/<type>.py.j2``, their ``define`` macro), then the rest.
+    # (``templates/<backend>/helpers/<name>.py.j2``): those before the norm kind's (PyTorch:
+    # after it) and the attention kinds' (``templates/<backend>/{norm,attention}/<type>.py.j2``,
+    # their ``define`` macro), then the rest.
     helpers: tuple[str, ...]
+    norm: NormKind  # every norm's kind: its helper builds them all
     attention: tuple[AttentionKind, ...]
     late_helpers: tuple[str, ...]
     stage_fields: tuple[str, ...]  # the ``Stage`` table's columns
@@ -52,10 +55,18 @@ class Page:
     recursion_limit: int | None = None  # Keras: where Python's default is too low
     pool_pad: StemPoolPad | None = None  # Keras: the stem pool's padding layer
     keras: naming.KerasSuffixes = naming.KERAS  # Keras: what its helpers append to a name
-    norm_layer: str = "batch_norm"  # the helper every norm is built with
-    norm_class: str = "nn.BatchNorm2d"  # PyTorch: the class the initialisation looks for
     # The activation as code: PyTorch's module, constructed; Keras' ``Activation`` argument.
     act_layer: str = "nn.ReLU(inplace=True)"
+
+    @property
+    def norm_layer(self) -> str:
+        """The helper every norm is built with."""
+        return self.norm.helper
+
+    @property
+    def norm_class(self) -> str:
+        """PyTorch: the norm class the initialisation looks for."""
+        return self.norm.torch_class
 
     @property
     def any_size_shape(self) -> tuple[int | None, ...]:
@@ -99,12 +110,9 @@ def _stage_fields(plan: NetworkPlan, backend: Backend) -> tuple[str, ...]:
     return tuple(fields)
 
 
-def _norm_constants(plan: NetworkPlan, momentum: Constant) -> list[Constant]:
-    """Batch norm: epsilon and momentum; group norm: groups and epsilon (no statistics)."""
-    if plan.group_norm:
-        groups = Constant("NORM_GROUPS", plan.norm_groups, comment="channels in contiguous groups")
-        return [groups, Constant("NORM_EPS", plan.norm_eps)]
-    return [Constant("NORM_EPS", plan.norm_eps), momentum]
+def _norm_constants(plan: NetworkPlan, backend: Backend) -> list[Constant]:
+    """What the norm kind's helper reads (batch norm: epsilon and momentum)."""
+    return [Constant(*constant) for constant in plan.norm.constants(backend)]
 
 
 def _shared_constants(plan: NetworkPlan) -> list[Constant]:
@@ -134,14 +142,8 @@ def _late_helpers(plan: NetworkPlan) -> list[str]:
 
 
 def torch_page(plan: NetworkPlan) -> Page:
-    momentum = Constant(
-        "NORM_MOMENTUM",
-        plan.norm_momentum,
-        comment="PyTorch convention: weight of the new batch",
-    )
-    constants = [*_norm_constants(plan, momentum), *_shared_constants(plan)]
-    norm_layer = "group_norm" if plan.group_norm else "batch_norm"
-    helpers = [norm_layer]
+    constants = [*_norm_constants(plan, "torch"), *_shared_constants(plan)]
+    helpers = []
     if any(block.shortcut.zero_pad for block in plan.block_classes):
         helpers.append("zero_pad_shortcut")
     if any(block.shortcut.pool for block in plan.block_classes):
@@ -157,15 +159,9 @@ def torch_page(plan: NetworkPlan) -> Page:
         late_helpers=tuple(_late_helpers(plan)),
         stage_fields=fields,
         input_shape=(stem.in_channels, stem.in_size, stem.in_size),
-        norm_layer=norm_layer,
-        norm_class="nn.GroupNorm" if plan.group_norm else "nn.BatchNorm2d",
+        norm=plan.norm.kind,
         act_layer=activation.kind(plan.activation).torch,
     )
-
-
-def keras_norm_momentum(plan: NetworkPlan) -> float:
-    """Keras' batch-norm momentum, the weight of the running average: 1 - PyTorch's."""
-    return float(f"{1 - plan.norm_momentum:.12g}")
 
 
 def keras_recursion_limit(plan: NetworkPlan) -> int | None:
@@ -208,13 +204,8 @@ def keras_pool_pad(plan: NetworkPlan) -> StemPoolPad | None:
 def keras_page(plan: NetworkPlan) -> Page:
     limit = keras_recursion_limit(plan)
     pool_pad = keras_pool_pad(plan)
-    momentum = Constant(
-        "NORM_MOMENTUM",
-        keras_norm_momentum(plan),
-        comment=f"Keras convention: 1 - PyTorch's {plan.norm_momentum!r}",
-    )
     constants = [
-        *_norm_constants(plan, momentum),
+        *_norm_constants(plan, "keras"),
         *_shared_constants(plan),
         Constant(
             "MIN_INPUT_SIZE",
@@ -240,7 +231,6 @@ def keras_page(plan: NetworkPlan) -> Page:
     act = activation.kind(plan.activation)
     if act.keras_helper:
         layers.append(act.keras_helper)
-    norm_layer = "group_norm" if plan.group_norm else "batch_norm"
     late = [name for name in _late_helpers(plan) if name != "blur_pool"]
     stdlib = ["import sys"] if limit is not None else []
     if plan.mixed:
@@ -262,7 +252,8 @@ def keras_page(plan: NetworkPlan) -> Page:
         stdlib_imports=tuple(stdlib),
         framework_imports=tuple(framework),
         constants=tuple(constants),
-        helpers=(*layers, "conv2d", norm_layer),
+        helpers=(*layers, "conv2d"),
+        norm=plan.norm.kind,
         attention=plan.attention_kinds,
         late_helpers=tuple(late),
         stage_fields=_stage_fields(plan, "keras"),
@@ -270,7 +261,6 @@ def keras_page(plan: NetworkPlan) -> Page:
         recursion_limit=limit,
         pool_pad=pool_pad,
         keras=plan.block_class.keras,
-        norm_layer=norm_layer,
         act_layer=act.keras,
     )
 

@@ -20,6 +20,7 @@ from resgen import naming
 from resgen.components.activation import Activation
 from resgen.components.attention import Attention, AttentionKind
 from resgen.components.attention import ordered as attention_order
+from resgen.components.norm import NormSettings, NormType
 from resgen.naming import block_names
 from resgen.plan_layers import AntiAlias, AntiAliasKind, Conv, Norm, conv_out
 from resgen.pretrained import Preprocessing
@@ -148,7 +149,7 @@ class BlockClass:
     reduce_first: bool = False  # the first conv is narrower than the width (SENet-154)
     mixed: bool = False  # the network mixes block kinds: both take the same arguments
     activation: Activation = "relu"
-    norm: Literal["batch", "group"] = "batch"
+    norm: NormType = "batch"
 
     @property
     def class_name(self) -> str:
@@ -435,15 +436,12 @@ class NetworkPlan:
 
     name: str
     description: str
-    norm_eps: float
-    norm_momentum: float  # PyTorch's convention: the weight of the new batch
+    norm: NormSettings  # the norms' kind and the settings its helper reads (eps, ...)
     stride_at: Literal["first", "last"]  # the block of each stage that carries its stride
     conv_bias: bool  # some conv has a bias (the init zeroes them)
     stem: Stem
     stages: tuple[Stage, ...]
     head: Head
-    norm_kind: Literal["batch", "group"] = "batch"
-    norm_groups: int = 32  # group norm's groups
     activation: Activation = "relu"
     anti_alias: AntiAliasKind | None = None
     drop_path_rate: float = 0.0  # the last block's; block i of N drops with rate * i / (N - 1)
@@ -477,10 +475,6 @@ class NetworkPlan:
     def grouped(self) -> bool:
         """Some block has a grouped 3x3 conv (a ``GROUPS`` constant)."""
         return any(block.grouped for block in self.block_classes)
-
-    @property
-    def group_norm(self) -> bool:
-        return self.norm_kind == "group"
 
     @property
     def preact(self) -> bool:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from resgen import naming
+from resgen.components.norm.base import NormKind
 
 AntiAliasKind = Literal["avg", "blur"]
 
@@ -86,17 +87,18 @@ class Conv:
 
 @dataclass(frozen=True)
 class Norm:
-    """One norm layer (affine: a weight and a bias per channel), with its names in both
-    frameworks. Batch or group norm: the network's ``norm_kind`` says which."""
+    """One norm layer, of the network's norm kind (:mod:`resgen.components.norm`), with its
+    names in both frameworks; its kind counts its parameters."""
 
     torch_name: str
     keras_name: str
     channels: int
-    keras_act: str = naming.RELU  # the suffix of the activation that follows it in Keras
+    keras_act: str  # the suffix of the activation that follows it in Keras
+    kind: NormKind
 
     @property
     def params(self) -> int:
-        return 2 * self.channels
+        return self.kind.params(self.channels)
 
     @property
     def keras_prefix(self) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from resgen import naming
-from resgen.components import attention
+from resgen.components import attention, norm
 from resgen.naming import StemPoolNames, block_names, stage_names, stem_names, stem_pool_names
 from resgen.plan import (
     Block,
@@ -32,6 +32,12 @@ from resgen.stages import StageKind, stage_kind, stage_widths, stem_pool_kind, s
 
 def _anti_alias(spec: Spec) -> AntiAliasKind | None:
     return None if spec.anti_alias == "none" else spec.anti_alias
+
+
+def _norm(spec: Spec, torch_name: str, keras_name: str, channels: int) -> Norm:
+    """A norm of the spec's kind over ``channels``, followed by the spec's activation in Keras."""
+    keras_act = naming.keras_activation(spec.activation)
+    return Norm(torch_name, keras_name, channels, keras_act, norm.kind(spec.norm.type))
 
 
 def _bias(spec: Spec, normalized: bool) -> bool:
@@ -101,7 +107,6 @@ class _Layers:
 def _stem_convs(spec: Spec) -> _Layers:
     """The stem's convs in order, each with its norm but a pre-activation stem's last."""
     preact = spec.block.preact
-    keras_act = naming.keras_activation(spec.activation)
     names = stem_names(spec.stem.type)
     size, channels = spec.input.size, spec.input.channels
     kernel, first_stride = {"deep": (3, 2), "imagenet": (7, 2), "cifar": (3, 1)}[spec.stem.type]
@@ -124,7 +129,7 @@ def _stem_convs(spec: Spec) -> _Layers:
         )
         convs.append(conv)
         if normalized:
-            norms.append(Norm(torch_norm, keras_norm, width, keras_act))
+            norms.append(_norm(spec, torch_norm, keras_norm, width))
         size, channels = conv.out_size, width
     return _Layers(tuple(convs), tuple(norms), size)
 
@@ -158,8 +163,7 @@ def _conv_pool(spec: Spec, names: StemPoolNames, channels: int, size: int) -> _S
     if aa_kind:
         anti_alias = AntiAlias(aa_kind, *names.anti_alias, channels, size)
         size = anti_alias.out_size
-    norm = Norm(*names.norm, channels, naming.keras_activation(spec.activation))
-    return _StemPool("conv", size, conv, norm, anti_alias)
+    return _StemPool("conv", size, conv, _norm(spec, *names.norm, channels), anti_alias)
 
 
 def _stem_pool(spec: Spec, channels: int, size: int) -> _StemPool:
@@ -244,7 +248,6 @@ def _branch(
     last conv has none), and the anti-aliasing pool that takes a strided 3x3's stride (timm's
     rule: a blur pool also runs, at stride 1, where a dilated stage's dilation grows)."""
     preact = spec.block.preact
-    keras_act = naming.keras_activation(spec.activation)
     blur_at_1 = dilation_grows and _anti_alias(spec) == "blur"
     wanted = stride == 2 or blur_at_1
     aa_kind = _anti_alias(spec) if wanted and shapes[strided][2] == 3 else None
@@ -252,7 +255,7 @@ def _branch(
     norms: list[Norm] = []
     anti_alias = None
     if preact:
-        norms.append(Norm(*names.preact_norm, shapes[0][0], keras_act))
+        norms.append(_norm(spec, *names.preact_norm, shapes[0][0]))
     for i, (cin, cout, kernel, groups) in enumerate(shapes):
         normalized = not (preact and i == len(shapes) - 1)
         conv = Conv(
@@ -268,7 +271,7 @@ def _branch(
         convs.append(conv)
         size = conv.out_size
         if normalized:
-            norms.append(Norm(*names.norm(i + 1), cout, keras_act))
+            norms.append(_norm(spec, *names.norm(i + 1), cout))
         if i == strided and aa_kind is not None:
             anti_alias = AntiAlias(aa_kind, *names.anti_alias, cout, size, stride)
             size = anti_alias.out_size
@@ -308,8 +311,7 @@ def _shortcut_layers(
         bias=_bias(spec, normalized=not preact),
         in_size=(size + 1) // 2 if pooled else size,
     )
-    keras_act = naming.keras_activation(spec.activation)
-    norms = () if preact else (Norm(norm_torch, norm_keras, out_ch, keras_act),)
+    norms = () if preact else (_norm(spec, norm_torch, norm_keras, out_ch),)
     return _Layers((conv,), norms, conv.out_size)
 
 
@@ -427,8 +429,7 @@ def _plan_head(spec: Spec, channels: int) -> Head:
     """A pre-activation network's final norm, the pool, dropout and classifier."""
     final_norm = None
     if spec.block.preact:
-        keras_act = naming.keras_activation(spec.activation)
-        final_norm = Norm(naming.FINAL_NORM[0], naming.FINAL_NORM[1], channels, keras_act)
+        final_norm = _norm(spec, *naming.FINAL_NORM, channels)
     return Head(
         final_norm=final_norm,
         in_features=channels,
@@ -449,15 +450,12 @@ def build_plan(spec: Spec) -> NetworkPlan:
     return NetworkPlan(
         name=spec.name,
         description=spec.description,
-        norm_eps=spec.norm.eps,
-        norm_momentum=spec.norm.momentum,
         stride_at=spec.block.stride_at,
         conv_bias=spec.conv_bias != "none",
         stem=stem,
         stages=stages,
         head=_plan_head(spec, stages[-1].out_channels),
-        norm_kind=spec.norm.type,
-        norm_groups=spec.norm.groups,
+        norm=norm.settings(spec.norm),
         activation=spec.activation,
         anti_alias=_anti_alias(spec),
         drop_path_rate=spec.drop_path_rate,

@@ -7,7 +7,7 @@ Messages say what to change, not only what is wrong.
 from __future__ import annotations
 
 from resgen import pretrained
-from resgen.components import attention
+from resgen.components import attention, norm
 from resgen.plan import NetworkPlan, Rounding, smallest_input
 from resgen.plan_layers import anti_alias_out, conv_out
 from resgen.spec import BottleneckBlockSpec, Spec
@@ -44,7 +44,7 @@ def check_plan(spec: Spec, plan: NetworkPlan) -> Problems:
     anti-aliasing, the parameter and MAC budget), reported at the spec's fields. The one
     post-plan step :func:`resgen.validate.load_planned` runs for ``validate``, ``build`` and
     every other command."""
-    return _check_group_norm(spec, plan) + _check_even_maps(spec, plan) + _check_budget(plan)
+    return _check_norm_plan(spec, plan) + _check_even_maps(spec, plan) + _check_budget(plan)
 
 
 def _check_blocks(spec: Spec) -> Problems:
@@ -230,18 +230,7 @@ def _check_shortcut(spec: Spec) -> Problems:
 
 
 def _check_norm(spec: Spec) -> Problems:
-    norm = spec.norm
-    given = norm.model_fields_set
-    if norm.type == "batch" and "groups" in given:
-        return [(("norm", "groups"), "only group norm has groups; remove it or set type: group")]
-    if norm.type == "group" and "momentum" in given:
-        return [
-            (
-                ("norm", "momentum"),
-                "group norm keeps no running statistics, so it has no momentum; remove it",
-            )
-        ]
-    return []
+    return [(("norm", *path), message) for path, message in norm.check(spec.norm)]
 
 
 def _check_drop_path(spec: Spec) -> Problems:
@@ -343,20 +332,10 @@ def _check_even_maps(spec: Spec, plan: NetworkPlan) -> Problems:
     return []
 
 
-def _check_group_norm(spec: Spec, plan: NetworkPlan) -> Problems:
-    if spec.norm.type != "group":
-        return []
-    groups = spec.norm.groups
-    for norm in plan.norms:
-        if norm.channels % groups:
-            return [
-                (
-                    ("norm", "groups"),
-                    f"{groups} groups do not divide {norm.torch_name}'s {norm.channels} "
-                    "channels; every normalized width must be a multiple of groups",
-                )
-            ]
-    return []
+def _check_norm_plan(spec: Spec, plan: NetworkPlan) -> Problems:
+    """The norm kind's rules on the planned widths (group norm's divisibility)."""
+    norms = [(layer.torch_name, layer.channels) for layer in plan.norms]
+    return [(("norm", *path), message) for path, message in norm.check_plan(spec.norm, norms)]
 
 
 def _check_budget(plan: NetworkPlan) -> Problems:

@@ -15,10 +15,11 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from resgen.components import activation, attention
+from resgen.components import activation, attention, norm
 from resgen.components.activation import Activation
 from resgen.components.attention import AttentionSpec
 from resgen.components.base import SpecModel as _Model
+from resgen.components.norm import NormType
 from resgen.pretrained import PretrainedSpec
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -27,11 +28,12 @@ NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 # frameworks it loads; a spec name must not shadow them, inside the file or as `<name>.py` on
 # sys.path. tests/test_hostile.py checks this covers every lowercase module-level name emitted.
 RESERVED_NAMES = frozenset(
-    {"torch", "nn", "keras", "layers", "ops", "batch_norm", "make_stage", "typing", "conv2d", "sys"}
+    {"torch", "nn", "keras", "layers", "ops", "make_stage", "typing", "conv2d", "sys"}
     | {"basic_block", "bottleneck_block", "preact_basic_block", "preact_bottleneck_block"}
     | {"tensorflow", "jax", "numpy", "torchvision"}
-    | {"group_norm", "drop_path_rate"}
+    | {"drop_path_rate"}
     | attention.DEFINES
+    | norm.DEFINES
     | {"feature_maps", "freeze", "preprocess_input"}
     | {"stage_strides", "shortcut_pool"}
 )
@@ -203,12 +205,7 @@ class StageSpec(_Model):
 class NormSpec(_Model):
     """The norm layer of the whole network (stem, blocks, projections), PyTorch's convention."""
 
-    type: Literal["batch", "group"] = Field(
-        "batch",
-        description="batch: batch norm. group: group norm (Wu and He 2018) with `groups` groups "
-        "of contiguous channels, no running statistics (timm: `norm_layer`, 'groupnorm' for "
-        "resnet50_gn).",
-    )
+    type: NormType = Field("batch", description=norm.DESCRIPTION)
     groups: int = Field(
         32,
         ge=1,

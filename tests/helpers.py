@@ -325,7 +325,7 @@ def plan_state_dict(plan: Any) -> list[tuple[str, list[int]]]:
     """The keys and shapes a module built from the plan holds, in registration order: the stem
     (convs, norms, its pool's conv and norm), then each block (preact norm, each conv and its
     norm, attention, shortcut), then the final norm and the classifier."""
-    group = plan.group_norm
+    group = plan.norm.kind.type == "group"
     keys: list[tuple[str, list[int]]] = []
     for conv, norm in plan.stem.conv_norms:
         keys += _conv_keys(conv) + (

@@ -403,8 +403,8 @@ def helpers_defined(text: str, plan: NetworkPlan) -> None:
         "def efficient_channel_attention(": eca.KIND in plan.attention_kinds,
         "class BlurPool2D(layers.Layer):": plan.blur_pool,
         "def gelu_tanh(": plan.activation == "gelu_tanh",
-        "def group_norm(": plan.group_norm,
-        "def batch_norm(": not plan.group_norm,
+        "def group_norm(": plan.norm.kind.type == "group",
+        "def batch_norm(": plan.norm.kind.type == "batch",
         "def drop_path_rate(": plan.drop_path,
     }
     for line, expected in used.items():

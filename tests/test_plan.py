@@ -283,7 +283,7 @@ def test_mixed_stages_take_one_class_each(tmp_path: Path) -> None:
 
 def test_group_norm_keeps_the_parameters(tmp_path: Path) -> None:
     plan = resnet50(tmp_path, "norm: {type: group}\n")
-    assert plan.group_norm and plan.params == ZOO["resnet50_gn"]["params"]
+    assert plan.norm.kind.type == "group" and plan.params == ZOO["resnet50_gn"]["params"]
     assert plan.block_class.norm == "group"
 
 

@@ -21,7 +21,7 @@ from helpers import shipped_specs, spec_path
 from jinja2 import meta, nodes
 from pydantic import BaseModel
 
-from resgen.components import attention
+from resgen.components import attention, norm
 from resgen.page import keras_page, torch_page
 from resgen.plan import BlockClass, NetworkPlan, ShortcutRule
 from resgen.planner import build_plan
@@ -139,6 +139,8 @@ def literal_values(cls: type, field: str) -> tuple[str, ...]:
         ("keras/shortcuts", {"shortcut"}),
         ("torch/attention", {"define", "init"}),
         ("keras/attention", {"define", "call"}),
+        ("torch/norm", {"define"}),
+        ("keras/norm", {"define"}),
     ],
 )
 def test_one_template_per_kind_exporting_the_same_macros(folder: str, names: set[str]) -> None:
@@ -151,6 +153,8 @@ def test_one_template_per_kind_exporting_the_same_macros(folder: str, names: set
         assert kinds == set(literal_values(ShortcutRule, "when"))
     elif folder.endswith("attention"):  # one per registered kind, and no other
         assert kinds == {kind.KIND.type for kind in attention.KINDS}
+    elif folder.endswith("norm"):
+        assert kinds == {kind.KIND.type for kind in norm.KINDS}
     else:
         rule = ShortcutRule("none", "none", False, False, False, False, "x")
         block_kinds = {
@@ -177,6 +181,7 @@ def test_every_helper_a_page_names_has_its_template(spec_path: Path) -> None:
             assert (templates_dir() / backend / "helpers" / f"{helper}.py.j2").is_file()
         for kind in page.attention:
             assert (templates_dir() / backend / "attention" / f"{kind.type}.py.j2").is_file()
+        assert (templates_dir() / backend / "norm" / f"{page.norm.type}.py.j2").is_file()
 
 
 def reachable(value: Any, seen: set[int] | None = None) -> typing.Iterator[Any]:
