@@ -16,13 +16,6 @@ _STEMS = {
     "deep": "a deep stem (three 3x3 convs, ResNet-C)",
 }
 
-_STEM_POOLS = {
-    "max": "a 3x3/2 max pool",
-    "avg": "a 2x2/2 average pool (anti-aliasing)",
-    "blur": "a 3x3/1 max pool and a blur pool (anti-aliasing)",
-    "conv": "a 3x3/2 conv, norm and activation in place of the max pool (ResNet-RS)",
-}
-
 _SHORTCUTS = {
     "zero_pad": "option A: identity, with subsampling and zero channels appended where the "
     "shape changes (no parameters)",
@@ -109,12 +102,9 @@ def stem_phrase(plan: NetworkPlan) -> str:
     widths = [conv.out_channels for conv in stem.convs]
     if stem.kind == "deep" and widths != [widths[2] // 2, widths[2] // 2, widths[2]]:
         phrase = f"a deep stem (3x3 convs of {widths[0]}, {widths[1]} and {widths[2]} channels)"
-    if stem.pool_kind is None:
+    if stem.pool is None:
         return phrase
-    pool = _STEM_POOLS[stem.pool_kind]
-    if stem.conv_pool and stem.pool_aa is not None:
-        pool = "a 3x3 conv, an anti-aliasing pool, norm and activation in place of the max pool"
-    return f"{phrase} with {pool}"
+    return f"{phrase} with {stem.pool.phrase}"
 
 
 def _shape(channels: int, size: int, backend: str) -> str:
@@ -187,8 +177,8 @@ def features(plan: NetworkPlan, backend: Backend) -> str:
     """
     stem, *stages = plan.feature_strides
     if backend == "torch":
-        pool = "max pool" if plan.stem.max_pool else "pool"
-        before = f" before its {pool}" if plan.stem.pool else ""
+        pool = plan.stem.pool
+        before = f" before its {pool.kind.called}" if pool else ""
         return (
             f"Index 0 is the stem's output{before} (stride {stem}), then one per stage (strides "
             f"{', '.join(map(str, stages))}). ``indices``: None takes all, an int n the last n, "

@@ -186,9 +186,9 @@ def keras_pool_pad(plan: NetworkPlan) -> StemPoolPad | None:
     outputs (SiLU, GELU); None without a max pool. The blur stem's stride-1 max pool pads too.
     """
     stem = plan.stem
-    if not (stem.max_pool or stem.blur_pool):
+    if stem.pool is None or not stem.pool.kind.keras_pad:
         return None
-    if stem.pool_zero_padded:
+    if stem.pool.zero_padded:
         return StemPoolPad(
             "layers.ZeroPadding2D",
             "The pool pads with zeros, as keras.applications' ResNetV2 does.",

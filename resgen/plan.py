@@ -21,6 +21,7 @@ from resgen.components.activation import Activation
 from resgen.components.attention import Attention, AttentionKind
 from resgen.components.attention import ordered as attention_order
 from resgen.components.norm import NormSettings, NormType
+from resgen.components.stem_pool import StemPool
 from resgen.naming import block_names
 from resgen.plan_layers import AntiAlias, AntiAliasKind, Conv, Norm, conv_out
 from resgen.pretrained import Preprocessing
@@ -279,44 +280,31 @@ class Stage:
         return sum(block.macs for block in self.blocks)
 
 
-StemPoolKind = Literal["max", "avg", "blur", "conv"]
-
-
 @dataclass(frozen=True)
 class Stem:
-    """The layers before the first stage, and the pool (or what replaces it) after them.
-
-    ``pool_kind``: ``max`` (3x3/2 max pool), ``avg`` (anti-aliased: a 2x2/2 average pool in its
-    place), ``blur`` (anti-aliased: a 3x3/1 max pool, then the blur pool), ``conv`` (ResNet-RS:
-    a 3x3 conv, stride 2 or, anti-aliased, 1 then the pool, a norm and the activation), None
-    for a stem without one (cifar).
-    """
+    """The layers before the first stage, and the pool (or what replaces it) after them: a
+    stem pool kind's record (:mod:`resgen.components.stem_pool`), None for a stem without one
+    (cifar)."""
 
     kind: Literal["imagenet", "cifar", "deep"]
     convs: tuple[Conv, ...]
     norms: tuple[Norm, ...]
-    pool: bool
-    pool_padding: Literal["ignore", "zeros"]
     in_channels: int
     in_size: int
     out_channels: int
     conv_out_size: int
-    out_size: int
-    pool_kind: StemPoolKind | None = None
-    pool_conv: Conv | None = None  # ResNet-RS: ``maxpool.0``
-    pool_norm: Norm | None = None  # ResNet-RS: ``maxpool.1`` (``maxpool.2`` anti-aliased)
-    pool_aa: AntiAlias | None = None  # the average or blur pool that takes the stride
+    pool: StemPool | None = None
     torch_act: str = naming.STEM_ACTIVATION
-    torch_pool: str = naming.STEM_POOL[0]
-    keras_pool: str = naming.STEM_POOL[1]
-    torch_pool_pad: str = naming.STEM_POOL_PAD[0]
-    keras_pool_pad: str = naming.STEM_POOL_PAD[1]
     keras_input: str = naming.KERAS_INPUT
 
     @property
+    def out_size(self) -> int:
+        return self.pool.out_size if self.pool else self.conv_out_size
+
+    @property
     def params(self) -> int:
-        layers = (*self.convs, *self.norms, self.pool_conv, self.pool_norm)
-        return sum(layer.params for layer in layers if layer is not None)
+        layers = (*self.convs, *self.norms)
+        return sum(layer.params for layer in layers) + (self.pool.params if self.pool else 0)
 
     @property
     def conv_norms(self) -> tuple[tuple[Conv, Norm | None], ...]:
@@ -342,31 +330,6 @@ class Stem:
         return len(self.convs) > 1
 
     @property
-    def max_pool(self) -> bool:
-        """The classic 3x3/2 max pool."""
-        return self.pool_kind == "max"
-
-    @property
-    def avg_pool(self) -> bool:
-        """A 2x2/2 average pool in place of the max pool (average anti-aliasing)."""
-        return self.pool_kind == "avg"
-
-    @property
-    def blur_pool(self) -> bool:
-        """A 3x3/1 max pool, then the blur pool (blur anti-aliasing)."""
-        return self.pool_kind == "blur"
-
-    @property
-    def conv_pool(self) -> bool:
-        """ResNet-RS: a conv, norm and activation in place of the max pool."""
-        return self.pool_kind == "conv"
-
-    @property
-    def pool_zero_padded(self) -> bool:
-        """The max pool pads with explicit zeros (keras.applications ResNetV2)."""
-        return self.max_pool and self.pool_padding == "zeros"
-
-    @property
     def keras_feature(self) -> str:
         """The Keras layer whose output is the stem's feature map before its max pool."""
         norm = self.final_norm
@@ -387,8 +350,7 @@ class Stem:
     @property
     def macs(self) -> int:
         macs = sum(conv.macs for conv in self.convs)
-        macs += self.pool_conv.macs if self.pool_conv else 0
-        return macs + (self.pool_aa.macs if self.pool_aa else 0)
+        return macs + (self.pool.macs if self.pool else 0)
 
 
 @dataclass(frozen=True)
@@ -523,9 +485,8 @@ class NetworkPlan:
     def halvings(self) -> tuple[Rounding, ...]:
         """Every stride-2 layer on the main path, in order, by how it rounds an odd size."""
         out: list[Rounding] = ["up" for conv in self.stem.convs if conv.stride == 2]
-        stem = self.stem
-        if stem.pool:
-            out.append("down" if stem.pool_aa and stem.pool_aa.avg else "up")
+        if self.stem.pool:
+            out.append(self.stem.pool.rounding)
         for block in self.blocks:
             if block.stride == 2:
                 aa = block.anti_alias
@@ -549,7 +510,8 @@ class NetworkPlan:
     def depth(self) -> int:
         """Weighted layers on the main path: stem convs (ResNet-RS's pool conv too), branch
         convs, classifier."""
-        stem = len(self.stem.convs) + (1 if self.stem.pool_conv else 0)
+        pool = self.stem.pool
+        stem = len(self.stem.convs) + (len(pool.convs) if pool else 0)
         return stem + sum(len(b.convs) for b in self.blocks) + 1
 
     @property
@@ -557,8 +519,8 @@ class NetworkPlan:
         """Every 2-D convolution with weights (those inside attention modules included), in the
         order the modules are registered."""
         out = list(self.stem.convs)
-        if self.stem.pool_conv:
-            out.append(self.stem.pool_conv)
+        if self.stem.pool:
+            out += self.stem.pool.convs
         for block in self.blocks:
             out += block.convs
             if block.attention:
@@ -569,8 +531,8 @@ class NetworkPlan:
     @property
     def norms(self) -> tuple[Norm, ...]:
         out = list(self.stem.norms)
-        if self.stem.pool_norm:
-            out.append(self.stem.pool_norm)
+        if self.stem.pool:
+            out += self.stem.pool.norms
         for block in self.blocks:
             out += [*block.norms, *block.shortcut_norms]
         if self.head.final_norm:

@@ -7,12 +7,14 @@ The plan's types live in :mod:`resgen.plan`; the layers they hold in :mod:`resge
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
 from resgen import naming
-from resgen.components import attention, norm
-from resgen.naming import StemPoolNames, block_names, stage_names, stem_names, stem_pool_names
+from resgen.components import attention, norm, stem_pool
+from resgen.components.stem_pool import At, StemPool
+from resgen.naming import block_names, stage_names, stem_names
 from resgen.plan import (
     Block,
     BlockClass,
@@ -22,12 +24,11 @@ from resgen.plan import (
     ShortcutRule,
     Stage,
     Stem,
-    StemPoolKind,
 )
-from resgen.plan_layers import AntiAlias, AntiAliasKind, Conv, Norm, conv_out
+from resgen.plan_layers import AntiAlias, AntiAliasKind, Conv, Norm
 from resgen.pretrained import preprocessing
 from resgen.spec import Spec, StageSpec
-from resgen.stages import StageKind, stage_kind, stage_widths, stem_pool_kind, stem_widths
+from resgen.stages import StageKind, stage_kind, stage_widths, stem_widths
 
 
 def _anti_alias(spec: Spec) -> AntiAliasKind | None:
@@ -134,73 +135,33 @@ def _stem_convs(spec: Spec) -> _Layers:
     return _Layers(tuple(convs), tuple(norms), size)
 
 
-@dataclass(frozen=True)
-class _StemPool:
-    """What downsamples after the stem's convs, and the map size after it."""
-
-    kind: StemPoolKind | None
-    out_size: int
-    conv: Conv | None = None
-    norm: Norm | None = None
-    anti_alias: AntiAlias | None = None
-
-
-def _conv_pool(spec: Spec, names: StemPoolNames, channels: int, size: int) -> _StemPool:
-    """ResNet-RS: a 3x3 conv (stride 2, or 1 then the anti-aliasing pool), norm, activation."""
-    aa_kind = _anti_alias(spec)
-    conv = Conv(
-        *names.conv,
-        in_channels=channels,
-        out_channels=channels,
-        kernel=3,
-        stride=1 if aa_kind else 2,
-        groups=1,
+def _stem_pool(spec: Spec, channels: int, size: int) -> StemPool | None:
+    """The stem's pool, the kind ``stem.pool`` and ``anti_alias`` pick; none for cifar's."""
+    if spec.stem.type == "cifar":
+        return None
+    at = At(
+        channels=channels,
+        size=size,
+        anti_alias=_anti_alias(spec),
+        padding=spec.stem.pool_padding,
         bias=_bias(spec, normalized=True),
-        in_size=size,
+        norm=functools.partial(_norm, spec),
     )
-    size = conv.out_size
-    anti_alias = None
-    if aa_kind:
-        anti_alias = AntiAlias(aa_kind, *names.anti_alias, channels, size)
-        size = anti_alias.out_size
-    return _StemPool("conv", size, conv, _norm(spec, *names.norm, channels), anti_alias)
-
-
-def _stem_pool(spec: Spec, channels: int, size: int) -> _StemPool:
-    """The stem's pool: max (3x3/2), avg or blur (anti-aliased), conv (ResNet-RS), or none."""
-    kind = stem_pool_kind(spec)
-    if kind is None:
-        return _StemPool(None, size)
-    names = stem_pool_names(kind, _anti_alias(spec) is not None)
-    if kind == "conv":
-        return _conv_pool(spec, names, channels, size)
-    if kind == "max":
-        return _StemPool("max", conv_out(size, 3, 2, 1))
-    aa_kind: AntiAliasKind = "avg" if kind == "avg" else "blur"
-    aa_names = names.pool if kind == "avg" else names.anti_alias
-    anti_alias = AntiAlias(aa_kind, *aa_names, channels, size)
-    return _StemPool(kind, anti_alias.out_size, anti_alias=anti_alias)
+    return stem_pool.plan(spec.stem.pool, spec.anti_alias, at)
 
 
 def _plan_stem(spec: Spec) -> Stem:
     convs = _stem_convs(spec)
     channels = convs.convs[-1].out_channels
-    pool = _stem_pool(spec, channels, convs.out_size)
     return Stem(
         kind=spec.stem.type,
         convs=convs.convs,
         norms=convs.norms,
-        pool=pool.kind is not None,
-        pool_padding=spec.stem.pool_padding,
         in_channels=spec.input.channels,
         in_size=spec.input.size,
         out_channels=channels,
         conv_out_size=convs.out_size,
-        out_size=pool.out_size,
-        pool_kind=pool.kind,
-        pool_conv=pool.conv,
-        pool_norm=pool.norm,
-        pool_aa=pool.anti_alias,
+        pool=_stem_pool(spec, channels, convs.out_size),
         torch_act=naming.torch_activation(spec.activation),
     )
 

@@ -128,6 +128,12 @@ def _check_block_knobs(spec: Spec) -> Problems:
     return problems
 
 
+def _pool_pads(spec: Spec) -> bool:
+    """The stem's pool takes ``stem.pool_padding`` (the 3x3/2 max pool)."""
+    kind = stem_pool_kind(spec)
+    return kind is not None and kind.padding
+
+
 def _check_stem(spec: Spec) -> Problems:
     problems: Problems = []
     stem = spec.stem
@@ -163,7 +169,7 @@ def _check_stem(spec: Spec) -> Problems:
         problems.append(
             (("stem", "pool_padding"), "the cifar stem has no max pool; remove pool_padding")
         )
-    elif stem.pool_padding != "ignore" and stem_pool_kind(spec) != "max":
+    elif stem.pool_padding != "ignore" and not _pool_pads(spec):
         problems.append(
             (
                 ("stem", "pool_padding"),
@@ -281,10 +287,9 @@ def _downsamplings(spec: Spec) -> list[_Step]:
     steps: list[_Step] = []
     if spec.stem.type != "cifar":
         steps.append((("input", "size"), "the stem's downsampling", "up"))
-        # The pool (or what replaces it) rounds down where a 2x2 average pool takes its stride.
-        pool = stem_pool_kind(spec)
-        avg = spec.anti_alias == "avg" and pool in ("avg", "conv")
-        rounding: Rounding = "down" if avg else "up"
+        # The pool (or what replaces it) rounds down where a 2x2 average pool takes its stride:
+        # with average anti-aliasing, every stem pool kind's.
+        rounding: Rounding = "down" if spec.anti_alias == "avg" else "up"
         steps.append((("input", "size"), "the stem's downsampling", rounding))
     for i, stage in enumerate(spec.stages):
         if stage.stride == 2:

@@ -15,11 +15,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from resgen.components import activation, attention, norm
+from resgen.components import activation, attention, norm, stem_pool
 from resgen.components.activation import Activation
 from resgen.components.attention import AttentionSpec
 from resgen.components.base import SpecModel as _Model
 from resgen.components.norm import NormType
+from resgen.components.stem_pool import StemPoolWord
 from resgen.pretrained import PretrainedSpec
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -97,12 +98,7 @@ class StemSpec(_Model):
         "channels/2, channels. timm's tiered stem (resnet26t, resnet50t, ...) is [24, 32, 64] "
         "(timm: `stem_type='deep_tiered'`, 3 * (stem_width // 4), stem_width, 2 * stem_width).",
     )
-    pool: Literal["max", "conv"] = Field(
-        "max",
-        description="What downsamples after the stem's convs. max: a 3x3/2 max pool. conv: a "
-        "3x3/2 conv (as wide as the stem), norm and activation, as in ResNet-RS (Bello et al. "
-        "2021) (timm: `replace_stem_pool=True`). The cifar stem has neither.",
-    )
+    pool: StemPoolWord = Field("max", description=stem_pool.DESCRIPTION)
     pool_padding: Literal["ignore", "zeros"] = Field(
         "ignore",
         description=(

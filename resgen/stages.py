@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from resgen.plan import StemPoolKind
+from resgen.components import stem_pool
+from resgen.components.stem_pool import StemPoolKind
 from resgen.spec import BottleneckBlockSpec, Spec, StageSpec
 
 
@@ -75,10 +76,7 @@ def stem_widths(spec: Spec) -> tuple[int, ...]:
 
 
 def stem_pool_kind(spec: Spec) -> StemPoolKind | None:
+    """The kind of the stem's pool ``stem.pool`` and ``anti_alias`` pick; None for cifar's."""
     if spec.stem.type == "cifar":
         return None
-    if spec.stem.pool == "conv":
-        return "conv"
-    if spec.anti_alias == "none":
-        return "max"
-    return spec.anti_alias
+    return stem_pool.kind(spec.stem.pool, spec.anti_alias)

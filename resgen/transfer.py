@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from resgen import naming
-from resgen.components import attention, norm
-from resgen.naming import block_names, stem_kinds, stem_names, stem_pool_names
+from resgen.components import attention, norm, stem_pool
+from resgen.naming import block_names, stem_kinds, stem_names
 
 if TYPE_CHECKING:
     import keras
@@ -82,10 +82,8 @@ def _stem_table() -> dict[tuple[LayerKind, str], str]:
         for torch_conv, keras_conv, torch_norm, keras_norm in stem_names(kind):
             table[("conv", torch_conv)] = keras_conv
             table[("norm", torch_norm)] = keras_norm
-    for anti_aliased in (False, True):  # ResNet-RS's conv in place of the max pool
-        pool = stem_pool_names("conv", anti_aliased)
-        table[("conv", pool.conv[0])] = pool.conv[1]
-        table[("norm", pool.norm[0])] = pool.norm[1]
+    for kind, torch_name, keras_name in stem_pool.weights():  # ResNet-RS's conv pool
+        table[(cast(LayerKind, kind), torch_name)] = keras_name
     return table
 
 

@@ -331,9 +331,9 @@ def plan_state_dict(plan: Any) -> list[tuple[str, list[int]]]:
         keys += _conv_keys(conv) + (
             _norm_keys(norm.torch_name, norm.channels, group) if norm else []
         )
-    if plan.stem.pool_conv and plan.stem.pool_norm:
-        norm = plan.stem.pool_norm
-        keys += _conv_keys(plan.stem.pool_conv) + _norm_keys(norm.torch_name, norm.channels, group)
+    pool = plan.stem.pool
+    for conv, norm in zip(pool.convs, pool.norms, strict=True) if pool else ():
+        keys += _conv_keys(conv) + _norm_keys(norm.torch_name, norm.channels, group)
     for block in plan.blocks:
         norms = list(block.norms)
         if block.preact:
