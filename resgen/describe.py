@@ -55,7 +55,7 @@ def _around(block: BlockClass) -> list[str]:
     )
     extras = []
     if block.anti_alias:
-        pool = "a 2x2/2 average pool" if block.avg_anti_alias else "a blur pool"
+        pool = block.anti_alias.phrase
         extras.append(f"{pool} takes the 3x3's stride after its activation (anti-aliasing)")
     if block.attention:
         extras.append(block.attention.sentence)

@@ -130,15 +130,15 @@ def _shared_constants(plan: NetworkPlan) -> list[Constant]:
     return out
 
 
+def _anti_alias_helpers(plan: NetworkPlan) -> list[str]:
+    """The class the anti-aliasing kind builds, where it has one (the blur pool)."""
+    aa = plan.anti_alias
+    return [aa.helper] if aa is not None and aa.helper else []
+
+
 def _late_helpers(plan: NetworkPlan) -> list[str]:
-    """Helper classes or functions after the attention kinds': anti-aliasing, stochastic
-    depth."""
-    out = []
-    if plan.blur_pool:
-        out.append("blur_pool")
-    if plan.drop_path:
-        out.append("drop_path")
-    return out
+    """Helper functions after the attention kinds': stochastic depth."""
+    return ["drop_path"] if plan.drop_path else []
 
 
 def torch_page(plan: NetworkPlan) -> Page:
@@ -156,7 +156,7 @@ def torch_page(plan: NetworkPlan) -> Page:
         constants=tuple(constants),
         helpers=tuple(helpers),
         attention=plan.attention_kinds,
-        late_helpers=tuple(_late_helpers(plan)),
+        late_helpers=(*_anti_alias_helpers(plan), *_late_helpers(plan)),
         stage_fields=fields,
         input_shape=(stem.in_channels, stem.in_size, stem.in_size),
         norm=plan.norm.kind,
@@ -226,12 +226,10 @@ def keras_page(plan: NetworkPlan) -> Page:
         layers.append("zero_pad_shortcut")
     if pool_pad is not None and pool_pad.layer == "NegInfPadding2D":
         layers.append("neg_inf_padding")
-    if plan.blur_pool:
-        layers.append("blur_pool")
+    layers += _anti_alias_helpers(plan)
     act = activation.kind(plan.activation)
     if act.keras_helper:
         layers.append(act.keras_helper)
-    late = [name for name in _late_helpers(plan) if name != "blur_pool"]
     stdlib = ["import sys"] if limit is not None else []
     if plan.mixed:
         stdlib.append("from collections.abc import Callable")
@@ -255,7 +253,7 @@ def keras_page(plan: NetworkPlan) -> Page:
         helpers=(*layers, "conv2d"),
         norm=plan.norm.kind,
         attention=plan.attention_kinds,
-        late_helpers=tuple(late),
+        late_helpers=tuple(_late_helpers(plan)),
         stage_fields=_stage_fields(plan, "keras"),
         input_shape=(stem.in_size, stem.in_size, stem.in_channels),
         recursion_limit=limit,

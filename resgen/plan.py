@@ -18,12 +18,13 @@ from typing import Literal
 
 from resgen import naming
 from resgen.components.activation import Activation
+from resgen.components.anti_alias import AntiAliasKind
 from resgen.components.attention import Attention, AttentionKind
 from resgen.components.attention import ordered as attention_order
 from resgen.components.norm import NormSettings, NormType
 from resgen.components.stem_pool import StemPool
 from resgen.naming import block_names
-from resgen.plan_layers import AntiAlias, AntiAliasKind, Conv, Norm, conv_out
+from resgen.plan_layers import AntiAlias, Conv, Norm, conv_out
 from resgen.pretrained import Preprocessing
 from resgen.spec import Shortcut
 
@@ -212,14 +213,6 @@ class BlockClass:
         return self.attention.arguments if self.attention else ()
 
     @property
-    def avg_anti_alias(self) -> bool:
-        return self.anti_alias == "avg"
-
-    @property
-    def blur_anti_alias(self) -> bool:
-        return self.anti_alias == "blur"
-
-    @property
     def zero_init_norm(self) -> str:
         """The branch's last norm, zeroed when ``zero_init_residual`` is set."""
         return self.torch.norm(len(self.conv_bias))
@@ -405,7 +398,7 @@ class NetworkPlan:
     stages: tuple[Stage, ...]
     head: Head
     activation: Activation = "relu"
-    anti_alias: AntiAliasKind | None = None
+    anti_alias: AntiAliasKind | None = None  # every block class's (the file defines its helper)
     drop_path_rate: float = 0.0  # the last block's; block i of N drops with rate * i / (N - 1)
     preprocessing: Preprocessing | None = None  # how the weights expect images (planner sets it)
     output_stride: int = 32  # the factories' default (spec's output_stride)
@@ -462,12 +455,6 @@ class NetworkPlan:
         return tuple(name for kind in self.attention_kinds for name in kind.arguments)
 
     @property
-    def blur_pool(self) -> bool:
-        """Blur anti-aliasing: every block class takes the spec's anti-aliasing, so the file
-        defines the blur pool its blocks (and the stem, where it has a pool) build."""
-        return self.anti_alias == "blur"
-
-    @property
     def drop_path(self) -> bool:
         return self.drop_path_rate > 0
 
@@ -490,7 +477,7 @@ class NetworkPlan:
         for block in self.blocks:
             if block.stride == 2:
                 aa = block.anti_alias
-                out.append("down" if aa and aa.avg else "up")  # (a stride-1 blur keeps sizes)
+                out.append(aa.rounding if aa else "up")
         return tuple(out)
 
     @property

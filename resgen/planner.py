@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from resgen import naming
-from resgen.components import attention, norm, stem_pool
+from resgen.components import anti_alias, attention, norm, stem_pool
+from resgen.components.anti_alias import AntiAliasKind
 from resgen.components.stem_pool import At, StemPool
 from resgen.naming import block_names, stage_names, stem_names
 from resgen.plan import (
@@ -25,14 +26,14 @@ from resgen.plan import (
     Stage,
     Stem,
 )
-from resgen.plan_layers import AntiAlias, AntiAliasKind, Conv, Norm
+from resgen.plan_layers import AntiAlias, Conv, Norm
 from resgen.pretrained import preprocessing
 from resgen.spec import Spec, StageSpec
 from resgen.stages import StageKind, stage_kind, stage_widths, stem_widths
 
 
 def _anti_alias(spec: Spec) -> AntiAliasKind | None:
-    return None if spec.anti_alias == "none" else spec.anti_alias
+    return anti_alias.kind(spec.anti_alias)
 
 
 def _norm(spec: Spec, torch_name: str, keras_name: str, channels: int) -> Norm:
@@ -209,9 +210,10 @@ def _branch(
     last conv has none), and the anti-aliasing pool that takes a strided 3x3's stride (timm's
     rule: a blur pool also runs, at stride 1, where a dilated stage's dilation grows)."""
     preact = spec.block.preact
-    blur_at_1 = dilation_grows and _anti_alias(spec) == "blur"
-    wanted = stride == 2 or blur_at_1
-    aa_kind = _anti_alias(spec) if wanted and shapes[strided][2] == 3 else None
+    spec_aa = _anti_alias(spec)
+    at_1 = dilation_grows and spec_aa is not None and spec_aa.dilation_grows
+    wanted = stride == 2 or at_1
+    aa_kind = spec_aa if wanted and shapes[strided][2] == 3 else None
     convs: list[Conv] = []
     norms: list[Norm] = []
     anti_alias = None

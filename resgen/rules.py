@@ -7,9 +7,9 @@ Messages say what to change, not only what is wrong.
 from __future__ import annotations
 
 from resgen import pretrained
-from resgen.components import attention, norm
+from resgen.components import anti_alias, attention, norm
 from resgen.plan import NetworkPlan, Rounding, smallest_input
-from resgen.plan_layers import anti_alias_out, conv_out
+from resgen.plan_layers import conv_out
 from resgen.spec import BottleneckBlockSpec, Spec
 from resgen.stages import stage_kind, stage_widths, stem_pool_kind, stem_widths
 
@@ -285,21 +285,22 @@ def _downsamplings(spec: Spec) -> list[_Step]:
     """Every stride-2 layer on the main path, in order: where a problem is reported, what to
     call it, and how it rounds an odd size."""
     steps: list[_Step] = []
+    aa = anti_alias.kind(spec.anti_alias)
     if spec.stem.type != "cifar":
         steps.append((("input", "size"), "the stem's downsampling", "up"))
-        # The pool (or what replaces it) rounds down where a 2x2 average pool takes its stride:
-        # with average anti-aliasing, every stem pool kind's.
-        rounding: Rounding = "down" if spec.anti_alias == "avg" else "up"
+        # The pool (or what replaces it) rounds as the anti-aliasing pool that takes its stride
+        # (a 2x2 average pool rounds down), else up.
+        rounding: Rounding = aa.rounding if aa else "up"
         steps.append((("input", "size"), "the stem's downsampling", rounding))
     for i, stage in enumerate(spec.stages):
         if stage.stride == 2:
-            rounding = "down" if spec.anti_alias == "avg" else "up"
+            rounding = aa.rounding if aa else "up"
             steps.append((("stages", i, "stride"), f"stage {i + 1}", rounding))
     return steps
 
 
 def _halve(size: int, rounding: Rounding) -> int:
-    return anti_alias_out(size, "avg") if rounding == "down" else conv_out(size, 3, 2, 1)
+    return conv_out(size, 2, 2, 0) if rounding == "down" else conv_out(size, 3, 2, 1)
 
 
 def _check_sizes(spec: Spec) -> Problems:
@@ -320,7 +321,8 @@ def _check_sizes(spec: Spec) -> Problems:
 def _check_even_maps(spec: Spec, plan: NetworkPlan) -> Problems:
     """Average-pool anti-aliasing rounds down where the shortcut rounds up: an odd map before a
     strided block makes the two disagree (timm raises at run time; resgen says it here)."""
-    if spec.anti_alias != "avg" or spec.shortcut == "none":
+    aa = anti_alias.kind(spec.anti_alias)
+    if aa is None or aa.rounding != "down" or spec.shortcut == "none":
         return []
     multiple = 2 ** len(plan.halvings)
     for block in plan.blocks:
@@ -328,7 +330,7 @@ def _check_even_maps(spec: Spec, plan: NetworkPlan) -> Problems:
             return [
                 (
                     ("input", "size"),
-                    f"anti_alias avg halves rounding down while the shortcut rounds up, so "
+                    f"anti_alias {aa.type} halves rounding down while the shortcut rounds up, so "
                     f"stage {block.stage} must start on an even map, not {block.in_size} x "
                     f"{block.in_size}; use a multiple of {multiple} (e.g. "
                     f"{max(multiple, 224 // multiple * multiple)})",

@@ -15,8 +15,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from resgen.components import activation, attention, norm, stem_pool
+from resgen.components import activation, anti_alias, attention, norm, stem_pool
 from resgen.components.activation import Activation
+from resgen.components.anti_alias import AntiAliasWord
 from resgen.components.attention import AttentionSpec
 from resgen.components.base import SpecModel as _Model
 from resgen.components.norm import NormType
@@ -228,7 +229,6 @@ class NormSpec(_Model):
 
 
 Shortcut = Literal["zero_pad", "projection", "always_projection", "avg_projection", "none"]
-AntiAlias = Literal["none", "avg", "blur"]
 
 
 class Spec(_Model):
@@ -282,16 +282,7 @@ class Spec(_Model):
     )
     norm: NormSpec = Field(default_factory=NormSpec)
     activation: Activation = Field("relu", description=activation.DESCRIPTION)
-    anti_alias: AntiAlias = Field(
-        "none",
-        description="Anti-aliased downsampling (Zhang 2019): each strided block's 3x3 conv runs "
-        "at stride 1 and a pool after its activation takes the stride; shortcuts are unchanged. "
-        "avg: a 2x2/2 average pool (rounds down: every strided block must start on an even "
-        "map). blur: a [1, 2, 1] x [1, 2, 1] / 16 depthwise filter, reflect-padded, stride 2. "
-        "In the stem, avg replaces the max pool by a 2x2/2 average pool and blur makes it a "
-        "3x3/1 max pool then the blur; with `stem.pool: conv` the conv runs at stride 1 and the "
-        "pool follows it (timm: `aa_layer`, nn.AvgPool2d or BlurPool2d).",
-    )
+    anti_alias: AntiAliasWord = Field("none", description=anti_alias.DESCRIPTION)
     drop_path_rate: float = Field(
         0.0,
         ge=0,

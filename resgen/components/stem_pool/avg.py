@@ -36,4 +36,6 @@ class AvgPool(StemPool):
 
 def plan(at: At) -> AvgPool:
     names = stem_pool_names(KIND.type, anti_aliased=True)
-    return AvgPool(at.channels, at.size, AntiAlias("avg", *names.pool, at.channels, at.size))
+    return AvgPool(
+        at.channels, at.size, AntiAlias(AvgPool.anti_aliased(at), *names.pool, at.channels, at.size)
+    )

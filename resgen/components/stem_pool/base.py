@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from resgen import naming
-from resgen.plan_layers import AntiAlias, AntiAliasKind, Conv, Norm
+from resgen.components.anti_alias.base import AntiAliasKind
+from resgen.plan_layers import AntiAlias, Conv, Norm
 
 Rounding = Literal["up", "down"]
 
@@ -51,6 +52,13 @@ class StemPool:
     @property
     def kind(self) -> StemPoolKind:
         return self.KIND
+
+    @staticmethod
+    def anti_aliased(at: At) -> AntiAliasKind:
+        """The spec's anti-aliasing, for a kind picked only with one."""
+        if at.anti_alias is None:
+            raise ValueError("this stem pool kind is picked only with anti-aliasing")
+        return at.anti_alias
 
     @property
     def torch_name(self) -> str:
@@ -96,9 +104,10 @@ class StemPool:
 
     @property
     def rounding(self) -> Rounding:
-        """How it halves an odd size: a 2x2 average pool rounds down, the rest up."""
+        """How it halves an odd size: as the anti-aliasing pool that takes its stride (a 2x2
+        average pool rounds down), else up."""
         aa = self.anti_alias
-        return "down" if aa is not None and aa.avg else "up"
+        return aa.rounding if aa is not None else "up"
 
     @property
     def params(self) -> int:

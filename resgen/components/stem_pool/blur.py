@@ -37,5 +37,7 @@ class BlurPool(StemPool):
 def plan(at: At) -> BlurPool:
     names = stem_pool_names(KIND.type, anti_aliased=True)
     return BlurPool(
-        at.channels, at.size, AntiAlias("blur", *names.anti_alias, at.channels, at.size)
+        at.channels,
+        at.size,
+        AntiAlias(BlurPool.anti_aliased(at), *names.anti_alias, at.channels, at.size),
     )
