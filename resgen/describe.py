@@ -8,13 +8,8 @@ from __future__ import annotations
 
 from resgen.backends import Backend
 from resgen.components import activation, norm
+from resgen.components import stem as stem_family
 from resgen.plan import BlockClass, NetworkPlan, Stage
-
-_STEMS = {
-    "imagenet": "a 7x7/2 conv stem",
-    "cifar": "a 3x3 conv stem",
-    "deep": "a deep stem (three 3x3 convs, ResNet-C)",
-}
 
 _SHORTCUTS = {
     "zero_pad": "option A: identity, with subsampling and zero channels appended where the "
@@ -98,10 +93,7 @@ def overview(plan: NetworkPlan) -> str:
 def stem_phrase(plan: NetworkPlan) -> str:
     """The stem in words: its convs, then its pool (or what replaces it)."""
     stem = plan.stem
-    phrase = _STEMS[stem.kind]
-    widths = [conv.out_channels for conv in stem.convs]
-    if stem.kind == "deep" and widths != [widths[2] // 2, widths[2] // 2, widths[2]]:
-        phrase = f"a deep stem (3x3 convs of {widths[0]}, {widths[1]} and {widths[2]} channels)"
+    phrase = stem_family.phrase(stem.kind, tuple(conv.out_channels for conv in stem.convs))
     if stem.pool is None:
         return phrase
     return f"{phrase} with {stem.pool.phrase}"

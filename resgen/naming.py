@@ -52,25 +52,22 @@ KERAS_MAX_POOL = "max" + POOL  # keras.applications' ``pooling="max"`` without t
 DROPOUT = ("dropout", "top_dropout")
 CLASSIFIER = ("fc", "predictions")
 
-# (torch conv, keras conv, torch norm, keras norm) for each stem conv.
-_STEM_NAMES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
-    "imagenet": (("conv1", "conv1" + CONV, "bn1", "conv1" + NORM),),
-    "cifar": (("conv1", "conv1" + CONV, "bn1", "conv1" + NORM),),
-    "deep": (
-        ("conv1.0", "conv1_1" + CONV, "conv1.1", "conv1_1" + NORM),
-        ("conv1.3", "conv1_2" + CONV, "conv1.4", "conv1_2" + NORM),
-        ("conv1.6", "conv1_3" + CONV, "bn1", "conv1" + NORM),
-    ),
-}
 
-
-def stem_names(kind: str) -> tuple[tuple[str, str, str, str], ...]:
-    """Names of the stem's convs and norms, in order."""
-    return _STEM_NAMES[kind]
-
-
-def stem_kinds() -> tuple[str, ...]:
-    return tuple(_STEM_NAMES)
+def stem_conv_names(count: int) -> tuple[tuple[str, str, str, str], ...]:
+    """(PyTorch conv, Keras conv, PyTorch norm, Keras norm) for each of a stem's ``count``
+    convs: one is torchvision's ``conv1``/``bn1``; several are timm's ``nn.Sequential``
+    ``conv1`` (conv, norm, activation each: ``conv1.0``, ``conv1.1``, ``conv1.3`` ...) whose
+    last norm is ``bn1``, Keras ``conv1_1_conv`` ... and ``conv1_bn``."""
+    if count == 1:
+        return (("conv1", "conv1" + CONV, "bn1", "conv1" + NORM),)
+    names = []
+    for i in range(count):
+        keras = f"conv1_{i + 1}"
+        torch_norm, keras_norm = f"conv1.{3 * i + 1}", keras + NORM
+        if i == count - 1:
+            torch_norm, keras_norm = "bn1", "conv1" + NORM
+        names.append((f"conv1.{3 * i}", keras + CONV, torch_norm, keras_norm))
+    return tuple(names)
 
 
 def keras_activation(kind: str) -> str:

@@ -22,6 +22,7 @@ from resgen.components.anti_alias import AntiAliasKind
 from resgen.components.attention import Attention, AttentionKind
 from resgen.components.attention import ordered as attention_order
 from resgen.components.norm import NormSettings, NormType
+from resgen.components.stem import StemKind
 from resgen.components.stem_pool import StemPool
 from resgen.naming import block_names
 from resgen.plan_layers import AntiAlias, Conv, Norm, conv_out
@@ -275,11 +276,11 @@ class Stage:
 
 @dataclass(frozen=True)
 class Stem:
-    """The layers before the first stage, and the pool (or what replaces it) after them: a
-    stem pool kind's record (:mod:`resgen.components.stem_pool`), None for a stem without one
-    (cifar)."""
+    """The layers before the first stage, of a stem kind (:mod:`resgen.components.stem`), and
+    the pool (or what replaces it) after them: a stem pool kind's record
+    (:mod:`resgen.components.stem_pool`), None for a stem without one (cifar)."""
 
-    kind: Literal["imagenet", "cifar", "deep"]
+    kind: StemKind
     convs: tuple[Conv, ...]
     norms: tuple[Norm, ...]
     in_channels: int
@@ -316,11 +317,6 @@ class Stem:
     def final_norm(self) -> Norm | None:
         """The norm after the last conv; None in pre-activation nets (the blocks norm first)."""
         return self.conv_norms[-1][1]
-
-    @property
-    def sequential(self) -> bool:
-        """Several convs, held in one ``nn.Sequential`` named ``conv1`` (timm's deep stem)."""
-        return len(self.convs) > 1
 
     @property
     def keras_feature(self) -> str:

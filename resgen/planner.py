@@ -13,9 +13,10 @@ from typing import Literal
 
 from resgen import naming
 from resgen.components import anti_alias, attention, norm, stem_pool
+from resgen.components import stem as stem_family
 from resgen.components.anti_alias import AntiAliasKind
 from resgen.components.stem_pool import At, StemPool
-from resgen.naming import block_names, stage_names, stem_names
+from resgen.naming import block_names, stage_names
 from resgen.plan import (
     Block,
     BlockClass,
@@ -109,10 +110,10 @@ class _Layers:
 def _stem_convs(spec: Spec) -> _Layers:
     """The stem's convs in order, each with its norm but a pre-activation stem's last."""
     preact = spec.block.preact
-    names = stem_names(spec.stem.type)
-    size, channels = spec.input.size, spec.input.channels
-    kernel, first_stride = {"deep": (3, 2), "imagenet": (7, 2), "cifar": (3, 1)}[spec.stem.type]
+    kind = stem_family.kind(spec.stem.type)
     widths = stem_widths(spec)
+    names = naming.stem_conv_names(len(widths))
+    size, channels = spec.input.size, spec.input.channels
     convs: list[Conv] = []
     norms: list[Norm] = []
     for i, width in enumerate(widths):
@@ -123,8 +124,8 @@ def _stem_convs(spec: Spec) -> _Layers:
             keras_name=keras_conv,
             in_channels=channels,
             out_channels=width,
-            kernel=kernel,
-            stride=first_stride if i == 0 else 1,
+            kernel=kind.kernel,
+            stride=kind.first_stride if i == 0 else 1,
             groups=1,
             bias=_bias(spec, normalized),
             in_size=size,
@@ -138,7 +139,7 @@ def _stem_convs(spec: Spec) -> _Layers:
 
 def _stem_pool(spec: Spec, channels: int, size: int) -> StemPool | None:
     """The stem's pool, the kind ``stem.pool`` and ``anti_alias`` pick; none for cifar's."""
-    if spec.stem.type == "cifar":
+    if not stem_family.kind(spec.stem.type).pool:
         return None
     at = At(
         channels=channels,
@@ -155,7 +156,7 @@ def _plan_stem(spec: Spec) -> Stem:
     convs = _stem_convs(spec)
     channels = convs.convs[-1].out_channels
     return Stem(
-        kind=spec.stem.type,
+        kind=stem_family.kind(spec.stem.type),
         convs=convs.convs,
         norms=convs.norms,
         in_channels=spec.input.channels,

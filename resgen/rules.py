@@ -7,7 +7,7 @@ Messages say what to change, not only what is wrong.
 from __future__ import annotations
 
 from resgen import pretrained
-from resgen.components import anti_alias, attention, norm
+from resgen.components import anti_alias, attention, norm, stem
 from resgen.plan import NetworkPlan, Rounding, smallest_input
 from resgen.plan_layers import conv_out
 from resgen.spec import BottleneckBlockSpec, Spec
@@ -136,40 +136,37 @@ def _pool_pads(spec: Spec) -> bool:
 
 def _check_stem(spec: Spec) -> Problems:
     problems: Problems = []
-    stem = spec.stem
-    if stem.widths is not None and stem.type != "deep":
+    spec_stem = spec.stem
+    kind = stem.kind(spec_stem.type)
+    if spec_stem.widths is not None and not kind.takes_widths:
         problems.append(
             (
                 ("stem", "widths"),
-                f"only a deep stem has several convs to give widths; the {stem.type} stem has "
+                f"only a deep stem has several convs to give widths; the {kind.type} stem has "
                 "one (stem.channels)",
             )
         )
     elif (
-        stem.widths is not None
-        and "channels" in stem.model_fields_set
-        and stem.channels != stem.widths[-1]
+        spec_stem.widths is not None
+        and "channels" in spec_stem.model_fields_set
+        and spec_stem.channels != spec_stem.widths[-1]
     ):
         problems.append(
             (
                 ("stem", "channels"),
-                f"the stem outputs its last conv's width, {stem.widths[-1]} (stem.widths); "
-                f"leave channels out or make it {stem.widths[-1]}",
+                f"the stem outputs its last conv's width, {spec_stem.widths[-1]} (stem.widths); "
+                f"leave channels out or make it {spec_stem.widths[-1]}",
             )
         )
-    if stem.type == "deep" and stem.widths is None and stem.channels % 2:
+    problems += [(("stem", *path), message) for path, message in stem.check(spec_stem)]
+    if not kind.pool and spec_stem.pool_padding != "ignore":
         problems.append(
             (
-                ("stem", "channels"),
-                f"a deep stem halves its width in the first two convs; use an even number, "
-                f"not {stem.channels}",
+                ("stem", "pool_padding"),
+                f"the {kind.type} stem has no max pool; remove pool_padding",
             )
         )
-    if stem.type == "cifar" and stem.pool_padding != "ignore":
-        problems.append(
-            (("stem", "pool_padding"), "the cifar stem has no max pool; remove pool_padding")
-        )
-    elif stem.pool_padding != "ignore" and not _pool_pads(spec):
+    elif spec_stem.pool_padding != "ignore" and not _pool_pads(spec):
         problems.append(
             (
                 ("stem", "pool_padding"),
@@ -177,9 +174,9 @@ def _check_stem(spec: Spec) -> Problems:
                 "replaced, so remove pool_padding",
             )
         )
-    if stem.type == "cifar" and stem.pool != "max":
+    if not kind.pool and spec_stem.pool != "max":
         problems.append(
-            (("stem", "pool"), "the cifar stem has no pool to replace; remove stem.pool")
+            (("stem", "pool"), f"the {kind.type} stem has no pool to replace; remove stem.pool")
         )
     return problems
 
@@ -286,8 +283,10 @@ def _downsamplings(spec: Spec) -> list[_Step]:
     call it, and how it rounds an odd size."""
     steps: list[_Step] = []
     aa = anti_alias.kind(spec.anti_alias)
-    if spec.stem.type != "cifar":
+    kind = stem.kind(spec.stem.type)
+    if kind.first_stride == 2:
         steps.append((("input", "size"), "the stem's downsampling", "up"))
+    if kind.pool:
         # The pool (or what replaces it) rounds as the anti-aliasing pool that takes its stride
         # (a 2x2 average pool rounds down), else up.
         rounding: Rounding = aa.rounding if aa else "up"

@@ -15,12 +15,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from resgen.components import activation, anti_alias, attention, norm, stem_pool
+from resgen.components import activation, anti_alias, attention, norm, stem, stem_pool
 from resgen.components.activation import Activation
 from resgen.components.anti_alias import AntiAliasWord
 from resgen.components.attention import AttentionSpec
 from resgen.components.base import SpecModel as _Model
 from resgen.components.norm import NormType
+from resgen.components.stem import StemType
 from resgen.components.stem_pool import StemPoolWord
 from resgen.pretrained import PretrainedSpec
 
@@ -76,14 +77,7 @@ class InputSpec(_Model):
 class StemSpec(_Model):
     """The layers before the first stage."""
 
-    type: Literal["imagenet", "cifar", "deep"] = Field(
-        "imagenet",
-        description=(
-            "imagenet: 7x7/2 conv, norm, ReLU, 3x3/2 max pool. cifar: 3x3/1 conv, norm, ReLU. "
-            "deep (ResNet-C): three 3x3 convs (channels/2 with stride 2, channels/2, channels), "
-            "norm and ReLU after each, then the max pool."
-        ),
-    )
+    type: StemType = Field("imagenet", description=stem.DESCRIPTION)
     channels: int = Field(
         64,
         ge=1,

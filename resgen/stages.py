@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from resgen.components import stem_pool
+from resgen.components import stem, stem_pool
 from resgen.components.stem_pool import StemPoolKind
 from resgen.spec import BottleneckBlockSpec, Spec, StageSpec
 
@@ -67,16 +67,12 @@ def stage_widths(spec: Spec, stage: StageSpec) -> tuple[int, int, int]:
 def stem_widths(spec: Spec) -> tuple[int, ...]:
     """The output width of each stem conv: a deep stem's three (``stem.widths``, else
     channels/2, channels/2, channels), the other stems' one."""
-    stem = spec.stem
-    if stem.type != "deep":
-        return (stem.channels,)
-    if stem.widths is not None:
-        return tuple(stem.widths)
-    return (stem.channels // 2, stem.channels // 2, stem.channels)
+    return stem.widths(spec.stem)
 
 
 def stem_pool_kind(spec: Spec) -> StemPoolKind | None:
-    """The kind of the stem's pool ``stem.pool`` and ``anti_alias`` pick; None for cifar's."""
-    if spec.stem.type == "cifar":
+    """The kind of the stem's pool ``stem.pool`` and ``anti_alias`` pick; None for a stem
+    without one (cifar's)."""
+    if not stem.kind(spec.stem.type).pool:
         return None
     return stem_pool.kind(spec.stem.pool, spec.anti_alias)

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from resgen import naming
-from resgen.components import attention, norm, stem_pool
-from resgen.naming import block_names, stem_kinds, stem_names
+from resgen.components import attention, norm, stem, stem_pool
+from resgen.naming import block_names
 
 if TYPE_CHECKING:
     import keras
@@ -78,11 +78,7 @@ class TransferError(ValueError):
 
 def _stem_table() -> dict[tuple[LayerKind, str], str]:
     table: dict[tuple[LayerKind, str], str] = {}
-    for kind in stem_kinds():
-        for torch_conv, keras_conv, torch_norm, keras_norm in stem_names(kind):
-            table[("conv", torch_conv)] = keras_conv
-            table[("norm", torch_norm)] = keras_norm
-    for kind, torch_name, keras_name in stem_pool.weights():  # ResNet-RS's conv pool
+    for kind, torch_name, keras_name in (*stem.weights(), *stem_pool.weights()):
         table[(cast(LayerKind, kind), torch_name)] = keras_name
     return table
 

@@ -21,7 +21,7 @@ from helpers import shipped_specs, spec_path
 from jinja2 import meta, nodes
 from pydantic import BaseModel
 
-from resgen.components import anti_alias, attention, norm, stem_pool
+from resgen.components import anti_alias, attention, norm, stem, stem_pool
 from resgen.page import keras_page, torch_page
 from resgen.plan import BlockClass, NetworkPlan, ShortcutRule
 from resgen.planner import build_plan
@@ -145,6 +145,7 @@ def literal_values(cls: type, field: str) -> tuple[str, ...]:
         ("keras/stem_pool", {"call"}),
         ("torch/anti_alias", {"init", "stem"}),
         ("keras/anti_alias", {"call", "stem"}),
+        ("torch/stem", {"init"}),
     ],
 )
 def test_one_template_per_kind_exporting_the_same_macros(folder: str, names: set[str]) -> None:
@@ -161,6 +162,8 @@ def test_one_template_per_kind_exporting_the_same_macros(folder: str, names: set
         assert kinds == {kind.KIND.type for kind in norm.KINDS}
     elif folder.endswith("stem_pool"):
         assert kinds == {kind.KIND.type for kind in stem_pool.KINDS}
+    elif folder.endswith("stem"):
+        assert kinds == {kind.KIND.type for kind in stem.KINDS}
     elif folder.endswith("anti_alias"):
         assert kinds == {kind.KIND.type for kind in anti_alias.KINDS}
     else:
