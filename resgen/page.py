@@ -234,8 +234,10 @@ def keras_page(plan: NetworkPlan) -> Page:
     if plan.mixed:
         stdlib.append("from collections.abc import Callable")
     framework = ["import keras", "from keras import layers"]
-    # Custom layers are typed Any, an attention helper's too (it computes with keras.ops).
+    # Custom layers are typed Any, an attention or norm helper's too (it computes with
+    # keras.ops).
     custom = any(kind.keras_layers for kind in plan.attention_kinds)
+    custom = custom or plan.norm.kind.keras_layers  # a norm kind's too
     if layers or custom:
         stdlib.append("from typing import Any, NamedTuple")
     else:

@@ -75,3 +75,19 @@ def test_the_cifar_stem_has_none() -> None:
         }
     )
     assert build_plan(spec).stem.pool is None
+
+
+def test_every_spec_choice_picks_one_kind() -> None:
+    """Whatever ``stem.pool`` and ``anti_alias`` a spec writes, exactly one kind is picked."""
+    pools = typing.get_args(StemSpec.model_fields["pool"].annotation)
+    anti_aliases = typing.get_args(Spec.model_fields["anti_alias"].annotation)
+    for pool in pools:
+        for anti_alias in anti_aliases:
+            picked = [
+                m
+                for m in stem_pool.KINDS
+                if m.KIND.word == pool
+                and (m.KIND.anti_alias is None or anti_alias in m.KIND.anti_alias)
+            ]
+            assert len(picked) == 1, (pool, anti_alias)
+            assert stem_pool.pick(pool, anti_alias) is picked[0]

@@ -139,7 +139,7 @@ def literal_values(cls: type, field: str) -> tuple[str, ...]:
         ("keras/shortcuts", {"shortcut"}),
         ("torch/attention", {"define", "init"}),
         ("keras/attention", {"define", "call"}),
-        ("torch/norm", {"define"}),
+        ("torch/norm", {"define", "reset"}),
         ("keras/norm", {"define"}),
         ("torch/stem_pool", {"init", "forward"}),
         ("keras/stem_pool", {"call"}),

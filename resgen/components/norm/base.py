@@ -36,6 +36,9 @@ class NormKind:
     # Attributes both sides must agree on: (PyTorch attribute, Keras attribute).
     matches: tuple[tuple[str, str], ...] = (("eps", "epsilon"),)
     params_per_channel: int = 2  # a weight and a bias per channel (affine)
+    # Its Keras helper defines a registered custom layer (typed ``Any``, computing with
+    # ``keras.ops``), where no built-in layer is its twin (EvoNorm, FRN).
+    keras_layers: bool = False
 
     @property
     def defines(self) -> tuple[str, ...]:

@@ -40,7 +40,8 @@ DESCRIPTION = (
 def pick(word: str, anti_alias: str) -> ModuleType:
     """The kind ``stem.pool: <word>`` picks under ``anti_alias: <anti_alias>``."""
     for module in KINDS:
-        if module.KIND.word == word and anti_alias in module.KIND.anti_alias:
+        words = module.KIND.anti_alias
+        if module.KIND.word == word and (words is None or anti_alias in words):
             return module
     raise LookupError(f"no stem pool kind for stem.pool {word!r}, anti_alias {anti_alias!r}")
 

@@ -20,7 +20,8 @@ class StemPoolKind:
 
     type: str  # its name; also its templates' (``templates/<backend>/stem_pool/<type>.py.j2``)
     word: str  # the ``stem.pool`` word that picks it
-    anti_alias: tuple[str, ...]  # the ``anti_alias`` words with which that word picks it
+    # The ``anti_alias`` words with which that word picks it; None: any (it takes whichever).
+    anti_alias: tuple[str, ...] | None
     choice: str | None = None  # its sentence in ``stem.pool``'s description (one kind a word)
     called: str = "pool"  # what the docstrings call it ("the stem's output before its pool")
     padding: bool = False  # takes ``stem.pool_padding`` (the 3x3/2 max pool pads)

@@ -15,7 +15,7 @@ ORDER = 40
 KIND = StemPoolKind(
     type="conv",
     word="conv",
-    anti_alias=("none", "avg", "blur"),
+    anti_alias=None,
     choice="conv: a 3x3/2 conv (as wide as the stem), norm and activation, as in ResNet-RS "
     "(Bello et al. 2021) (timm: `replace_stem_pool=True`).",
 )
