@@ -82,36 +82,15 @@ def torch_activation(kind: str) -> str:
     return STEM_ACTIVATION if kind == "relu" else "act"
 
 
-@dataclass(frozen=True)
-class StemPoolNames:
-    """Names of the layers that replace or follow the stem's max pool (PyTorch ``maxpool``).
-
-    ``conv``/``norm``/``anti_alias`` are (PyTorch path, Keras name) pairs: ResNet-RS's strided
-    conv is ``maxpool.0`` and its norm ``maxpool.1`` (``maxpool.2`` when an anti-aliasing pool
-    sits between them, timm's order); a blur stem is ``maxpool.0`` (a 3x3/1 max pool) then
-    ``maxpool.1`` (the blur).
-    """
-
-    pool: tuple[str, str]
-    conv: tuple[str, str]
-    norm: tuple[str, str]
-    anti_alias: tuple[str, str]
-
-
-def stem_pool_names(kind: str, anti_aliased: bool) -> StemPoolNames:
-    """Names in the stem's pool of ``kind`` (max, avg, blur, conv), anti-aliased or not."""
-    torch_pool, keras_pool = STEM_POOL
-    sequential = kind in ("blur", "conv")
-    index = 0
-    first = f"{torch_pool}.{index}" if sequential else torch_pool
-    conv = (first, STEM_POOL_KERAS + CONV)
-    pool = (first, keras_pool)
-    index += 1
-    anti_alias = (f"{torch_pool}.{index}", STEM_POOL_KERAS + AA)
-    if kind == "conv" and anti_aliased:
-        index += 1
-    norm = (f"{torch_pool}.{index}", STEM_POOL_KERAS + NORM)
-    return StemPoolNames(pool, conv, norm, anti_alias)
+def stem_pool_layer(index: int | None, keras_suffix: str) -> tuple[str, str]:
+    """A layer of the stem's pool, (PyTorch path, Keras name): PyTorch ``maxpool`` itself
+    (``index`` None) or ``maxpool.<index>`` inside its ``nn.Sequential`` (timm's order:
+    ResNet-RS's conv ``maxpool.0``, an anti-aliasing pool ``maxpool.1``, the norm after them; a
+    blur stem's 3x3/1 max pool ``maxpool.0``, the blur ``maxpool.1``); Keras ``pool1`` and the
+    suffix (``pool1_conv``, ``pool1_aa``, ``pool1_bn``, ``pool1_pool``)."""
+    torch_pool = STEM_POOL[0]
+    torch_name = torch_pool if index is None else f"{torch_pool}.{index}"
+    return torch_name, STEM_POOL_KERAS + keras_suffix
 
 
 def stage_names(stage: int) -> tuple[str, str]:

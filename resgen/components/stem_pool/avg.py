@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from resgen import naming
 from resgen.components.stem_pool.base import At, StemPool, StemPoolKind
-from resgen.naming import stem_pool_names
 from resgen.plan_layers import AntiAlias
 
 ORDER = 20
@@ -35,7 +35,6 @@ class AvgPool(StemPool):
 
 
 def plan(at: At) -> AvgPool:
-    names = stem_pool_names(KIND.type, anti_aliased=True)
-    return AvgPool(
-        at.channels, at.size, AntiAlias(AvgPool.anti_aliased(at), *names.pool, at.channels, at.size)
-    )
+    names = naming.stem_pool_layer(None, naming.POOL)  # keyless, in the max pool's place
+    pool = AntiAlias(AvgPool.anti_aliased(at), *names, at.channels, at.size)
+    return AvgPool(at.channels, at.size, pool)

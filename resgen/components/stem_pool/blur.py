@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from resgen import naming
 from resgen.components.stem_pool.base import At, StemPool, StemPoolKind
-from resgen.naming import stem_pool_names
 from resgen.plan_layers import AntiAlias
 
 ORDER = 30
@@ -35,9 +35,6 @@ class BlurPool(StemPool):
 
 
 def plan(at: At) -> BlurPool:
-    names = stem_pool_names(KIND.type, anti_aliased=True)
-    return BlurPool(
-        at.channels,
-        at.size,
-        AntiAlias(BlurPool.anti_aliased(at), *names.anti_alias, at.channels, at.size),
-    )
+    names = naming.stem_pool_layer(1, naming.AA)  # after the max pool, maxpool.0
+    blur = AntiAlias(BlurPool.anti_aliased(at), *names, at.channels, at.size)
+    return BlurPool(at.channels, at.size, blur)

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from resgen import naming
 from resgen.components.stem_pool.base import At, StemPool, StemPoolKind
-from resgen.naming import stem_pool_names
 from resgen.plan_layers import AntiAlias, Conv, Norm
 
 ORDER = 40
@@ -55,10 +55,19 @@ class ConvPool(StemPool):
         return "a 3x3/2 conv, norm and activation in place of the max pool (ResNet-RS)"
 
 
+def _names(anti_aliased: bool) -> tuple[tuple[str, str], tuple[str, str], tuple[str, str]]:
+    """(conv, anti-aliasing pool, norm) names, in timm's order: the norm is ``maxpool.2`` where
+    the anti-aliasing pool sits between them, ``maxpool.1`` otherwise."""
+    conv = naming.stem_pool_layer(0, naming.CONV)
+    aa = naming.stem_pool_layer(1, naming.AA)
+    norm = naming.stem_pool_layer(2 if anti_aliased else 1, naming.NORM)
+    return conv, aa, norm
+
+
 def plan(at: At) -> ConvPool:
-    names = stem_pool_names(KIND.type, at.anti_alias is not None)
+    conv_names, aa_names, norm_names = _names(at.anti_alias is not None)
     conv = Conv(
-        *names.conv,
+        *conv_names,
         in_channels=at.channels,
         out_channels=at.channels,
         kernel=3,
@@ -69,13 +78,13 @@ def plan(at: At) -> ConvPool:
     )
     aa = None
     if at.anti_alias:
-        aa = AntiAlias(at.anti_alias, *names.anti_alias, at.channels, conv.out_size)
-    return ConvPool(at.channels, at.size, conv, at.norm(*names.norm, at.channels), aa)
+        aa = AntiAlias(at.anti_alias, *aa_names, at.channels, conv.out_size)
+    return ConvPool(at.channels, at.size, conv, at.norm(*norm_names, at.channels), aa)
 
 
 def weights() -> Iterator[tuple[str, str, str]]:
     """Its weighted layers, anti-aliased or not: (layer kind, PyTorch path, Keras name)."""
     for anti_aliased in (False, True):
-        names = stem_pool_names(KIND.type, anti_aliased)
-        yield ("conv", *names.conv)
-        yield ("norm", *names.norm)
+        conv, _, norm = _names(anti_aliased)
+        yield ("conv", *conv)
+        yield ("norm", *norm)
