@@ -26,6 +26,7 @@ pytestmark = pytest.mark.reference
 
 TORCHVISION_LISTING = DATA / "torchvision_state_dicts.json"
 TIMM_LISTING = DATA / "timm_resnet_zoo.json"
+FAMILIES_LISTING = DATA / "timm_families.json"
 WRITER = REPO / "scripts" / "write_timm_listing.py"
 TOLERANCE = 1e-5
 # 64 px keeps every map even; at 80 px (20 -> 10 -> 5 -> 3) the last strided stage starts on an
@@ -125,3 +126,15 @@ def test_listing_is_current() -> None:
     assert writer.zoo_names() == ZOO_NAMES
     fresh = writer.to_json(writer.listing()) + "\n"
     assert fresh == TIMM_LISTING.read_text(encoding="utf-8")
+
+
+def test_families_listing_is_current() -> None:
+    """The committed listing of timm's six neighbouring residual modules is the writer's."""
+    timm = library("timm")
+    families = json.loads(FAMILIES_LISTING.read_text(encoding="utf-8"))
+    if timm.__version__ != families["timm"]:
+        pytest.skip(f"the listing was written from timm {families['timm']}, not {timm.__version__}")
+    writer = import_file(WRITER, "write_timm_listing")
+    assert len(writer.family_names()) == 87  # the count issue 20 names
+    fresh = writer.to_json(writer.families_listing()) + "\n"
+    assert fresh == FAMILIES_LISTING.read_text(encoding="utf-8")
