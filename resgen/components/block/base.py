@@ -129,17 +129,27 @@ class BranchContext:
 
 @dataclass(frozen=True)
 class Branch:
-    """A planned branch: its weighted layers in the order they are registered, the map size
-    after it, and the anti-aliasing pool that took a strided conv's stride."""
+    """A planned branch: its weighted layers in the order its PyTorch module registers them
+    (the state_dict's order), the map size after it, and the anti-aliasing pool that took a
+    strided conv's stride."""
 
-    convs: tuple[Conv, ...]
-    norms: tuple[Norm, ...]
+    layers: tuple[Conv | Norm, ...]
     out_size: int
     anti_alias: AntiAlias | None = None
 
     @property
+    def convs(self) -> tuple[Conv, ...]:
+        """Its 2-D convolutions, in order."""
+        return tuple(layer for layer in self.layers if isinstance(layer, Conv))
+
+    @property
+    def norms(self) -> tuple[Norm, ...]:
+        """Its norms, in order."""
+        return tuple(layer for layer in self.layers if isinstance(layer, Norm))
+
+    @property
     def params(self) -> int:
-        return sum(layer.params for layer in (*self.convs, *self.norms))
+        return sum(layer.params for layer in self.layers)
 
     @property
     def macs(self) -> int:
@@ -167,11 +177,10 @@ def standard_branch(context: BranchContext, strided: int, shapes: list[ConvShape
     aa_kind = context.anti_alias if shapes[strided][2] == 3 else None
     size = context.size
     stride = context.stride
-    convs: list[Conv] = []
-    norms: list[Norm] = []
+    layers: list[Conv | Norm] = []
     anti_alias = None
     if preact:
-        norms.append(Norm(*names.preact_norm, shapes[0][0], keras_act))
+        layers.append(Norm(*names.preact_norm, shapes[0][0], keras_act))
     for i, (cin, cout, kernel, groups) in enumerate(shapes):
         normalized = not (preact and i == len(shapes) - 1)
         conv = Conv(
@@ -184,14 +193,14 @@ def standard_branch(context: BranchContext, strided: int, shapes: list[ConvShape
             bias=context.bias(normalized),
             in_size=size,
         )
-        convs.append(conv)
+        layers.append(conv)
         size = conv.out_size
         if normalized:
-            norms.append(Norm(*names.norm(i + 1), cout, keras_act))
+            layers.append(Norm(*names.norm(i + 1), cout, keras_act))
         if i == strided and aa_kind is not None:
             anti_alias = AntiAlias(aa_kind, *names.anti_alias, cout, size, stride)
             size = anti_alias.out_size
-    return Branch(tuple(convs), tuple(norms), size, anti_alias)
+    return Branch(tuple(layers), size, anti_alias)
 
 
 def standard_weights(names: naming.BlockNames, convs: int) -> list[tuple[str, str, str]]:
