@@ -60,13 +60,16 @@ GROUPED = (
 
 
 def one_block(block_spec: dict[str, object], name: str = "counted") -> Spec:
-    bottleneck = block_spec["type"] == "bottleneck"
+    """One block of 16 channels on an 8 x 8 map, its input as wide as its output (a cifar
+    stem of that width: an identity shortcut)."""
+    model = block.SPECS[str(block_spec["type"])].model_validate(block_spec)
+    out = block.widths(model.type, block.knobs(model, model.type), 16, 1)[2]
     return Spec.model_validate(
         {
             "name": name,
             "num_classes": 5,
             "input": {"size": 8},
-            "stem": {"type": "cifar", "channels": 64 if bottleneck else 16},
+            "stem": {"type": "cifar", "channels": out},
             "block": block_spec,
             "stages": [{"blocks": 1, "channels": 16}],
         }
