@@ -142,7 +142,8 @@ def _to_inspect(
         if all(_hashes_to(file, entry.outputs[b]) for file, b in zip(files, backends, strict=True)):
             vouched.add(spec_path)
     try:
-        loaded, entries = _load_recorded([p for p in found if p not in vouched], backends, out)
+        missed = [p for p in found if p not in vouched]
+        loaded, entries = _load_recorded(missed, backends, out, cache.root)
     except SpecError:
         return _to_inspect(paths, backends, out, None)
     names.update((t.spec_path, t.spec.name) for t in loaded)
@@ -168,23 +169,29 @@ class _Entry:
 
 
 def _load_recorded(
-    spec_paths: Sequence[Path], backends: Sequence[Backend], out: Path
+    spec_paths: Sequence[Path], backends: Sequence[Backend], out: Path, cache_root: Path
 ) -> tuple[list[Target], list[_Entry]]:
-    """Load and render each spec, noting the files it read and the digests of its files."""
+    """Load and render each spec, noting the files it read and the digests of its files (the
+    templates compiled once, into Jinja's bytecode cache under ``cache_root``)."""
     if not spec_paths:
         return [], []
     from resgen.loader import recording_reads
+    from resgen.render import use_bytecode_cache
     from resgen.validate import load_planned
 
     rendered: list[Target] = []
     entries: list[_Entry] = []
-    for spec_path in spec_paths:
-        with recording_reads() as reads:
-            planned = load_planned(spec_path)
-        these = _rendered(spec_path, planned, backends, out)
-        outputs = {t.backend: _sha256(t.text.encode("utf-8")) for t in these}
-        entries.append(_Entry(spec_path, reads, planned.spec.name, outputs))
-        rendered += these
+    use_bytecode_cache(cache_root)
+    try:
+        for spec_path in spec_paths:
+            with recording_reads() as reads:
+                planned = load_planned(spec_path)
+            these = _rendered(spec_path, planned, backends, out)
+            outputs = {t.backend: _sha256(t.text.encode("utf-8")) for t in these}
+            entries.append(_Entry(spec_path, reads, planned.spec.name, outputs))
+            rendered += these
+    finally:
+        use_bytecode_cache(None)
     return rendered, entries
 
 

@@ -155,6 +155,7 @@ class BuildCache:
     """Entries under ``folder/build/``, one JSON file per spec path, for one generator."""
 
     def __init__(self, folder: Path, generator: str | None = None) -> None:
+        self.root = folder
         self.folder = folder / "build"
         self._generator = generator
 
@@ -248,7 +249,8 @@ class BuildCache:
     def _write(self, path: Path, payload: bytes) -> None:
         """A temporary file beside ``path`` moved into place (no fsync: a lost or truncated
         entry is only a miss)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)  # the user's own
+        path.parent.mkdir(mode=0o700, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".entry-", suffix=".tmp")
         try:
             with os.fdopen(handle, "wb") as stream:

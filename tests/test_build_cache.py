@@ -388,3 +388,34 @@ def test_the_cache_lives_in_the_user_cache_folder(monkeypatch: pytest.MonkeyPatc
     assert buildcache.cache_dir() == Path("/home/someone/.cache/resgen")
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert buildcache.cache_dir() == Path("/home/someone/.cache/resgen")
+
+
+def test_damaged_compiled_templates_are_compiled_again(project: Path, loads: list[str]) -> None:
+    """Jinja's bytecode cache sits beside the entries; a damaged file there is compiled again."""
+    render._environment.cache_clear()  # templates compiled by an earlier test are not written
+    assert run(project)[0] == 0
+    root = Path(os.environ["RESGEN_CACHE_DIR"])
+    (compiled,) = root.glob("jinja2-*")
+    assert len(list(compiled.iterdir())) > 10  # the templates a build uses
+    for path in compiled.iterdir():
+        path.write_bytes(path.read_bytes()[:40])
+    render._environment.cache_clear()  # this process compiled them already
+    for entry in entries():
+        entry.unlink()  # every spec is rendered again
+    loads.clear()
+    assert run(project, "--check") == (0, "all generated files are current\n")
+    assert sorted(loads) == sorted(SPECS)
+
+
+def test_compiled_templates_are_kept_only_where_no_one_else_can_write(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    try:
+        render.use_bytecode_cache(shared)
+        assert render._environment().bytecode_cache is None
+        render.use_bytecode_cache(tmp_path / "mine")
+        assert render._environment().bytecode_cache is not None
+        assert (tmp_path / "mine").stat().st_mode & 0o777 == 0o700
+    finally:
+        render.use_bytecode_cache(None)
