@@ -4,11 +4,11 @@ and rendering the specs that did not change.
 For each spec it renders, a build records an entry: the spec's inputs (the bytes of the spec and
 of every base it extends, each with the path it was read by; the source name its header prints;
 a fingerprint of the generator) and, per backend, the sha256 of the file the build writes. A
-later build whose spec has the same inputs takes that digest instead of rendering: the target
-is current exactly when the file on disk hashes to it. Anything else on disk (a missing file, a
-stale one, a hand-edited or foreign file) is then read and judged exactly as without a cache,
-and a file to be written is always rendered: the cache never supplies a file's contents, it only
-says which files need no work.
+later build skips a spec only when its inputs are the same and each of its files on disk hashes
+to that digest: each file is then byte for byte what a fresh build would write, so it is
+current. Every other spec (changed inputs; a missing, stale, hand-edited or foreign file) is
+read, rendered and its files judged exactly as without a cache: the cache never supplies a
+file's contents nor a finding, it only says which specs need no work.
 
 The generator's fingerprint covers resgen's version, every ``resgen/**/*.py`` and every template
 (their bytes), the Python version, and the installed versions of the libraries that shape a
