@@ -179,7 +179,7 @@ class BuildCache:
             entry = json.loads(self._file(key).read_bytes())
             if not isinstance(entry, dict) or entry.pop("check", None) != _checksum(entry):
                 return None
-        except (OSError, ValueError, TypeError):
+        except (OSError, ValueError, TypeError, RecursionError):  # RecursionError: deep JSON
             return None
         return entry
 
@@ -196,7 +196,7 @@ class BuildCache:
                 entry.get("format") != FORMAT
                 or entry.get("spec") != key
                 or entry.get("source") != source
-                or not isinstance(name, str)
+                or not (isinstance(name, str) and name.isascii() and name.isidentifier())
                 or not isinstance(outputs, dict)
                 or not isinstance(reads, list)
                 or not reads
@@ -208,6 +208,8 @@ class BuildCache:
             if not all(isinstance(digest, str) for digest in wanted.values()):
                 return None
             for path, digest in reads:
+                if not (isinstance(path, str) and isinstance(digest, str)):
+                    return None
                 if sha256(read_regular(path, MAX_FILE_BYTES, what="spec")) != digest:
                     return None
         except (ResgenError, OSError, KeyError, TypeError, ValueError, IndexError):
@@ -226,11 +228,15 @@ class BuildCache:
         first); files other backends rendered from the same inputs are kept. Never raises."""
         key = spec_key(spec_path)
         recorded = [[os.path.join(os.getcwd(), path), sha256(data)] for path, data in reads]
+        try:
+            generator = self.generator
+        except OSError:  # a file of resgen's unreadable: nothing to key an entry on
+            return
         if not recorded or recorded[0][0] != key:
             return
         entry = {
             "format": FORMAT,
-            "generator": self.generator,
+            "generator": generator,
             "spec": key,
             "source": source,
             "reads": recorded,

@@ -264,8 +264,9 @@ def _one_digest_changed(raw: bytes) -> bytes:
         lambda raw: b"\xff\xfe not json",
         lambda raw: b"[]",
         lambda raw: _one_digest_changed(raw),
+        lambda raw: b"[" * 100_000 + b"]" * 100_000,
     ],
-    ids=["empty", "truncated", "bytes", "a-list", "one-digest"],
+    ids=["empty", "truncated", "bytes", "a-list", "one-digest", "deep"],
 )
 def test_a_damaged_entry_is_ignored(
     project: Path, loads: list[str], damage: Callable[[bytes], bytes]
