@@ -204,7 +204,7 @@ def test_the_cache_finds_the_templates_where_render_does() -> None:
     assert buildcache.templates_dir() == render.templates_dir()
 
 
-def test_a_hand_edited_stale_or_missing_file_is_found_as_without_a_cache(
+def test_hand_edited_stale_missing_and_orphaned_files_are_found_as_without_a_cache(
     project: Path, loads: list[str]
 ) -> None:
     assert run(project)[0] == 0
@@ -215,6 +215,7 @@ def test_a_hand_edited_stale_or_missing_file_is_found_as_without_a_cache(
     (gen / "torch" / "resnet18.py").write_bytes(edited)
     shutil.copy(gen / "keras" / "resnet34.py", gen / "keras" / "seresnet18.py")  # another header
     (gen / "torch" / "plain20_cifar.py").unlink()
+    shutil.copy(gen / "torch" / "resnet34.py", gen / "torch" / "resnet99.py")  # no spec builds it
     loads.clear()
     cached = run(project, "--check")
     assert sorted(loads) == ["plain20_cifar", "resnet18", "seresnet18"]  # only where files differ
@@ -225,7 +226,8 @@ def test_a_hand_edited_stale_or_missing_file_is_found_as_without_a_cache(
         "missing: gen/torch/plain20_cifar.py: not built yet",
         "hand-edited: gen/torch/resnet18.py: edited by hand since it was generated",
         "stale: gen/keras/seresnet18.py: out of date with its spec or with resgen's templates",
-        "3 file(s) not current; run the same command without --check",
+        "orphaned: gen/torch/resnet99.py: generated, but no spec builds it now",
+        "4 file(s) not current; run the same command without --check",
     ]
     # the refusal, as without a cache: nothing is written
     code, output = run(project)
