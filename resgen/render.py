@@ -187,12 +187,12 @@ def use_bytecode_cache(folder: Path | None) -> None:
         return
     versions = sys.version_info
     place = folder / f"jinja2-{jinja2.__version__}-py{versions.major}.{versions.minor}"
+    uid = getattr(os, "getuid", None)  # no owners to check (Windows): compiled in memory
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         place.mkdir(mode=0o700, exist_ok=True)
-        owned = all(
-            (st := os.stat(p)).st_uid == os.getuid() and not st.st_mode & 0o022
-            for p in (folder, place)
+        owned = uid is not None and all(
+            (st := os.stat(p)).st_uid == uid() and not st.st_mode & 0o022 for p in (folder, place)
         )
     except OSError:
         owned = False
