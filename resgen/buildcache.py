@@ -48,14 +48,19 @@ LIBRARIES = ("jinja2", "markupsafe", "pydantic", "pydantic_core", "yaml")
 YAML); their installed distributions are part of the generator's fingerprint."""
 
 
-def cache_dir() -> Path:
-    """``$RESGEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/resgen``, else ``~/.cache/resgen``."""
+def cache_dir() -> Path | None:
+    """``$RESGEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/resgen``, else ``~/.cache/resgen``; None
+    when there is no home folder to put it in (then no cache is used)."""
     chosen = os.environ.get(CACHE_ENV)
     if chosen:
         return Path(chosen)
     xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "resgen"
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "resgen"
+    try:
+        return Path.home() / ".cache" / "resgen"
+    except RuntimeError:  # no $HOME and no password entry
+        return None
 
 
 def package_dir() -> Path:
@@ -160,8 +165,10 @@ class BuildCache:
         self._generator = generator
 
     @classmethod
-    def default(cls) -> BuildCache:
-        return cls(cache_dir())
+    def default(cls) -> BuildCache | None:
+        """The cache in :func:`cache_dir`, if there is one."""
+        folder = cache_dir()
+        return None if folder is None else cls(folder)
 
     @property
     def generator(self) -> str:

@@ -422,3 +422,17 @@ def test_compiled_templates_are_kept_only_where_no_one_else_can_write(tmp_path: 
         assert (tmp_path / "mine").stat().st_mode & 0o777 == 0o700
     finally:
         render.use_bytecode_cache(None)
+
+
+def test_without_a_home_folder_the_build_uses_no_cache(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv("RESGEN_CACHE_DIR")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(Path, "home", no_home)
+    assert buildcache.cache_dir() is None and buildcache.BuildCache.default() is None
+    assert run(project)[0] == 0
+    assert run(project) == (0, "nothing to do: every file is current\n")
