@@ -197,3 +197,22 @@ def test_keras_twin_of_the_unshipped_knobs(name: str, tmp_path: Path) -> None:
     torch_factory = generated_factory("torch", name, tmp_path)
     keras_factory = generated_factory("keras", name, tmp_path)
     assert check_round_trip(torch_factory, keras_factory, spec, 64, stateless=True) < 1e-4
+
+
+def test_convert_taps_the_stem_output_where_the_first_layer_reads_a_split(tmp_path: Path) -> None:
+    """resgen convert compares the two models at the stem's output too: with split_input the
+    first block's first Keras layer reads half of it, not all of it."""
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    from resgen.convert import keras_taps, torch_taps
+
+    spec = one_stage({"type": "sk_basic"}, 16, name="sk_taps")
+    render_generated(spec, tmp_path)
+    plan = build_plan(spec)
+    x = np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    torch_model = generated_factory("torch", spec.name, tmp_path)()
+    keras_model = generated_factory("keras", spec.name, tmp_path)()
+    ours = [a.shape for a in keras_taps(keras_model, plan, x)]
+    assert ours == [a.shape for a in torch_taps(torch_model, plan, x)]
+    assert ours[0] == (1, 16, 32, 32)
