@@ -154,16 +154,18 @@ class SelectiveKernelKnobs:
     def conv_phrase(self) -> str:
         """The selective-kernel conv in words."""
         paths = " and ".join(_path_words(kernel, rate) for kernel, rate in self.paths)
-        read = "each on its share of the input channels" if self.split_input else "each on all"
+        read = "each on its share of the input" if self.split_input else "each on all the input"
+        grouped = f", in {self.groups} groups" if self.groups > 1 else ""
         return (
-            f"a selective-kernel conv (paths: {paths}, {read}; a softmax attention over the "
-            f"paths of width channels * {self.rd_ratio:g} in multiples of {self.rd_divisor})"
+            f"a selective-kernel conv ({paths}, {read}{grouped}; a softmax over the paths "
+            f"from an attention of width channels * {self.rd_ratio:g} in multiples of "
+            f"{self.rd_divisor})"
         )
 
 
 def _path_words(kernel: int, rate: int) -> str:
     dilated = f" of dilation {rate}" if rate > 1 else ""
-    return f"a {kernel}x{kernel}{dilated}"
+    return f"a {kernel}x{kernel} path{dilated}"
 
 
 def knobs_of(spec: Any, groups: int = 1) -> dict[str, Any]:

@@ -78,8 +78,7 @@ class SkBottleneckKnobs(sk.SelectiveKernelKnobs, Knobs):
     width_per_group: int = 64
 
     def phrase(self, narrower: str) -> str:
-        grouped = f", its paths in {self.groups} groups" if self.groups > 1 else ""
-        return f"a 1x1 conv{narrower}, {self.conv_phrase()}{grouped} and a 1x1 conv"
+        return f"a 1x1 conv{narrower}, {self.conv_phrase()} and a 1x1 conv"
 
 
 def knobs(spec: Any) -> SkBottleneckKnobs:
