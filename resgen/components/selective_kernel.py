@@ -21,6 +21,7 @@ plain conv.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -31,6 +32,8 @@ from resgen.plan_layers import Conv, Norm
 
 # A rule's finding, as block kinds report them (``resgen.components.block.base.Finding``).
 Finding = tuple[tuple[str | int, ...], str]
+# The network's norm over (PyTorch path, Keras name, channels): ``BranchContext.norm``.
+MakeNorm = Callable[[str, str, int], Norm]
 
 KERNEL_SIZE = (3, 5)  # timm's default: a 3x3 path and a 5x5 one (a dilated 3x3 with keep_3x3)
 MAX_PATHS = 4
@@ -184,7 +187,7 @@ def knobs_of(spec: Any, groups: int = 1) -> dict[str, Any]:
 
 
 def conv_norm(
-    names: naming.BlockNames, k: int, shape: tuple[int, int, int], size: int, keras_act: str
+    names: naming.BlockNames, k: int, shape: tuple[int, int, int], size: int, norm: MakeNorm
 ) -> tuple[Conv, Norm]:
     """A ConvNormAct ``conv<k>`` ((in, out, kernel), stride 1, no bias) and its norm."""
     cin, cout, kernel = shape
@@ -198,10 +201,7 @@ def conv_norm(
         bias=False,
         in_size=size,
     )
-    norm = Norm(
-        *names.branch_layer(f"conv{k}.bn", f"_{k}{KERAS.cna}{naming.NORM}"), cout, keras_act
-    )
-    return conv, norm
+    return conv, norm(*names.branch_layer(f"conv{k}.bn", f"_{k}{KERAS.cna}{naming.NORM}"), cout)
 
 
 def selective_kernel(
@@ -211,7 +211,7 @@ def selective_kernel(
     channels: tuple[int, int],
     stride: int,
     size: int,
-    keras_act: str,
+    norm: MakeNorm,
 ) -> tuple[list[Conv | Norm], int]:
     """The layers of the selective-kernel conv ``conv<k>`` from ``channels`` (in, out), in
     timm's registration order, and the map size after it."""
@@ -233,12 +233,10 @@ def selective_kernel(
             bias=False,
             in_size=size,
         )
-        norm = Norm(
-            *names.branch_layer(f"{torch_path}.bn", f"{keras_path}{naming.NORM}"),
-            out_channels,
-            keras_act,
+        path_norm = norm(
+            *names.branch_layer(f"{torch_path}.bn", f"{keras_path}{naming.NORM}"), out_channels
         )
-        layers += [conv, norm]
+        layers += [conv, path_norm]
         out_size = conv.out_size
     attn = knobs.attn_channels(out_channels)
     for torch_name, keras_suffix, cin, cout in (
@@ -258,7 +256,7 @@ def selective_kernel(
         layers.append(conv)
         if torch_name == "fc_reduce":
             norm_names = names.branch_layer(f"conv{k}.{ATTN}.bn", f"_{k}{KERAS.norm}{naming.NORM}")
-            layers.append(Norm(*norm_names, attn, naming.RELU))
+            layers.append(norm(*norm_names, attn))
     return layers, out_size
 
 

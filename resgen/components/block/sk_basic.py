@@ -98,9 +98,9 @@ def plan(context: BranchContext, knobs: Any) -> Branch:
         (context.in_channels, width),
         context.stride,
         context.size,
-        context.keras_act,
+        context.norm,
     )
-    conv, norm = sk.conv_norm(context.names, 2, (width, out_channels, 3), size, context.keras_act)
+    conv, norm = sk.conv_norm(context.names, 2, (width, out_channels, 3), size, context.norm)
     return SelectiveKernelBranch((*layers, conv, norm), conv.out_size, main_convs=2)
 
 

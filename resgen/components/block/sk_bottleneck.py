@@ -96,12 +96,12 @@ def plan(context: BranchContext, knobs: Any) -> Branch:
     """The 1x1 ConvNormAct ``conv1``, the selective-kernel conv ``conv2`` (it strides), the 1x1
     ConvNormAct ``conv3``."""
     first_width, width, out_channels = context.widths
-    names, act = context.names, context.keras_act
-    conv1, norm1 = sk.conv_norm(names, 1, (context.in_channels, first_width, 1), context.size, act)
+    names, norm = context.names, context.norm
+    conv1, norm1 = sk.conv_norm(names, 1, (context.in_channels, first_width, 1), context.size, norm)
     layers, size = sk.selective_kernel(
-        names, 2, knobs, (first_width, width), context.stride, context.size, act
+        names, 2, knobs, (first_width, width), context.stride, context.size, norm
     )
-    conv3, norm3 = sk.conv_norm(names, 3, (width, out_channels, 1), size, act)
+    conv3, norm3 = sk.conv_norm(names, 3, (width, out_channels, 1), size, norm)
     return SelectiveKernelBranch((conv1, norm1, *layers, conv3, norm3), size, main_convs=3)
 
 
