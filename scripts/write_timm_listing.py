@@ -1,15 +1,20 @@
-"""Write tests/data/timm_resnet_zoo.json: facts about timm's ResNet zoo, taken from timm itself.
+"""Write tests/data/timm_resnet_zoo.json and timm_families.json: facts about timm's residual
+networks, taken from timm itself.
 
 Run with the reference environment (see scripts/check_references.sh), never the project's .venv:
 
-    .venv-ref/bin/python scripts/write_timm_listing.py
+    .venv-ref/bin/python scripts/write_timm_listing.py             # both listings
+    .venv-ref/bin/python scripts/write_timm_listing.py --only zoo  # or: --only families
 
-For every name ``timm.list_models(module="resnet")`` lists, except the ``*_pruned`` ones, in timm's
-order, the listing holds: the parameter count, the pretrained config's tag and default input size,
-operation counts at 1x3x224x224 from ``torch.utils.flop_counter.FlopCounterMode`` (per aten op and
-per leaf module class, so a MACs comparison can pick its convention: the counter says 2 FLOPs per
-multiply-add, and counts functional convolutions such as BlurPool2d's that module hooks miss), and
-every state_dict key with its shape, in order (buffers included; ``num_batches_tracked`` is []).
+``timm_resnet_zoo.json`` covers every name ``timm.list_models(module="resnet")`` lists, except the
+``*_pruned`` ones; ``timm_families.json`` every name of the six neighbouring residual modules
+(FAMILY_MODULES: resnest, res2net, sknet, resnetv2, regnet and the legacy senet). For each model,
+in timm's order, a listing holds: the parameter count, the pretrained config's tag and default input
+size, operation counts at 1x3x224x224 from ``torch.utils.flop_counter.FlopCounterMode`` (per aten
+op and per leaf module class, so a MACs comparison can pick its convention: the counter says 2
+FLOPs per multiply-add, and counts functional convolutions such as BlurPool2d's that module hooks
+miss), and every state_dict key with its shape, in order (buffers included; ``num_batches_tracked``
+is []).
 Models are built on the meta device: shapes and counts without allocating or computing anything.
 """
 
@@ -26,13 +31,21 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "tests" / "data" / "timm_resnet_zoo.json"
+DATA = ROOT / "tests" / "data"
+DEFAULT_OUT = DATA / "timm_resnet_zoo.json"
+FAMILIES_OUT = DATA / "timm_families.json"
+FAMILY_MODULES = ("resnest", "res2net", "sknet", "resnetv2", "regnet", "senet")
 FLOP_INPUT = (1, 3, 224, 224)
 
 
 def zoo_names() -> list[str]:
     """timm's ResNet registry, less the two pruned variants (whose widths timm reads from files)."""
     return [name for name in timm.list_models(module="resnet") if not name.endswith("_pruned")]
+
+
+def family_names() -> dict[str, str]:
+    """Every model of the six neighbouring residual modules: name -> its timm module."""
+    return {name: module for module in FAMILY_MODULES for name in timm.list_models(module=module)}
 
 
 def leaf_flops_by_class(
@@ -77,24 +90,37 @@ def to_json(value: Any, indent: int = 0) -> str:
     return json.dumps(value)
 
 
-def listing() -> dict[str, Any]:
-    """The whole document: versions, the counting convention, and every model in timm's order."""
+def header() -> dict[str, Any]:
+    """Versions and the counting convention, at the head of either listing."""
     return {
         "timm": timm.__version__,
         "torch": torch.__version__.split("+")[0],
         "flop_input": list(FLOP_INPUT),
         "flop_convention": "FlopCounterMode: 2 FLOPs per multiply-add (conv, addmm)",
-        "models": {name: describe(name) for name in zoo_names()},
     }
+
+
+def listing() -> dict[str, Any]:
+    """The ResNet zoo's document: the header and every model in timm's order."""
+    return {**header(), "models": {name: describe(name) for name in zoo_names()}}
+
+
+def families_listing() -> dict[str, Any]:
+    """The neighbouring families' document: as :func:`listing`, each model naming its module."""
+    models = {name: {"module": module, **describe(name)} for name, module in family_names().items()}
+    return {**header(), "modules": list(FAMILY_MODULES), "models": models}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--only", choices=("zoo", "families"), help="write one listing")
     args = parser.parse_args()
-    document = listing()
-    args.out.write_text(to_json(document) + "\n", encoding="utf-8")
-    print(f"wrote {len(document['models'])} models to {args.out}")
+    writers = {"zoo": (listing, DEFAULT_OUT), "families": (families_listing, FAMILIES_OUT)}
+    for key, (write, out) in writers.items():
+        if args.only in (None, key):
+            document = write()
+            out.write_text(to_json(document) + "\n", encoding="utf-8")
+            print(f"wrote {len(document['models'])} models to {out}")
 
 
 if __name__ == "__main__":
