@@ -56,6 +56,7 @@ CLASSIFIER = ("fc", "predictions")
 _STEM_NAMES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
     "imagenet": (("conv1", "conv1" + CONV, "bn1", "conv1" + NORM),),
     "cifar": (("conv1", "conv1" + CONV, "bn1", "conv1" + NORM),),
+    "regnet": (("conv1", "conv1" + CONV, "bn1", "conv1" + NORM),),
     "deep": (
         ("conv1.0", "conv1_1" + CONV, "conv1.1", "conv1_1" + NORM),
         ("conv1.3", "conv1_2" + CONV, "conv1.4", "conv1_2" + NORM),
@@ -191,6 +192,16 @@ class KerasSuffixes:
 
     def branch_relu(self, k: int) -> str:
         return f"_{k}{self.act}"
+
+    @staticmethod
+    def lettered(k: int) -> str:
+        """The k-th conv of a branch that names its convs by letter, as pycls' RegNet does
+        (``f.a``, ``f.b``, ``f.c``): ``_a`` ..., so its layers never share a numbered
+        branch's Keras names."""
+        return f"_{chr(ord('a') + k - 1)}"
+
+    def lettered_relu(self, k: int) -> str:
+        return f"{self.lettered(k)}{self.act}"
 
 
 TORCH_BLOCK = TorchBlockAttributes()

@@ -275,7 +275,7 @@ class Stem:
     for a stem without one (cifar).
     """
 
-    kind: Literal["imagenet", "cifar", "deep"]
+    kind: Literal["imagenet", "cifar", "deep", "regnet"]
     convs: tuple[Conv, ...]
     norms: tuple[Norm, ...]
     pool: bool
@@ -433,6 +433,7 @@ class NetworkPlan:
     drop_path_rate: float = 0.0  # the last block's; block i of N drops with rate * i / (N - 1)
     preprocessing: Preprocessing | None = None  # how the weights expect images (planner sets it)
     output_stride: int = 32  # the factories' default (spec's output_stride)
+    derivation: str = ""  # how a rule generated the stages (RegNet's), in words
 
     @property
     def blocks(self) -> tuple[Block, ...]:
@@ -461,6 +462,11 @@ class NetworkPlan:
     def grouped(self) -> bool:
         """Some block has a grouped 3x3 conv (a ``GROUPS`` constant)."""
         return any(block.grouped for block in self.block_classes)
+
+    @property
+    def grouped_convs(self) -> bool:
+        """Some block has a grouped conv (Keras' ``conv2d`` helper takes ``groups``)."""
+        return self.grouped or any(b.knobs.varying_groups for b in self.block_classes)
 
     @property
     def group_norm(self) -> bool:

@@ -28,7 +28,18 @@ from resgen.plan import (
 from resgen.plan_layers import AntiAlias, AntiAliasKind, Conv, Norm, conv_out
 from resgen.pretrained import preprocessing
 from resgen.spec import Spec, StageSpec
-from resgen.stages import StageKind, stage_kind, stage_widths, stem_pool_kind, stem_widths
+from resgen.stages import (
+    StageKind,
+    regnet_stages,
+    spec_stages,
+    stage_kind,
+    stage_widths,
+    stem_pool_kind,
+    stem_widths,
+)
+
+# The stems' first conv: (kernel, stride).
+STEM_CONVS = {"deep": (3, 2), "imagenet": (7, 2), "cifar": (3, 1), "regnet": (3, 2)}
 
 
 def _anti_alias(spec: Spec) -> AntiAliasKind | None:
@@ -100,7 +111,7 @@ def _stem_convs(spec: Spec) -> _Layers:
     keras_act = naming.keras_activation(spec.activation)
     names = stem_names(spec.stem.type)
     size, channels = spec.input.size, spec.input.channels
-    kernel, first_stride = {"deep": (3, 2), "imagenet": (7, 2), "cifar": (3, 1)}[spec.stem.type]
+    kernel, first_stride = STEM_CONVS[spec.stem.type]
     widths = stem_widths(spec)
     convs: list[Conv] = []
     norms: list[Norm] = []
@@ -296,7 +307,7 @@ def _stage_dilations(spec: Spec, stem: Stem) -> list[tuple[int, int]]:
     ``make_blocks``): once the network has reached it, a stage's stride becomes dilation."""
     reduction, dilation = stem.stride, 1
     out: list[tuple[int, int]] = []
-    for stage_spec in spec.stages:
+    for stage_spec in spec_stages(spec):
         if reduction >= spec.output_stride:
             dilation *= stage_spec.stride
             out.append((1, dilation))
@@ -308,13 +319,13 @@ def _stage_dilations(spec: Spec, stem: Stem) -> list[tuple[int, int]]:
 
 def _plan_stages(spec: Spec, stem: Stem) -> tuple[Stage, ...]:
     """Every stage's blocks in order, each block starting where the one before it ended."""
-    mixed = len({stage_kind(spec, stage).type for stage in spec.stages}) > 1
-    total = sum(stage.blocks for stage in spec.stages)
+    mixed = len({stage_kind(spec, stage).type for stage in spec_stages(spec)}) > 1
+    total = sum(stage.blocks for stage in spec_stages(spec))
     size, channels = stem.out_size, stem.out_channels
     stages: list[Stage] = []
     number = 0
     dilations = _stage_dilations(spec, stem)
-    for s, stage_spec in enumerate(spec.stages, start=1):
+    for s, stage_spec in enumerate(spec_stages(spec), start=1):
         strided = 0 if spec.block.stride_at == "first" else stage_spec.blocks - 1
         applied, dilation = dilations[s - 1]
         previous = dilations[s - 2][1] if s > 1 else 1
@@ -388,4 +399,22 @@ def build_plan(spec: Spec) -> NetworkPlan:
         drop_path_rate=spec.drop_path_rate,
         preprocessing=preprocessing(spec.pretrained, spec.input.size, spec.input.channels),
         output_stride=spec.output_stride,
+        derivation=_derivation(spec),
+    )
+
+
+def _derivation(spec: Spec) -> str:
+    """RegNet's numbers and the stages they generate, as ``resgen summary`` prints them."""
+    rule = spec.regnet
+    if rule is None:
+        return ""
+    block_spec = spec.block
+    stages = regnet_stages(rule, block_spec.group_width, block_spec.bottle_ratio)
+    numbers = f"depth {rule.depth}, w0 {rule.w0}, wa {rule.wa:g}, wm {rule.wm:g}"
+    widths = ", ".join(str(stage.width) for stage in stages)
+    depths = ", ".join(str(stage.depth) for stage in stages)
+    groups = ", ".join(str(stage.group_width) for stage in stages)
+    return (
+        f"RegNet rule: {numbers}, group width {block_spec.group_width}, bottleneck ratio "
+        f"{block_spec.bottle_ratio:g} -> widths {widths}; depths {depths}; group widths {groups}"
     )

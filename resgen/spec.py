@@ -65,6 +65,9 @@ STARTUP_NAMES = {
 MIN_NORM_EPS = 1e-12
 MIN_NORM_MOMENTUM = 1e-4
 
+MAX_STAGES = 16
+MAX_WIDTH = 8192  # a stage's channels
+
 
 class InputSpec(_Model):
     """The image the network takes."""
@@ -76,12 +79,13 @@ class InputSpec(_Model):
 class StemSpec(_Model):
     """The layers before the first stage."""
 
-    type: Literal["imagenet", "cifar", "deep"] = Field(
+    type: Literal["imagenet", "cifar", "deep", "regnet"] = Field(
         "imagenet",
         description=(
             "imagenet: 7x7/2 conv, norm, ReLU, 3x3/2 max pool. cifar: 3x3/1 conv, norm, ReLU. "
             "deep (ResNet-C): three 3x3 convs (channels/2 with stride 2, channels/2, channels), "
-            "norm and ReLU after each, then the max pool."
+            "norm and ReLU after each, then the max pool. regnet: 3x3/2 conv, norm, activation, "
+            "no pool (RegNet's stem, 32 channels in timm: `stem_width`)."
         ),
     )
     channels: int = Field(
@@ -121,9 +125,9 @@ class StageSpec(_Model):
     blocks: int = Field(ge=1, le=1000, description="Number of residual blocks.")
     channels: int = Field(
         ge=1,
-        le=8192,
+        le=MAX_WIDTH,
         description="A basic block's width; a bottleneck's inner width (output is channels * "
-        "expansion).",
+        "expansion); a regnet block's output width.",
     )
     stride: Literal[1, 2] = Field(1, description="Spatial stride of the stage (1 or 2).")
     block_type: BlockType | None = Field(
@@ -169,6 +173,36 @@ class NormSpec(_Model):
     )
 
 
+class RegNetSpec(_Model):
+    """RegNet's rule (Radosavovic et al. 2020): the stages generated from a few numbers."""
+
+    depth: int = Field(ge=1, le=1000, description="Blocks in the network, d (timm: `depth`).")
+    w0: int = Field(
+        ge=1,
+        le=8192,
+        description="Width of the first block, w0 > 0, a multiple of quant (timm: `w0`).",
+    )
+    wa: float = Field(
+        ge=0,
+        le=8192,
+        description="Width slope, wa >= 0: block j's continuous width is w0 + wa * j (timm: `wa`).",
+    )
+    wm: float = Field(
+        gt=1,
+        le=64,
+        description="Width multiplier, wm > 1: each continuous width snaps to w0 times the "
+        "nearest power of wm, then to a multiple of quant; blocks of equal width form a stage, "
+        "each striding 2 (timm: `wm`).",
+    )
+    quant: int = Field(8, ge=1, le=64, description="Widths are multiples of this (pycls: 8).")
+    rounding: Literal["nearest", "torchvision"] = Field(
+        "nearest",
+        description="How a stage's bottleneck width becomes a multiple of its group width: "
+        "nearest (pycls, timm) or torchvision's _make_divisible (at least one group, never "
+        "more than 10% lower; timm: `group_min_ratio=0.9`, the `_tv` models).",
+    )
+
+
 Shortcut = Literal["zero_pad", "projection", "always_projection", "avg_projection", "none"]
 AntiAlias = Literal["none", "avg", "blur"]
 
@@ -198,7 +232,18 @@ class Spec(_Model):
     input: InputSpec = Field(default_factory=InputSpec)
     stem: StemSpec = Field(default_factory=StemSpec)
     block: BlockSpec = Field(description="The block kind and its knobs.")
-    stages: list[StageSpec] = Field(min_length=1, max_length=16, description="The stages.")
+    stages: list[StageSpec] = Field(
+        default_factory=list,
+        min_length=1,
+        max_length=MAX_STAGES,
+        description="The stages; leave them out where `regnet` generates them.",
+    )
+    regnet: RegNetSpec | None = Field(
+        None,
+        description="Generate the stages by RegNet's rule (Radosavovic et al. 2020) instead of "
+        "listing them; the blocks must be `type: regnet`, whose `group_width` and "
+        "`bottle_ratio` the rule also reads. `resgen summary` prints the stages it derives.",
+    )
     shortcut: Shortcut = Field(
         "projection",
         description="zero_pad (A): parameter-free, zeros added where width grows, subsampling "

@@ -76,6 +76,9 @@ def load_planned(path: str | os.PathLike[str]) -> Planned:
         flagged = {path for path, _ in inexact}  # said better than pydantic's "one of 1 or 2"
         errors = [e for e in exc.errors() if _user_path(tuple(e["loc"])) not in flagged]
         problems = [_problem(error, source) for error in errors]
+        if isinstance(data, dict) and not {"stages", "regnet"} & set(data):
+            # Neither is required alone, so pydantic does not say it; the rules would.
+            problems.append(source.problem(("stages",), rules.MISSING_STAGES))
         raise SpecError(problems + [source.problem(p, m) for p, m in inexact]) from None
     if inexact:
         raise SpecError([source.problem(p, m) for p, m in inexact])
