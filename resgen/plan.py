@@ -279,7 +279,7 @@ class Stem:
     convs: tuple[Conv, ...]
     norms: tuple[Norm, ...]
     pool: bool
-    pool_padding: Literal["ignore", "zeros"]
+    pool_padding: Literal["ignore", "zeros", "ceil"]
     in_channels: int
     in_size: int
     out_channels: int
@@ -291,6 +291,10 @@ class Stem:
     pool_aa: AntiAlias | None = None  # the average or blur pool that takes the stride
     torch_act: str = naming.STEM_ACTIVATION
     torch_pool: str = naming.STEM_POOL[0]
+    # The dialect's one nn.Sequential holding the stem's convs, norms and activations
+    # (``layer0``), and its activations' names there; None: they are the network's attributes.
+    torch_container: str | None = None
+    torch_acts: tuple[str, ...] = ()
     keras_pool: str = naming.STEM_POOL[1]
     torch_pool_pad: str = naming.STEM_POOL_PAD[0]
     keras_pool_pad: str = naming.STEM_POOL_PAD[1]
@@ -313,6 +317,22 @@ class Stem:
     def torch_conv(self) -> str:
         """The stem's conv attribute: ``conv1`` (an ``nn.Sequential`` of several in timm's)."""
         return self.convs[0].torch_name.partition(".")[0]
+
+    @property
+    def container_layers(self) -> tuple[tuple[Conv, Norm | None, str], ...]:
+        """Each conv, its norm and its activation's name inside ``torch_container``."""
+        acts = self.torch_acts or ("",) * len(self.convs)
+        return tuple(
+            (conv, norm, act) for (conv, norm), act in zip(self.conv_norms, acts, strict=True)
+        )
+
+    @property
+    def torch_module(self) -> str:
+        """The PyTorch module whose output is the stem's map before its pool: the container,
+        else the activation (the last conv in a pre-activation net)."""
+        if self.torch_container:
+            return self.torch_container
+        return self.torch_act if self.final_norm else self.torch_conv
 
     @property
     def final_norm(self) -> Norm | None:
@@ -343,6 +363,12 @@ class Stem:
     def conv_pool(self) -> bool:
         """ResNet-RS: a conv, norm and activation in place of the max pool."""
         return self.pool_kind == "conv"
+
+    @property
+    def pool_ceil(self) -> bool:
+        """The max pool takes no padding and rounds its output up: its last window may
+        overhang the map's end (PyTorch's ``ceil_mode``, Caffe's pooling)."""
+        return self.max_pool and self.pool_padding == "ceil"
 
     @property
     def pool_zero_padded(self) -> bool:
@@ -521,7 +547,8 @@ class NetworkPlan:
         out: list[Rounding] = ["up" for conv in self.stem.convs if conv.stride == 2]
         stem = self.stem
         if stem.pool:
-            out.append("down" if stem.pool_aa and stem.pool_aa.avg else "up")
+            down = (stem.pool_aa and stem.pool_aa.avg) or stem.pool_ceil
+            out.append("down" if down else "up")
         for block in self.blocks:
             if block.stride == 2:
                 aa = block.anti_alias

@@ -7,13 +7,14 @@ The plan's types live in :mod:`resgen.plan`; the layers they hold in :mod:`resge
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
 from resgen import naming
 from resgen.components import attention, block, shortcut
 from resgen.components.block import BranchContext
-from resgen.naming import StemPoolNames, block_names, stage_names, stem_names, stem_pool_names
+from resgen.naming import StemPoolNames, stem_pool_names
 from resgen.plan import (
     Block,
     BlockClass,
@@ -84,7 +85,9 @@ def _block_class(spec: Spec, kind: StageKind, mixed: bool) -> BlockClass:
         conv_bias=conv_bias,
         shortcut=_shortcut_rule(spec),
         zero_init_residual=spec.zero_init_residual,
-        torch=naming.TorchBlockAttributes(act=naming.torch_activation(act)),
+        torch=dataclasses.replace(
+            naming.dialect(spec.naming).block_attributes, act=naming.torch_activation(act)
+        ),
         keras=naming.KerasSuffixes(act=naming.keras_activation(act)),
         attention=attention.kind(block.attention),
         anti_alias=_anti_alias(spec),
@@ -109,7 +112,7 @@ def _stem_convs(spec: Spec) -> _Layers:
     """The stem's convs in order, each with its norm but a pre-activation stem's last."""
     preact = spec.block.preact
     keras_act = naming.keras_activation(spec.activation)
-    names = stem_names(spec.stem.type)
+    names = naming.dialect(spec.naming).stem_names(spec.stem.type)
     size, channels = spec.input.size, spec.input.channels
     kernel, first_stride = STEM_CONVS[spec.stem.type]
     widths = stem_widths(spec)
@@ -177,6 +180,8 @@ def _stem_pool(spec: Spec, channels: int, size: int) -> _StemPool:
     names = stem_pool_names(kind, _anti_alias(spec) is not None)
     if kind == "conv":
         return _conv_pool(spec, names, channels, size)
+    if kind == "max" and spec.stem.pool_padding == "ceil":  # no padding, rounds up
+        return _StemPool("max", -(-(size - 3) // 2) + 1)
     if kind == "max":
         return _StemPool("max", conv_out(size, 3, 2, 1))
     aa_kind: AntiAliasKind = "avg" if kind == "avg" else "blur"
@@ -189,6 +194,7 @@ def _plan_stem(spec: Spec) -> Stem:
     convs = _stem_convs(spec)
     channels = convs.convs[-1].out_channels
     pool = _stem_pool(spec, channels, convs.out_size)
+    dialect = naming.dialect(spec.naming)
     return Stem(
         kind=spec.stem.type,
         convs=convs.convs,
@@ -205,6 +211,9 @@ def _plan_stem(spec: Spec) -> Stem:
         pool_norm=pool.norm,
         pool_aa=pool.anti_alias,
         torch_act=naming.torch_activation(spec.activation),
+        torch_pool=dialect.stem_pool,
+        torch_container=dialect.stem,
+        torch_acts=dialect.stem_acts(len(convs.convs), spec.activation),
     )
 
 
@@ -267,7 +276,7 @@ def _plan_block(
     kind = stage_kind(spec, stage_spec)
     widths = stage_widths(spec, stage_spec)
     first_width, width, out_ch = widths
-    names = block_names(place.stage, place.index)
+    names = naming.dialect(spec.naming).block_names(place.stage, place.index)
     rule = _shortcut_rule(spec)
     on_block = rule.kind(in_channels, out_ch, stride)
     context = _branch_context(
@@ -339,7 +348,7 @@ def _plan_stages(spec: Spec, stem: Stem) -> tuple[Stage, ...]:
             blocks.append(block)
             size, channels = block.out_size, block.out_channels
             number += 1
-        torch_name, keras_name = stage_names(s)
+        torch_name, keras_name = naming.dialect(spec.naming).stage_names(s)
         stages.append(
             Stage(
                 index=s,
@@ -361,15 +370,18 @@ def _plan_stages(spec: Spec, stem: Stem) -> tuple[Stage, ...]:
 
 def _plan_head(spec: Spec, channels: int) -> Head:
     """A pre-activation network's final norm, the pool, dropout and classifier."""
+    dialect = naming.dialect(spec.naming)
     final_norm = None
     if spec.block.preact:
         keras_act = naming.keras_activation(spec.activation)
-        final_norm = Norm(naming.FINAL_NORM[0], naming.FINAL_NORM[1], channels, keras_act)
+        final_norm = Norm(dialect.final_norm, naming.FINAL_NORM[1], channels, keras_act)
     return Head(
         final_norm=final_norm,
         in_features=channels,
         num_classes=spec.num_classes,
         dropout=spec.dropout,
+        torch_name=dialect.classifier,
+        torch_pool=dialect.global_pool,
     )
 
 

@@ -7,7 +7,7 @@ Messages say what to change, not only what is wrong.
 from __future__ import annotations
 
 from resgen import pretrained
-from resgen.components import attention, shortcut
+from resgen.components import activation, attention, shortcut
 from resgen.components import block as block_kinds
 from resgen.plan import NetworkPlan, Rounding, smallest_input
 from resgen.plan_layers import anti_alias_out, conv_out
@@ -205,11 +205,24 @@ def _check_stem(spec: Spec) -> Problems:
                 "replaced, so remove pool_padding",
             )
         )
+    if stem.pool_padding == "ceil" and (spec.block.preact or not _non_negative(spec)):
+        problems.append(
+            (
+                ("stem", "pool_padding"),
+                "ceil pads the Keras max pool's overhanging window with zeros, which needs a "
+                "stem ending in a norm and a ReLU-like activation (not pre-activation blocks, "
+                f"not {spec.activation}); use ignore",
+            )
+        )
     if stem.type in POOLLESS and stem.pool != "max":
         problems.append(
             (("stem", "pool"), f"the {stem.type} stem has no pool to replace; remove stem.pool")
         )
     return problems
+
+
+def _non_negative(spec: Spec) -> bool:
+    return activation.kind(spec.activation).non_negative
 
 
 def _check_shortcut(spec: Spec) -> Problems:
@@ -328,10 +341,12 @@ def _downsamplings(spec: Spec) -> list[_Step]:
         steps.append((("input", "size"), "the stem's downsampling", "up"))
     elif spec.stem.type != "cifar":
         steps.append((("input", "size"), "the stem's downsampling", "up"))
-        # The pool (or what replaces it) rounds down where a 2x2 average pool takes its stride.
+        # The pool (or what replaces it) rounds down where a 2x2 average pool takes its stride,
+        # or where the max pool takes no padding (ceil mode: a 3x3/2 window from 0).
         pool = stem_pool_kind(spec)
         avg = spec.anti_alias == "avg" and pool in ("avg", "conv")
-        rounding: Rounding = "down" if avg else "up"
+        ceil = pool == "max" and spec.stem.pool_padding == "ceil"
+        rounding: Rounding = "down" if avg or ceil else "up"
         steps.append((("input", "size"), "the stem's downsampling", rounding))
     for i, stage in enumerate(spec_stages(spec)):
         if stage.stride == 2:

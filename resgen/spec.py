@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
+from resgen import naming
 from resgen.components import activation, attention, block
 from resgen.components.activation import Activation
 from resgen.components.base import SpecModel as _Model
@@ -109,12 +110,14 @@ class StemSpec(_Model):
         "3x3/2 conv (as wide as the stem), norm and activation, as in ResNet-RS (Bello et al. "
         "2021) (timm: `replace_stem_pool=True`). The cifar stem has neither.",
     )
-    pool_padding: Literal["ignore", "zeros"] = Field(
+    pool_padding: Literal["ignore", "zeros", "ceil"] = Field(
         "ignore",
         description=(
             "How the 3x3/2 stem max pool pads. ignore: padded cells never win (PyTorch). "
             "zeros: explicit zero padding first (keras.applications ResNetV2, where the pool "
-            "follows a bare convolution)."
+            "follows a bare convolution). ceil: no padding, the output size rounded up, so the "
+            "last window may overhang the map's end (PyTorch's `ceil_mode=True`, Caffe's "
+            "pooling; timm's legacy SENet); the stem must end in a ReLU-like activation."
         ),
     )
 
@@ -203,6 +206,9 @@ class RegNetSpec(_Model):
     )
 
 
+# The naming dialects resgen/naming.py owns (``timm`` first, the default).
+NamingDialect = Literal[tuple(naming.DIALECTS)]  # type: ignore[valid-type]
+
 Shortcut = Literal["zero_pad", "projection", "always_projection", "avg_projection", "none"]
 AntiAlias = Literal["none", "avg", "blur"]
 
@@ -227,6 +233,13 @@ class Spec(_Model):
         max_length=32,
         description="The family this spec belongs to (torchvision, keras, papers, timm, ...), "
         "shown by `resgen list`; bookkeeping only, the generated file does not depend on it.",
+    )
+    naming: NamingDialect = Field(
+        "timm",
+        description="The PyTorch file's module names (its state_dict keys), so a library's "
+        "checkpoints load strictly: "
+        + "; ".join(d.description for d in naming.DIALECTS.values())
+        + ". The Keras file's names are the same in every dialect.",
     )
     num_classes: int = Field(1000, ge=1, le=1_000_000, description="Classifier outputs.")
     input: InputSpec = Field(default_factory=InputSpec)
