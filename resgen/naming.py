@@ -156,11 +156,20 @@ class TorchBlockAttributes:
     anti_alias: str = "aa"
     drop_path: str = "drop_path"
 
+    # The projection's conv and norm inside ``downsample`` where no pool leads it: None, an
+    # nn.Sequential's indices (``.0``, ``.1``, timm's resnet.py), or names (timm's regnet.py:
+    # ``conv``, ``bn``, which the file prints as an ``OrderedDict``).
+    shortcut_parts: tuple[str, str] | None = None
+
     def shortcut_conv(self, *, pooled: bool) -> str:
         """The projection conv inside ``downsample``: ``.0``, or ``.1`` after ResNet-D's pool."""
+        if self.shortcut_parts and not pooled:
+            return f"{self.shortcut}.{self.shortcut_parts[0]}"
         return f"{self.shortcut}.{1 if pooled else 0}"
 
     def shortcut_norm(self, *, pooled: bool) -> str:
+        if self.shortcut_parts and not pooled:
+            return f"{self.shortcut}.{self.shortcut_parts[1]}"
         return f"{self.shortcut}.{2 if pooled else 1}"
 
 
@@ -357,6 +366,15 @@ class Dialect:
         keras = f"{keras_stage}{BLOCK}{index + 1}"
         return BlockNames(torch=path, keras=keras, attributes=self.block_attributes)
 
+    def block_child(self) -> str | None:
+        """What a stage's ``nn.Sequential`` names block ``b`` (from 1) after: None for its
+        index (``{stage}.{b0}``), else the prefix before ``b`` (``{stage}.b{b}``: ``b``)."""
+        if self.block == "{stage}.{b0}":
+            return None
+        prefix = self.block.removeprefix("{stage}.")
+        assert prefix.endswith("{b}") and "{" not in prefix[:-3], self.block
+        return prefix[:-3]
+
     def block_place(self, path: str) -> tuple[int, int] | None:
         """(stage from 1, block from 0) of a module path inside one of this dialect's blocks."""
         template = self.block.replace("{stage}", self.stage) + "."
@@ -387,7 +405,21 @@ LEGACY_SENET = Dialect(
     classifier="last_linear",
 )
 
-DIALECTS: dict[str, Dialect] = {d.name: d for d in (TIMM, LEGACY_SENET)}
+REGNET = Dialect(
+    "regnet",
+    "regnet: timm's regnet.py (`stem.conv`, `stem.bn`, `s1.b1.conv1.conv`, "
+    "`s1.b1.downsample.conv`, `head.fc`)",
+    stem="stem",
+    stem_conv="conv",
+    stem_norm="bn",
+    stem_act="act",
+    stage="s{s}",
+    block="{stage}.b{b}",
+    block_attributes=TorchBlockAttributes(shortcut_parts=("conv", "bn")),
+    classifier="head.fc",
+)
+
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (TIMM, LEGACY_SENET, REGNET)}
 
 
 def dialect(name: str) -> Dialect:

@@ -151,7 +151,7 @@ def torch_page(plan: NetworkPlan) -> Page:
     stem = plan.stem
     fields = _stage_fields(plan, "torch")
     stdlib = ["from collections.abc import Sequence", "from typing import NamedTuple"]
-    if stem.torch_container:  # the stem's layers, named, in one nn.Sequential
+    if plan.named_children:  # the stem's layers, blocks or a projection named in nn.Sequential
         stdlib.insert(0, "from collections import OrderedDict")
     return Page(
         stdlib_imports=tuple(stdlib),

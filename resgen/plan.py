@@ -417,6 +417,13 @@ class Head:
     keras_dropout: str = naming.DROPOUT[1]
 
     @property
+    def torch_container(self) -> str | None:
+        """The module holding the classifier where the dialect nests it (``head`` of
+        ``head.fc``, timm's ClassifierHead); None: the network's own attribute."""
+        container, dot, _ = self.torch_name.rpartition(".")
+        return container if dot else None
+
+    @property
     def params(self) -> int:
         norm = self.final_norm.params if self.final_norm else 0
         return norm + self.in_features * self.num_classes + self.num_classes
@@ -460,6 +467,15 @@ class NetworkPlan:
     preprocessing: Preprocessing | None = None  # how the weights expect images (planner sets it)
     output_stride: int = 32  # the factories' default (spec's output_stride)
     derivation: str = ""  # how a rule generated the stages (RegNet's), in words
+    # What a stage's nn.Sequential names its blocks after: None, their index; else this
+    # prefix and the block's number from 1 (timm's regnet.py: ``b1``).
+    block_child: str | None = None
+
+    @property
+    def named_children(self) -> bool:
+        """Some nn.Sequential names its children (the file imports ``OrderedDict``)."""
+        named_shortcuts = any(b.torch.shortcut_parts for b in self.block_classes)
+        return bool(self.stem.torch_container) or bool(self.block_child) or named_shortcuts
 
     @property
     def blocks(self) -> tuple[Block, ...]:

@@ -412,6 +412,7 @@ def build_plan(spec: Spec) -> NetworkPlan:
         preprocessing=preprocessing(spec.pretrained, spec.input.size, spec.input.channels),
         output_stride=spec.output_stride,
         derivation=_derivation(spec),
+        block_child=naming.dialect(spec.naming).block_child(),
     )
 
 

@@ -1,9 +1,10 @@
 """RegNet as a rule (issue 20 part 2): a few numbers generate the stages, against independent
 truths: the paper's and pycls' published stage widths and depths, timm's model listing
 (tests/data/timm_families.json: widths, depths and group widths read off the state_dict shapes
-of every RegNet-X and RegNet-Y), and timm's parameters and multiply-adds for the specs in
-tests/data/regnet/ (written from timm's ``model_cfgs``: depth, w0, wa, wm, group width, SE
-ratio), planned without any framework.
+of every RegNet-X and RegNet-Y), and timm's parameters and multiply-adds for the regnet family's
+specs (written from timm's ``model_cfgs``: depth, w0, wa, wm, group width, SE ratio; shipped in
+specs/, the two largest in tests/data/regnet/), planned without any framework. Keys, shapes
+and outputs against timm: tests/test_families_listing.py and tests/test_families_reference.py.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from helpers import DATA
+from helpers import DATA, REPO
 
 from resgen import regnet
 from resgen.errors import SpecError
 from resgen.planner import build_plan
 from resgen.validate import load_spec
 
-SPECS = DATA / "regnet"
-NAMES = sorted(path.stem for path in SPECS.glob("*.yaml"))
+PATHS = {
+    path.stem: path
+    for path in [*(REPO / "specs").glob("regnet*.yaml"), *(DATA / "regnet").glob("*.yaml")]
+}
+NAMES = sorted(PATHS)
 
 
 @cache
@@ -55,7 +59,7 @@ def test_the_papers_stage_widths_and_depths(model: str) -> None:
 def _timm_cfgs() -> dict[str, dict[str, float]]:
     """timm's ``model_cfgs`` as tests/data/regnet/ spells them (the spec files, read as text)."""
     out = {}
-    for path in SPECS.glob("*.yaml"):
+    for path in PATHS.values():
         text = path.read_text(encoding="utf-8")
         numbers = dict(re.findall(r"(\w+): ([\d.]+)", text))
         out[path.stem] = numbers | {"torchvision": "rounding: torchvision" in text}
@@ -88,16 +92,15 @@ def test_every_regnet_x_and_y_of_timms_listing(name: str) -> None:
 
 
 def test_the_listing_has_every_plain_regnet_x_and_y() -> None:
-    """tests/data/regnet/ covers timm's RegNet-X and -Y of plain bottlenecks (all but the
-    group-norm regnety_040_sgn and regnety_2560, whose last stage is wider than resgen's
-    8192 channels)."""
+    """The regnet specs cover timm's RegNet-X and -Y (all but regnety_2560, whose last stage is
+    wider than resgen's 8192 channels; the group-norm regnety_040_sgn is not ``regnet[xy]_N``)."""
     listed = {n for n in listing() if re.fullmatch(r"regnet[xy]_\d+(_tv)?", n)}
     assert listed - set(NAMES) == {"regnety_2560"}
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_params_and_macs_equal_timms(name: str) -> None:
-    spec = load_spec(SPECS / f"{name}.yaml")
+    spec = load_spec(PATHS[name])
     plan = build_plan(spec)
     entry = listing()[name]
     assert plan.params == entry["params"]
@@ -106,7 +109,7 @@ def test_params_and_macs_equal_timms(name: str) -> None:
 
 def test_the_rule_is_the_spec_s_stages() -> None:
     """Six numbers written as a regnet section plan the same network as the stages listed."""
-    spec = load_spec(SPECS / "regnetx_002.yaml")
+    spec = load_spec(PATHS["regnetx_002"])
     plan = build_plan(spec)
     assert [(s.out_channels, s.num_blocks) for s in plan.stages] == [
         (24, 1),
@@ -168,7 +171,7 @@ def test_bad_rules_are_one_located_line(tmp_path: Path, text: str, line: int, me
 def test_summary_prints_the_derived_stages() -> None:
     from helpers import run_resgen
 
-    result = run_resgen("summary", str(SPECS / "regnetx_002.yaml"))
+    result = run_resgen("summary", str(PATHS["regnetx_002"]))
     assert result.returncode == 0, result.stderr
     assert "widths 24, 56, 152, 368; depths 1, 1, 4, 7; group widths 8, 8, 8, 8" in result.stdout
 
