@@ -134,6 +134,16 @@ def se_names(names: naming.BlockNames) -> tuple[tuple[str, str], tuple[str, str]
     )
 
 
+@dataclass(frozen=True)
+class RegNetBranch(Branch):
+    """Its three main convs count toward the network's depth; the SE's two do not (as no
+    attention module's do)."""
+
+    @property
+    def depth(self) -> int:
+        return KIND.convs
+
+
 def plan(context: BranchContext, knobs: Knobs) -> Branch:
     """conv1 (1x1), conv2 (3x3, strided, grouped), the SE's two 1x1 convs, conv3 (1x1)."""
     assert isinstance(knobs, RegNetKnobs)
@@ -166,7 +176,7 @@ def plan(context: BranchContext, knobs: Knobs) -> Branch:
         layers.append(conv)
         layers.append(context.norm(*norm_names, cout))
         size = conv.out_size
-    return Branch(tuple(layers), size)
+    return RegNetBranch(tuple(layers), size)
 
 
 def check(spec: Any) -> list[Finding]:
