@@ -6,7 +6,7 @@ Messages say what to change, not only what is wrong.
 
 from __future__ import annotations
 
-from resgen import pretrained
+from resgen import naming, pretrained
 from resgen.components import activation, attention, shortcut
 from resgen.components import block as block_kinds
 from resgen.plan import NetworkPlan, Rounding, smallest_input
@@ -44,10 +44,40 @@ def check(spec: Spec) -> Problems:
     problems = _check_blocks(spec) + _check_widths(spec) + _check_stem(spec)
     problems += _check_shortcut(spec) + _check_sizes(spec) + _check_block_knobs(spec)
     problems += _check_norm(spec) + _check_drop_path(spec) + _check_anti_alias(spec)
+    problems += _check_naming(spec)
     problems += pretrained.check(spec.pretrained, spec.input.channels)
     if spec.regnet is not None:
         # A generated stage has no line of its own: its problem is the rule's.
         problems = [(("regnet",) if p[:1] == ("stages",) else p, m) for p, m in problems]
+    return problems
+
+
+def _check_naming(spec: Spec) -> Problems:
+    """A dialect that names one stem conv, or a projection's conv and norm, names only those."""
+    dialect = naming.dialect(spec.naming)
+    problems: Problems = []
+    convs = len(stem_widths(spec))
+    if dialect.stem and "{i}" not in dialect.stem_conv and convs > 1:
+        problems.append(
+            (
+                ("naming",),
+                f"{spec.naming} names one stem conv ({dialect.stem}.{dialect.stem_conv}), but "
+                f"this stem has {convs}; use another naming or stem",
+            )
+        )
+    parts = dialect.block_attributes.shortcut_parts
+    pooled_or_padded = spec.shortcut in ("zero_pad", "avg_projection")
+    plain = not (pooled_or_padded or spec.block.preact) and spec.projection_kernel == 1
+    if parts and not plain:
+        problems.append(
+            (
+                ("naming",),
+                f"{spec.naming} names a shortcut of one 1x1 conv and its norm ("
+                f"downsample.{parts[0]}, downsample.{parts[1]}); this spec's is not; use "
+                "shortcut projection with a 1x1 kernel and post-activation blocks, or another "
+                "naming",
+            )
+        )
     return problems
 
 

@@ -158,6 +158,16 @@ BLOCK = "block: {type: regnet, group_width: 8}\n"
             3,
             "stages[0].channels: the bottleneck width 20 is not a multiple of block.group_width 8",
         ),
+        (
+            "name: net\nnaming: regnet\nstem: {type: deep}\n" + RULE + BLOCK,
+            2,
+            "naming: regnet names one stem conv (stem.conv), but this stem has 3",
+        ),
+        (
+            "name: net\nnaming: regnet\nshortcut: avg_projection\n" + RULE + BLOCK,
+            2,
+            "naming: regnet names a shortcut of one 1x1 conv and its norm",
+        ),
     ],
 )
 def test_bad_rules_are_one_located_line(tmp_path: Path, text: str, line: int, message: str) -> None:
