@@ -93,10 +93,13 @@ class RegNetKnobs(Knobs):
         return self.se_ratio > 0
 
     def phrase(self, narrower: str) -> str:
-        se = f", squeeze-and-excitation after the 3x3 (ratio {self.se_ratio})" * (self.se_ratio > 0)
+        se = (
+            f"; squeeze-and-excitation after the 3x3, its hidden width {self.se_ratio:g} x "
+            "the block's input width"
+        )
         return (
             f"1x1, 3x3 and 1x1 convs (stride on the 3x3, in groups of {self.group_width} "
-            f"channels{se})"
+            f"channels{se if self.se else ''})"
         )
 
 
