@@ -74,6 +74,9 @@ def stages(
     out = []
     for width, count in runs:
         bottleneck = int(width * bottle_ratio)
+        if bottleneck < 1:  # no channel to group (the rules refuse it)
+            out.append(RegNetStage(0, count, group_width))
+            continue
         group = min(group_width, bottleneck)
         if rounding == "torchvision":
             bottleneck = make_divisible(bottleneck, group)

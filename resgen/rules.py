@@ -46,10 +46,7 @@ def check(spec: Spec) -> Problems:
     problems += _check_norm(spec) + _check_drop_path(spec) + _check_anti_alias(spec)
     problems += _check_naming(spec)
     problems += pretrained.check(spec.pretrained, spec.input.channels)
-    if spec.regnet is not None:
-        # A generated stage has no line of its own: its problem is the rule's.
-        problems = [(("regnet",) if p[:1] == ("stages",) else p, m) for p, m in problems]
-    return problems
+    return _generated_at_rule(spec, problems)
 
 
 def _check_naming(spec: Spec) -> Problems:
@@ -109,6 +106,13 @@ def _check_regnet(spec: Spec) -> Problems:
                 "raise wm or lower depth",
             )
         ]
+    if min(stage.channels for stage in generated) < 1:
+        return [
+            (
+                ("block", "bottle_ratio"),
+                "a stage's bottleneck (width x bottle_ratio) would have no channel; raise it",
+            )
+        ]
     widest = max(stage.channels for stage in generated)
     if widest > MAX_WIDTH:
         return [
@@ -122,7 +126,15 @@ def check_plan(spec: Spec, plan: NetworkPlan) -> Problems:
     anti-aliasing, the parameter and MAC budget), reported at the spec's fields. The one
     post-plan step :func:`resgen.validate.load_planned` runs for ``validate``, ``build`` and
     every other command."""
-    return _check_group_norm(spec, plan) + _check_even_maps(spec, plan) + _check_budget(plan)
+    problems = _check_group_norm(spec, plan) + _check_even_maps(spec, plan)
+    return _generated_at_rule(spec, problems + _check_budget(plan))
+
+
+def _generated_at_rule(spec: Spec, problems: Problems) -> Problems:
+    """A generated stage has no line of its own: its problem is the rule's (``regnet``)."""
+    if spec.regnet is None:
+        return problems
+    return [(("regnet",) if path[:1] == ("stages",) else path, m) for path, m in problems]
 
 
 def _residual(spec: Spec) -> bool:

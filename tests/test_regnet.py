@@ -159,6 +159,22 @@ BLOCK = "block: {type: regnet, group_width: 8}\n"
             "stages[0].channels: the bottleneck width 20 is not a multiple of block.group_width 8",
         ),
         (
+            "name: net\nregnet: {depth: 13, w0: 24, wa: 36.44, wm: 2.49}\n"
+            "block: {type: regnet, bottle_ratio: 0.01}\n",
+            3,
+            "block.bottle_ratio: a stage's bottleneck (width x bottle_ratio) would have no channel",
+        ),
+        (
+            "name: net\nregnet: {depth: 1000, w0: 8, wa: 8192, wm: 1.0001}\n" + BLOCK,
+            2,
+            "regnet: these numbers generate 1000 stages, more than 16",
+        ),
+        (
+            "name: net\nregnet: {depth: 1000, w0: 8192, wa: 0, wm: 64}\n" + BLOCK,
+            2,
+            "regnet: 134,798,862,632 parameters exceed resgen's bound",
+        ),
+        (
             "name: net\nnaming: regnet\nstem: {type: deep}\n" + RULE + BLOCK,
             2,
             "naming: regnet names one stem conv (stem.conv), but this stem has 3",
@@ -174,8 +190,9 @@ def test_bad_rules_are_one_located_line(tmp_path: Path, text: str, line: int, me
     path = _write(tmp_path, text)
     with pytest.raises(SpecError) as caught:
         load_spec(path)
-    (problem,) = caught.value.problems
-    assert f"net.yaml:{line}:" in str(problem) and message in str(problem)
+    problems = [str(problem) for problem in caught.value.problems]
+    assert all(f"net.yaml:{line}:" in problem for problem in problems), problems
+    assert any(message in problem for problem in problems), problems
 
 
 def test_summary_prints_the_derived_stages() -> None:
