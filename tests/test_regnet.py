@@ -223,3 +223,25 @@ def test_the_keras_twin_of_a_regnet_y_equals_its_torch_file(tmp_path: Path) -> N
     torch_factory = generated_factory("torch", "tiny_regnety", tmp_path)
     keras_factory = generated_factory("keras", "tiny_regnety", tmp_path)
     assert check_round_trip(torch_factory, keras_factory, spec, 16) < 1e-4
+
+
+# timm's RegNet-Z (model_cfgs: depth, w0, wa, wm, group_size, bottle_ratio 4: an inverted
+# bottleneck four times the stage's width). Not shipped yet (linear_out, no shortcut where the
+# shape changes), but the rule already generates their stages.
+REGNET_Z = {
+    "regnetz_005": (21, 16, 10.7, 2.51, 4, 4.0),
+    "regnetz_040": (28, 48, 14.5, 2.226, 8, 4.0),
+    "regnetz_040_h": (28, 48, 14.5, 2.226, 8, 4.0),
+}
+
+
+@pytest.mark.parametrize("name", list(REGNET_Z))
+def test_the_rule_with_a_bottleneck_ratio_gives_regnet_zs_stages(name: str) -> None:
+    stages = regnet.stages(*REGNET_Z[name])
+    sd = listing()[name]["state_dict"]
+    for s, stage in enumerate(stages, start=1):
+        blocks = {key.split(".")[1] for key in sd if key.startswith(f"s{s}.")}
+        inner, per_group = sd[f"s{s}.b1.conv2.conv.weight"][:2]
+        assert sd[f"s{s}.b1.conv3.conv.weight"][0] == stage.width
+        assert (len(blocks), per_group) == (stage.depth, stage.group_width)
+        assert inner == regnet.inner_width(stage.width, 4.0)
