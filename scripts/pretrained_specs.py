@@ -30,6 +30,10 @@ MARK = "# pretrained: written by scripts/pretrained_specs.py from "
 CAFFE_MEAN_BGR = [103.939, 116.779, 123.68]
 
 
+# Families whose specs are timm models (``family: <timm module>`` for issue 20's families).
+TIMM_FAMILIES = {"timm", "regnet"}
+
+
 def family(text: str) -> str | None:
     found = re.search(r"^family: (\w+)$", text, re.M)
     return found[1] if found else None
@@ -99,7 +103,7 @@ def section_for(name: str, kind: str | None) -> tuple[str, dict] | None:
         return torchvision_section(name)
     if kind == "keras":
         return keras_section(name)
-    if kind == "timm":
+    if kind in TIMM_FAMILIES:
         return timm_section(name)
     return None
 

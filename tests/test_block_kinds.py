@@ -65,6 +65,14 @@ BY_HAND: dict[tuple[str, bool], tuple[dict[str, object], int, int]] = {
         1024 + 32 + 2 * (1152 + 32) + (128 + 16 + 256) + 1024 + 128,
         1024 * 64 + 2 * 1152 * 64 + 128 + 256 + 1024 * 64,
     ),
+    # RegNet-Y's bottleneck of 16 (ratio 1, input 16): 1x1 16 -> 16, 3x3 in 16 / 8 = 2 groups
+    # (9 * 8 * 16 = 1152), SE after it of round(16 * 0.25) = 4 hidden (16 * 4 + 4 and 4 * 16 +
+    # 16, with biases; one pixel each), 1x1 16 -> 16; three norms of 16.
+    ("regnet", False): (
+        {"type": "regnet", "group_width": 8, "se_ratio": 0.25},
+        256 + 32 + 1152 + 32 + 68 + 80 + 256 + 32,
+        (256 + 1152 + 256) * 64 + 64 + 64,
+    ),
 }
 
 # ResNeXt's grouped bottleneck: width int(16 * 8 / 64) * 4 = 8; 1x1 64 -> 8, 3x3 8 -> 8 in 4

@@ -435,10 +435,13 @@ def test_synthetic_specs_agree(name: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", SPEC_NAMES)
 def test_layer_names_map_as_the_plan_says(name: str) -> None:
     plan = _plan_of(name)
+    # A path names one layer of a model (a dialect's ``layer0.conv1`` is ``conv1_conv`` or,
+    # in a deep stem, ``conv1_1_conv``: the one the model has).
+    keras_names = {layer.keras_name for layer in (*plan.convs, *plan.norms)}
     for conv in plan.convs:  # squeeze-and-excitation's and ResNet-RS's stem pool conv too
-        assert keras_layer_name(conv.torch_name, "conv") == conv.keras_name
+        assert keras_layer_name(conv.torch_name, "conv", keras_names) == conv.keras_name
     for norm in plan.norms:
-        assert keras_layer_name(norm.torch_name, "norm") == norm.keras_name
+        assert keras_layer_name(norm.torch_name, "norm", keras_names) == norm.keras_name
     for block in plan.blocks:
         eca = block.attention
         if isinstance(eca, EfficientChannelAttention):
