@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from resgen import naming
-from resgen.components import attention
+from resgen.components import attention, block
+from resgen.components.block import BranchContext
 from resgen.naming import StemPoolNames, block_names, stage_names, stem_names, stem_pool_names
 from resgen.plan import (
     Block,
@@ -65,14 +66,13 @@ def _shortcut_rule(spec: Spec) -> ShortcutRule:
 
 def _block_class(spec: Spec, kind: StageKind, mixed: bool) -> BlockClass:
     block = spec.block
-    kinds = 3 if kind.kind == "bottleneck" else 2
-    conv_bias = tuple(_bias(spec, not (block.preact and k == kinds - 1)) for k in range(kinds))
+    convs = kind.kind.convs
+    conv_bias = tuple(_bias(spec, not (block.preact and k == convs - 1)) for k in range(convs))
     act = spec.activation
     return BlockClass(
         kind=kind.kind,
+        knobs=kind.knobs,
         preact=block.preact,
-        stride_on_first=kind.stride_on_first,
-        groups=kind.groups,
         conv_bias=conv_bias,
         shortcut=_shortcut_rule(spec),
         zero_init_residual=spec.zero_init_residual,
@@ -95,7 +95,6 @@ class _Layers:
     convs: tuple[Conv, ...]
     norms: tuple[Norm, ...]
     out_size: int
-    anti_alias: AntiAlias | None = None  # a block's pool that took its strided conv's stride
 
 
 def _stem_convs(spec: Spec) -> _Layers:
@@ -211,68 +210,32 @@ class _Place:
     of: int  # blocks in the network
 
 
-# A branch conv: (in channels, out channels, kernel, groups).
-_ConvShape = tuple[int, int, int, int]
-
-
-def _branch_shapes(
-    kind: StageKind, in_channels: int, widths: tuple[int, int, int]
-) -> tuple[int, list[_ConvShape]]:
-    """Which branch conv takes the stride, and each conv's shape: a bottleneck's 1x1, 3x3
-    (grouped) and 1x1, or a basic block's two 3x3s."""
-    first_width, width, out_ch = widths
-    if kind.kind == "bottleneck":
-        strided = 0 if kind.stride_on_first else 1
-        return strided, [
-            (in_channels, first_width, 1, 1),
-            (first_width, width, 3, kind.groups),
-            (width, out_ch, 1, 1),
-        ]
-    return 0, [(in_channels, width, 3, 1), (width, out_ch, 3, 1)]
-
-
-def _branch(
+def _branch_context(
     spec: Spec,
     names: naming.BlockNames,
-    shapes: list[_ConvShape],
-    strided: int,
+    in_channels: int,
+    widths: tuple[int, int, int],
     stride: int,
     size: int,
+    shortcut: ShortcutKind,
     dilation_grows: bool = False,
-) -> _Layers:
-    """The branch's convs and norms in order (a pre-activation block's first norm leads, its
-    last conv has none), and the anti-aliasing pool that takes a strided 3x3's stride (timm's
-    rule: a blur pool also runs, at stride 1, where a dilated stage's dilation grows)."""
-    preact = spec.block.preact
-    keras_act = naming.keras_activation(spec.activation)
-    blur_at_1 = dilation_grows and _anti_alias(spec) == "blur"
-    wanted = stride == 2 or blur_at_1
-    aa_kind = _anti_alias(spec) if wanted and shapes[strided][2] == 3 else None
-    convs: list[Conv] = []
-    norms: list[Norm] = []
-    anti_alias = None
-    if preact:
-        norms.append(Norm(*names.preact_norm, shapes[0][0], keras_act))
-    for i, (cin, cout, kernel, groups) in enumerate(shapes):
-        normalized = not (preact and i == len(shapes) - 1)
-        conv = Conv(
-            *names.conv(i + 1),
-            in_channels=cin,
-            out_channels=cout,
-            kernel=kernel,
-            stride=stride if i == strided and aa_kind is None else 1,
-            groups=groups,
-            bias=_bias(spec, normalized),
-            in_size=size,
-        )
-        convs.append(conv)
-        size = conv.out_size
-        if normalized:
-            norms.append(Norm(*names.norm(i + 1), cout, keras_act))
-        if i == strided and aa_kind is not None:
-            anti_alias = AntiAlias(aa_kind, *names.anti_alias, cout, size, stride)
-            size = anti_alias.out_size
-    return _Layers(tuple(convs), tuple(norms), size, anti_alias)
+) -> BranchContext:
+    """What a block kind plans its branch from; the anti-aliasing pool is wanted where the
+    block strides or, by timm's rule, where a dilated stage's dilation grows under blur."""
+    aa_kind = _anti_alias(spec)
+    wanted = stride == 2 or (dilation_grows and aa_kind == "blur")
+    return BranchContext(
+        names=names,
+        in_channels=in_channels,
+        widths=widths,
+        stride=stride,
+        size=size,
+        preact=spec.block.preact,
+        keras_act=naming.keras_activation(spec.activation),
+        conv_bias=spec.conv_bias,
+        anti_alias=aa_kind if wanted else None,
+        shortcut=shortcut,
+    )
 
 
 def _shortcut_layers(
@@ -334,9 +297,11 @@ def _plan_block(
     widths = stage_widths(spec, stage_spec)
     first_width, width, out_ch = widths
     names = block_names(place.stage, place.index)
-    strided, shapes = _branch_shapes(kind, in_channels, widths)
-    branch = _branch(spec, names, shapes, strided, stride, size, dilation_grows)
     shortcut = _shortcut_rule(spec).kind(in_channels, out_ch, stride)
+    context = _branch_context(
+        spec, names, in_channels, widths, stride, size, shortcut, dilation_grows
+    )
+    branch = block.plan(kind.type, context, kind.knobs)
     projection = _shortcut_layers(
         spec, names, shortcut, in_channels, out_ch, stride, size, dilation
     )
@@ -346,7 +311,7 @@ def _plan_block(
         number=place.number,
         torch_name=names.torch,
         keras_name=names.keras,
-        kind=kind.kind,
+        kind=kind.type,
         preact=spec.block.preact,
         in_channels=in_channels,
         first_width=first_width,
@@ -356,12 +321,10 @@ def _plan_block(
         in_size=size,
         out_size=branch.out_size,
         shortcut=shortcut,
-        convs=branch.convs,
-        norms=branch.norms,
+        branch=branch,
         shortcut_convs=projection.convs,
         shortcut_norms=projection.norms,
         attention=attention.plan(spec.block.attention, names, out_ch, branch.out_size),
-        anti_alias=branch.anti_alias,
         drop_path=_drop_path(spec, place),
     )
 
@@ -383,7 +346,7 @@ def _stage_dilations(spec: Spec, stem: Stem) -> list[tuple[int, int]]:
 
 def _plan_stages(spec: Spec, stem: Stem) -> tuple[Stage, ...]:
     """Every stage's blocks in order, each block starting where the one before it ended."""
-    mixed = len({stage_kind(spec, stage).kind for stage in spec.stages}) > 1
+    mixed = len({stage_kind(spec, stage).type for stage in spec.stages}) > 1
     total = sum(stage.blocks for stage in spec.stages)
     size, channels = stem.out_size, stem.out_channels
     stages: list[Stage] = []

@@ -21,9 +21,9 @@ from helpers import shipped_specs, spec_path
 from jinja2 import meta, nodes
 from pydantic import BaseModel
 
-from resgen.components import attention
+from resgen.components import attention, block
 from resgen.page import keras_page, torch_page
-from resgen.plan import BlockClass, NetworkPlan, ShortcutRule
+from resgen.plan import NetworkPlan, ShortcutRule
 from resgen.planner import build_plan
 from resgen.render import BACKENDS, _environment, render, template_context, templates_dir
 from resgen.spec import Spec
@@ -133,8 +133,8 @@ def literal_values(cls: type, field: str) -> tuple[str, ...]:
 @pytest.mark.parametrize(
     ("folder", "names"),
     [
-        ("torch/blocks", {"block_class"}),
-        ("keras/blocks", {"block_function"}),
+        ("torch/blocks", {"define", "block_class"}),
+        ("keras/blocks", {"define", "block_function"}),
         ("torch/shortcuts", {"shortcut_init", "shortcut_forward"}),
         ("keras/shortcuts", {"shortcut"}),
         ("torch/attention", {"define", "init"}),
@@ -151,21 +151,8 @@ def test_one_template_per_kind_exporting_the_same_macros(folder: str, names: set
         assert kinds == set(literal_values(ShortcutRule, "when"))
     elif folder.endswith("attention"):  # one per registered kind, and no other
         assert kinds == {kind.KIND.type for kind in attention.KINDS}
-    else:
-        rule = ShortcutRule("none", "none", False, False, False, False, "x")
-        block_kinds = {
-            BlockClass(
-                kind=kind,
-                preact=preact,
-                stride_on_first=False,
-                groups=1,
-                conv_bias=(False, False),
-                shortcut=rule,
-                zero_init_residual=False,
-            ).template
-            for kind in literal_values(BlockClass, "kind")
-            for preact in (False, True)
-        }
+    else:  # each registered kind's templates (plain and pre-activation), and no other
+        block_kinds = {name for kind in block.KINDS for name in kind.KIND.templates()}
         assert kinds == block_kinds
 
 
