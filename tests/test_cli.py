@@ -237,10 +237,11 @@ KERAS_APPLICATIONS = {
 }
 
 
-def expected_row(name: str, tv: dict, zoo: dict, published: dict) -> dict[str, Any]:
+def expected_row(name: str, tv: dict, zoo: dict, published: dict, families: dict) -> dict[str, Any]:
     """What each column of `resgen list` must say for ``name``, from facts resgen did not write:
     torchvision's listing, keras.applications' published counts, the papers' figures (the table
-    in test_summary.py) and timm's listing (tests/data/timm_resnet_zoo.json, from timm)."""
+    in test_summary.py) and timm's listings (tests/data/timm_resnet_zoo.json and
+    timm_families.json, from timm)."""
     depth_in_name = re.search(r"(?:resnet|resnext|plain)(\d+)", name)
     if name in tv:
         blocks = "basic" if name in ("resnet18", "resnet34") else "bottleneck"
@@ -259,6 +260,25 @@ def expected_row(name: str, tv: dict, zoo: dict, published: dict) -> dict[str, A
             block, shortcut = "preact bottleneck", "projection"
         row = {"family": "papers", "params": published[name][0], "input": (3, 32)}
         row |= {"block": block, "shortcut": shortcut}
+    elif name in families and families[name]["module"] == "res2net":
+        # timm's res2net listing: Bottle2neck's 3x3s in convs.<i> run side by side or in series
+        # as one 3x3 of the paper's depth (Res2Net-50: 50 layers); the deep stem adds two.
+        entry = families[name]
+        state = entry["state_dict"]
+        depth = sum(
+            1
+            for key, shape in state.items()
+            if key.endswith("weight")
+            and len(shape) in (2, 4)
+            and "downsample" not in key
+            and not re.search(r"\.convs\.[1-9]", key)
+        )
+        avg = any(key.endswith("downsample.1.weight") and len(s) == 4 for key, s in state.items())
+        row = {"family": "timm", "params": entry["params"], "depth": depth, "block": "res2net"}
+        row |= {"input": tuple(entry["input_size"][:2])}
+        row |= {"shortcut": "avg_projection" if avg else "projection"}
+        row["gmacs"] = (sum(entry["flops"].values()) // 2 / 1e9, 0.0005)
+        return row
     else:
         entry = zoo[name]
         state = entry["state_dict"]
@@ -295,6 +315,7 @@ def test_list_rows_agree_with_independent_facts(
 
     tv = json.loads((DATA / "torchvision_state_dicts.json").read_text(encoding="utf-8"))
     zoo = json.loads((DATA / "timm_resnet_zoo.json").read_text(encoding="utf-8"))["models"]
+    families = json.loads((DATA / "timm_families.json").read_text(encoding="utf-8"))["models"]
     result = cli("list", specs_dir)
     assert result.exit_code == 0, result.output
     header, *rows = [
@@ -308,7 +329,7 @@ def test_list_rows_agree_with_independent_facts(
     for name, family, depth, params, gmacs, block, shortcut, shown_input in rows:
         if name == "test_resnet":  # timm's test network mixes block kinds: not one column's word
             continue
-        want = expected_row(name, tv, zoo, PUBLISHED)
+        want = expected_row(name, tv, zoo, PUBLISHED, families)
         assert (family, int(params.replace(",", ""))) == (want["family"], want["params"]), name
         assert (block, shortcut) == (want["block"], want["shortcut"]), name
         channels, size = want["input"]
@@ -320,7 +341,7 @@ def test_list_rows_agree_with_independent_facts(
             value, within = want["gmacs"]
             assert abs(float(gmacs) - value) <= within, (name, gmacs, value)
             checked["gmacs"] += 1
-    assert len(rows) == 94 and checked == {"depth": 93, "gmacs": 70}, checked
+    assert len(rows) == 103 and checked == {"depth": 102, "gmacs": 79}, checked
 
 
 def test_list_refuses_a_folder_with_a_broken_spec(
