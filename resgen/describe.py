@@ -83,8 +83,7 @@ def overview(plan: NetworkPlan) -> str:
     blocks = len(plan.blocks)
     stages = len(plan.stages)
     shortcut = _SHORTCUTS[block.shortcut.policy]
-    if block.shortcut.when == "on_width_change":
-        shortcut += " (a stride-only change subsamples instead)"
+    shortcut += block.shortcut.rule.clause
     if block.shortcut.wide_kernel:
         shortcut += f" ({block.shortcut.kernel}x{block.shortcut.kernel} where it strides)"
     return (

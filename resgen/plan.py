@@ -21,10 +21,10 @@ from resgen.components.activation import Activation
 from resgen.components.attention import Attention, AttentionKind
 from resgen.components.attention import ordered as attention_order
 from resgen.components.block import BlockKind, Branch, Knobs
+from resgen.components.shortcut import BlockShortcut, ShortcutRule
 from resgen.naming import block_names
 from resgen.plan_layers import AntiAlias, AntiAliasKind, Conv, Norm, conv_out
 from resgen.pretrained import Preprocessing
-from resgen.spec import Shortcut
 
 __all__ = [
     "AntiAlias",
@@ -41,7 +41,8 @@ __all__ = [
     "conv_out",
 ]
 
-ShortcutKind = Literal["identity", "zero_pad", "projection", "avg_projection", "subsample", "none"]
+# What one block's shortcut is (the shortcut family's word for it).
+ShortcutKind = BlockShortcut
 
 
 @dataclass(frozen=True)
@@ -93,51 +94,6 @@ class Block:
     def macs(self) -> int:
         macs = self.branch.macs + sum(conv.macs for conv in self.shortcut_convs)
         return macs + (self.attention.macs if self.attention else 0)
-
-
-@dataclass(frozen=True)
-class ShortcutRule:
-    """A block class's shortcut as one rule: identity unless ``when`` holds, then ``module``.
-
-    ``when`` names the template that prints the rule (``templates/<backend>/shortcuts/``):
-    ``none`` (no shortcut at all: the plain network), ``always`` (the module on every block),
-    ``on_shape_change`` (the module where channels or stride change), ``on_width_change`` (the
-    module where channels change; a stride-only change subsamples the identity).
-    """
-
-    policy: Shortcut  # the spec's word, for the prose
-    when: Literal["none", "always", "on_shape_change", "on_width_change"]
-    zero_pad: bool  # the module is option A's parameter-free zero padding, not a projection
-    pool: bool  # the projection starts with ResNet-D's 2x2 average pool where strided
-    bias: bool  # the projection conv's bias
-    norm: bool  # a batch norm after the projection conv
-    source: Literal["x", "preact"]  # the variable the module reads
-    kernel: int = 1  # the projection conv's kernel where it strides (stride 1: always 1x1)
-
-    @property
-    def residual(self) -> bool:
-        """False for the plain network: the branch's output is the block's output."""
-        return self.when != "none"
-
-    def kind(self, in_channels: int, out_channels: int, stride: int) -> ShortcutKind:
-        """What the rule puts on a block that maps ``in_channels`` to ``out_channels`` at
-        ``stride``."""
-        if self.when == "none":
-            return "none"
-        if self.when == "always":
-            return "projection"
-        if in_channels == out_channels and stride == 1:
-            return "identity"
-        if self.zero_pad:
-            return "zero_pad"
-        if self.when == "on_width_change" and in_channels == out_channels:
-            return "subsample"
-        return "avg_projection" if self.pool else "projection"
-
-    @property
-    def wide_kernel(self) -> bool:
-        """Strided projections use a wider kernel than 1x1 (SENet-154's 3x3)."""
-        return self.kernel != 1
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ The plan's types live in :mod:`resgen.plan`; the layers they hold in :mod:`resge
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Literal
 
 from resgen import naming
-from resgen.components import attention, block
+from resgen.components import attention, block, shortcut
 from resgen.components.block import BranchContext
 from resgen.naming import StemPoolNames, block_names, stage_names, stem_names, stem_pool_names
 from resgen.plan import (
@@ -35,6 +35,12 @@ def _anti_alias(spec: Spec) -> AntiAliasKind | None:
     return None if spec.anti_alias == "none" else spec.anti_alias
 
 
+def _norm(spec: Spec, torch_name: str, keras_name: str, channels: int) -> Norm:
+    """A norm over ``channels``, followed by the spec's activation in Keras (the block and
+    shortcut families build theirs through this)."""
+    return Norm(torch_name, keras_name, channels, naming.keras_activation(spec.activation))
+
+
 def _bias(spec: Spec, normalized: bool) -> bool:
     return spec.conv_bias == "all" or (spec.conv_bias == "unnormalized" and not normalized)
 
@@ -42,19 +48,10 @@ def _bias(spec: Spec, normalized: bool) -> bool:
 def _shortcut_rule(spec: Spec) -> ShortcutRule:
     policy = spec.shortcut
     preact = spec.block.preact
-    when: Literal["none", "always", "on_shape_change", "on_width_change"]
-    if policy == "none":
-        when = "none"
-    elif policy == "always_projection":
-        when = "always"
-    elif policy != "zero_pad" and spec.stride_shortcut == "subsample":
-        when = "on_width_change"
-    else:
-        when = "on_shape_change"
     zero_pad = policy == "zero_pad"
     return ShortcutRule(
         policy=policy,
-        when=when,
+        rule=shortcut.select(policy, spec.stride_shortcut),
         zero_pad=zero_pad,
         pool=policy == "avg_projection",
         bias=_bias(spec, normalized=not preact),
@@ -233,47 +230,10 @@ def _branch_context(
         preact=spec.block.preact,
         keras_act=naming.keras_activation(spec.activation),
         conv_bias=spec.conv_bias,
+        make_norm=functools.partial(_norm, spec),
         anti_alias=aa_kind if wanted else None,
         shortcut=shortcut,
     )
-
-
-def _shortcut_layers(
-    spec: Spec,
-    names: naming.BlockNames,
-    shortcut: ShortcutKind,
-    in_channels: int,
-    out_ch: int,
-    stride: int,
-    size: int,
-    dilation: int = 1,
-) -> _Layers:
-    """A projection shortcut's conv (after ResNet-D's pool where strided) and its norm (none in
-    pre-activation blocks); no layers for the other shortcuts. A wide projection kernel
-    (SENet-154's 3x3) is used where the block strides or, in a dilated stage, dilates."""
-    if shortcut not in ("projection", "avg_projection"):
-        return _Layers((), (), size)
-    preact = spec.block.preact
-    pooled = shortcut == "avg_projection" and stride > 1
-    wide = (stride != 1 or dilation != 1) and not pooled
-    kernel = spec.projection_kernel if wide else 1
-    conv_torch, conv_keras, norm_torch, norm_keras = names.projection(
-        avg=shortcut == "avg_projection"
-    )
-    conv = Conv(
-        torch_name=conv_torch,
-        keras_name=conv_keras,
-        in_channels=in_channels,
-        out_channels=out_ch,
-        kernel=kernel,
-        stride=1 if pooled else stride,
-        groups=1,
-        bias=_bias(spec, normalized=not preact),
-        in_size=(size + 1) // 2 if pooled else size,
-    )
-    keras_act = naming.keras_activation(spec.activation)
-    norms = () if preact else (Norm(norm_torch, norm_keras, out_ch, keras_act),)
-    return _Layers((conv,), norms, conv.out_size)
 
 
 def _drop_path(spec: Spec, place: _Place) -> float:
@@ -297,13 +257,15 @@ def _plan_block(
     widths = stage_widths(spec, stage_spec)
     first_width, width, out_ch = widths
     names = block_names(place.stage, place.index)
-    shortcut = _shortcut_rule(spec).kind(in_channels, out_ch, stride)
+    rule = _shortcut_rule(spec)
+    on_block = rule.kind(in_channels, out_ch, stride)
     context = _branch_context(
-        spec, names, in_channels, widths, stride, size, shortcut, dilation_grows
+        spec, names, in_channels, widths, stride, size, on_block, dilation_grows
     )
     branch = block.plan(kind.type, context, kind.knobs)
-    projection = _shortcut_layers(
-        spec, names, shortcut, in_channels, out_ch, stride, size, dilation
+    norm = functools.partial(_norm, spec)
+    projection = shortcut.plan(
+        rule, names, on_block, in_channels, out_ch, stride, size, dilation, norm
     )
     return Block(
         stage=place.stage,
@@ -320,7 +282,7 @@ def _plan_block(
         stride=stride,
         in_size=size,
         out_size=branch.out_size,
-        shortcut=shortcut,
+        shortcut=on_block,
         branch=branch,
         shortcut_convs=projection.convs,
         shortcut_norms=projection.norms,

@@ -55,6 +55,23 @@ BY_HAND: dict[tuple[str, bool], tuple[dict[str, object], int, int]] = {
         1536 + 3 * 324 + 1536 + 48 + 3 * 12 + 128,
         (1536 + 3 * 324 + 1536) * 64,
     ),
+    # timm's SelectiveKernelBasic, default sk_kwargs (kernel_size [3, 5] as a 3x3 and a 3x3 of
+    # dilation 2, split_input, rd_ratio 1/16, rd_divisor 8): two paths 3x3 8 -> 16 (each reads
+    # half the input) with norms of 16; attention width make_divisible(16 / 16, 8) = 8: 1x1
+    # 16 -> 8, norm of 8, 1x1 8 -> 32 (on the 1 x 1 means: 128 + 256 MACs); conv2 3x3 16 -> 16
+    # and its norm.
+    ("sk_basic", False): (
+        {"type": "sk_basic"},
+        2 * (1152 + 32) + (128 + 16 + 256) + 2304 + 32,
+        2 * 1152 * 64 + 128 + 256 + 2304 * 64,
+    ),
+    # timm's SelectiveKernelBottleneck: conv1 1x1 64 -> 16, the selective-kernel conv 16 -> 16
+    # as above, conv3 1x1 16 -> 64; norms of 16 and 64.
+    ("sk_bottleneck", False): (
+        {"type": "sk_bottleneck"},
+        1024 + 32 + 2 * (1152 + 32) + (128 + 16 + 256) + 1024 + 128,
+        1024 * 64 + 2 * 1152 * 64 + 128 + 256 + 1024 * 64,
+    ),
 }
 
 # ResNeXt's grouped bottleneck: width int(16 * 8 / 64) * 4 = 8; 1x1 64 -> 8, 3x3 8 -> 8 in 4
@@ -163,3 +180,20 @@ def test_files_are_ruff_clean_and_the_keras_twin_equals_the_torch_file(
     torch_factory = generated_factory("torch", spec.name, tmp_path)
     keras_factory = generated_factory("keras", spec.name, tmp_path)
     assert check_round_trip(torch_factory, keras_factory, spec, 8) < 1e-4
+
+
+def test_a_kind_without_a_pre_activation_variant_refuses_preact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """timm's ResNeSt, Res2Net and SK blocks have none: the registry's rule refuses the flag
+    at ``block.preact`` for such a kind (here basic, its variant taken away)."""
+    import dataclasses
+
+    from resgen.components.block import basic
+
+    spec = one_block({"type": "basic", "preact": True})
+    assert block.check(spec) == []
+    monkeypatch.setattr(basic, "KIND", dataclasses.replace(basic.KIND, preact_template=None))
+    assert block.check(spec) == [
+        (("block", "preact"), "basic blocks have no pre-activation variant; set it to false")
+    ]

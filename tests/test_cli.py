@@ -260,22 +260,19 @@ def expected_row(name: str, tv: dict, zoo: dict, published: dict, families: dict
             block, shortcut = "preact bottleneck", "projection"
         row = {"family": "papers", "params": published[name][0], "input": (3, 32)}
         row |= {"block": block, "shortcut": shortcut}
-    elif name in families and families[name]["module"] == "res2net":
-        # timm's res2net listing: Bottle2neck's 3x3s in convs.<i> run side by side or in series
-        # as one 3x3 of the paper's depth (Res2Net-50: 50 layers); the deep stem adds two.
+    elif name in families:
+        # timm's other residual modules (tests/data/timm_families.json): the depth the name
+        # gives (two more for a deep stem), the block kind by timm's keys.
         entry = families[name]
         state = entry["state_dict"]
-        depth = sum(
-            1
-            for key, shape in state.items()
-            if key.endswith("weight")
-            and len(shape) in (2, 4)
-            and "downsample" not in key
-            and not re.search(r"\.convs\.[1-9]", key)
-        )
+        depth = int(re.search(r"(?:res2net|res2next|skresnet|skresnext)(\d+)", name)[1])
+        depth += 2 if "conv1.0.weight" in state else 0
+        block = "res2net" if entry["module"] == "res2net" else "sk_basic"
+        if entry["module"] == "sknet" and any(key.startswith("layer1.0.conv3.") for key in state):
+            block = "sk_bottleneck"
         avg = any(key.endswith("downsample.1.weight") and len(s) == 4 for key, s in state.items())
-        row = {"family": "timm", "params": entry["params"], "depth": depth, "block": "res2net"}
-        row |= {"input": tuple(entry["input_size"][:2])}
+        row = {"family": entry["module"], "params": entry["params"], "depth": depth}
+        row |= {"block": block, "input": tuple(entry["input_size"][:2])}
         row |= {"shortcut": "avg_projection" if avg else "projection"}
         row["gmacs"] = (sum(entry["flops"].values()) // 2 / 1e9, 0.0005)
         return row
@@ -341,7 +338,7 @@ def test_list_rows_agree_with_independent_facts(
             value, within = want["gmacs"]
             assert abs(float(gmacs) - value) <= within, (name, gmacs, value)
             checked["gmacs"] += 1
-    assert len(rows) == 103 and checked == {"depth": 102, "gmacs": 79}, checked
+    assert len(rows) == 108 and checked == {"depth": 107, "gmacs": 84}, checked
 
 
 def test_list_refuses_a_folder_with_a_broken_spec(

@@ -21,9 +21,9 @@ from helpers import shipped_specs, spec_path
 from jinja2 import meta, nodes
 from pydantic import BaseModel
 
-from resgen.components import attention, block
+from resgen.components import attention, block, shortcut
 from resgen.page import keras_page, torch_page
-from resgen.plan import NetworkPlan, ShortcutRule
+from resgen.plan import NetworkPlan
 from resgen.planner import build_plan
 from resgen.render import BACKENDS, _environment, render, template_context, templates_dir
 from resgen.spec import Spec
@@ -126,10 +126,6 @@ def macros(path: Path) -> set[str]:
     return {m.name for m in parsed(path).find_all(nodes.Macro)}
 
 
-def literal_values(cls: type, field: str) -> tuple[str, ...]:
-    return typing.get_args(typing.get_type_hints(cls)[field])
-
-
 @pytest.mark.parametrize(
     ("folder", "names"),
     [
@@ -148,7 +144,7 @@ def test_one_template_per_kind_exporting_the_same_macros(folder: str, names: set
         assert macros(path) == names, relative(path)
     kinds = {p.name.removesuffix(".py.j2") for p in files}
     if folder.endswith("shortcuts"):
-        assert kinds == set(literal_values(ShortcutRule, "when"))
+        assert kinds == {kind.KIND.when for kind in shortcut.KINDS}
     elif folder.endswith("attention"):  # one per registered kind, and no other
         assert kinds == {kind.KIND.type for kind in attention.KINDS}
     else:  # each registered kind's templates (plain and pre-activation), and no other

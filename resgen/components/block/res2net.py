@@ -38,7 +38,7 @@ from resgen.components.block.base import (
     reduce_first_field,
     stride_at_field,
 )
-from resgen.plan_layers import Conv, Norm
+from resgen.plan_layers import Conv
 
 ORDER = 30
 
@@ -155,7 +155,7 @@ def plan(context: BranchContext, knobs: Knobs) -> Branch:
     """conv1/bn1, the ``scale - 1`` 3x3s (each with the block's stride), their norms, then
     conv3/bn3, in the order Bottle2neck registers them."""
     assert isinstance(knobs, Res2NetKnobs)
-    names, keras_act = context.names, context.keras_act
+    names = context.names
     first_width, width, out_channels = context.widths
     size = context.size
     conv1 = Conv(
@@ -181,7 +181,7 @@ def plan(context: BranchContext, knobs: Knobs) -> Branch:
         )
         for i in range(knobs.scale - 1)
     ]
-    norms = [Norm(*knobs.names.norm(names, i), width, keras_act) for i in range(knobs.scale - 1)]
+    norms = [context.norm(*knobs.names.norm(names, i), width) for i in range(knobs.scale - 1)]
     out_size = groups[0].out_size
     conv3 = Conv(
         *names.conv(3),
@@ -195,11 +195,11 @@ def plan(context: BranchContext, knobs: Knobs) -> Branch:
     )
     layers = (
         conv1,
-        Norm(*names.norm(1), first_width, keras_act),
+        context.norm(*names.norm(1), first_width),
         *groups,
         *norms,
         conv3,
-        Norm(*names.norm(3), out_channels, keras_act),
+        context.norm(*names.norm(3), out_channels),
     )
     return Res2NetBranch(layers, out_size)
 
