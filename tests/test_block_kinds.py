@@ -48,6 +48,13 @@ BY_HAND: dict[tuple[str, bool], tuple[dict[str, object], int, int]] = {
         128 + 1024 + 32 + 2304 + 32 + 1024,
         (1024 + 2304 + 1024) * 64,
     ),
+    # Res2Net 26w x 4s (Gao et al. 2019): groups of floor(16 * 26 / 64) = 6; 1x1 64 -> 4 * 6,
+    # three 3x3 6 -> 6 (the fourth group has none), 1x1 24 -> 64; norms of 24, 3 x 6 and 64.
+    ("res2net", False): (
+        {"type": "res2net"},
+        1536 + 3 * 324 + 1536 + 48 + 3 * 12 + 128,
+        (1536 + 3 * 324 + 1536) * 64,
+    ),
     # timm's SelectiveKernelBasic, default sk_kwargs (kernel_size [3, 5] as a 3x3 and a 3x3 of
     # dilation 2, split_input, rd_ratio 1/16, rd_divisor 8): two paths 3x3 8 -> 16 (each reads
     # half the input) with norms of 16; attention width make_divisible(16 / 16, 8) = 8: 1x1

@@ -264,22 +264,33 @@ def expected_row(
         row = {"family": "papers", "params": published[name][0], "input": (3, 32)}
         row |= {"block": block, "shortcut": shortcut}
     elif name in families:
-        # Issue 20's families (tests/data/timm_families.json): main-path convs and the
-        # classifier, less the shortcuts' and the attention modules' own.
+        # timm's other residual modules (tests/data/timm_families.json). ResNeSt, Res2Net and
+        # SKNet: the depth the name gives (two more for a deep stem), the block kind by module
+        # and timm's keys. RegNet and legacy SENet: main-path convs and the classifier, less
+        # the shortcuts' and the attention modules' own.
         entry = families[name]
         state = entry["state_dict"]
-        depth = sum(
-            1
-            for key, shape in state.items()
-            if key.endswith("weight")
-            and len(shape) in (2, 4)
-            and not any(part in key for part in ("downsample", ".se.", "se_module"))
-        )
         module = entry["module"]
+        named = re.search(r"(?:resnest|res2net|res2next|skresnet|skresnext)(\d+)", name)
+        if module in ("resnest", "res2net", "sknet") and named:
+            depth = int(named[1]) + (2 if "conv1.0.weight" in state else 0)
+        else:
+            depth = sum(
+                1
+                for key, shape in state.items()
+                if key.endswith("weight")
+                and len(shape) in (2, 4)
+                and not any(part in key for part in ("downsample", ".se.", "se_module"))
+            )
+        bottleneck = any(".conv3." in key for key in state)
+        block = {"resnest": "resnest", "res2net": "res2net", "regnet": "regnet"}.get(module)
+        if module == "sknet":
+            block = "sk_bottleneck" if bottleneck else "sk_basic"
+        avg = any(key.endswith("downsample.1.weight") and len(s) == 4 for key, s in state.items())
         row = {"family": module, "params": entry["params"], "depth": depth}
-        row |= {"input": tuple(entry["input_size"][:2]), "shortcut": "projection"}
-        block = "bottleneck" if any(".conv3." in key for key in state) else "basic"
-        row["block"] = "regnet" if module == "regnet" else block
+        row |= {"block": block or ("bottleneck" if bottleneck else "basic")}
+        row |= {"input": tuple(entry["input_size"][:2])}
+        row |= {"shortcut": "avg_projection" if avg else "projection"}
         if entry["input_size"][1] == 224:  # the listing counts at 224 px
             row["gmacs"] = (sum(entry["flops"].values()) // 2 / 1e9, 0.0005)
         return row
@@ -346,9 +357,11 @@ def test_list_rows_agree_with_independent_facts(
             assert abs(float(gmacs) - value) <= within, (name, gmacs, value)
             checked["gmacs"] += 1
     # 94 specs before issue 20's families (93 depths, 70 MACs), then each family's specs (a
-    # depth and MACs each): legacy_seresnet50, the 27 RegNets.
-    added = len(rows) - 94
-    assert added == 28 and checked == {"depth": 93 + added, "gmacs": 70 + added}, checked
+    # depth each, and MACs where timm's input is 224 px, as the listing counts).
+    added = [row[0] for row in rows if row[0] in families]
+    at_224 = [name for name in added if families[name]["input_size"][1] == 224]
+    assert len(rows) == 94 + len(added)
+    assert checked == {"depth": 93 + len(added), "gmacs": 70 + len(at_224)}, checked
 
 
 def test_list_refuses_a_folder_with_a_broken_spec(

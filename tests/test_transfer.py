@@ -77,10 +77,18 @@ def _plan_of(name: str) -> NetworkPlan:
 LARGEST = sorted(name for name in SPEC_NAMES if _plan_of(name).params > SLOW_PARAMS)
 
 
+# Block knobs that only set numbers in the same code (a Res2Net's groups of channels, their
+# width, its 3x3s' groups): specs that differ only in these share a layout here; the Keras twin
+# of such knobs runs on small networks in tests/test_block_kinds.py and tests/test_res2net.py.
+WIDTH_KNOBS = {"res2net": ("scale", "base_width", "cardinality")}
+
+
 def layout(name: str) -> str:
     """Everything the spec says but its name, description, family, pretrained section and block
-    counts (:func:`helpers.layout_of`)."""
-    return layout_of(_spec_of(name))
+    counts (:func:`helpers.layout_of`), and the block's WIDTH_KNOBS."""
+    spec = _spec_of(name)
+    ignored = dict.fromkeys(WIDTH_KNOBS.get(spec.block.type, ()), None)
+    return layout_of(spec.model_copy(update={"block": spec.block.model_copy(update=ignored)}))
 
 
 def _covering() -> dict[str, str]:
