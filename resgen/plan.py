@@ -273,6 +273,10 @@ class Stem:
     conv_out_size: int
     pool: StemPool | None = None
     torch_act: str = naming.STEM_ACTIVATION
+    # The dialect's one nn.Sequential holding the stem's convs, norms and activations
+    # (``layer0``), and its activations' names there; None: they are the network's attributes.
+    torch_container: str | None = None
+    torch_acts: tuple[str, ...] = ()
     keras_input: str = naming.KERAS_INPUT
 
     @property
@@ -296,6 +300,22 @@ class Stem:
     def torch_conv(self) -> str:
         """The stem's conv attribute: ``conv1`` (an ``nn.Sequential`` of several in timm's)."""
         return self.convs[0].torch_name.partition(".")[0]
+
+    @property
+    def container_layers(self) -> tuple[tuple[Conv, Norm | None, str], ...]:
+        """Each conv, its norm and its activation's name inside ``torch_container``."""
+        acts = self.torch_acts or ("",) * len(self.convs)
+        return tuple(
+            (conv, norm, act) for (conv, norm), act in zip(self.conv_norms, acts, strict=True)
+        )
+
+    @property
+    def torch_module(self) -> str:
+        """The PyTorch module whose output is the stem's map before its pool: the container,
+        else the activation (the last conv in a pre-activation net)."""
+        if self.torch_container:
+            return self.torch_container
+        return self.torch_act if self.final_norm else self.torch_conv
 
     @property
     def final_norm(self) -> Norm | None:
@@ -343,6 +363,13 @@ class Head:
     keras_dropout: str = naming.DROPOUT[1]
 
     @property
+    def torch_container(self) -> str | None:
+        """The module holding the classifier where the dialect nests it (``head`` of
+        ``head.fc``, timm's ClassifierHead); None: the network's own attribute."""
+        container, dot, _ = self.torch_name.rpartition(".")
+        return container if dot else None
+
+    @property
     def params(self) -> int:
         norm = self.final_norm.params if self.final_norm else 0
         return norm + self.in_features * self.num_classes + self.num_classes
@@ -382,6 +409,16 @@ class NetworkPlan:
     drop_path_rate: float = 0.0  # the last block's; block i of N drops with rate * i / (N - 1)
     preprocessing: Preprocessing | None = None  # how the weights expect images (planner sets it)
     output_stride: int = 32  # the factories' default (spec's output_stride)
+    derivation: str = ""  # how a rule generated the stages (RegNet's), in words
+    # What a stage's nn.Sequential names its blocks after: None, their index; else this
+    # prefix and the block's number from 1 (timm's regnet.py: ``b1``).
+    block_child: str | None = None
+
+    @property
+    def named_children(self) -> bool:
+        """Some nn.Sequential names its children (the file imports ``OrderedDict``)."""
+        named_shortcuts = any(b.torch.shortcut_parts for b in self.block_classes)
+        return bool(self.stem.torch_container) or bool(self.block_child) or named_shortcuts
 
     @property
     def blocks(self) -> tuple[Block, ...]:
@@ -410,6 +447,11 @@ class NetworkPlan:
     def grouped(self) -> bool:
         """Some block has a grouped 3x3 conv (a ``GROUPS`` constant)."""
         return any(block.grouped for block in self.block_classes)
+
+    @property
+    def grouped_convs(self) -> bool:
+        """Some block has a grouped conv (Keras' ``conv2d`` helper takes ``groups``)."""
+        return self.grouped or any(b.knobs.varying_groups for b in self.block_classes)
 
     @property
     def preact(self) -> bool:

@@ -48,6 +48,11 @@ class Conv:
         return self.kernel // 2
 
     @property
+    def torch_attribute(self) -> str:
+        """The last part of its PyTorch path: its attribute in the module holding it."""
+        return self.torch_name.rpartition(".")[2]
+
+    @property
     def strided(self) -> bool:
         return self.stride != 1
 
@@ -87,6 +92,11 @@ class Norm:
     @property
     def params(self) -> int:
         return self.kind.params(self.channels)
+
+    @property
+    def torch_attribute(self) -> str:
+        """The last part of its PyTorch path: its attribute in the module holding it."""
+        return self.torch_name.rpartition(".")[2]
 
     @property
     def keras_prefix(self) -> str:

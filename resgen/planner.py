@@ -7,6 +7,7 @@ The plan's types live in :mod:`resgen.plan`; the layers they hold in :mod:`resge
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -16,7 +17,6 @@ from resgen.components import stem as stem_family
 from resgen.components.anti_alias import AntiAliasKind
 from resgen.components.block import BranchContext
 from resgen.components.stem_pool import At, StemPool
-from resgen.naming import block_names, stage_names
 from resgen.plan import (
     Block,
     BlockClass,
@@ -30,7 +30,14 @@ from resgen.plan import (
 from resgen.plan_layers import Conv, Norm
 from resgen.pretrained import preprocessing
 from resgen.spec import Spec, StageSpec
-from resgen.stages import StageKind, stage_kind, stage_widths, stem_widths
+from resgen.stages import (
+    StageKind,
+    regnet_stages,
+    spec_stages,
+    stage_kind,
+    stage_widths,
+    stem_widths,
+)
 
 
 def _anti_alias(spec: Spec) -> AntiAliasKind | None:
@@ -77,7 +84,9 @@ def _block_class(spec: Spec, kind: StageKind, mixed: bool) -> BlockClass:
         conv_bias=conv_bias,
         shortcut=_shortcut_rule(spec),
         zero_init_residual=spec.zero_init_residual,
-        torch=naming.TorchBlockAttributes(act=naming.torch_activation(act)),
+        torch=dataclasses.replace(
+            naming.dialect(spec.naming).block_attributes, act=naming.torch_activation(act)
+        ),
         keras=naming.KerasSuffixes(act=naming.keras_activation(act)),
         attention=attention.kind(block.attention),
         anti_alias=_anti_alias(spec),
@@ -103,7 +112,7 @@ def _stem_convs(spec: Spec) -> _Layers:
     preact = spec.block.preact
     kind = stem_family.kind(spec.stem.type)
     widths = stem_widths(spec)
-    names = naming.stem_conv_names(len(widths))
+    names = naming.dialect(spec.naming).stem_names(len(widths))
     size, channels = spec.input.size, spec.input.channels
     convs: list[Conv] = []
     norms: list[Norm] = []
@@ -140,12 +149,14 @@ def _stem_pool(spec: Spec, channels: int, size: int) -> StemPool | None:
         bias=_bias(spec, normalized=True),
         norm=functools.partial(_norm, spec),
     )
-    return stem_pool.plan(spec.stem.pool, spec.anti_alias, at)
+    pool = stem_pool.plan(spec.stem.pool, spec.anti_alias, at)
+    return dataclasses.replace(pool, torch_name=naming.dialect(spec.naming).stem_pool)
 
 
 def _plan_stem(spec: Spec) -> Stem:
     convs = _stem_convs(spec)
     channels = convs.convs[-1].out_channels
+    dialect = naming.dialect(spec.naming)
     return Stem(
         kind=stem_family.kind(spec.stem.type),
         convs=convs.convs,
@@ -156,6 +167,8 @@ def _plan_stem(spec: Spec) -> Stem:
         conv_out_size=convs.out_size,
         pool=_stem_pool(spec, channels, convs.out_size),
         torch_act=naming.torch_activation(spec.activation),
+        torch_container=dialect.stem,
+        torch_acts=dialect.stem_acts(len(convs.convs), spec.activation),
     )
 
 
@@ -219,7 +232,7 @@ def _plan_block(
     kind = stage_kind(spec, stage_spec)
     widths = stage_widths(spec, stage_spec)
     first_width, width, out_ch = widths
-    names = block_names(place.stage, place.index)
+    names = naming.dialect(spec.naming).block_names(place.stage, place.index)
     rule = _shortcut_rule(spec)
     on_block = rule.kind(in_channels, out_ch, stride)
     context = _branch_context(
@@ -259,7 +272,7 @@ def _stage_dilations(spec: Spec, stem: Stem) -> list[tuple[int, int]]:
     ``make_blocks``): once the network has reached it, a stage's stride becomes dilation."""
     reduction, dilation = stem.stride, 1
     out: list[tuple[int, int]] = []
-    for stage_spec in spec.stages:
+    for stage_spec in spec_stages(spec):
         if reduction >= spec.output_stride:
             dilation *= stage_spec.stride
             out.append((1, dilation))
@@ -271,13 +284,13 @@ def _stage_dilations(spec: Spec, stem: Stem) -> list[tuple[int, int]]:
 
 def _plan_stages(spec: Spec, stem: Stem) -> tuple[Stage, ...]:
     """Every stage's blocks in order, each block starting where the one before it ended."""
-    mixed = len({stage_kind(spec, stage).type for stage in spec.stages}) > 1
-    total = sum(stage.blocks for stage in spec.stages)
+    mixed = len({stage_kind(spec, stage).type for stage in spec_stages(spec)}) > 1
+    total = sum(stage.blocks for stage in spec_stages(spec))
     size, channels = stem.out_size, stem.out_channels
     stages: list[Stage] = []
     number = 0
     dilations = _stage_dilations(spec, stem)
-    for s, stage_spec in enumerate(spec.stages, start=1):
+    for s, stage_spec in enumerate(spec_stages(spec), start=1):
         strided = 0 if spec.block.stride_at == "first" else stage_spec.blocks - 1
         applied, dilation = dilations[s - 1]
         previous = dilations[s - 2][1] if s > 1 else 1
@@ -291,7 +304,7 @@ def _plan_stages(spec: Spec, stem: Stem) -> tuple[Stage, ...]:
             blocks.append(block)
             size, channels = block.out_size, block.out_channels
             number += 1
-        torch_name, keras_name = stage_names(s)
+        torch_name, keras_name = naming.dialect(spec.naming).stage_names(s)
         stages.append(
             Stage(
                 index=s,
@@ -313,14 +326,17 @@ def _plan_stages(spec: Spec, stem: Stem) -> tuple[Stage, ...]:
 
 def _plan_head(spec: Spec, channels: int) -> Head:
     """A pre-activation network's final norm, the pool, dropout and classifier."""
+    dialect = naming.dialect(spec.naming)
     final_norm = None
     if spec.block.preact:
-        final_norm = _norm(spec, *naming.FINAL_NORM, channels)
+        final_norm = _norm(spec, dialect.final_norm, naming.FINAL_NORM[1], channels)
     return Head(
         final_norm=final_norm,
         in_features=channels,
         num_classes=spec.num_classes,
         dropout=spec.dropout,
+        torch_name=dialect.classifier,
+        torch_pool=dialect.global_pool,
     )
 
 
@@ -347,4 +363,23 @@ def build_plan(spec: Spec) -> NetworkPlan:
         drop_path_rate=spec.drop_path_rate,
         preprocessing=preprocessing(spec.pretrained, spec.input.size, spec.input.channels),
         output_stride=spec.output_stride,
+        derivation=_derivation(spec),
+        block_child=naming.dialect(spec.naming).block_child(),
+    )
+
+
+def _derivation(spec: Spec) -> str:
+    """RegNet's numbers and the stages they generate, as ``resgen summary`` prints them."""
+    rule = spec.regnet
+    if rule is None:
+        return ""
+    block_spec = spec.block
+    stages = regnet_stages(rule, block_spec.group_width, block_spec.bottle_ratio)
+    numbers = f"depth {rule.depth}, w0 {rule.w0}, wa {rule.wa:g}, wm {rule.wm:g}"
+    widths = ", ".join(str(stage.width) for stage in stages)
+    depths = ", ".join(str(stage.depth) for stage in stages)
+    groups = ", ".join(str(stage.group_width) for stage in stages)
+    return (
+        f"RegNet rule: {numbers}, group width {block_spec.group_width}, bottleneck ratio "
+        f"{block_spec.bottle_ratio:g} -> widths {widths}; depths {depths}; group widths {groups}"
     )

@@ -49,9 +49,9 @@ def phrase(stem_kind: StemKind, widths: tuple[int, ...]) -> str:
     return _BY_TYPE[stem_kind.type].phrase(widths)
 
 
-def weights() -> Iterator[tuple[str, str, str]]:
-    """Every kind's weighted layers: (layer kind, PyTorch path, Keras name)."""
+def weights(dialect: naming.Dialect) -> Iterator[tuple[str, str, str]]:
+    """Every kind's weighted layers in ``dialect``: (layer kind, PyTorch path, Keras name)."""
     for count in sorted({module.KIND.convs for module in KINDS}):
-        for torch_conv, keras_conv, torch_norm, keras_norm in naming.stem_conv_names(count):
+        for torch_conv, keras_conv, torch_norm, keras_norm in dialect.stem_names(count):
             yield ("conv", torch_conv, keras_conv)
             yield ("norm", torch_norm, keras_norm)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from resgen import naming
@@ -49,6 +49,9 @@ class StemPool:
 
     channels: int
     in_size: int
+    # The PyTorch attribute, whatever it holds (``maxpool``, as torchvision and timm; the
+    # naming dialect's: legacy SENet's ``pool0``).
+    torch_name: str = field(default=naming.STEM_POOL[0], kw_only=True)
 
     @property
     def kind(self) -> StemPoolKind:
@@ -60,11 +63,6 @@ class StemPool:
         if at.anti_alias is None:
             raise ValueError("this stem pool kind is picked only with anti-aliasing")
         return at.anti_alias
-
-    @property
-    def torch_name(self) -> str:
-        """The PyTorch attribute, whatever it holds (``maxpool``, as torchvision and timm)."""
-        return naming.STEM_POOL[0]
 
     @property
     def keras_name(self) -> str:
@@ -93,6 +91,11 @@ class StemPool:
     @property
     def zero_padded(self) -> bool:
         """It pads with explicit zeros (keras.applications ResNetV2's max pool)."""
+        return False
+
+    @property
+    def ceil(self) -> bool:
+        """It takes no padding and rounds its output up (PyTorch's ``ceil_mode``)."""
         return False
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from resgen import naming
-from resgen.components.stem_pool.base import At, StemPool, StemPoolKind
+from resgen.components.stem_pool.base import At, Rounding, StemPool, StemPoolKind
 from resgen.plan_layers import conv_out
 
 ORDER = 10
@@ -22,7 +22,8 @@ KIND = StemPoolKind(
 
 @dataclass(frozen=True)
 class MaxPool(StemPool):
-    """A 3x3/2 max pool; ``padding`` ignore (padded cells never win, PyTorch's) or zeros."""
+    """A 3x3/2 max pool; ``padding`` ignore (padded cells never win, PyTorch's), zeros, or ceil
+    (no padding, the size rounded up: the last window may overhang the map, Caffe's pool)."""
 
     KIND = KIND
 
@@ -30,11 +31,22 @@ class MaxPool(StemPool):
 
     @property
     def out_size(self) -> int:
+        if self.ceil:
+            return -(-(self.in_size - 3) // 2) + 1
         return conv_out(self.in_size, 3, 2, 1)
 
     @property
     def phrase(self) -> str:
         return "a 3x3/2 max pool"
+
+    @property
+    def ceil(self) -> bool:
+        return self.padding == "ceil"
+
+    @property
+    def rounding(self) -> Rounding:
+        """Without padding, rounding up halves an odd size down."""
+        return "down" if self.ceil else "up"
 
     @property
     def zero_padded(self) -> bool:
