@@ -26,6 +26,7 @@ BY_HAND = {
         3 * 64 * 49 + 2 * 64,
     ),
     "cifar": (["conv1", "bn1"], ["conv1_conv", "conv1_bn"], [(3, 1)], 224, 3 * 64 * 9 + 2 * 64),
+    "regnet": (["conv1", "bn1"], ["conv1_conv", "conv1_bn"], [(3, 2)], 112, 3 * 64 * 9 + 2 * 64),
     "deep": (
         ["conv1.0", "conv1.1", "conv1.3", "conv1.4", "conv1.6", "bn1"],
         ["conv1_1_conv", "conv1_1_bn", "conv1_2_conv", "conv1_2_bn", "conv1_3_conv", "conv1_bn"],
@@ -64,7 +65,19 @@ def test_each_kind_by_hand(kind: str) -> None:
     assert [(conv.kernel, conv.stride) for conv in found.convs] == convs
     assert found.conv_out_size == size
     assert sum(layer.params for layer in (*found.convs, *found.norms)) == params
-    assert (found.pool is None) == (kind == "cifar")
+    assert (found.pool is None) == (kind in ("cifar", "regnet"))
+
+
+def test_the_regnet_dialect_names_the_stem_as_timm_s_regnet() -> None:
+    """timm's regnet.py: ``self.stem = ConvNormAct(in_chans, stem_width, 3, stride=2)``, so
+    ``stem.conv`` and ``stem.bn``; Keras keeps ``conv1_conv``/``conv1_bn``."""
+    spec = spec_of("regnet").model_copy(update={"naming": "regnet"})
+    found = build_plan(spec).stem
+    assert [(c.torch_name, n.torch_name) for c, n in found.conv_norms] == [("stem.conv", "stem.bn")]
+    assert [(c.keras_name, n.keras_name) for c, n in found.conv_norms] == [
+        ("conv1_conv", "conv1_bn")
+    ]
+    assert found.torch_container == "stem" and found.pool is None
 
 
 def test_the_deep_stem_s_own_rule(tmp_path: Path) -> None:
