@@ -10,6 +10,7 @@ import typing
 import pytest
 
 from resgen.components import stem_pool
+from resgen.plan import NetworkPlan
 from resgen.planner import build_plan
 from resgen.schema import json_schema
 from resgen.spec import Spec, StemSpec
@@ -91,3 +92,29 @@ def test_every_spec_choice_picks_one_kind() -> None:
             ]
             assert len(picked) == 1, (pool, anti_alias)
             assert stem_pool.pick(pool, anti_alias) is picked[0]
+
+
+@pytest.mark.parametrize(("size", "ignore", "ceil"), [(224, 56, 56), (226, 57, 56), (230, 58, 57)])
+def test_the_ceil_max_pool_by_hand(size: int, ignore: int, ceil: int) -> None:
+    """PyTorch's MaxPool2d(3, 2, padding=1) gives floor((n + 2 - 3) / 2) + 1 and, with
+    ceil_mode and no padding, ceil((n - 3) / 2) + 1: on the 7x7/2 conv's 113 (226 px) that is
+    57 against 56 (an odd size halves down); legacy SENet's dialect names it ``pool0``."""
+
+    def plan(padding: str, naming: str) -> NetworkPlan:
+        spec = Spec.model_validate(
+            {
+                "name": "pooled",
+                "input": {"size": size},
+                "stem": {"pool_padding": padding},
+                "naming": naming,
+                "block": {"type": "bottleneck"},
+                "stages": [{"blocks": 1, "channels": 64}],
+            }
+        )
+        return build_plan(spec)
+
+    assert plan("ignore", "timm").stem.out_size == ignore
+    ceiled = plan("ceil", "legacy_senet")
+    assert ceiled.stem.out_size == ceil and ceiled.stem.pool is not None
+    assert ceiled.stem.pool.ceil and ceiled.stem.pool.torch_name == "pool0"
+    assert ceiled.stem.pool.rounding == "down"
