@@ -281,8 +281,10 @@ class Dialect:
     """One library's PyTorch names for a network's modules; the spec's ``naming`` picks one.
 
     ``timm`` (the default) is torchvision's and timm's ``resnet.py``, as described above.
-    Another dialect renames the PyTorch side only: Keras names never change, so a PyTorch path
-    still names one Keras layer and :mod:`resgen.transfer` pairs the paths of every dialect.
+    Another dialect renames the PyTorch side: Keras names stay keras.applications-style (but
+    where a stem's Sequential names each norm after its conv, so does Keras), so a PyTorch
+    path still names one Keras layer of a model and :mod:`resgen.transfer` pairs the paths of
+    every dialect.
 
     - ``stem``: None keeps the stem's layers as the network's attributes (``conv1``, ``bn1``,
       ``relu``; the deep stem's ``conv1`` Sequential); a name holds them in one
@@ -320,9 +322,16 @@ class Dialect:
         names = stem_names(kind)
         if self.stem is None:
             return names
+        # Each norm is its conv's on both sides (``layer0.bn3`` is ``conv1_3_bn``, not the deep
+        # stem's ``conv1_bn``, which a one-conv stem's ``layer0.bn1`` names).
         return tuple(
-            (self._in_stem(self.stem_conv, i), conv, self._in_stem(self.stem_norm, i), norm)
-            for i, (_, conv, _, norm) in enumerate(names, 1)
+            (
+                self._in_stem(self.stem_conv, i),
+                conv,
+                self._in_stem(self.stem_norm, i),
+                keras_prefix(conv) + NORM,
+            )
+            for i, (_, conv, _, _) in enumerate(names, 1)
         )
 
     def stem_acts(self, count: int, activation: str) -> tuple[str, ...]:

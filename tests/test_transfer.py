@@ -105,6 +105,14 @@ def _covering() -> dict[str, str]:
 
 
 COVERED_BY = _covering()
+# timm's legacy SENets: legacy_seresnet18's round trip runs by default (the named layer0
+# Sequential, the ceil-mode pool, se_module, last_act); the other eight differ from it and from
+# the timm-named specs that run by default in what tests/test_senet.py twins on small networks
+# (the deep layer0, bottlenecks under the legacy names, odd maps), so theirs run with -m slow.
+COVERED_BY.update(
+    {name: "legacy_seresnet18" for name in SPEC_NAMES if name.startswith("legacy_se")}
+)
+COVERED_BY.pop("legacy_seresnet18", None)
 TOLERANCE = 1e-4
 
 
