@@ -305,6 +305,7 @@ class Dialect:
 
     name: str
     description: str  # its words in the spec field's description
+    follows: str = "torchvision and timm"  # whose checkpoints load (the file's docstring)
     stem: str | None = None
     stem_conv: str = "conv{i}"
     stem_norm: str = "bn{i}"
@@ -378,6 +379,7 @@ LEGACY_SENET = Dialect(
     "legacy_senet",
     "legacy_senet: timm's senet.py, the Caffe-era names (`layer0.conv1`, `layer0.bn1`, "
     "`pool0`, `layer1.0.se_module`, `last_linear`)",
+    follows="timm's legacy senet.py (layer0, se_module, last_linear)",
     stem="layer0",
     stem_pool="pool0",
     block_attributes=TorchBlockAttributes(attention="se_module"),

@@ -459,6 +459,7 @@ class NetworkPlan:
     drop_path_rate: float = 0.0  # the last block's; block i of N drops with rate * i / (N - 1)
     preprocessing: Preprocessing | None = None  # how the weights expect images (planner sets it)
     output_stride: int = 32  # the factories' default (spec's output_stride)
+    dialect: naming.Dialect = naming.TIMM  # whose PyTorch names it takes (spec's naming)
 
     @property
     def blocks(self) -> tuple[Block, ...]:

@@ -400,4 +400,5 @@ def build_plan(spec: Spec) -> NetworkPlan:
         drop_path_rate=spec.drop_path_rate,
         preprocessing=preprocessing(spec.pretrained, spec.input.size, spec.input.channels),
         output_stride=spec.output_stride,
+        dialect=naming.dialect(spec.naming),
     )

@@ -98,6 +98,7 @@ class Knobs:
 
     groups: int = 1  # groups of its grouped convs (a ``GROUPS`` constant where above 1)
     stride_on_first: bool = False  # its first conv takes the stride (the 3x3 does not)
+    last_act: bool = False  # the activation follows its last norm too (basic's last_act)
 
     def phrase(self, narrower: str) -> str:
         """Its convs in words, for the block's sentence (``narrower``: how reduce_first reads)."""

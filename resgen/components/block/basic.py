@@ -74,11 +74,8 @@ KIND = BlockKind(
 
 @dataclass(frozen=True)
 class BasicKnobs(Knobs):
-    last_act: bool = False  # the activation after the second norm too
-
     def phrase(self, narrower: str) -> str:
-        after = ", the activation after the second norm too" if self.last_act else ""
-        return f"two 3x3 convs{narrower}{after}"
+        return f"two 3x3 convs{narrower}"
 
 
 def knobs(spec: BasicBlockSpec) -> BasicKnobs:
