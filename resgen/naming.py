@@ -19,6 +19,11 @@ The two schemes map one to one: a PyTorch module path names one Keras layer, so 
 name alone (:mod:`resgen.transfer`). Keras names inside a block are the block's name plus a
 suffix (``conv2_block1`` + ``_1_relu``), built at run time by the generated block function; the
 suffixes live here too (:class:`KerasSuffixes`).
+
+That is the default naming dialect, ``timm`` (timm's ``resnet.py``). Other libraries lay out the
+same networks under other PyTorch names (timm's legacy ``senet.py``: ``layer0.conv1``,
+``pool0``, ``se_module``, ``last_linear``): each is a :class:`Dialect` listed in
+:data:`DIALECTS`, which the spec's ``naming`` picks and the planner asks for every name.
 """
 
 from __future__ import annotations

@@ -237,10 +237,14 @@ KERAS_APPLICATIONS = {
 }
 
 
-def expected_row(name: str, tv: dict, zoo: dict, published: dict) -> dict[str, Any]:
+def expected_row(
+    name: str, tv: dict, zoo: dict, published: dict, families: dict | None = None
+) -> dict[str, Any]:
     """What each column of `resgen list` must say for ``name``, from facts resgen did not write:
     torchvision's listing, keras.applications' published counts, the papers' figures (the table
-    in test_summary.py) and timm's listing (tests/data/timm_resnet_zoo.json, from timm)."""
+    in test_summary.py) and timm's listings (tests/data/timm_resnet_zoo.json and
+    timm_families.json, from timm)."""
+    families = families or {}
     depth_in_name = re.search(r"(?:resnet|resnext|plain)(\d+)", name)
     if name in tv:
         blocks = "basic" if name in ("resnet18", "resnet34") else "bottleneck"
@@ -259,6 +263,26 @@ def expected_row(name: str, tv: dict, zoo: dict, published: dict) -> dict[str, A
             block, shortcut = "preact bottleneck", "projection"
         row = {"family": "papers", "params": published[name][0], "input": (3, 32)}
         row |= {"block": block, "shortcut": shortcut}
+    elif name in families:
+        # Issue 20's families (tests/data/timm_families.json): main-path convs and the
+        # classifier, less the shortcuts' and the attention modules' own.
+        entry = families[name]
+        state = entry["state_dict"]
+        depth = sum(
+            1
+            for key, shape in state.items()
+            if key.endswith("weight")
+            and len(shape) in (2, 4)
+            and not any(part in key for part in ("downsample", ".se.", "se_module"))
+        )
+        module = entry["module"]
+        row = {"family": module, "params": entry["params"], "depth": depth}
+        row |= {"input": tuple(entry["input_size"][:2]), "shortcut": "projection"}
+        block = "bottleneck" if any(".conv3." in key for key in state) else "basic"
+        row["block"] = "regnet" if module == "regnet" else block
+        if entry["input_size"][1] == 224:  # the listing counts at 224 px
+            row["gmacs"] = (sum(entry["flops"].values()) // 2 / 1e9, 0.0005)
+        return row
     else:
         entry = zoo[name]
         state = entry["state_dict"]
@@ -295,6 +319,7 @@ def test_list_rows_agree_with_independent_facts(
 
     tv = json.loads((DATA / "torchvision_state_dicts.json").read_text(encoding="utf-8"))
     zoo = json.loads((DATA / "timm_resnet_zoo.json").read_text(encoding="utf-8"))["models"]
+    families = json.loads((DATA / "timm_families.json").read_text(encoding="utf-8"))["models"]
     result = cli("list", specs_dir)
     assert result.exit_code == 0, result.output
     header, *rows = [
@@ -308,7 +333,7 @@ def test_list_rows_agree_with_independent_facts(
     for name, family, depth, params, gmacs, block, shortcut, shown_input in rows:
         if name == "test_resnet":  # timm's test network mixes block kinds: not one column's word
             continue
-        want = expected_row(name, tv, zoo, PUBLISHED)
+        want = expected_row(name, tv, zoo, PUBLISHED, families)
         assert (family, int(params.replace(",", ""))) == (want["family"], want["params"]), name
         assert (block, shortcut) == (want["block"], want["shortcut"]), name
         channels, size = want["input"]
@@ -320,7 +345,10 @@ def test_list_rows_agree_with_independent_facts(
             value, within = want["gmacs"]
             assert abs(float(gmacs) - value) <= within, (name, gmacs, value)
             checked["gmacs"] += 1
-    assert len(rows) == 94 and checked == {"depth": 93, "gmacs": 70}, checked
+    # 94 specs before issue 20's families (93 depths, 70 MACs), then each family's specs (a
+    # depth and MACs each): legacy_seresnet50, the 27 RegNets.
+    added = len(rows) - 94
+    assert added == 28 and checked == {"depth": 93 + added, "gmacs": 70 + added}, checked
 
 
 def test_list_refuses_a_folder_with_a_broken_spec(
@@ -362,7 +390,8 @@ def test_schema_describes_every_field(schema: dict) -> None:
 def test_schema_requires_the_core_fields_unless_extending(schema: dict) -> None:
     assert "required" not in schema
     assert schema["if"] == {"required": ["extends"]}
-    assert schema["else"]["required"] == ["name", "block", "stages"]
+    assert schema["else"]["required"] == ["name", "block"]
+    assert schema["else"]["anyOf"] == [{"required": ["stages"]}, {"required": ["regnet"]}]
     stage = schema["$defs"]["StageSpec"]
     assert stage["required"] == ["blocks", "channels"]
     assert stage["properties"]["stride"]["enum"] == [1, 2]
