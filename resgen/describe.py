@@ -32,6 +32,11 @@ def _convs(block: BlockClass) -> str:
     return block.sentence
 
 
+def _acted(block: BlockClass) -> str:
+    """Which norms the activation follows in a post-activation block."""
+    return "each" if block.knobs.last_act else "all but the last"
+
+
 def _around(block: BlockClass) -> list[str]:
     """What a block does around its convs: norms, activations, the modern knobs."""
     act = activation.kind(block.activation).name
@@ -39,7 +44,7 @@ def _around(block: BlockClass) -> list[str]:
     order = (
         f"norm and {act} before each conv (pre-activation)"
         if block.preact
-        else f"each conv followed by {norm_name}, {act} after all but the last and after the sum"
+        else f"each conv followed by {norm_name}, {act} after {_acted(block)} and after the sum"
     )
     extras = []
     if block.anti_alias:
@@ -140,7 +145,7 @@ def usage(plan: NetworkPlan, backend: Backend) -> str:
     if backend == "torch":
         return (
             f"Build it with ``{plan.name}(num_classes={classes!r})``; it takes float tensors in "
-            "NCHW layout. Parameter names follow torchvision and timm, so their checkpoints "
+            f"NCHW layout. Parameter names follow {plan.dialect.follows}, so their checkpoints "
             "load with ``strict=True`` where the architecture matches."
         )
     stem = plan.stem

@@ -19,6 +19,11 @@ The two schemes map one to one: a PyTorch module path names one Keras layer, so 
 name alone (:mod:`resgen.transfer`). Keras names inside a block are the block's name plus a
 suffix (``conv2_block1`` + ``_1_relu``), built at run time by the generated block function; the
 suffixes live here too (:class:`KerasSuffixes`).
+
+That is the default naming dialect, ``timm`` (timm's ``resnet.py``). Other libraries lay out the
+same networks under other PyTorch names (timm's legacy ``senet.py``: ``layer0.conv1``,
+``pool0``, ``se_module``, ``last_linear``): each is a :class:`Dialect` listed in
+:data:`DIALECTS`, which the spec's ``naming`` picks and the planner asks for every name.
 """
 
 from __future__ import annotations
@@ -276,8 +281,10 @@ class Dialect:
     """One library's PyTorch names for a network's modules; the spec's ``naming`` picks one.
 
     ``timm`` (the default) is torchvision's and timm's ``resnet.py``, as described above.
-    Another dialect renames the PyTorch side only: Keras names never change, so a PyTorch path
-    still names one Keras layer and :mod:`resgen.transfer` pairs the paths of every dialect.
+    Another dialect renames the PyTorch side: Keras names stay keras.applications-style (but
+    where a stem's Sequential names each norm after its conv, so does Keras), so a PyTorch
+    path still names one Keras layer of a model and :mod:`resgen.transfer` pairs the paths of
+    every dialect.
 
     - ``stem``: None keeps the stem's layers as the network's attributes (``conv1``, ``bn1``,
       ``relu``; the deep stem's ``conv1`` Sequential); a name holds them in one
@@ -298,6 +305,7 @@ class Dialect:
 
     name: str
     description: str  # its words in the spec field's description
+    follows: str = "torchvision and timm"  # whose checkpoints load (the file's docstring)
     stem: str | None = None
     stem_conv: str = "conv{i}"
     stem_norm: str = "bn{i}"
@@ -316,9 +324,16 @@ class Dialect:
         names = stem_conv_names(count)
         if self.stem is None:
             return names
+        # Each norm is its conv's on both sides (``layer0.bn3`` is ``conv1_3_bn``, not the deep
+        # stem's ``conv1_bn``, which a one-conv stem's ``layer0.bn1`` names).
         return tuple(
-            (self._in_stem(self.stem_conv, i), conv, self._in_stem(self.stem_norm, i), norm)
-            for i, (_, conv, _, norm) in enumerate(names, 1)
+            (
+                self._in_stem(self.stem_conv, i),
+                conv,
+                self._in_stem(self.stem_norm, i),
+                keras_prefix(conv) + NORM,
+            )
+            for i, (_, conv, _, _) in enumerate(names, 1)
         )
 
     def stem_acts(self, count: int, activation: str) -> tuple[str, ...]:
@@ -374,6 +389,7 @@ LEGACY_SENET = Dialect(
     "legacy_senet",
     "legacy_senet: timm's senet.py, the Caffe-era names (`layer0.conv1`, `layer0.bn1`, "
     "`pool0`, `layer1.0.se_module`, `last_linear`)",
+    follows="timm's legacy senet.py (layer0, se_module, last_linear)",
     stem="layer0",
     stem_pool="pool0",
     block_attributes=TorchBlockAttributes(attention="se_module"),

@@ -420,6 +420,8 @@ class NetworkPlan:
         named_shortcuts = any(b.torch.shortcut_parts for b in self.block_classes)
         return bool(self.stem.torch_container) or bool(self.block_child) or named_shortcuts
 
+    dialect: naming.Dialect = naming.TIMM  # whose PyTorch names it takes (spec's naming)
+
     @property
     def blocks(self) -> tuple[Block, ...]:
         return tuple(block for stage in self.stages for block in stage.blocks)

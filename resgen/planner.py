@@ -365,6 +365,7 @@ def build_plan(spec: Spec) -> NetworkPlan:
         output_stride=spec.output_stride,
         derivation=_derivation(spec),
         block_child=naming.dialect(spec.naming).block_child(),
+        dialect=naming.dialect(spec.naming),
     )
 
 

@@ -8,7 +8,8 @@ scripts/pretrained_specs.py [--check]``. The sources, by the spec's family:
 - keras: keras.applications' ``preprocess_input`` modes, ResNet50/101/152 ``caffe`` (BGR,
   [0, 255], the ImageNet means subtracted) and ResNet*V2 ``tf`` ([-1, 1]), no crop
   (keras.applications resizes the whole image: crop_pct 1.0);
-- timm (and sknet, res2net): ``timm.models.get_pretrained_cfg(name)``, the default tag's
+- timm and its neighbouring modules (``resnest``, ``res2net``, ``sknet``, ``resnetv2``,
+  ``regnet``, ``senet``): ``timm.models.get_pretrained_cfg(name)``, the default tag's
   pretrained_cfg;
 - papers (CIFAR): none published; the specs keep the default and ``resgen train`` its statistics.
 
@@ -30,13 +31,8 @@ MARK = "# pretrained: written by scripts/pretrained_specs.py from "
 # from BGR pixels in [0, 255]; mode "tf" maps [0, 255] to [-1, 1] (x / 127.5 - 1).
 CAFFE_MEAN_BGR = [103.939, 116.779, 123.68]
 
-# Families whose specs are models timm registers (timm's resnet module, and its neighbours that
-# issue 20 ships as their own families).
-TIMM_FAMILIES = ("timm", "sknet", "res2net")
-
-
-# Families whose specs are timm models (``family: <timm module>`` for issue 20's families).
-TIMM_FAMILIES = {"timm", "regnet"}
+# timm's ResNet zoo and the neighbouring modules of issue 20, each its own family.
+TIMM_FAMILIES = ("timm", "resnest", "res2net", "sknet", "resnetv2", "regnet", "senet")
 
 
 def family(text: str) -> str | None:

@@ -46,7 +46,8 @@ CLASSES = 8
 # spec name -> the library that has it. One shipped spec per layout the templates emit that a
 # library reproduces (the keras.applications and CIFAR layouts have none here): basic,
 # v1.5 bottleneck, ResNeXt, ResNet-D, the tiered stem, squeeze-and-excitation, ECA, blur and
-# average-pool anti-aliasing, group norm, ResNet-RS, mixed block kinds.
+# average-pool anti-aliasing, group norm, ResNet-RS, mixed block kinds; timm's legacy SENet
+# (the named layer0, the ceil-mode stem pool, se_module, the activation before SE).
 MODELS = {
     "resnet18": "torchvision",
     "resnet50": "torchvision",
@@ -60,6 +61,7 @@ MODELS = {
     "resnet50_gn": "timm",
     "resnetrs50": "timm",
     "test_resnet": "timm",
+    "legacy_seresnet18": "timm",
 }
 
 

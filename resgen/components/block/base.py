@@ -101,6 +101,7 @@ class Knobs:
     stride_on_first: bool = False  # its first conv takes the stride (the 3x3 does not)
     # Its grouped convs take each stage's own groups (not one ``GROUPS`` constant).
     varying_groups: ClassVar[bool] = False
+    last_act: bool = False  # the activation follows its last norm too (basic's last_act)
 
     def phrase(self, narrower: str) -> str:
         """Its convs in words, for the block's sentence (``narrower``: how reduce_first reads)."""

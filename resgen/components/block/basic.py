@@ -36,6 +36,11 @@ class BasicBlockSpec(SpecModel):
     stride_at: Literal["first", "last"] = stride_at_field()
     groups: int = Field(1, description="Must be 1 for basic blocks.")
     width_per_group: int = Field(64, description="Must be 64 for basic blocks.")
+    last_act: bool = Field(
+        False,
+        description="The activation after the second norm too, before attention and the sum "
+        "(timm's legacy SEResNetBlock, the SE-ResNet-18/34 of senet.py).",
+    )
 
     attention: AttentionSpec | None = attention_field()
     reduce_first: int = reduce_first_field()
@@ -74,7 +79,7 @@ class BasicKnobs(Knobs):
 
 
 def knobs(spec: BasicBlockSpec) -> BasicKnobs:
-    return BasicKnobs()
+    return BasicKnobs(last_act=spec.last_act)
 
 
 def widths(knobs: Knobs, channels: int, reduce_first: int) -> tuple[int, int, int]:
@@ -92,6 +97,9 @@ def plan(context: BranchContext, knobs: Knobs) -> Branch:
 
 
 def check(spec: Any) -> list[Finding]:
+    """A pre-activation block has no norm after its second conv to follow with the activation."""
+    if spec.block.last_act and spec.block.preact:
+        return [(("block", "last_act"), "pre-activation blocks end in a bare conv; remove it")]
     return []
 
 

@@ -37,7 +37,7 @@ class MaxPool(StemPool):
 
     @property
     def phrase(self) -> str:
-        return "a 3x3/2 max pool"
+        return "a 3x3/2 max pool (no padding, rounding up)" if self.ceil else "a 3x3/2 max pool"
 
     @property
     def ceil(self) -> bool:
