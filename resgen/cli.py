@@ -116,7 +116,7 @@ def list_specs(folder: Path) -> None:
     for _, planned in load_all_planned([folder]):
         spec, plan = planned.spec, planned.plan
         block = plan.block_class
-        kind = f"preact {block.kind}" if block.preact else block.kind
+        kind = f"preact {block.type}" if block.preact else block.type
         size = spec.input.size
         table.add_row(
             spec.name,

@@ -40,15 +40,8 @@ def block_sentence(block: BlockClass) -> str:
 
 
 def _convs(block: BlockClass) -> str:
-    """A block's convs, in words."""
-    narrower = ", the first narrower" if block.reduce_first else ""
-    if block.kind == "basic":
-        body = f"two 3x3 convs{narrower}"
-    else:
-        conv = "first 1x1" if block.stride_on_first else "3x3"
-        grouped = f", the 3x3 in {block.groups} groups" if block.grouped else ""
-        body = f"1x1, 3x3 and 1x1 convs (stride on the {conv}{grouped}{narrower})"
-    return body
+    """A block's convs, in words (its kind's phrase)."""
+    return block.sentence
 
 
 def _around(block: BlockClass) -> list[str]:
@@ -81,17 +74,16 @@ def overview(plan: NetworkPlan) -> str:
     """The paragraph under a generated file's title line."""
     block = plan.block_class
     classes = plan.block_classes
-    kind = " and ".join(c.kind for c in classes)
+    kind = " and ".join(c.type for c in classes)
     if len(classes) == 1:
         sentence = block_sentence(block)
     else:  # the kinds differ in their convs only
-        kinds = [f"{c.kind}: {_convs(c)}" for c in classes]
+        kinds = [f"{c.type}: {_convs(c)}" for c in classes]
         sentence = "; ".join([*kinds, *_around(block)])
     blocks = len(plan.blocks)
     stages = len(plan.stages)
     shortcut = _SHORTCUTS[block.shortcut.policy]
-    if block.shortcut.when == "on_width_change":
-        shortcut += " (a stride-only change subsamples instead)"
+    shortcut += block.shortcut.rule.clause
     if block.shortcut.wide_kernel:
         shortcut += f" ({block.shortcut.kernel}x{block.shortcut.kernel} where it strides)"
     return (

@@ -214,6 +214,12 @@ class BlockNames:
     def preact_norm(self) -> tuple[str, str]:
         return f"{self.torch}.{TORCH_BLOCK.preact_norm}", f"{self.keras}{PREACT}{NORM}"
 
+    def branch_layer(self, torch_attribute: str, keras_suffix: str) -> tuple[str, str]:
+        """Any other layer of a block kind's branch: ``layer1.0`` + ``.conv2.fc1`` (timm's
+        path inside the block) and ``conv2_block1`` + the kind's suffix (``_2_fc1_conv``).
+        Kinds name their layers through this, so a PyTorch path names one Keras layer."""
+        return f"{self.torch}.{torch_attribute}", f"{self.keras}{keras_suffix}"
+
     def projection(self, *, avg: bool) -> tuple[str, str, str, str]:
         """Shortcut conv and norm: ``downsample.0/.1``, or ``.1/.2`` after ResNet-D's pool."""
         return (

@@ -246,15 +246,17 @@ def keras_page(plan: NetworkPlan) -> Page:
     if plan.mixed:
         stdlib.append("from collections.abc import Callable")
     framework = ["import keras", "from keras import layers"]
-    # Custom layers are typed Any, an attention helper's too (it computes with keras.ops).
-    custom = any(kind.keras_layers for kind in plan.attention_kinds)
+    # Custom layers are typed Any, an attention or block kind's too (it computes with
+    # keras.ops).
+    kinds = (*plan.attention_kinds, *(block.kind for block in plan.block_classes))
+    custom = any(kind.keras_layers for kind in kinds)
     if layers or custom:
         stdlib.append("from typing import Any, NamedTuple")
     else:
         stdlib.append("from typing import NamedTuple")
     # The layers compute with keras.ops (an activation's function does not), and so may
-    # attention helpers.
-    ops = custom or any(kind.keras_ops for kind in plan.attention_kinds)
+    # attention helpers and block kinds.
+    ops = custom or any(kind.keras_ops for kind in kinds)
     if set(layers) - {act.keras_helper} or ops:
         framework[1] += ", ops"
     stem = plan.stem

@@ -20,10 +20,11 @@ from resgen import naming
 from resgen.components.activation import Activation
 from resgen.components.attention import Attention, AttentionKind
 from resgen.components.attention import ordered as attention_order
+from resgen.components.block import BlockKind, Branch, Knobs
+from resgen.components.shortcut import BlockShortcut, ShortcutRule
 from resgen.naming import block_names
 from resgen.plan_layers import AntiAlias, AntiAliasKind, Conv, Norm, conv_out
 from resgen.pretrained import Preprocessing
-from resgen.spec import Shortcut
 
 __all__ = [
     "AntiAlias",
@@ -40,20 +41,21 @@ __all__ = [
     "conv_out",
 ]
 
-ShortcutKind = Literal["identity", "zero_pad", "projection", "avg_projection", "subsample", "none"]
+# What one block's shortcut is (the shortcut family's word for it).
+ShortcutKind = BlockShortcut
 
 
 @dataclass(frozen=True)
 class Block:
-    """One residual block: its branch convs and norms in order, its attention, anti-aliasing
-    pool and stochastic depth, and its shortcut."""
+    """One residual block: its branch (convs and norms in order, the anti-aliasing pool, as its
+    kind planned it), its attention and stochastic depth, and its shortcut."""
 
     stage: int
     index: int
     number: int  # 0-based over the whole network (stochastic depth's i)
     torch_name: str
     keras_name: str
-    kind: Literal["basic", "bottleneck"]
+    kind: str  # its block kind's ``type`` (``basic``, ``bottleneck``, ...)
     preact: bool
     in_channels: int
     first_width: int  # the first conv's output: width // reduce_first
@@ -63,80 +65,44 @@ class Block:
     in_size: int
     out_size: int
     shortcut: ShortcutKind
-    convs: tuple[Conv, ...]
-    norms: tuple[Norm, ...]
+    branch: Branch
     shortcut_convs: tuple[Conv, ...]
     shortcut_norms: tuple[Norm, ...]
     attention: Attention | None
-    anti_alias: AntiAlias | None  # takes the stride of the 3x3 conv, after its activation
     drop_path: float  # the probability of dropping the branch in training
 
     @property
+    def convs(self) -> tuple[Conv, ...]:
+        return self.branch.convs
+
+    @property
+    def norms(self) -> tuple[Norm, ...]:
+        return self.branch.norms
+
+    @property
+    def anti_alias(self) -> AntiAlias | None:
+        """The pool that takes the strided 3x3's stride, after its activation."""
+        return self.branch.anti_alias
+
+    @property
     def params(self) -> int:
-        layers = (*self.convs, *self.norms, *self.shortcut_convs, *self.shortcut_norms)
+        layers = (*self.shortcut_convs, *self.shortcut_norms)
         attention = self.attention.params if self.attention else 0
-        return sum(layer.params for layer in layers) + attention
+        return self.branch.params + sum(layer.params for layer in layers) + attention
 
     @property
     def macs(self) -> int:
-        macs = sum(conv.macs for conv in (*self.convs, *self.shortcut_convs))
-        macs += self.attention.macs if self.attention else 0
-        return macs + (self.anti_alias.macs if self.anti_alias else 0)
-
-
-@dataclass(frozen=True)
-class ShortcutRule:
-    """A block class's shortcut as one rule: identity unless ``when`` holds, then ``module``.
-
-    ``when`` names the template that prints the rule (``templates/<backend>/shortcuts/``):
-    ``none`` (no shortcut at all: the plain network), ``always`` (the module on every block),
-    ``on_shape_change`` (the module where channels or stride change), ``on_width_change`` (the
-    module where channels change; a stride-only change subsamples the identity).
-    """
-
-    policy: Shortcut  # the spec's word, for the prose
-    when: Literal["none", "always", "on_shape_change", "on_width_change"]
-    zero_pad: bool  # the module is option A's parameter-free zero padding, not a projection
-    pool: bool  # the projection starts with ResNet-D's 2x2 average pool where strided
-    bias: bool  # the projection conv's bias
-    norm: bool  # a batch norm after the projection conv
-    source: Literal["x", "preact"]  # the variable the module reads
-    kernel: int = 1  # the projection conv's kernel where it strides (stride 1: always 1x1)
-
-    @property
-    def residual(self) -> bool:
-        """False for the plain network: the branch's output is the block's output."""
-        return self.when != "none"
-
-    def kind(self, in_channels: int, out_channels: int, stride: int) -> ShortcutKind:
-        """What the rule puts on a block that maps ``in_channels`` to ``out_channels`` at
-        ``stride``."""
-        if self.when == "none":
-            return "none"
-        if self.when == "always":
-            return "projection"
-        if in_channels == out_channels and stride == 1:
-            return "identity"
-        if self.zero_pad:
-            return "zero_pad"
-        if self.when == "on_width_change" and in_channels == out_channels:
-            return "subsample"
-        return "avg_projection" if self.pool else "projection"
-
-    @property
-    def wide_kernel(self) -> bool:
-        """Strided projections use a wider kernel than 1x1 (SENet-154's 3x3)."""
-        return self.kernel != 1
+        macs = self.branch.macs + sum(conv.macs for conv in self.shortcut_convs)
+        return macs + (self.attention.macs if self.attention else 0)
 
 
 @dataclass(frozen=True)
 class BlockClass:
     """What one block class (PyTorch) or block function (Keras) of a generated file needs."""
 
-    kind: Literal["basic", "bottleneck"]
+    kind: BlockKind  # its kind's declaration (classes, templates, arguments)
+    knobs: Knobs  # its kind's knobs (the kind's own record: groups, where it strides, ...)
     preact: bool
-    stride_on_first: bool  # a bottleneck strides on its first 1x1 (v1), not the 3x3 (v1.5)
-    groups: int
     conv_bias: tuple[bool, ...]  # per branch conv
     shortcut: ShortcutRule
     zero_init_residual: bool
@@ -151,9 +117,15 @@ class BlockClass:
     norm: Literal["batch", "group"] = "batch"
 
     @property
+    def type(self) -> str:
+        """Its kind's name (``basic``, ``bottleneck``, ...)."""
+        return self.kind.type
+
+    @property
     def class_name(self) -> str:
-        base = "BasicBlock" if self.kind == "basic" else "Bottleneck"
-        return f"PreAct{base}" if self.preact else base
+        name = self.kind.preact_class_name if self.preact else self.kind.class_name
+        assert name is not None  # the rules refuse preact for a kind without the variant
+        return name
 
     @property
     def function_name(self) -> str:
@@ -163,22 +135,34 @@ class BlockClass:
     @property
     def template(self) -> str:
         """The template of this block kind (``templates/<backend>/blocks/<template>.py.j2``)."""
-        return f"preact_{self.kind}" if self.preact else self.kind
+        template = self.kind.preact_template if self.preact else self.kind.template
+        assert template is not None  # the rules refuse preact for a kind without the variant
+        return template
+
+    @property
+    def groups(self) -> int:
+        return self.knobs.groups
 
     @property
     def grouped(self) -> bool:
-        return self.groups > 1
+        return self.knobs.groups > 1
+
+    @property
+    def sentence(self) -> str:
+        """Its convs in words (its kind's phrase)."""
+        return self.knobs.phrase(", the first narrower" if self.reduce_first else "")
 
     @property
     def takes_width(self) -> bool:
-        """The class takes an inner ``width`` besides ``out_channels``: bottlenecks, and basic
-        blocks whose first conv is narrower or that share a stage table with bottlenecks."""
-        return self.kind == "bottleneck" or self.mixed or self.reduce_first
+        """The class takes an inner ``width`` besides ``out_channels``: kinds that always do
+        (bottlenecks), and the others where their first conv is narrower or they share a stage
+        table with another kind."""
+        return self.kind.takes_width or self.mixed or self.reduce_first
 
     @property
     def takes_first_width(self) -> bool:
-        """A bottleneck whose first 1x1 outputs ``first_width``, narrower than ``width``."""
-        return self.kind == "bottleneck" and self.reduce_first
+        """A kind whose first conv outputs ``first_width``, narrower than ``width``."""
+        return self.kind.takes_first_width and self.reduce_first
 
     @property
     def first_out(self) -> str:
@@ -192,7 +176,7 @@ class BlockClass:
     def strided_3x3(self) -> bool:
         """The 3x3 conv takes the block's stride (not the first 1x1, nor an anti-aliasing
         pool)."""
-        return not self.stride_on_first and self.anti_alias is None
+        return not self.knobs.stride_on_first and self.anti_alias is None
 
     @property
     def keyword_args(self) -> bool:
@@ -220,7 +204,7 @@ class BlockClass:
     @property
     def zero_init_norm(self) -> str:
         """The branch's last norm, zeroed when ``zero_init_residual`` is set."""
-        return self.torch.norm(len(self.conv_bias))
+        return self.kind.last_norm or self.torch.norm(self.kind.convs)
 
 
 @dataclass(frozen=True)
@@ -556,7 +540,7 @@ class NetworkPlan:
         """Weighted layers on the main path: stem convs (ResNet-RS's pool conv too), branch
         convs, classifier."""
         stem = len(self.stem.convs) + (1 if self.stem.pool_conv else 0)
-        return stem + sum(len(b.convs) for b in self.blocks) + 1
+        return stem + sum(b.branch.depth for b in self.blocks) + 1
 
     @property
     def convs(self) -> tuple[Conv, ...]:

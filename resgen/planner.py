@@ -8,10 +8,10 @@ The plan's types live in :mod:`resgen.plan`; the layers they hold in :mod:`resge
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from resgen import naming
-from resgen.components import attention
+from resgen.components import attention, block, shortcut
+from resgen.components.block import BranchContext
 from resgen.naming import StemPoolNames, block_names, stage_names, stem_names, stem_pool_names
 from resgen.plan import (
     Block,
@@ -41,19 +41,10 @@ def _bias(spec: Spec, normalized: bool) -> bool:
 def _shortcut_rule(spec: Spec) -> ShortcutRule:
     policy = spec.shortcut
     preact = spec.block.preact
-    when: Literal["none", "always", "on_shape_change", "on_width_change"]
-    if policy == "none":
-        when = "none"
-    elif policy == "always_projection":
-        when = "always"
-    elif policy != "zero_pad" and spec.stride_shortcut == "subsample":
-        when = "on_width_change"
-    else:
-        when = "on_shape_change"
     zero_pad = policy == "zero_pad"
     return ShortcutRule(
         policy=policy,
-        when=when,
+        rule=shortcut.select(policy, spec.stride_shortcut),
         zero_pad=zero_pad,
         pool=policy == "avg_projection",
         bias=_bias(spec, normalized=not preact),
@@ -65,14 +56,13 @@ def _shortcut_rule(spec: Spec) -> ShortcutRule:
 
 def _block_class(spec: Spec, kind: StageKind, mixed: bool) -> BlockClass:
     block = spec.block
-    kinds = 3 if kind.kind == "bottleneck" else 2
-    conv_bias = tuple(_bias(spec, not (block.preact and k == kinds - 1)) for k in range(kinds))
+    convs = kind.kind.convs
+    conv_bias = tuple(_bias(spec, not (block.preact and k == convs - 1)) for k in range(convs))
     act = spec.activation
     return BlockClass(
         kind=kind.kind,
+        knobs=kind.knobs,
         preact=block.preact,
-        stride_on_first=kind.stride_on_first,
-        groups=kind.groups,
         conv_bias=conv_bias,
         shortcut=_shortcut_rule(spec),
         zero_init_residual=spec.zero_init_residual,
@@ -95,7 +85,6 @@ class _Layers:
     convs: tuple[Conv, ...]
     norms: tuple[Norm, ...]
     out_size: int
-    anti_alias: AntiAlias | None = None  # a block's pool that took its strided conv's stride
 
 
 def _stem_convs(spec: Spec) -> _Layers:
@@ -211,106 +200,32 @@ class _Place:
     of: int  # blocks in the network
 
 
-# A branch conv: (in channels, out channels, kernel, groups).
-_ConvShape = tuple[int, int, int, int]
-
-
-def _branch_shapes(
-    kind: StageKind, in_channels: int, widths: tuple[int, int, int]
-) -> tuple[int, list[_ConvShape]]:
-    """Which branch conv takes the stride, and each conv's shape: a bottleneck's 1x1, 3x3
-    (grouped) and 1x1, or a basic block's two 3x3s."""
-    first_width, width, out_ch = widths
-    if kind.kind == "bottleneck":
-        strided = 0 if kind.stride_on_first else 1
-        return strided, [
-            (in_channels, first_width, 1, 1),
-            (first_width, width, 3, kind.groups),
-            (width, out_ch, 1, 1),
-        ]
-    return 0, [(in_channels, width, 3, 1), (width, out_ch, 3, 1)]
-
-
-def _branch(
+def _branch_context(
     spec: Spec,
     names: naming.BlockNames,
-    shapes: list[_ConvShape],
-    strided: int,
-    stride: int,
-    size: int,
-    dilation_grows: bool = False,
-) -> _Layers:
-    """The branch's convs and norms in order (a pre-activation block's first norm leads, its
-    last conv has none), and the anti-aliasing pool that takes a strided 3x3's stride (timm's
-    rule: a blur pool also runs, at stride 1, where a dilated stage's dilation grows)."""
-    preact = spec.block.preact
-    keras_act = naming.keras_activation(spec.activation)
-    blur_at_1 = dilation_grows and _anti_alias(spec) == "blur"
-    wanted = stride == 2 or blur_at_1
-    aa_kind = _anti_alias(spec) if wanted and shapes[strided][2] == 3 else None
-    convs: list[Conv] = []
-    norms: list[Norm] = []
-    anti_alias = None
-    if preact:
-        norms.append(Norm(*names.preact_norm, shapes[0][0], keras_act))
-    for i, (cin, cout, kernel, groups) in enumerate(shapes):
-        normalized = not (preact and i == len(shapes) - 1)
-        conv = Conv(
-            *names.conv(i + 1),
-            in_channels=cin,
-            out_channels=cout,
-            kernel=kernel,
-            stride=stride if i == strided and aa_kind is None else 1,
-            groups=groups,
-            bias=_bias(spec, normalized),
-            in_size=size,
-        )
-        convs.append(conv)
-        size = conv.out_size
-        if normalized:
-            norms.append(Norm(*names.norm(i + 1), cout, keras_act))
-        if i == strided and aa_kind is not None:
-            anti_alias = AntiAlias(aa_kind, *names.anti_alias, cout, size, stride)
-            size = anti_alias.out_size
-    return _Layers(tuple(convs), tuple(norms), size, anti_alias)
-
-
-def _shortcut_layers(
-    spec: Spec,
-    names: naming.BlockNames,
-    shortcut: ShortcutKind,
     in_channels: int,
-    out_ch: int,
+    widths: tuple[int, int, int],
     stride: int,
     size: int,
-    dilation: int = 1,
-) -> _Layers:
-    """A projection shortcut's conv (after ResNet-D's pool where strided) and its norm (none in
-    pre-activation blocks); no layers for the other shortcuts. A wide projection kernel
-    (SENet-154's 3x3) is used where the block strides or, in a dilated stage, dilates."""
-    if shortcut not in ("projection", "avg_projection"):
-        return _Layers((), (), size)
-    preact = spec.block.preact
-    pooled = shortcut == "avg_projection" and stride > 1
-    wide = (stride != 1 or dilation != 1) and not pooled
-    kernel = spec.projection_kernel if wide else 1
-    conv_torch, conv_keras, norm_torch, norm_keras = names.projection(
-        avg=shortcut == "avg_projection"
-    )
-    conv = Conv(
-        torch_name=conv_torch,
-        keras_name=conv_keras,
+    shortcut: ShortcutKind,
+    dilation_grows: bool = False,
+) -> BranchContext:
+    """What a block kind plans its branch from; the anti-aliasing pool is wanted where the
+    block strides or, by timm's rule, where a dilated stage's dilation grows under blur."""
+    aa_kind = _anti_alias(spec)
+    wanted = stride == 2 or (dilation_grows and aa_kind == "blur")
+    return BranchContext(
+        names=names,
         in_channels=in_channels,
-        out_channels=out_ch,
-        kernel=kernel,
-        stride=1 if pooled else stride,
-        groups=1,
-        bias=_bias(spec, normalized=not preact),
-        in_size=(size + 1) // 2 if pooled else size,
+        widths=widths,
+        stride=stride,
+        size=size,
+        preact=spec.block.preact,
+        keras_act=naming.keras_activation(spec.activation),
+        conv_bias=spec.conv_bias,
+        anti_alias=aa_kind if wanted else None,
+        shortcut=shortcut,
     )
-    keras_act = naming.keras_activation(spec.activation)
-    norms = () if preact else (Norm(norm_torch, norm_keras, out_ch, keras_act),)
-    return _Layers((conv,), norms, conv.out_size)
 
 
 def _drop_path(spec: Spec, place: _Place) -> float:
@@ -334,11 +249,15 @@ def _plan_block(
     widths = stage_widths(spec, stage_spec)
     first_width, width, out_ch = widths
     names = block_names(place.stage, place.index)
-    strided, shapes = _branch_shapes(kind, in_channels, widths)
-    branch = _branch(spec, names, shapes, strided, stride, size, dilation_grows)
-    shortcut = _shortcut_rule(spec).kind(in_channels, out_ch, stride)
-    projection = _shortcut_layers(
-        spec, names, shortcut, in_channels, out_ch, stride, size, dilation
+    rule = _shortcut_rule(spec)
+    on_block = rule.kind(in_channels, out_ch, stride)
+    context = _branch_context(
+        spec, names, in_channels, widths, stride, size, on_block, dilation_grows
+    )
+    branch = block.plan(kind.type, context, kind.knobs)
+    keras_act = naming.keras_activation(spec.activation)
+    projection = shortcut.plan(
+        rule, names, on_block, in_channels, out_ch, stride, size, dilation, keras_act
     )
     return Block(
         stage=place.stage,
@@ -346,7 +265,7 @@ def _plan_block(
         number=place.number,
         torch_name=names.torch,
         keras_name=names.keras,
-        kind=kind.kind,
+        kind=kind.type,
         preact=spec.block.preact,
         in_channels=in_channels,
         first_width=first_width,
@@ -355,13 +274,11 @@ def _plan_block(
         stride=stride,
         in_size=size,
         out_size=branch.out_size,
-        shortcut=shortcut,
-        convs=branch.convs,
-        norms=branch.norms,
+        shortcut=on_block,
+        branch=branch,
         shortcut_convs=projection.convs,
         shortcut_norms=projection.norms,
         attention=attention.plan(spec.block.attention, names, out_ch, branch.out_size),
-        anti_alias=branch.anti_alias,
         drop_path=_drop_path(spec, place),
     )
 
@@ -383,7 +300,7 @@ def _stage_dilations(spec: Spec, stem: Stem) -> list[tuple[int, int]]:
 
 def _plan_stages(spec: Spec, stem: Stem) -> tuple[Stage, ...]:
     """Every stage's blocks in order, each block starting where the one before it ended."""
-    mixed = len({stage_kind(spec, stage).kind for stage in spec.stages}) > 1
+    mixed = len({stage_kind(spec, stage).type for stage in spec.stages}) > 1
     total = sum(stage.blocks for stage in spec.stages)
     size, channels = stem.out_size, stem.out_channels
     stages: list[Stage] = []

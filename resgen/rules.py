@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from resgen import pretrained
 from resgen.components import attention
+from resgen.components import block as block_kinds
 from resgen.plan import NetworkPlan, Rounding, smallest_input
 from resgen.plan_layers import anti_alias_out, conv_out
-from resgen.spec import BottleneckBlockSpec, Spec
+from resgen.spec import Spec
 from resgen.stages import stage_kind, stage_widths, stem_pool_kind, stem_widths
 
 FieldPath = tuple[str | int, ...]
@@ -61,34 +62,12 @@ def _check_blocks(spec: Spec) -> Problems:
 
 
 def _check_widths(spec: Spec) -> Problems:
+    """Each stage's kind's rules on that stage (widths it can build)."""
     problems: Problems = []
-    block = spec.block
     for i, stage in enumerate(spec.stages):
         kind = stage_kind(spec, stage)
-        if kind.kind == "basic" and stage.block_type == "basic":
-            if isinstance(block, BottleneckBlockSpec) and (
-                block.groups != 1 or block.width_per_group != 64
-            ):
-                problems.append(
-                    (
-                        ("stages", i, "block_type"),
-                        f"a basic stage has no grouped or widened convs, but block has groups "
-                        f"{block.groups} and width_per_group {block.width_per_group}; set them "
-                        f"to 1 and 64 or make this stage a bottleneck",
-                    )
-                )
-            continue
-        if kind.kind != "bottleneck":
-            continue
-        per_group = int(stage.channels * kind.width_per_group / 64)
-        if per_group < 1:
-            problems.append(
-                (
-                    ("stages", i, "channels"),
-                    f"inner width int({stage.channels} * {kind.width_per_group} / 64) is 0 "
-                    f"per group; raise channels or block.width_per_group",
-                )
-            )
+        for path, message in block_kinds.check_stage(kind.type, spec, kind.knobs, stage):
+            problems.append((("stages", i, *path), message))
     return problems
 
 
@@ -96,10 +75,10 @@ def _check_block_knobs(spec: Spec) -> Problems:
     """``reduce_first`` leaves a first conv of at least one channel per group; attention's
     alternatives are given one at a time."""
     problems: Problems = []
-    block = spec.block
-    reduce_first = block.reduce_first
+    block_spec = spec.block
+    reduce_first = block_spec.reduce_first
     if reduce_first != 1:
-        kinds = {stage_kind(spec, stage).kind for stage in spec.stages}
+        kinds = {stage_kind(spec, stage).type for stage in spec.stages}
         if len(kinds) > 1:
             problems.append(
                 (
@@ -108,11 +87,10 @@ def _check_block_knobs(spec: Spec) -> Problems:
                 )
             )
         for i, stage in enumerate(spec.stages):
-            first, inner, _ = stage_widths(spec, stage)
-            kind = stage_kind(spec, stage)
-            groups = kind.groups
+            first = stage_widths(spec, stage)[0]
+            groups = stage_kind(spec, stage).knobs.groups
             # what reduce_first divides: a basic block's channels, a bottleneck's inner width
-            width = stage.channels if kind.kind == "basic" else inner
+            width = stage_widths(spec, stage, reduce_first=1)[0]
             if first < 1 or first % groups:
                 problems.append(
                     (
@@ -123,7 +101,8 @@ def _check_block_knobs(spec: Spec) -> Problems:
                     )
                 )
                 break
-    for path, message in attention.check(block.attention):
+    problems += block_kinds.check(spec)
+    for path, message in attention.check(block_spec.attention):
         problems.append((("block", "attention", *path), message))
     return problems
 
@@ -270,7 +249,7 @@ def _check_anti_alias(spec: Spec) -> Problems:
         return []
     for i, stage in enumerate(spec.stages):
         kind = stage_kind(spec, stage)
-        if kind.stride_on_first and stage.stride == 2:
+        if kind.knobs.stride_on_first and stage.stride == 2:
             return [
                 (
                     ("anti_alias",),

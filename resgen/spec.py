@@ -15,10 +15,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from resgen.components import activation, attention
+from resgen.components import activation, attention, block
 from resgen.components.activation import Activation
-from resgen.components.attention import AttentionSpec
 from resgen.components.base import SpecModel as _Model
+from resgen.components.block import BlockSpec, BlockType
+
+# The kinds' models, under the names the rest of resgen and the tests know them by.
+from resgen.components.block.basic import BasicBlockSpec as BasicBlockSpec
+from resgen.components.block.bottleneck import BottleneckBlockSpec as BottleneckBlockSpec
 from resgen.pretrained import PretrainedSpec
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -28,7 +32,7 @@ NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 # sys.path. tests/test_hostile.py checks this covers every lowercase module-level name emitted.
 RESERVED_NAMES = frozenset(
     {"torch", "nn", "keras", "layers", "ops", "batch_norm", "make_stage", "typing", "conv2d", "sys"}
-    | {"basic_block", "bottleneck_block", "preact_basic_block", "preact_bottleneck_block"}
+    | block.DEFINES
     | {"tensorflow", "jax", "numpy", "torchvision"}
     | {"group_norm", "drop_path_rate"}
     | attention.DEFINES
@@ -111,75 +115,6 @@ class StemSpec(_Model):
     )
 
 
-_REDUCE_FIRST_DESCRIPTION = (
-    "The first conv of every block outputs its width divided by this (floor); SENet-154 uses 2 "
-    "(timm: `block_reduce_first`)."
-)
-
-
-class BasicBlockSpec(_Model):
-    """Two 3x3 convolutions (He et al. 2015, ResNet-18/34 and the CIFAR nets)."""
-
-    type: Literal["basic"]
-    preact: bool = Field(
-        False, description="Pre-activation unit (He et al. 2016): norm and ReLU before each conv."
-    )
-    stride_at: Literal["first", "last"] = Field(
-        "first",
-        description="Which block of a stage carries the stage's stride (keras ResNetV2: last).",
-    )
-    groups: int = Field(1, description="Must be 1 for basic blocks.")
-    width_per_group: int = Field(64, description="Must be 64 for basic blocks.")
-
-    attention: AttentionSpec | None = Field(None, description=attention.DESCRIPTION)
-    reduce_first: int = Field(1, ge=1, le=64, description=_REDUCE_FIRST_DESCRIPTION)
-
-    @field_validator("groups")
-    @classmethod
-    def _basic_groups(cls, value: int) -> int:
-        if value != 1:
-            raise ValueError("basic blocks have no grouped convolution; use type: bottleneck")
-        return value
-
-    @field_validator("width_per_group")
-    @classmethod
-    def _basic_width(cls, value: int) -> int:
-        if value != 64:
-            raise ValueError("basic blocks take their width from stages[].channels; use 64")
-        return value
-
-
-class BottleneckBlockSpec(_Model):
-    """1x1 reduce, 3x3, 1x1 expand (ResNet-50 and deeper, ResNeXt, Wide ResNet)."""
-
-    type: Literal["bottleneck"]
-    preact: bool = Field(
-        False, description="Pre-activation unit (He et al. 2016): norm and ReLU before each conv."
-    )
-    stride_at: Literal["first", "last"] = Field(
-        "first",
-        description="Which block of a stage carries the stage's stride (keras ResNetV2: last).",
-    )
-    stride_on: Literal["3x3", "1x1"] = Field(
-        "3x3",
-        description="Where a strided bottleneck downsamples: 3x3 (v1.5, torchvision) or 1x1 "
-        "(the original paper, keras.applications ResNet50).",
-    )
-    groups: int = Field(1, ge=1, le=1024, description="Groups of the 3x3 conv (ResNeXt).")
-    width_per_group: int = Field(
-        64,
-        ge=1,
-        le=4096,
-        description="Inner width = int(channels * width_per_group / 64) * groups (torchvision).",
-    )
-    expansion: int = Field(4, ge=1, le=16, description="Output channels = channels * expansion.")
-    attention: AttentionSpec | None = Field(None, description=attention.DESCRIPTION)
-    reduce_first: int = Field(1, ge=1, le=64, description=_REDUCE_FIRST_DESCRIPTION)
-
-
-BlockSpec = Annotated[BasicBlockSpec | BottleneckBlockSpec, Field(discriminator="type")]
-
-
 class StageSpec(_Model):
     """One stage: a run of blocks at one width and resolution."""
 
@@ -191,7 +126,7 @@ class StageSpec(_Model):
         "expansion).",
     )
     stride: Literal[1, 2] = Field(1, description="Spatial stride of the stage (1 or 2).")
-    block_type: Literal["basic", "bottleneck"] | None = Field(
+    block_type: BlockType | None = Field(
         None,
         description="This stage's block kind, where stages mix them (timm's test_resnet); "
         "default `block.type`. The other knobs come from `block`: a bottleneck stage under "

@@ -6,61 +6,40 @@ both read them from here, so validation never runs the planner.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
+from resgen.components import block
+from resgen.components.block import BlockKind, Knobs
 from resgen.plan import StemPoolKind
-from resgen.spec import BottleneckBlockSpec, Spec, StageSpec
+from resgen.spec import Spec, StageSpec
 
 
 @dataclass(frozen=True)
 class StageKind:
-    """One stage's block kind and the knobs it takes: a bottleneck stage of a basic-block spec
-    takes the bottleneck defaults, a basic stage of a bottleneck spec none of them."""
+    """One stage's block kind and the knobs it takes: a stage of another kind than the spec's
+    block takes that kind's defaults (a bottleneck stage of a basic-block spec)."""
 
-    kind: Literal["basic", "bottleneck"]
-    stride_on_first: bool = False
-    groups: int = 1
-    width_per_group: int = 64
-    expansion: int = 1
+    kind: BlockKind
+    knobs: Knobs
+
+    @property
+    def type(self) -> str:
+        return self.kind.type
 
 
 def stage_kind(spec: Spec, stage: StageSpec) -> StageKind:
-    block = spec.block
-    kind = stage.block_type or block.type
-    if kind == "basic":
-        return StageKind("basic")
-    if isinstance(block, BottleneckBlockSpec):
-        return StageKind(
-            "bottleneck",
-            block.stride_on == "1x1",
-            block.groups,
-            block.width_per_group,
-            block.expansion,
-        )
-    defaults = BottleneckBlockSpec.model_fields
-    return StageKind(
-        "bottleneck",
-        defaults["stride_on"].default == "1x1",
-        defaults["groups"].default,
-        defaults["width_per_group"].default,
-        defaults["expansion"].default,
-    )
+    type_ = stage.block_type or spec.block.type
+    return StageKind(block.kind(type_), block.knobs(spec.block, type_))
 
 
-def stage_widths(spec: Spec, stage: StageSpec) -> tuple[int, int, int]:
-    """(first conv's width, inner width, output width) of a stage's blocks.
-
-    A bottleneck's inner width is torchvision's and timm's ``int(planes * base_width / 64) *
-    groups`` and its first 1x1 outputs that over ``reduce_first`` (floor); a basic block's
-    first conv outputs ``channels // reduce_first`` and its second ``channels``.
-    """
+def stage_widths(
+    spec: Spec, stage: StageSpec, reduce_first: int | None = None
+) -> tuple[int, int, int]:
+    """(first conv's width, inner width, output width) of a stage's blocks, as its kind
+    derives them (a bottleneck's inner width is torchvision's and timm's ``int(planes *
+    base_width / 64) * groups``); ``reduce_first`` defaults to the spec's."""
     kind = stage_kind(spec, stage)
-    reduce_first = spec.block.reduce_first
-    if kind.kind == "basic":
-        width = stage.channels // reduce_first
-        return width, width, stage.channels
-    width = int(stage.channels * kind.width_per_group / 64) * kind.groups
-    return width // reduce_first, width, stage.channels * kind.expansion
+    divisor = spec.block.reduce_first if reduce_first is None else reduce_first
+    return block.widths(kind.type, kind.knobs, stage.channels, divisor)
 
 
 def stem_widths(spec: Spec) -> tuple[int, ...]:

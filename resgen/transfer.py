@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from resgen import naming
-from resgen.components import attention
+from resgen.components import attention, block, shortcut
 from resgen.naming import block_names, stem_kinds, stem_names, stem_pool_names
 
 if TYPE_CHECKING:
@@ -85,14 +85,10 @@ def _stem_table() -> dict[tuple[LayerKind, str], str]:
 
 def _block_candidates(stage: int, index: int) -> Iterator[tuple[LayerKind, str, str]]:
     names = block_names(stage, index)
-    for k in (1, 2, 3):
-        yield ("conv", *names.conv(k))
-        yield ("norm", *names.norm(k))
-    yield ("norm", *names.preact_norm)
-    for avg in (False, True):
-        conv_torch, conv_keras, norm_torch, norm_keras = names.projection(avg=avg)
-        yield ("conv", conv_torch, conv_keras)
-        yield ("norm", norm_torch, norm_keras)
+    for kind, torch_name, keras_name in block.weights(names):
+        yield (cast(LayerKind, kind), torch_name, keras_name)
+    for kind, torch_name, keras_name in shortcut.weights(names):
+        yield (cast(LayerKind, kind), torch_name, keras_name)
     for kind, torch_name, keras_name in attention.weights(names):
         yield (cast(LayerKind, kind), torch_name, keras_name)
 

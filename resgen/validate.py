@@ -20,22 +20,18 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from resgen import rules
-from resgen.components import attention
+from resgen.components import attention, block
 from resgen.errors import Problem, ResgenError, SpecError
 from resgen.files import require_regular
 from resgen.loader import MAX_FILE_BYTES, SourceMap, load_document
 from resgen.plan import NetworkPlan
 from resgen.planner import build_plan
-from resgen.spec import BasicBlockSpec, BottleneckBlockSpec, Spec
+from resgen.spec import Spec
 
-_BLOCK_MODELS: dict[str, type[BaseModel]] = {
-    "basic": BasicBlockSpec,
-    "bottleneck": BottleneckBlockSpec,
-}
 # The tagged unions of the spec, by the user's path to them: pydantic puts the chosen member's
 # `type` into its error locations (`block.bottleneck.groups`), which users never write.
 _TAGGED: dict[tuple[str, ...], tuple[str, dict[str, type[BaseModel]]]] = {
-    ("block",): ("blocks", _BLOCK_MODELS),
+    ("block",): ("blocks", block.SPECS),
     ("block", "attention"): ("attention", attention.SPECS),
 }
 
@@ -346,7 +342,7 @@ def _model_at(raw: tuple[int | str, ...]) -> type[BaseModel] | None:
 def _tags(loc: tuple[int | str, ...]) -> dict[str, type[BaseModel]]:
     """The members of the tagged union at the user's path ``loc``."""
     key = tuple(str(p) for p in loc if not isinstance(p, int))
-    return _TAGGED.get(key, ("", _BLOCK_MODELS))[1]
+    return _TAGGED.get(key, ("", block.SPECS))[1]
 
 
 def _first_model(annotation: Any) -> Any:

@@ -335,14 +335,11 @@ def plan_state_dict(plan: Any) -> list[tuple[str, list[int]]]:
         norm = plan.stem.pool_norm
         keys += _conv_keys(plan.stem.pool_conv) + _norm_keys(norm.torch_name, norm.channels, group)
     for block in plan.blocks:
-        norms = list(block.norms)
-        if block.preact:
-            first = norms.pop(0)
-            keys += _norm_keys(first.torch_name, first.channels, group)
-        for i, conv in enumerate(block.convs):
-            keys += _conv_keys(conv)
-            if i < len(norms):
-                keys += _norm_keys(norms[i].torch_name, norms[i].channels, group)
+        for layer in block.branch.layers:  # convs and norms in registration order
+            if hasattr(layer, "kernel"):
+                keys += _conv_keys(layer)
+            else:
+                keys += _norm_keys(layer.torch_name, layer.channels, group)
         attention = block.attention
         if hasattr(attention, "reduce"):
             keys += _conv_keys(attention.reduce) + _conv_keys(attention.expand)

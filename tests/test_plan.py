@@ -274,7 +274,7 @@ def test_mixed_stages_take_one_class_each(tmp_path: Path) -> None:
         "  - {blocks: 1, channels: 48, stride: 2, block_type: bottleneck}\n"
         "  - {blocks: 1, channels: 96, stride: 2}\nshortcut: avg_projection\n",
     )
-    assert [c.kind for c in plan.block_classes] == ["basic", "bottleneck"]
+    assert [c.type for c in plan.block_classes] == ["basic", "bottleneck"]
     assert all(c.takes_width for c in plan.block_classes) and plan.mixed
     assert [s.out_channels for s in plan.stages] == [32, 48, 192, 96]
     assert plan.head.in_features == 96

@@ -21,9 +21,9 @@ from helpers import shipped_specs, spec_path
 from jinja2 import meta, nodes
 from pydantic import BaseModel
 
-from resgen.components import attention
+from resgen.components import attention, block, shortcut
 from resgen.page import keras_page, torch_page
-from resgen.plan import BlockClass, NetworkPlan, ShortcutRule
+from resgen.plan import NetworkPlan
 from resgen.planner import build_plan
 from resgen.render import BACKENDS, _environment, render, template_context, templates_dir
 from resgen.spec import Spec
@@ -126,15 +126,11 @@ def macros(path: Path) -> set[str]:
     return {m.name for m in parsed(path).find_all(nodes.Macro)}
 
 
-def literal_values(cls: type, field: str) -> tuple[str, ...]:
-    return typing.get_args(typing.get_type_hints(cls)[field])
-
-
 @pytest.mark.parametrize(
     ("folder", "names"),
     [
-        ("torch/blocks", {"block_class"}),
-        ("keras/blocks", {"block_function"}),
+        ("torch/blocks", {"define", "block_class"}),
+        ("keras/blocks", {"define", "block_function"}),
         ("torch/shortcuts", {"shortcut_init", "shortcut_forward"}),
         ("keras/shortcuts", {"shortcut"}),
         ("torch/attention", {"define", "init"}),
@@ -148,24 +144,11 @@ def test_one_template_per_kind_exporting_the_same_macros(folder: str, names: set
         assert macros(path) == names, relative(path)
     kinds = {p.name.removesuffix(".py.j2") for p in files}
     if folder.endswith("shortcuts"):
-        assert kinds == set(literal_values(ShortcutRule, "when"))
+        assert kinds == {kind.KIND.when for kind in shortcut.KINDS}
     elif folder.endswith("attention"):  # one per registered kind, and no other
         assert kinds == {kind.KIND.type for kind in attention.KINDS}
-    else:
-        rule = ShortcutRule("none", "none", False, False, False, False, "x")
-        block_kinds = {
-            BlockClass(
-                kind=kind,
-                preact=preact,
-                stride_on_first=False,
-                groups=1,
-                conv_bias=(False, False),
-                shortcut=rule,
-                zero_init_residual=False,
-            ).template
-            for kind in literal_values(BlockClass, "kind")
-            for preact in (False, True)
-        }
+    else:  # each registered kind's templates (plain and pre-activation), and no other
+        block_kinds = {name for kind in block.KINDS for name in kind.KIND.templates()}
         assert kinds == block_kinds
 
 

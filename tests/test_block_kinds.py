@@ -1,0 +1,158 @@
+"""Each block kind (resgen/components/block/), in the default suite: the registry is the only
+list of kinds (the spec's union, the stage's ``block_type``, the validator's tagged models and
+the templates all derive from it), each kind's branch counted by hand, one PyTorch path naming
+one Keras layer, and each kind's Keras twin equal to its PyTorch file through resgen.transfer.
+timm's and torchvision's whole networks are the reference in tests/test_timm_listing.py and
+tests/test_reference_outputs.py.
+"""
+
+from __future__ import annotations
+
+import json
+import typing
+from pathlib import Path
+
+import pytest
+from helpers import REPO, generated_factory, render_generated, ruff_clean
+
+from resgen import validate
+from resgen.components import block
+from resgen.naming import block_names
+from resgen.planner import build_plan
+from resgen.render import templates_dir
+from resgen.schema import json_schema
+from resgen.spec import RESERVED_NAMES, Spec, StageSpec
+
+TYPES = [kind.KIND.type for kind in block.KINDS]
+TEMPLATES = [(kind.KIND.type, t) for kind in block.KINDS for t in kind.KIND.templates()]
+
+# One block on an 8 x 8 map at stride 1 with an identity shortcut (a basic block of 16
+# channels; a bottleneck of 16 whose input and output are 64), by hand: (parameters, MACs) of
+# its branch. A k x k conv from a to b channels in g groups has k k a b / g weights and as many
+# MACs per pixel; a batch norm of c channels 2 c parameters. Pre-activation moves one norm to
+# the front (the input's width) and drops the last conv's.
+BY_HAND: dict[tuple[str, bool], tuple[dict[str, object], int, int]] = {
+    # two 3x3 16 -> 16 and two norms of 16: 2 * 2304 + 2 * 32; 2 * 2304 MACs a pixel.
+    ("basic", False): ({"type": "basic"}, 2 * 2304 + 2 * 32, 2 * 2304 * 64),
+    # preact_bn(16), 3x3, bn1(16), 3x3.
+    ("basic", True): ({"type": "basic", "preact": True}, 32 + 2304 + 32 + 2304, 2 * 2304 * 64),
+    # 1x1 64 -> 16, 3x3 16 -> 16, 1x1 16 -> 64; norms of 16, 16 and 64.
+    ("bottleneck", False): (
+        {"type": "bottleneck"},
+        1024 + 2304 + 1024 + 32 + 32 + 128,
+        (1024 + 2304 + 1024) * 64,
+    ),
+    # preact_bn(64), then the three convs with the first two norms.
+    ("bottleneck", True): (
+        {"type": "bottleneck", "preact": True},
+        128 + 1024 + 32 + 2304 + 32 + 1024,
+        (1024 + 2304 + 1024) * 64,
+    ),
+}
+
+# ResNeXt's grouped bottleneck: width int(16 * 8 / 64) * 4 = 8; 1x1 64 -> 8, 3x3 8 -> 8 in 4
+# groups (9 * 8 * 8 / 4 = 144), 1x1 8 -> 64; norms of 8, 8 and 64.
+GROUPED = (
+    {"type": "bottleneck", "groups": 4, "width_per_group": 8},
+    512 + 144 + 512 + 16 + 16 + 128,
+    (512 + 144 + 512) * 64,
+)
+
+
+def one_block(block_spec: dict[str, object], name: str = "counted") -> Spec:
+    """One block of 16 channels on an 8 x 8 map, its input as wide as its output (a cifar
+    stem of that width: an identity shortcut)."""
+    model = block.SPECS[str(block_spec["type"])].model_validate(block_spec)
+    out = block.widths(model.type, block.knobs(model, model.type), 16, 1)[2]
+    return Spec.model_validate(
+        {
+            "name": name,
+            "num_classes": 5,
+            "input": {"size": 8},
+            "stem": {"type": "cifar", "channels": out},
+            "block": block_spec,
+            "stages": [{"blocks": 1, "channels": 16}],
+        }
+    )
+
+
+def test_the_spec_union_is_the_registered_kinds() -> None:
+    """Registering a kind is the only way into the spec: the union, the stage's block_type,
+    the validator's tagged models and the reserved names all derive from the registry."""
+    members = set(typing.get_args(Spec.model_fields["block"].annotation))
+    assert members == {kind.Spec for kind in block.KINDS}
+    assert set(block.SPECS) == set(TYPES) and len(TYPES) == len(block.KINDS)
+    for kind in block.KINDS:
+        assert typing.get_args(kind.Spec.model_fields["type"].annotation) == (kind.KIND.type,)
+    block_type = StageSpec.model_fields["block_type"].annotation
+    assert set(typing.get_args(typing.get_args(block_type)[0])) == set(TYPES)
+    assert validate._TAGGED[("block",)][1] is block.SPECS
+    assert block.DEFINES <= RESERVED_NAMES
+
+
+@pytest.mark.parametrize("kind", TYPES)
+def test_every_kind_is_in_the_schema_the_reference_and_the_templates(kind: str) -> None:
+    assert f'"const": "{kind}"' in json.dumps(json_schema())
+    reference = (REPO / "docs" / "spec-reference.md").read_text(encoding="utf-8")
+    assert f"## block, type: {kind}\n" in reference
+    for name in block.kind(kind).templates():
+        for backend in ("torch", "keras"):
+            assert (templates_dir() / backend / "blocks" / f"{name}.py.j2").is_file()
+
+
+def test_every_kind_and_variant_is_counted_by_hand() -> None:
+    assert set(BY_HAND) == {
+        (kind.KIND.type, preact)
+        for kind in block.KINDS
+        for preact in (False, True)
+        if not preact or kind.KIND.preact_template
+    }
+
+
+@pytest.mark.parametrize("case", [*BY_HAND, "grouped"], ids=str)
+def test_branch_params_and_macs_by_hand(case: tuple[str, bool] | str) -> None:
+    block_spec, params, macs = GROUPED if case == "grouped" else BY_HAND[case]
+    plan = build_plan(one_block(block_spec))
+    (found,) = plan.blocks
+    assert found.shortcut == "identity" and not found.shortcut_convs
+    assert (found.branch.params, found.branch.macs) == (params, macs)
+    assert (found.params, found.macs) == (params, macs)  # nothing else in the block
+
+
+def test_one_pytorch_path_names_one_keras_layer() -> None:
+    """resgen.transfer pairs weights by PyTorch path alone, over every kind's layers."""
+    names: dict[tuple[str, str], str] = {}
+    for layer, torch_name, keras_name in block.weights(block_names(1, 0)):
+        assert names.setdefault((layer, torch_name), keras_name) == keras_name
+    assert len(set(names.values())) == len(names)
+
+
+def test_a_stage_of_another_kind_takes_that_kinds_defaults() -> None:
+    """timm's test_resnet mixes kinds: a bottleneck stage under basic blocks is torchvision's
+    Bottleneck (1x1 64 -> 16, 3x3, 1x1 16 -> 64 at expansion 4)."""
+    spec = one_block({"type": "basic"}).model_copy(
+        update={"stages": [StageSpec(blocks=1, channels=16, block_type="bottleneck")]}
+    )
+    (found,) = build_plan(spec).blocks
+    assert found.kind == "bottleneck" and found.out_channels == 64
+
+
+@pytest.mark.parametrize(("kind", "template"), TEMPLATES)
+def test_files_are_ruff_clean_and_the_keras_twin_equals_the_torch_file(
+    kind: str, template: str, tmp_path: Path
+) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    from test_transfer import check_round_trip
+
+    preact = template != block.kind(kind).template
+    spec = one_block({"type": kind, "preact": preact}, name=f"block_{template}")
+    spec = spec.model_copy(
+        update={"stages": [*spec.stages, StageSpec(blocks=1, channels=32, stride=2)]}
+    )
+    assert build_plan(spec).block_class.template == template
+    render_generated(spec, tmp_path)
+    ruff_clean(tmp_path / "torch" / f"{spec.name}.py", tmp_path / "keras" / f"{spec.name}.py")
+    torch_factory = generated_factory("torch", spec.name, tmp_path)
+    keras_factory = generated_factory("keras", spec.name, tmp_path)
+    assert check_round_trip(torch_factory, keras_factory, spec, 8) < 1e-4

@@ -1,0 +1,99 @@
+"""Each shortcut kind (resgen/components/shortcut/), in the default suite: which spec words
+select it, what it puts on a block, its templates, and the projection it plans, against the
+published options (He et al. 2015's A, B and C, ResNet-D, keras.applications' ResNetV2) written
+out by hand here."""
+
+from __future__ import annotations
+
+import typing
+
+import pytest
+
+from resgen.components import shortcut
+from resgen.planner import build_plan
+from resgen.render import templates_dir
+from resgen.spec import Spec
+
+WHENS = [kind.KIND.when for kind in shortcut.KINDS]
+POLICIES = typing.get_args(Spec.model_fields["shortcut"].annotation)
+STRIDE_SHORTCUTS = typing.get_args(Spec.model_fields["stride_shortcut"].annotation)
+
+# The spec's words and the kind they pick (pairs the rules refuse still pick one: the
+# planner is total).
+SELECTED = {
+    ("none", "projection"): "none",
+    ("none", "subsample"): "none",
+    ("always_projection", "projection"): "always",
+    ("always_projection", "subsample"): "always",
+    ("projection", "projection"): "on_shape_change",
+    ("avg_projection", "projection"): "on_shape_change",
+    ("zero_pad", "projection"): "on_shape_change",
+    ("zero_pad", "subsample"): "on_shape_change",
+    ("projection", "subsample"): "on_width_change",
+    ("avg_projection", "subsample"): "on_width_change",
+}
+
+# What each kind puts on a block mapping (in, out, stride), its module a projection:
+# same shape, a stride-only change, a width change.
+ON_BLOCKS = {
+    "none": ("none", "none", "none"),
+    "always": ("projection", "projection", "projection"),
+    "on_shape_change": ("identity", "projection", "projection"),
+    "on_width_change": ("identity", "subsample", "projection"),
+}
+
+
+def test_every_pair_of_spec_words_selects_its_kind() -> None:
+    assert set(SELECTED) == {(p, s) for p in POLICIES for s in STRIDE_SHORTCUTS}
+    for (policy, stride_shortcut), when in SELECTED.items():
+        assert shortcut.select(policy, stride_shortcut).when == when
+
+
+@pytest.mark.parametrize("when", WHENS)
+def test_each_kind_on_a_block_and_its_templates(when: str) -> None:
+    kind = next(k.KIND for k in shortcut.KINDS if k.KIND.when == when)
+    shapes = ((64, 64, 1), (64, 64, 2), (64, 128, 2))
+    assert tuple(kind.on("projection", *shape) for shape in shapes) == ON_BLOCKS[when]
+    assert kind.residual == (when != "none")
+    for backend in ("torch", "keras"):
+        assert (templates_dir() / backend / "shortcuts" / f"{when}.py.j2").is_file()
+
+
+def test_the_registry_is_every_kind_once() -> None:
+    assert set(WHENS) == set(ON_BLOCKS) and len(WHENS) == len(set(WHENS))
+
+
+def two_stages(**fields: object) -> Spec:
+    return Spec.model_validate(
+        {
+            "name": "shortcuts",
+            "input": {"size": 8},
+            "stem": {"type": "cifar", "channels": 16},
+            "block": {"type": "basic"},
+            "stages": [{"blocks": 1, "channels": 16}, {"blocks": 1, "channels": 32, "stride": 2}],
+            **fields,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "params"),
+    [
+        # option B: a 1x1 16 -> 32 at stride 2 and its norm: 512 + 64.
+        ({"shortcut": "projection"}, (0, 512 + 64)),
+        # option A: zeros appended, no parameters.
+        ({"shortcut": "zero_pad"}, (0, 0)),
+        # option C: 1x1 16 -> 16 (256 + 32) on the first block too.
+        ({"shortcut": "always_projection"}, (256 + 32, 512 + 64)),
+        # ResNet-D: the pool has none; the 1x1 and its norm as B.
+        ({"shortcut": "avg_projection"}, (0, 512 + 64)),
+        # SENet-154's 3x3 where it strides: 9 * 16 * 32 + 64.
+        ({"shortcut": "projection", "projection_kernel": 3}, (0, 4608 + 64)),
+    ],
+)
+def test_shortcut_params_by_hand(fields: dict[str, object], params: tuple[int, int]) -> None:
+    plan = build_plan(two_stages(**fields))
+    found = tuple(
+        sum(layer.params for layer in (*b.shortcut_convs, *b.shortcut_norms)) for b in plan.blocks
+    )
+    assert found == params
