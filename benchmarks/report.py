@@ -77,7 +77,10 @@ def generation(gen: Json | None) -> list[str]:
         provenance(gen),
         "",
         f"Subprocess wall time, {latency['rounds']} rounds, commands "
-        "rotated each round, one untimed pass first; each build into a new empty folder.",
+        "rotated each round, one untimed pass first. The builds share a build cache of their "
+        'own, warmed by that pass; "files current" builds write into a folder already '
+        'holding every file a build writes, current; "empty --out" into a new empty folder '
+        "each time.",
         "",
     ]
     cpu = latency.get("commands_cpu_s", {})
@@ -128,21 +131,28 @@ def generation(gen: Json | None) -> list[str]:
 
 
 def cli_targets(latency: Json) -> list[str]:
-    """Issue 22's goals for the command line, met or not, in wall and CPU time."""
+    """Issue 22's goals for the command line, met or not, in wall and CPU time, and every
+    timed build as a multiple of ``resgen --version``."""
     found = latency.get("cli_targets")
     if not found:
         return []
     load = latency.get("load_1min") or {}
+    cpu = latency.get("machine") or {}
+    where = (
+        f" on {cpu['cpu_model']}, {cpu['usable_cores']} usable cores"
+        if cpu.get("cpu_model")
+        else ""
+    )
     lines = [
-        "Command-line goals (per round, then the median over rounds; 1-minute load "
+        f"Command-line goals (per round, then the median over rounds{where}; 1-minute load "
         f"{load.get('min', 0):.1f}-{load.get('max', 0):.1f} during these rounds; CPU time is "
         "what the machine's other work inflates least):",
         "",
     ]
+    goal_build = found.get("goal_build", "resgen build specs/ --backend all (cold)")
     rows = []
     for unit in ("wall", "cpu"):
         gap = found[f"version_minus_bare_{unit}_s"]
-        times = found[f"build_over_version_{unit}"]
         if gap.get("n"):
             met = gap["median"] <= found["version_minus_bare_goal_s"]
             rows.append(
@@ -153,15 +163,22 @@ def cli_targets(latency: Json) -> list[str]:
                     "met": "yes" if met else "no",
                 }
             )
-        if times.get("n"):
+        ratios = found.get("over_version") or {
+            goal_build: {unit: found[f"build_over_version_{unit}"]}
+        }
+        for build, by_unit in ratios.items():
+            times = by_unit.get(unit, {})
+            if not times.get("n"):
+                continue
+            is_goal = build == goal_build
             met = times["median"] <= found["build_over_version_goal"]
             rows.append(
                 {
-                    "goal": "cold `resgen build specs/ --backend all` over `resgen --version`: "
-                    "at most 3x",
+                    "goal": f"`{build}` over `resgen --version`"
+                    + (": at most 3x" if is_goal else ""),
                     "unit": unit,
                     "value": f"{times['median']:.1f}x",
-                    "met": "yes" if met else "no",
+                    "met": ("yes" if met else "no") if is_goal else "(no goal)",
                 }
             )
     columns = [

@@ -8,19 +8,22 @@ part-way leaves each file either as it was or complete.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from resgen.backends import Backend
-from resgen.errors import Problem, ResgenError
+from resgen.errors import Problem, ResgenError, SpecError
 from resgen.files import read_regular, size_text, write_atomic
-from resgen.render import body_digest, body_of, read_header, render
-from resgen.spec import Spec
-from resgen.validate import load_all_planned
+
+if TYPE_CHECKING:  # loaded where a spec is read: a build the cache answers needs neither
+    from resgen.buildcache import BuildCache
+    from resgen.spec import Spec
+    from resgen.validate import Planned
 
 ROOT_MARKERS = (".git", "pyproject.toml")
 
@@ -75,14 +78,131 @@ def targets(
     paths: Iterable[str | os.PathLike[str]], backends: Sequence[Backend], out: Path
 ) -> list[Target]:
     """Validate every spec and render every file (nothing is written)."""
+    from resgen.validate import load_all_planned
+
     found: list[Target] = []
     for spec_path, planned in load_all_planned(paths):
-        spec, source = planned.spec, source_name(spec_path)
-        for backend in backends:
-            path = out / backend / f"{spec.name}.py"
-            text = render(spec, backend, source, planned.plan)
-            found.append(Target(spec_path, spec, backend, path, text))
+        found += _rendered(spec_path, planned, backends, out)
     return found
+
+
+def _rendered(
+    spec_path: Path, planned: Planned, backends: Sequence[Backend], out: Path
+) -> list[Target]:
+    from resgen.render import render
+
+    spec, source = planned.spec, source_name(spec_path)
+    return [
+        Target(
+            spec_path,
+            spec,
+            backend,
+            out / backend / f"{spec.name}.py",
+            render(spec, backend, source, planned.plan),
+        )
+        for backend in backends
+    ]
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _to_inspect(
+    paths: Sequence[str | os.PathLike[str]],
+    backends: Sequence[Backend],
+    out: Path,
+    cache: BuildCache | None,
+) -> tuple[list[Target], list[Path], list[_Entry]]:
+    """The targets a build must look at, rendered; the paths of all its targets; and the cache
+    entries to record once the build is done.
+
+    Without a cache: every target. With one: a spec whose inputs the cache knows, and whose
+    files all hash to what it rendered last time, is neither read nor rendered (its files are
+    current); every other spec is loaded and rendered as without a cache, and recorded. Any
+    problem (a spec that fails, a name used twice) is found by the uncached path, so it is
+    reported exactly as without a cache.
+    """
+    if cache is None:
+        built = targets(paths, backends, out)
+        return built, [t.path for t in built], []
+    from resgen.specfiles import find_specs_and_problems
+
+    found, problems = find_specs_and_problems(paths)
+    if problems:
+        return _to_inspect(paths, backends, out, None)  # raises, as an uncached build does
+    names: dict[Path, str] = {}
+    vouched: set[Path] = set()
+    for spec_path in found:
+        entry = cache.lookup(spec_path, source_name(spec_path), backends)
+        if entry is None:
+            continue
+        names[spec_path] = entry.name
+        files = [out / backend / f"{entry.name}.py" for backend in backends]
+        if all(_hashes_to(file, entry.outputs[b]) for file, b in zip(files, backends, strict=True)):
+            vouched.add(spec_path)
+    try:
+        missed = [p for p in found if p not in vouched]
+        loaded, entries = _load_recorded(missed, backends, out, cache.root)
+    except SpecError:
+        return _to_inspect(paths, backends, out, None)
+    names.update((t.spec_path, t.spec.name) for t in loaded)
+    if len(set(names.values())) < len(found):  # a name used twice: the uncached path says where
+        return _to_inspect(paths, backends, out, None)
+    every = [out / backend / f"{names[p]}.py" for p in found for backend in backends]
+    return loaded, every, entries
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """What the build cache records for one spec: the files its load read, its name, and the
+    sha256 of each backend's file."""
+
+    spec_path: Path
+    reads: list[tuple[str, bytes]]
+    name: str
+    outputs: dict[str, str]
+
+    def store(self, cache: BuildCache) -> None:
+        source = source_name(self.spec_path)
+        cache.store(self.spec_path, source, self.reads, self.name, self.outputs)
+
+
+def _load_recorded(
+    spec_paths: Sequence[Path], backends: Sequence[Backend], out: Path, cache_root: Path
+) -> tuple[list[Target], list[_Entry]]:
+    """Load and render each spec, noting the files it read and the digests of its files (the
+    templates compiled once, into Jinja's bytecode cache under ``cache_root``)."""
+    if not spec_paths:
+        return [], []
+    from resgen.loader import recording_reads
+    from resgen.render import use_bytecode_cache
+    from resgen.validate import load_planned
+
+    rendered: list[Target] = []
+    entries: list[_Entry] = []
+    use_bytecode_cache(cache_root)
+    try:
+        for spec_path in spec_paths:
+            with recording_reads() as reads:
+                planned = load_planned(spec_path)
+            these = _rendered(spec_path, planned, backends, out)
+            outputs = {t.backend: _sha256(t.text.encode("utf-8")) for t in these}
+            entries.append(_Entry(spec_path, reads, planned.spec.name, outputs))
+            rendered += these
+    finally:
+        use_bytecode_cache(None)
+    return rendered, entries
+
+
+def _hashes_to(path: Path, digest: str) -> bool:
+    """Whether ``path`` is a regular file (of at most ``MAX_GENERATED_BYTES``) whose bytes
+    hash to ``digest``."""
+    try:
+        raw = _read_generated_bytes(path)
+    except (ResgenError, OSError):
+        return False
+    return raw is not None and _sha256(raw) == digest
 
 
 def inspect(path: Path, expected: str) -> Finding | None:
@@ -103,6 +223,8 @@ def inspect(path: Path, expected: str) -> Finding | None:
         return Finding("not-generated", path, f"{_foreign(path)}; not written by resgen")
     if current == expected:
         return None
+    from resgen.render import body_digest, body_of, read_header
+
     header = read_header(current)
     if header is None:
         return Finding("not-generated", path, "no resgen header; not written by resgen")
@@ -113,14 +235,19 @@ def inspect(path: Path, expected: str) -> Finding | None:
 
 def _read_generated(path: Path) -> str | None:
     """The text of ``path`` if it can be a generated file (regular, at most 1 MiB), else None."""
+    raw = _read_generated_bytes(path)
+    return None if raw is None else raw.decode("utf-8", errors="replace")
+
+
+def _read_generated_bytes(path: Path) -> bytes | None:
+    """The bytes of ``path`` if it can be a generated file (regular, at most 1 MiB), else None."""
     try:
         st = os.stat(path)
     except OSError:
         return None  # a dangling link or a loop
     if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_GENERATED_BYTES:
         return None
-    raw = read_regular(path, MAX_GENERATED_BYTES, what="existing file")
-    return raw.decode("utf-8", errors="replace")
+    return read_regular(path, MAX_GENERATED_BYTES, what="existing file")
 
 
 def _foreign(path: Path) -> str:
@@ -140,10 +267,13 @@ def _foreign(path: Path) -> str:
     return "not a regular file"
 
 
-def orphans(out: Path, backends: Sequence[Backend], built: Iterable[Target]) -> list[Finding]:
+def orphans(
+    out: Path, backends: Sequence[Backend], built: Iterable[Target | Path]
+) -> list[Finding]:
     """Generated files under ``out`` that no given spec produces any more (what is not a regular
-    file of at most 1 MiB with resgen's header is not resgen's: it is never read nor reported)."""
-    wanted = {target.path for target in built}
+    file of at most 1 MiB with resgen's header is not resgen's: it is never read nor reported);
+    ``built`` holds the targets (or their paths)."""
+    wanted = {t if isinstance(t, Path) else t.path for t in built}
     found: list[Finding] = []
     for backend in backends:
         folder = out / backend
@@ -153,9 +283,15 @@ def orphans(out: Path, backends: Sequence[Backend], built: Iterable[Target]) -> 
             if path in wanted:
                 continue
             text = _read_generated(path)
-            if text is not None and read_header(text) is not None:
+            if text is not None and _has_header(text):
                 found.append(Finding("orphaned", path, "generated, but no spec builds it now"))
     return found
+
+
+def _has_header(text: str) -> bool:
+    from resgen.render import read_header
+
+    return read_header(text) is not None
 
 
 def check_out(out: Path, backends: Sequence[Backend]) -> None:
@@ -168,14 +304,20 @@ def check_out(out: Path, backends: Sequence[Backend]) -> None:
 
 
 def check(
-    paths: Sequence[str | os.PathLike[str]], backends: Sequence[Backend], out: Path
+    paths: Sequence[str | os.PathLike[str]],
+    backends: Sequence[Backend],
+    out: Path,
+    *,
+    cache: BuildCache | None = None,
 ) -> list[Finding]:
-    """Everything that differs from a fresh build; orphans only when a folder was given."""
+    """Everything that differs from a fresh build; orphans only when a folder was given.
+    ``cache`` (:mod:`resgen.buildcache`) spares the work for specs that did not change."""
     check_out(out, backends)
-    built = targets(paths, backends, out)
+    built, every, entries = _to_inspect(paths, backends, out, cache)
     findings = [f for t in built if (f := inspect(t.path, t.text)) is not None]
     if any(Path(p).is_dir() for p in paths):
-        findings += orphans(out, backends, built)
+        findings += orphans(out, backends, every)
+    _remember(cache, entries)
     return findings
 
 
@@ -185,10 +327,12 @@ def build(
     out: Path,
     *,
     force: bool = False,
+    cache: BuildCache | None = None,
 ) -> list[Path]:
-    """Write every file that differs from its fresh rendering; return the paths written."""
+    """Write every file that differs from its fresh rendering; return the paths written.
+    ``cache`` (:mod:`resgen.buildcache`) spares the work for specs that did not change."""
     check_out(out, backends)
-    built = targets(paths, backends, out)
+    built, _, entries = _to_inspect(paths, backends, out, cache)
     pending = [(t, inspect(t.path, t.text)) for t in built]
     pending = [(t, f) for t, f in pending if f is not None]
     refused = [f for _, f in pending if f.kind in ("hand-edited", "not-generated")]
@@ -208,4 +352,12 @@ def build(
             message = f"cannot write it ({exc.strerror or exc}); {state}"
             raise ResgenError(Problem.at_file(target.path, message)) from None
         written.append(target.path)
+    _remember(cache, entries)
     return written
+
+
+def _remember(cache: BuildCache | None, entries: Sequence[_Entry]) -> None:
+    """Record what was rendered, once the build has done its work (never raises)."""
+    if cache is not None:
+        for entry in entries:
+            entry.store(cache)

@@ -50,14 +50,28 @@ BACKEND_CHOICE = click.Choice([*BACKENDS, "all"])
 )
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 listing files not current.")
 @click.option("--force", is_flag=True, help="Overwrite hand-edited files and foreign files.")
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Read, plan and render every spec, even those the build cache knows unchanged "
+    "(the cache is in $RESGEN_CACHE_DIR, else $XDG_CACHE_HOME/resgen or ~/.cache/resgen).",
+)
 @user_errors
-def build(paths: tuple[Path, ...], backend: str, out: Path, check: bool, force: bool) -> None:
-    """Render each spec (files or folders of *.yaml) into a standalone source file."""
+def build(
+    paths: tuple[Path, ...], backend: str, out: Path, check: bool, force: bool, no_cache: bool
+) -> None:
+    """Render each spec (files or folders of *.yaml) into a standalone source file.
+
+    A spec whose inputs did not change since a build (its bytes, its bases', resgen's own) and
+    whose files are still what that build wrote is not read again: see --no-cache.
+    """
     from resgen import build as builder
+    from resgen.buildcache import BuildCache
 
     backends = BACKENDS if backend == "all" else (backend,)
+    cache = None if no_cache else BuildCache.default()
     if check:
-        findings = builder.check(paths, backends, out)  # type: ignore[arg-type]
+        findings = builder.check(paths, backends, out, cache=cache)  # type: ignore[arg-type]
         for finding in findings:
             click.echo(str(finding))
         if findings:
@@ -65,7 +79,7 @@ def build(paths: tuple[Path, ...], backend: str, out: Path, check: bool, force: 
             sys.exit(EXIT_FAILED)
         click.echo("all generated files are current")
         return
-    written = builder.build(paths, backends, out, force=force)  # type: ignore[arg-type]
+    written = builder.build(paths, backends, out, force=force, cache=cache)  # type: ignore[arg-type]
     for path in written:
         click.echo(f"wrote {path}")
     if not written:

@@ -10,10 +10,12 @@ Every mistake is raised as a :class:`~resgen.errors.SpecError` of located proble
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -36,6 +38,7 @@ from yaml.scanner import Scanner
 
 from resgen.errors import Problem, ResgenError, SpecError, format_path, one_line
 from resgen.files import read_regular, size_text
+from resgen.specfiles import MAX_FILE_BYTES
 
 __all__ = [
     "MAX_CHAIN_BYTES",
@@ -54,8 +57,7 @@ __all__ = [
 # and extends at most one base. Pure-Python YAML parsing costs up to ~28 s and 600 MB per MiB of
 # tiny flow items (measured), so the bounds below keep the worst spec to about half a second.
 
-MAX_FILE_BYTES = 256 * 1024
-"""Largest spec file read, in bytes (256 KiB): a spec is a page of text, not a data set."""
+# MAX_FILE_BYTES, the largest spec file read (256 KiB), is defined beside the spec finder.
 
 MAX_CHAIN_BYTES = 512 * 1024
 """Most bytes of spec text read for one spec, its `extends` bases included (512 KiB)."""
@@ -330,12 +332,29 @@ def _merge(base: Any, base_entry: _Entry, child: Any, child_entry: _Entry) -> tu
 # reading
 
 
+_recorded: list[tuple[str, bytes]] | None = None
+
+
+@contextlib.contextmanager
+def recording_reads() -> Iterator[list[tuple[str, bytes]]]:
+    """Within the block, every spec file read (a spec and each base it extends), in order, as
+    the path it was opened by and its bytes: ``build``'s cache keys a spec on all of them."""
+    global _recorded
+    outer, _recorded = _recorded, []
+    try:
+        yield _recorded
+    finally:
+        _recorded = outer
+
+
 def _read(opened: str, shown: str) -> str:
     """The file's text (regular files only, at most ``MAX_FILE_BYTES``), or :class:`_NotASpec`."""
     try:
         raw = read_regular(opened, MAX_FILE_BYTES, what="spec", shown=shown)
     except ResgenError as exc:
         raise _NotASpec(exc.problems[0]) from None
+    if _recorded is not None:
+        _recorded.append((opened, raw))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -8,10 +8,13 @@ provenance header that ``build --check`` reads back.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import os
 import re
+import sys
 import textwrap
 from dataclasses import dataclass
 from functools import cache
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.bccache
 
 from resgen import describe, pretrained
 from resgen.backbone import backbone
@@ -156,6 +160,43 @@ def _environment() -> jinja2.Environment:
     env.filters.update(lit=lit, comment=comment, docstring=docstring, wrap=wrap, pydoc=pydoc)
     env.filters["fit"] = fit
     return env
+
+
+class _BytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Jinja's bytecode cache that never fails a render: an unreadable or damaged entry is
+    compiled again, an entry that cannot be written is skipped."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # a damaged file: pickle and marshal raise many kinds
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+def use_bytecode_cache(folder: Path | None) -> None:
+    """Keep the compiled templates under ``folder`` (``None``: compile them in memory only),
+    in a subfolder per Jinja and Python version. Compiled code is loaded from there, so the
+    folder is used only where it is the user's own and no one else can write to it."""
+    env = _environment()
+    if folder is None:
+        env.bytecode_cache = None
+        return
+    versions = sys.version_info
+    place = folder / f"jinja2-{jinja2.__version__}-py{versions.major}.{versions.minor}"
+    uid = getattr(os, "getuid", None)  # no owners to check (Windows): compiled in memory
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        place.mkdir(mode=0o700, exist_ok=True)
+        owned = uid is not None and all(
+            (st := os.stat(p)).st_uid == uid() and not st.st_mode & 0o022 for p in (folder, place)
+        )
+    except OSError:
+        owned = False
+    env.bytecode_cache = _BytecodeCache(str(place)) if owned else None
 
 
 def spec_digest(spec: Spec) -> str:

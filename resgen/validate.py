@@ -21,12 +21,14 @@ from pydantic_core import ErrorDetails
 
 from resgen import rules
 from resgen.components import attention, block
-from resgen.errors import Problem, ResgenError, SpecError
-from resgen.files import require_regular
-from resgen.loader import MAX_FILE_BYTES, SourceMap, load_document
+from resgen.errors import Problem, SpecError
+from resgen.loader import SourceMap, load_document
 from resgen.plan import NetworkPlan
 from resgen.planner import build_plan
 from resgen.spec import Spec
+from resgen.specfiles import SPEC_SUFFIXES as SPEC_SUFFIXES  # re-exported
+from resgen.specfiles import find_specs as find_specs  # re-exported
+from resgen.specfiles import find_specs_and_problems
 
 # The tagged unions of the spec, by the user's path to them: pydantic puts the chosen member's
 # `type` into its error locations (`block.bottleneck.groups`), which users never write.
@@ -34,8 +36,6 @@ _TAGGED: dict[tuple[str, ...], tuple[str, dict[str, type[BaseModel]]]] = {
     ("block",): ("blocks", block.SPECS),
     ("block", "attention"): ("attention", attention.SPECS),
 }
-
-SPEC_SUFFIXES = (".yaml", ".yml")
 
 FieldPath = tuple[int | str, ...]
 _Found = tuple[FieldPath, str]
@@ -85,72 +85,6 @@ def load_planned(path: str | os.PathLike[str]) -> Planned:
     return Planned(spec, plan)
 
 
-def find_specs(paths: typing.Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Expand files and folders (their ``*.yaml``/``*.yml`` at any depth, sorted) into spec
-    paths."""
-    found, problems = _find_specs(paths)
-    if problems:
-        raise SpecError(problems)
-    return found
-
-
-def _find_specs(paths: typing.Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Problem]]:
-    found: list[Path] = []
-    problems: list[Problem] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            specs, trouble = _folder_specs(path)
-            if not specs and not trouble:
-                message = "no spec files (*.yaml, *.yml) in this folder"
-                trouble.append(Problem.at_file(raw, message))
-            found += specs
-            problems += trouble
-        elif os.path.lexists(path):
-            found.append(path)  # the loader says what is wrong with it, if anything
-        else:
-            problems.append(Problem.at_file(raw, "no such file or folder"))
-    seen: set[Path] = set()
-    unique = []  # a file named twice (`specs specs/a.yaml`) is one spec, not a duplicate name
-    for path in found:
-        if path.resolve() not in seen:
-            seen.add(path.resolve())
-            unique.append(path)
-    return unique, problems
-
-
-def _folder_specs(folder: Path) -> tuple[list[Path], list[Problem]]:
-    """The regular ``*.yaml``/``*.yml`` files of ``folder`` and of its subfolders (a user's
-    own grouping; the shipped specs are flat), sorted by path; every other entry with a spec's
-    suffix (a FIFO, a device, a dangling link, a folder) is a located refusal, never skipped in
-    silence.
-
-    Hidden folders (``.git``, ``.venv``) and links to folders are not entered: a link could
-    lead back up the tree, and nothing a spec folder ships hides.
-    """
-    try:
-        entries = sorted(folder.iterdir())
-    except OSError as exc:
-        reason = "permission denied" if isinstance(exc, PermissionError) else exc.strerror
-        return [], [Problem.at_file(folder, f"cannot list the folder: {reason or exc}")]
-    specs: list[Path] = []
-    problems: list[Problem] = []
-    for entry in entries:
-        if entry.suffix not in SPEC_SUFFIXES:
-            if entry.is_dir() and not entry.is_symlink() and not entry.name.startswith("."):
-                found, trouble = _folder_specs(entry)
-                specs += found
-                problems += trouble
-            continue
-        try:
-            require_regular(entry, MAX_FILE_BYTES, what="spec")
-        except ResgenError as exc:
-            problems += exc.problems
-            continue
-        specs.append(entry)
-    return specs, problems
-
-
 def load_specs(paths: typing.Iterable[str | os.PathLike[str]]) -> list[tuple[Path, Spec]]:
     """Validate every spec under ``paths``; collect all problems before raising."""
     return [(path, planned.spec) for path, planned in load_all_planned(paths)]
@@ -160,7 +94,7 @@ def load_all_planned(paths: typing.Iterable[str | os.PathLike[str]]) -> list[tup
     """Validate and plan every spec under ``paths`` (each planned once); collect all problems
     before raising."""
     loaded: list[tuple[Path, Planned]] = []
-    found, problems = _find_specs(paths)
+    found, problems = find_specs_and_problems(paths)
     for path in found:
         try:
             loaded.append((path, load_planned(path)))

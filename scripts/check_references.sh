@@ -39,4 +39,5 @@ export PYTHONHASHSEED=0
 PYTHONPATH=$PWD "$VENV/bin/python" scripts/write_reference_outputs.py
 "$VENV/bin/python" -m pytest -m reference -p no:cacheprovider \
     tests/test_references.py tests/test_timm_reference.py tests/test_backbone_reference.py \
-    tests/test_attention_reference.py tests/test_dilation_reference.py "$@"
+    tests/test_attention_reference.py tests/test_dilation_reference.py \
+    tests/test_families_reference.py "$@"

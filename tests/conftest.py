@@ -35,6 +35,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(_JAX_CACHE, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _own_build_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Each test's ``resgen build`` (in-process or a child process) starts with an empty build
+    cache of its own, never the user's: no test sees another's entries."""
+    monkeypatch.setenv("RESGEN_CACHE_DIR", str(tmp_path_factory.mktemp("resgen-cache")))
+
+
 @pytest.fixture(scope="session")
 def specs_dir() -> Path:
     """The shipped specs (``specs/`` at the repository root)."""

@@ -13,14 +13,11 @@ eval-mode outputs on another batch.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
-from types import ModuleType
-from typing import Any
 
 import pytest
-from helpers import DATA, REPO, build_generated, import_file, shipped_specs
+from helpers import DATA, REPO, import_file, shipped_specs
+from reference_compare import TOLERANCE, compare, library
 
 pytestmark = pytest.mark.reference
 
@@ -28,7 +25,6 @@ TORCHVISION_LISTING = DATA / "torchvision_state_dicts.json"
 TIMM_LISTING = DATA / "timm_resnet_zoo.json"
 FAMILIES_LISTING = DATA / "timm_families.json"
 WRITER = REPO / "scripts" / "write_timm_listing.py"
-TOLERANCE = 1e-5
 # 64 px keeps every map even; at 80 px (20 -> 10 -> 5 -> 3) the last strided stage starts on an
 # odd map, which exercises ceil-mode shortcut pooling and padding at the edge.
 TIMM_SIZES = (64, 80)
@@ -39,58 +35,6 @@ TORCHVISION_NAMES = list(json.loads(TORCHVISION_LISTING.read_text(encoding="utf-
 ZOO = json.loads(TIMM_LISTING.read_text(encoding="utf-8"))
 ZOO_NAMES = list(ZOO["models"])
 ZOO_SPECS = [name for name in ZOO_NAMES if name in shipped_specs()]
-
-
-def library(name: str) -> ModuleType:
-    """Import torchvision or timm, or skip: against a CPU-only torch their ops fail to load."""
-    try:
-        return importlib.import_module(name)
-    except (ImportError, RuntimeError, OSError) as error:
-        pytest.skip(f"{name} does not import here ({error}); run scripts/check_references.sh")
-
-
-def randomize_norms(model: Any, size: int, torch: ModuleType) -> None:
-    """Random affine parameters in every batch and group norm, and running statistics measured
-    on a random batch (a cumulative average), so activations stay near unit scale at any depth.
-    """
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, (torch.nn.BatchNorm2d, torch.nn.GroupNorm)):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.5, 0.5)
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.reset_running_stats()
-                module.momentum = None
-        model.train()
-        model(torch.randn(4, 3, size, size))
-    model.eval()
-
-
-def compare(reference: Any, name: str, size: int, torch: ModuleType) -> float:
-    """Load the reference's weights strictly into the generated model; the outputs' max gap.
-
-    Where the reference cannot run at this size (timm's average-pool anti-aliasing needs an even
-    map before every strided block), the generated model must refuse it too: the gap is 0.
-    """
-    x = torch.randn(2, 3, size, size)
-    try:
-        randomize_norms(reference, size, torch)
-    except RuntimeError:
-        ours = build_generated("torch", name).eval()
-        ours.load_state_dict(reference.state_dict(), strict=True)
-        with pytest.raises(RuntimeError), torch.no_grad():
-            ours(x)
-        print(f"{name} @ {size}px: the reference and ours both refuse this size")
-        return 0.0
-    ours = build_generated("torch", name).eval()
-    ours.load_state_dict(reference.state_dict(), strict=True)
-    with torch.no_grad():
-        expected, actual = reference(x), ours(x)
-    assert actual.shape == expected.shape == (2, 1000)
-    gap = (actual - expected).abs().max().item()
-    scale = expected.abs().max().item()
-    print(f"{name} @ {size}px: max |ours - reference| = {gap:.3g} (outputs up to {scale:.3g})")
-    return gap
 
 
 @pytest.mark.parametrize("name", TORCHVISION_NAMES)

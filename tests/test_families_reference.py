@@ -1,0 +1,31 @@
+"""The generated PyTorch models of timm's neighbouring residual families against timm itself.
+
+Marked ``reference``: timm needs torch's full build, so this runs in the reference environment
+(``bash scripts/check_references.sh``). Every shipped spec that tests/data/timm_families.json
+names is built by timm 1.0.31, its weights load strictly into the generated model, and eval-mode
+outputs agree within TOLERANCE at two sizes (an even and an odd map before the last stage).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from helpers import DATA, shipped_specs
+from reference_compare import TOLERANCE, compare, library
+
+pytestmark = pytest.mark.reference
+
+LISTING = json.loads((DATA / "timm_families.json").read_text(encoding="utf-8"))
+FAMILY_SPECS = [name for name in LISTING["models"] if name in shipped_specs()]
+SIZES = (64, 80)
+
+
+@pytest.mark.parametrize("name", FAMILY_SPECS)
+def test_timm_weights_load_strictly_and_agree(name: str) -> None:
+    timm = library("timm")
+    torch = library("torch")
+    for size in SIZES:
+        torch.manual_seed(0)
+        reference = timm.create_model(name, pretrained=False)
+        assert compare(reference, name, size, torch) <= TOLERANCE, size
