@@ -223,22 +223,37 @@ def check(spec: Any) -> list[Finding]:
     if spec.norm.type != "batch":
         found.append((("norm", "type"), "resnest blocks are built with batch norm only"))
     if spec.drop_path_rate > 0:
-        message = f"{refused} drops its shortcut's input, not its branch; resgen leaves it out"
+        message = (
+            f"resnest blocks take no stochastic depth ({refused} applies it to the shortcut's "
+            "input, not the branch); use 0"
+        )
         found.append((("drop_path_rate",), message))
     return found
 
 
 def check_stage(spec: Any, knobs: Any, stage: Any) -> list[Finding]:
-    """The inner width keeps at least one channel per group."""
-    if int(stage.channels * (knobs.width_per_group / 64.0)) >= 1:
-        return []
-    return [
-        (
-            ("channels",),
-            f"inner width int({stage.channels} * {knobs.width_per_group} / 64) is 0 "
-            f"per group; raise channels or block.width_per_group",
-        )
-    ]
+    """The inner width keeps at least one channel per group, and splits into the split conv's
+    groups x radix groups (PyTorch's and Keras' grouped convs need that)."""
+    per_group = int(stage.channels * (knobs.width_per_group / 64.0))
+    if per_group < 1:
+        return [
+            (
+                ("channels",),
+                f"inner width int({stage.channels} * {knobs.width_per_group} / 64) is 0 "
+                f"per group; raise channels or block.width_per_group",
+            )
+        ]
+    width = per_group * knobs.cardinality
+    if width % knobs.groups:
+        return [
+            (
+                ("channels",),
+                f"inner width {width} does not split into the split conv's {knobs.groups} "
+                f"groups (block.groups x block.radix); change channels or "
+                f"block.width_per_group",
+            )
+        ]
+    return []
 
 
 def weights(names: naming.BlockNames) -> list[tuple[str, str, str]]:
