@@ -77,6 +77,33 @@ def test_the_keras_twin_equals_the_torch_file(variant: str, tmp_path: Path) -> N
     assert check_round_trip(torch_factory, keras_factory, spec, 16) < 1e-4
 
 
+def test_a_resnest_stage_among_bottlenecks(tmp_path: Path) -> None:
+    """Stages may mix kinds: a resnest stage (2 x 2 groups in its split conv) in a bottleneck
+    network (no GROUPS constant of its own width) builds its own groups and equals its twin."""
+    pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    from test_transfer import check_round_trip
+
+    spec = Spec.model_validate(
+        {
+            "name": "resnest_mixed",
+            "num_classes": 5,
+            "input": {"size": 16},
+            "stem": {"type": "cifar", "channels": 64},
+            "block": {"type": "bottleneck"},
+            "stages": [
+                {"blocks": 1, "channels": 16},
+                {"blocks": 1, "channels": 32, "stride": 2, "block_type": "resnest"},
+            ],
+        }
+    )
+    render_generated(spec, tmp_path)
+    ruff_clean(tmp_path / "torch" / f"{spec.name}.py", tmp_path / "keras" / f"{spec.name}.py")
+    torch_factory = generated_factory("torch", spec.name, tmp_path)
+    keras_factory = generated_factory("keras", spec.name, tmp_path)
+    assert check_round_trip(torch_factory, keras_factory, spec, 16) < 1e-4
+
+
 def test_keras_layers_take_any_map_size_and_save(tmp_path: Path) -> None:
     """keras.applications' convention: without the top, height and width stay open; the split
     attention's layers (RadixSum, RadixSoftmax) run on a non-square map and reload from a
