@@ -7,6 +7,7 @@ The plan's types live in :mod:`resgen.plan`; the layers they hold in :mod:`resge
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from resgen import naming
@@ -32,6 +33,12 @@ from resgen.stages import StageKind, stage_kind, stage_widths, stem_pool_kind, s
 
 def _anti_alias(spec: Spec) -> AntiAliasKind | None:
     return None if spec.anti_alias == "none" else spec.anti_alias
+
+
+def _norm(spec: Spec, torch_name: str, keras_name: str, channels: int) -> Norm:
+    """A norm over ``channels``, followed by the spec's activation in Keras (the block and
+    shortcut families build theirs through this)."""
+    return Norm(torch_name, keras_name, channels, naming.keras_activation(spec.activation))
 
 
 def _bias(spec: Spec, normalized: bool) -> bool:
@@ -223,6 +230,7 @@ def _branch_context(
         preact=spec.block.preact,
         keras_act=naming.keras_activation(spec.activation),
         conv_bias=spec.conv_bias,
+        make_norm=functools.partial(_norm, spec),
         anti_alias=aa_kind if wanted else None,
         shortcut=shortcut,
     )
@@ -255,9 +263,9 @@ def _plan_block(
         spec, names, in_channels, widths, stride, size, on_block, dilation_grows
     )
     branch = block.plan(kind.type, context, kind.knobs)
-    keras_act = naming.keras_activation(spec.activation)
+    norm = functools.partial(_norm, spec)
     projection = shortcut.plan(
-        rule, names, on_block, in_channels, out_ch, stride, size, dilation, keras_act
+        rule, names, on_block, in_channels, out_ch, stride, size, dilation, norm
     )
     return Block(
         stage=place.stage,

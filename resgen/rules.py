@@ -7,7 +7,7 @@ Messages say what to change, not only what is wrong.
 from __future__ import annotations
 
 from resgen import pretrained
-from resgen.components import attention
+from resgen.components import attention, shortcut
 from resgen.components import block as block_kinds
 from resgen.plan import NetworkPlan, Rounding, smallest_input
 from resgen.plan_layers import anti_alias_out, conv_out
@@ -46,6 +46,11 @@ def check_plan(spec: Spec, plan: NetworkPlan) -> Problems:
     post-plan step :func:`resgen.validate.load_planned` runs for ``validate``, ``build`` and
     every other command."""
     return _check_group_norm(spec, plan) + _check_even_maps(spec, plan) + _check_budget(plan)
+
+
+def _residual(spec: Spec) -> bool:
+    """Whether the blocks add a shortcut (the shortcut kind the spec picks says)."""
+    return shortcut.select(spec.shortcut, spec.stride_shortcut).residual
 
 
 def _check_blocks(spec: Spec) -> Problems:
@@ -185,7 +190,7 @@ def _check_shortcut(spec: Spec) -> Problems:
                 "pre-activation branches end in a conv, not a norm; set it to false",
             )
         )
-    if spec.zero_init_residual and spec.shortcut == "none":
+    if spec.zero_init_residual and not _residual(spec):
         problems.append(
             (
                 ("zero_init_residual",),
@@ -226,7 +231,7 @@ def _check_norm(spec: Spec) -> Problems:
 def _check_drop_path(spec: Spec) -> Problems:
     if spec.drop_path_rate == 0:
         return []
-    if spec.shortcut == "none":
+    if not _residual(spec):
         return [
             (
                 ("drop_path_rate",),
@@ -305,7 +310,7 @@ def _check_sizes(spec: Spec) -> Problems:
 def _check_even_maps(spec: Spec, plan: NetworkPlan) -> Problems:
     """Average-pool anti-aliasing rounds down where the shortcut rounds up: an odd map before a
     strided block makes the two disagree (timm raises at run time; resgen says it here)."""
-    if spec.anti_alias != "avg" or spec.shortcut == "none":
+    if spec.anti_alias != "avg" or not _residual(spec):
         return []
     multiple = 2 ** len(plan.halvings)
     for block in plan.blocks:

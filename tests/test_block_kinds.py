@@ -165,3 +165,20 @@ def test_files_are_ruff_clean_and_the_keras_twin_equals_the_torch_file(
     torch_factory = generated_factory("torch", spec.name, tmp_path)
     keras_factory = generated_factory("keras", spec.name, tmp_path)
     assert check_round_trip(torch_factory, keras_factory, spec, 8) < 1e-4
+
+
+def test_a_kind_without_a_pre_activation_variant_refuses_preact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """timm's ResNeSt, Res2Net and SK blocks have none: the registry's rule refuses the flag
+    at ``block.preact`` for such a kind (here basic, its variant taken away)."""
+    import dataclasses
+
+    from resgen.components.block import basic
+
+    spec = one_block({"type": "basic", "preact": True})
+    assert block.check(spec) == []
+    monkeypatch.setattr(basic, "KIND", dataclasses.replace(basic.KIND, preact_template=None))
+    assert block.check(spec) == [
+        (("block", "preact"), "basic blocks have no pre-activation variant; set it to false")
+    ]

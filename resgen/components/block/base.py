@@ -11,6 +11,7 @@ weighted layers for :mod:`resgen.transfer`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -118,6 +119,7 @@ class BranchContext:
     preact: bool
     keras_act: str
     conv_bias: Literal["none", "all", "unnormalized"]
+    make_norm: Callable[[str, str, int], Norm]  # the planner's: the network's norm kind
     # The anti-aliasing pool wanted here (the block strides, or a blur's dilation grows).
     anti_alias: AntiAliasKind | None
     shortcut: str  # the shortcut the block has (``identity``, ``projection``, ...)
@@ -125,6 +127,19 @@ class BranchContext:
     def bias(self, normalized: bool) -> bool:
         """Whether a conv carries a bias, given whether a norm follows it."""
         return self.conv_bias == "all" or (self.conv_bias == "unnormalized" and not normalized)
+
+    def norm(self, torch_name: str, keras_name: str, channels: int) -> Norm:
+        """A norm of the network's kind over ``channels``, the activation after it in Keras
+        named as the spec's activation (kinds build every norm through this)."""
+        return self.make_norm(torch_name, keras_name, channels)
+
+    def anti_alias_pool(
+        self, torch_name: str, keras_name: str, channels: int, size: int
+    ) -> AntiAlias:
+        """The anti-aliasing pool wanted here (``anti_alias`` is not None), taking the block's
+        stride on a ``size`` map (kinds build every such pool through this)."""
+        assert self.anti_alias is not None
+        return AntiAlias(self.anti_alias, torch_name, keras_name, channels, size, self.stride)
 
 
 @dataclass(frozen=True)
@@ -173,14 +188,13 @@ def standard_branch(context: BranchContext, strided: int, shapes: list[ConvShape
     stride 1, where a dilated stage's dilation grows)."""
     names = context.names
     preact = context.preact
-    keras_act = context.keras_act
     aa_kind = context.anti_alias if shapes[strided][2] == 3 else None
     size = context.size
     stride = context.stride
     layers: list[Conv | Norm] = []
     anti_alias = None
     if preact:
-        layers.append(Norm(*names.preact_norm, shapes[0][0], keras_act))
+        layers.append(context.norm(*names.preact_norm, shapes[0][0]))
     for i, (cin, cout, kernel, groups) in enumerate(shapes):
         normalized = not (preact and i == len(shapes) - 1)
         conv = Conv(
@@ -196,9 +210,9 @@ def standard_branch(context: BranchContext, strided: int, shapes: list[ConvShape
         layers.append(conv)
         size = conv.out_size
         if normalized:
-            layers.append(Norm(*names.norm(i + 1), cout, keras_act))
+            layers.append(context.norm(*names.norm(i + 1), cout))
         if i == strided and aa_kind is not None:
-            anti_alias = AntiAlias(aa_kind, *names.anti_alias, cout, size, stride)
+            anti_alias = context.anti_alias_pool(*names.anti_alias, cout, size)
             size = anti_alias.out_size
     return Branch(tuple(layers), size, anti_alias)
 

@@ -10,6 +10,7 @@ block adds a shortcut at all, its clause in the description, which spec words se
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -107,11 +108,12 @@ def plan(
     stride: int,
     size: int,
     dilation: int,
-    keras_act: str,
+    norm: Callable[[str, str, int], Norm],
 ) -> ShortcutLayers:
     """A projection shortcut's conv (after ResNet-D's pool where strided) and its norm; no
     layers for the other shortcuts. A wide projection kernel (SENet-154's 3x3) is used where
-    the block strides or, in a dilated stage, dilates."""
+    the block strides or, in a dilated stage, dilates. ``norm`` builds a norm of the network's
+    kind (torch name, keras name, channels)."""
     if shortcut not in ("projection", "avg_projection"):
         return ShortcutLayers()
     pooled = shortcut == "avg_projection" and stride > 1
@@ -130,7 +132,7 @@ def plan(
         bias=rule.bias,
         in_size=(size + 1) // 2 if pooled else size,
     )
-    norms = (Norm(norm_torch, norm_keras, out_channels, keras_act),) if rule.norm else ()
+    norms = (norm(norm_torch, norm_keras, out_channels),) if rule.norm else ()
     return ShortcutLayers((conv,), norms)
 
 
