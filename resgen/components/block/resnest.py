@@ -175,7 +175,6 @@ def plan(context: BranchContext, knobs: Any) -> Branch:
     strides; otherwise the split conv does."""
     names = context.names
     _, width, out_channels = context.widths
-    act = context.keras_act
     radix, groups = knobs.radix, knobs.cardinality
     size = context.size
     pooled = knobs.avd and context.stride != 1
@@ -193,14 +192,14 @@ def plan(context: BranchContext, knobs: Any) -> Branch:
     hidden = attention_width(width * radix)
     layers: tuple[Conv | Norm, ...] = (
         conv1,
-        Norm(*names.norm(1), width, act),
+        context.norm(*names.norm(1), width),
         split,
-        Norm(*names.branch_layer(*SPLIT_NORM), width * radix, act),
+        context.norm(*names.branch_layer(*SPLIT_NORM), width * radix),
         Conv(*names.branch_layer(*FC1), width, hidden, 1, 1, groups, True, 1),
-        Norm(*names.branch_layer(*FC1_NORM), hidden, act),
+        context.norm(*names.branch_layer(*FC1_NORM), hidden),
         Conv(*names.branch_layer(*FC2), hidden, width * radix, 1, 1, groups, True, 1),
         Conv(*names.conv(3), width, out_channels, 1, 1, 1, False, size),
-        Norm(*names.norm(3), out_channels, act),
+        context.norm(*names.norm(3), out_channels),
     )
     return ResNestBranch(layers, size)
 
