@@ -80,7 +80,7 @@ def test_pretrained_cfg_is_what_torchvision_and_timm_publish() -> None:
         assert actual == expected, name
         assert cfg["channel_order"] == "rgb"
         checked += 1
-    assert checked == 79
+    assert checked == 87
 
 
 @pytest.mark.parametrize("channels", [1, 2, 4, 5])

@@ -240,7 +240,8 @@ KERAS_APPLICATIONS = {
 def expected_row(name: str, tv: dict, zoo: dict, published: dict) -> dict[str, Any]:
     """What each column of `resgen list` must say for ``name``, from facts resgen did not write:
     torchvision's listing, keras.applications' published counts, the papers' figures (the table
-    in test_summary.py) and timm's listing (tests/data/timm_resnet_zoo.json, from timm)."""
+    in test_summary.py) and timm's listings (tests/data/timm_resnet_zoo.json and
+    timm_families.json, from timm)."""
     depth_in_name = re.search(r"(?:resnet|resnext|plain)(\d+)", name)
     if name in tv:
         blocks = "basic" if name in ("resnet18", "resnet34") else "bottleneck"
@@ -269,12 +270,14 @@ def expected_row(name: str, tv: dict, zoo: dict, published: dict) -> dict[str, A
             for key, shape in state.items()
             if key.endswith("weight")
             and len(shape) in (2, 4)
-            and not any(part in key for part in ("downsample", ".se.", "attn"))
+            and not any(part in key for part in ("downsample", ".se.", "attn", "conv2.fc"))
         )
         avg = any(key.endswith("downsample.1.weight") and len(s) == 4 for key, s in state.items())
         row = {"family": "timm", "params": entry["params"], "depth": depth}
         row |= {"input": tuple(entry["input_size"][:2])}
         row |= {"block": "bottleneck" if "layer1.0.conv3.weight" in state else "basic"}
+        if "layer1.0.conv2.fc1.weight" in state:  # ResNeSt's split attention (SplitAttn)
+            row["block"] = "resnest"
         row |= {"shortcut": "avg_projection" if avg else "projection"}
         if entry["input_size"][1] == 224:  # the listing counts at 224 px
             row["gmacs"] = (sum(entry["flops"].values()) // 2 / 1e9, 0.0005)
@@ -295,6 +298,7 @@ def test_list_rows_agree_with_independent_facts(
 
     tv = json.loads((DATA / "torchvision_state_dicts.json").read_text(encoding="utf-8"))
     zoo = json.loads((DATA / "timm_resnet_zoo.json").read_text(encoding="utf-8"))["models"]
+    zoo |= json.loads((DATA / "timm_families.json").read_text(encoding="utf-8"))["models"]
     result = cli("list", specs_dir)
     assert result.exit_code == 0, result.output
     header, *rows = [
@@ -320,7 +324,7 @@ def test_list_rows_agree_with_independent_facts(
             value, within = want["gmacs"]
             assert abs(float(gmacs) - value) <= within, (name, gmacs, value)
             checked["gmacs"] += 1
-    assert len(rows) == 94 and checked == {"depth": 93, "gmacs": 70}, checked
+    assert len(rows) == 102 and checked == {"depth": 101, "gmacs": 75}, checked
 
 
 def test_list_refuses_a_folder_with_a_broken_spec(
