@@ -2,9 +2,10 @@
 
 Marked ``reference`` (timm needs torch's full build: ``bash scripts/check_references.sh``). The
 shipped specs are held to timm in tests/test_families_reference.py; here timm's ``ResNet`` with
-``ResNestBottleneck`` and the block arguments no shipped spec uses (avd off, so the split conv
-strides; radix 1 without groups; avd before the 3x3 without groups) loads strictly into the
-file resgen generates from the matching spec and gives timm's outputs, and two shipped specs
+``ResNestBottleneck`` and the arguments no shipped spec uses (avd off, so the split conv
+strides; radix 1 without groups; radix 4 with the pool first and no cardinality; SiLU, which
+the split attention does not take) loads strictly into the file resgen generates from the
+matching spec and gives timm's outputs, and two shipped specs
 equal ``timm.create_model(name, output_stride=...)`` at 16 and 8 (dilated split convs, no avd
 pool where a stage stops striding).
 """
@@ -33,7 +34,11 @@ VARIANTS = {
         {"radix": 4, "avd_first": True},
         {"radix": 4, "avd": True, "avd_first": True},
     ),
+    # SiLU in the stem and blocks; timm's SplitAttn keeps its own ReLUs (none is passed to it).
+    "silu": ({}, {"radix": 2, "avd": True}),
 }
+SPEC_UPDATES = {"silu": {"activation": "silu"}}
+RESNET_KWARGS = {"silu": {"act_layer": "silu"}}
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -44,7 +49,8 @@ def test_block_arguments_equal_timms(variant: str, tmp_path: Path) -> None:
     ours_block, block_args = VARIANTS[variant]
     base = load_spec(spec_path("resnest14d"))
     block = base.block.model_copy(update=ours_block)
-    spec = base.model_copy(update={"name": f"resnest14d_{variant}", "block": block})
+    update = {"name": f"resnest14d_{variant}", "block": block, **SPEC_UPDATES.get(variant, {})}
+    spec = base.model_copy(update=update)
     render_generated(spec, tmp_path, ("torch",))
     torch.manual_seed(0)
     theirs = ResNet(
@@ -54,6 +60,7 @@ def test_block_arguments_equal_timms(variant: str, tmp_path: Path) -> None:
         stem_width=32,
         avg_down=True,
         block_args=block_args,
+        **RESNET_KWARGS.get(variant, {}),
     )
     randomize_norms(theirs, 64, torch)
     ours = build_generated("torch", spec.name, tmp_path).eval()
