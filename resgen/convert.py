@@ -188,7 +188,11 @@ def keras_taps(model: keras.Model, plan: NetworkPlan, x: np.ndarray) -> list[np.
     def block_layers(keras_name: str) -> list[Any]:
         return [layer for layer in model.layers if layer.name.startswith(keras_name + "_")]
 
-    outputs = [block_layers(plan.stages[0].blocks[0].keras_name)[0].input]
+    # The stem's output is the output of the layer before the first block's (the model's
+    # layers are in graph order); the block's first layer may read only part of it (the
+    # paths of a selective-kernel conv with split_input read a split of it).
+    first = block_layers(plan.stages[0].blocks[0].keras_name)[0]
+    outputs = [model.layers[model.layers.index(first) - 1].output]
     outputs += [block_layers(s.blocks[-1].keras_name)[-1].output for s in plan.stages]
     taps = keras.Model(model.inputs, [*outputs, model.outputs[0]])
     results = taps([x.transpose(0, 2, 3, 1)], training=False)

@@ -99,7 +99,7 @@ def section_for(name: str, kind: str | None) -> tuple[str, dict] | None:
         return torchvision_section(name)
     if kind == "keras":
         return keras_section(name)
-    if kind == "timm":
+    if kind in ("timm", "resnest", "sknet"):  # timm's resnet module and its neighbours
         return timm_section(name)
     return None
 

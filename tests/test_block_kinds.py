@@ -57,6 +57,23 @@ BY_HAND: dict[tuple[str, bool], tuple[dict[str, object], int, int]] = {
         1024 + 32 + 2304 + 64 + (16 * 32 + 32) + 64 + (32 * 32 + 32) + 1024 + 128,
         (1024 + 2304 + 1024) * 64 + 16 * 32 + 32 * 32,
     ),
+    # timm's SelectiveKernelBasic, default sk_kwargs (kernel_size [3, 5] as a 3x3 and a 3x3 of
+    # dilation 2, split_input, rd_ratio 1/16, rd_divisor 8): two paths 3x3 8 -> 16 (each reads
+    # half the input) with norms of 16; attention width make_divisible(16 / 16, 8) = 8: 1x1
+    # 16 -> 8, norm of 8, 1x1 8 -> 32 (on the 1 x 1 means: 128 + 256 MACs); conv2 3x3 16 -> 16
+    # and its norm.
+    ("sk_basic", False): (
+        {"type": "sk_basic"},
+        2 * (1152 + 32) + (128 + 16 + 256) + 2304 + 32,
+        2 * 1152 * 64 + 128 + 256 + 2304 * 64,
+    ),
+    # timm's SelectiveKernelBottleneck: conv1 1x1 64 -> 16, the selective-kernel conv 16 -> 16
+    # as above, conv3 1x1 16 -> 64; norms of 16 and 64.
+    ("sk_bottleneck", False): (
+        {"type": "sk_bottleneck"},
+        1024 + 32 + 2 * (1152 + 32) + (128 + 16 + 256) + 1024 + 128,
+        1024 * 64 + 2 * 1152 * 64 + 128 + 256 + 1024 * 64,
+    ),
 }
 
 # ResNeXt's grouped bottleneck: width int(16 * 8 / 64) * 4 = 8; 1x1 64 -> 8, 3x3 8 -> 8 in 4

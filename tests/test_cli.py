@@ -273,11 +273,17 @@ def expected_row(name: str, tv: dict, zoo: dict, published: dict) -> dict[str, A
             and not any(part in key for part in ("downsample", ".se.", "attn", "conv2.fc"))
         )
         avg = any(key.endswith("downsample.1.weight") and len(s) == 4 for key, s in state.items())
-        row = {"family": "timm", "params": entry["params"], "depth": depth}
+        # timm's other residual modules (timm_families.json) are their own families.
+        family = entry.get("module", "timm")
+        row = {"family": family, "params": entry["params"], "depth": depth}
         row |= {"input": tuple(entry["input_size"][:2])}
-        row |= {"block": "bottleneck" if "layer1.0.conv3.weight" in state else "basic"}
+        bottleneck = any(key.startswith("layer1.0.conv3.") for key in state)
+        row |= {"block": "bottleneck" if bottleneck else "basic"}
         if "layer1.0.conv2.fc1.weight" in state:  # ResNeSt's split attention (SplitAttn)
             row["block"] = "resnest"
+        if family == "sknet":  # selective-kernel convs: paths and ConvNormAct, not counted here
+            row["block"] = "sk_bottleneck" if bottleneck else "sk_basic"
+            row["depth"] = None
         row |= {"shortcut": "avg_projection" if avg else "projection"}
         if entry["input_size"][1] == 224:  # the listing counts at 224 px
             row["gmacs"] = (sum(entry["flops"].values()) // 2 / 1e9, 0.0005)
@@ -324,7 +330,7 @@ def test_list_rows_agree_with_independent_facts(
             value, within = want["gmacs"]
             assert abs(float(gmacs) - value) <= within, (name, gmacs, value)
             checked["gmacs"] += 1
-    assert len(rows) == 102 and checked == {"depth": 101, "gmacs": 75}, checked
+    assert len(rows) == 107 and checked == {"depth": 101, "gmacs": 80}, checked
 
 
 def test_list_refuses_a_folder_with_a_broken_spec(

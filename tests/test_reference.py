@@ -53,7 +53,7 @@ def sections(text: str) -> dict[str, list[str]]:
         if line.startswith("## "):
             current = line[3:]
             out[current] = []
-        elif current and (match := re.match(r"^\| `([a-z_]+)` \|", line)):
+        elif current and (match := re.match(r"^\| `([a-z][a-z0-9_]*)` \|", line)):
             out[current].append(match[1])
     return out
 
@@ -75,7 +75,7 @@ def test_every_field_of_every_model_is_listed_in_its_section() -> None:
 
 def test_rows_carry_the_models_defaults_bounds_and_choices() -> None:
     text = render_reference()
-    rows = {m[1]: m[0] for m in re.finditer(r"^\| `([a-z_]+)` \|.*$", text, re.M)}
+    rows = {m[1]: m[0] for m in re.finditer(r"^\| `([a-z][a-z0-9_]*)` \|.*$", text, re.M)}
     assert "| `eps` | number | `1e-05` | >= 1e-12; < 1 |" in rows["eps"]
     assert "| `stride` | integer | `1` | one of `1`, `2` |" in rows["stride"]
     assert "| `blocks` | integer | required | >= 1; <= 1000 |" in rows["blocks"]

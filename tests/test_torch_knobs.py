@@ -328,7 +328,9 @@ def test_a_file_holds_only_what_its_spec_uses(name: str) -> None:
     grows past ~510 lines (~330 for the network: SENet-154's, with its STAGES rows in keywords,
     is the longest; ~115 for the backbone interface: FEATURE_INFO, PRETRAINED_CFG,
     features_only, freezing and checkpointing), ~60 more for dilation: stage_strides, and
-    block signatures and convs with first_dilation and dilation, one argument a line)."""
+    block signatures and convs with first_dilation and dilation, one argument a line), ~20 more
+    where a ResNet-D selective-kernel network (skresnet50d: 521) adds timm's ConvNormAct,
+    SelectiveKernelAttn and SelectiveKernel (~90 lines) to its own."""
     from resgen.page import torch_page
 
     text = (GENERATED / "torch" / f"{name}.py").read_text(encoding="utf-8")
@@ -337,7 +339,7 @@ def test_a_file_holds_only_what_its_spec_uses(name: str) -> None:
     for marker, helper in HELPERS.items():
         defined = bool(re.search(rf"^(class|def) {marker.split()[-1]}\b", text, re.M))
         assert defined == (helper in helpers), (marker, helpers)
-    assert len(text.splitlines()) <= 510
+    assert len(text.splitlines()) <= 530
 
 
 # --- combinations no shipped spec holds ----------------------------------------------------------

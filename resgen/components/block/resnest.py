@@ -151,9 +151,11 @@ def attention_width(channels: int) -> int:
     return width + RD_DIVISOR if width < 0.9 * value else width
 
 
-# Inside the PyTorch block (timm's attributes) and the Keras suffixes of the same layers (the
-# split conv is not the bottleneck's ``_2_conv``: one Keras name, one PyTorch path).
-SPLIT_CONV = ("conv2.conv", "_2_split_conv")
+# Inside the PyTorch block (timm's attributes) and the Keras suffixes of the same layers: one
+# PyTorch path names one Keras layer across kinds, so the split conv (``conv2.conv``) is named
+# as the selective-kernel kinds name timm's ConvNormAct ``conv2.conv`` (``_2_cna_conv``), and
+# its norm (``conv2.bn0``) is the split's own (``_2_split_bn``), not the bottleneck's ``_2_bn``.
+SPLIT_CONV = ("conv2.conv", "_2_cna_conv")
 SPLIT_NORM = ("conv2.bn0", "_2_split_bn")
 FC1 = ("conv2.fc1", "_2_fc1_conv")
 FC1_NORM = ("conv2.bn1", "_2_fc1_bn")
