@@ -48,7 +48,7 @@ def stem_module(plan: NetworkPlan, backend: Backend) -> str:
     stem = plan.stem
     if backend == "keras":
         return stem.keras_feature
-    return stem.torch_act if stem.final_norm else stem.torch_conv
+    return stem.torch_module
 
 
 def backbone(plan: NetworkPlan, backend: Backend) -> Backbone:

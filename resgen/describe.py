@@ -13,6 +13,7 @@ from resgen.plan import BlockClass, NetworkPlan, Stage
 _STEMS = {
     "imagenet": "a 7x7/2 conv stem",
     "cifar": "a 3x3 conv stem",
+    "regnet": "a 3x3/2 conv stem",
     "deep": "a deep stem (three 3x3 convs, ResNet-C)",
 }
 

@@ -23,6 +23,7 @@ suffixes live here too (:class:`KerasSuffixes`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # --- Keras suffixes (keras.applications) -------------------------------------------------------
@@ -56,6 +57,7 @@ CLASSIFIER = ("fc", "predictions")
 _STEM_NAMES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
     "imagenet": (("conv1", "conv1" + CONV, "bn1", "conv1" + NORM),),
     "cifar": (("conv1", "conv1" + CONV, "bn1", "conv1" + NORM),),
+    "regnet": (("conv1", "conv1" + CONV, "bn1", "conv1" + NORM),),
     "deep": (
         ("conv1.0", "conv1_1" + CONV, "conv1.1", "conv1_1" + NORM),
         ("conv1.3", "conv1_2" + CONV, "conv1.4", "conv1_2" + NORM),
@@ -135,15 +137,17 @@ def keras_prefix(keras_name: str) -> str:
 
 @dataclass(frozen=True)
 class TorchBlockAttributes:
-    """Attribute names inside a PyTorch block class (``self.conv1``, ``self.downsample``)."""
+    """Attribute names inside a PyTorch block class (``self.conv1``, ``self.downsample``); a
+    naming dialect (:class:`Dialect`) may give others (``se_module`` in timm's legacy SENet)."""
 
-    @staticmethod
-    def conv(k: int) -> str:
-        return f"conv{k}"
+    conv_name: str = "conv{k}"  # the k-th main conv (1-based)
+    norm_name: str = "bn{k}"  # the norm after it
 
-    @staticmethod
-    def norm(k: int) -> str:
-        return f"bn{k}"
+    def conv(self, k: int) -> str:
+        return self.conv_name.format(k=k)
+
+    def norm(self, k: int) -> str:
+        return self.norm_name.format(k=k)
 
     preact_norm: str = "preact_bn"
     shortcut: str = "downsample"
@@ -152,11 +156,20 @@ class TorchBlockAttributes:
     anti_alias: str = "aa"
     drop_path: str = "drop_path"
 
+    # The projection's conv and norm inside ``downsample`` where no pool leads it: None, an
+    # nn.Sequential's indices (``.0``, ``.1``, timm's resnet.py), or names (timm's regnet.py:
+    # ``conv``, ``bn``, which the file prints as an ``OrderedDict``).
+    shortcut_parts: tuple[str, str] | None = None
+
     def shortcut_conv(self, *, pooled: bool) -> str:
         """The projection conv inside ``downsample``: ``.0``, or ``.1`` after ResNet-D's pool."""
+        if self.shortcut_parts and not pooled:
+            return f"{self.shortcut}.{self.shortcut_parts[0]}"
         return f"{self.shortcut}.{1 if pooled else 0}"
 
     def shortcut_norm(self, *, pooled: bool) -> str:
+        if self.shortcut_parts and not pooled:
+            return f"{self.shortcut}.{self.shortcut_parts[1]}"
         return f"{self.shortcut}.{2 if pooled else 1}"
 
 
@@ -192,6 +205,16 @@ class KerasSuffixes:
     def branch_relu(self, k: int) -> str:
         return f"_{k}{self.act}"
 
+    @staticmethod
+    def lettered(k: int) -> str:
+        """The k-th conv of a branch that names its convs by letter, as pycls' RegNet does
+        (``f.a``, ``f.b``, ``f.c``): ``_a`` ..., so its layers never share a numbered
+        branch's Keras names."""
+        return f"_{chr(ord('a') + k - 1)}"
+
+    def lettered_relu(self, k: int) -> str:
+        return f"{self.lettered(k)}{self.act}"
+
 
 TORCH_BLOCK = TorchBlockAttributes()
 KERAS = KerasSuffixes()
@@ -203,16 +226,17 @@ class BlockNames:
 
     torch: str
     keras: str
+    attributes: TorchBlockAttributes = TORCH_BLOCK  # the dialect's names inside the block
 
     def conv(self, k: int) -> tuple[str, str]:
-        return f"{self.torch}.{TORCH_BLOCK.conv(k)}", f"{self.keras}{KERAS.branch(k)}{CONV}"
+        return f"{self.torch}.{self.attributes.conv(k)}", f"{self.keras}{KERAS.branch(k)}{CONV}"
 
     def norm(self, k: int) -> tuple[str, str]:
-        return f"{self.torch}.{TORCH_BLOCK.norm(k)}", f"{self.keras}{KERAS.branch(k)}{NORM}"
+        return f"{self.torch}.{self.attributes.norm(k)}", f"{self.keras}{KERAS.branch(k)}{NORM}"
 
     @property
     def preact_norm(self) -> tuple[str, str]:
-        return f"{self.torch}.{TORCH_BLOCK.preact_norm}", f"{self.keras}{PREACT}{NORM}"
+        return f"{self.torch}.{self.attributes.preact_norm}", f"{self.keras}{PREACT}{NORM}"
 
     def branch_layer(self, torch_attribute: str, keras_suffix: str) -> tuple[str, str]:
         """Any other layer of a block kind's branch: ``layer1.0`` + ``.conv2.fc1`` (timm's
@@ -223,9 +247,9 @@ class BlockNames:
     def projection(self, *, avg: bool) -> tuple[str, str, str, str]:
         """Shortcut conv and norm: ``downsample.0/.1``, or ``.1/.2`` after ResNet-D's pool."""
         return (
-            f"{self.torch}.{TORCH_BLOCK.shortcut_conv(pooled=avg)}",
+            f"{self.torch}.{self.attributes.shortcut_conv(pooled=avg)}",
             f"{self.keras}{SHORTCUT}{CONV}",
-            f"{self.torch}.{TORCH_BLOCK.shortcut_norm(pooled=avg)}",
+            f"{self.torch}.{self.attributes.shortcut_norm(pooled=avg)}",
             f"{self.keras}{SHORTCUT}{NORM}",
         )
 
@@ -237,23 +261,167 @@ class BlockNames:
     @property
     def attention(self) -> tuple[str, str]:
         """The attention module (``layer1.0.se``) and the prefix of its Keras layers."""
-        return f"{self.torch}.{TORCH_BLOCK.attention}", self.keras
+        return f"{self.torch}.{self.attributes.attention}", self.keras
 
     def attention_layer(self, torch_attribute: str, keras_suffix: str) -> tuple[str, str]:
         """A layer inside the attention module: ``layer1.0.se.fc1`` and the block's name plus
         the kind's suffix (``conv2_block1_se_reduce``, see :func:`attention_suffix`)."""
-        torch_name = f"{self.torch}.{TORCH_BLOCK.attention}.{torch_attribute}"
+        torch_name = f"{self.torch}.{self.attributes.attention}.{torch_attribute}"
         return torch_name, f"{self.keras}{keras_suffix}"
 
     @property
     def anti_alias(self) -> tuple[str, str]:
-        return f"{self.torch}.{TORCH_BLOCK.anti_alias}", f"{self.keras}{AA}"
+        return f"{self.torch}.{self.attributes.anti_alias}", f"{self.keras}{AA}"
 
     @property
     def drop_path(self) -> tuple[str, str]:
-        return f"{self.torch}.{TORCH_BLOCK.drop_path}", f"{self.keras}{DROP}"
+        return f"{self.torch}.{self.attributes.drop_path}", f"{self.keras}{DROP}"
 
 
 def block_names(stage: int, index: int) -> BlockNames:
-    torch_stage, keras_stage = stage_names(stage)
-    return BlockNames(torch=f"{torch_stage}.{index}", keras=f"{keras_stage}{BLOCK}{index + 1}")
+    """The names of block ``index`` (0-based) of ``stage`` (1-based) in the default dialect
+    (:meth:`Dialect.block_names` in another)."""
+    return TIMM.block_names(stage, index)
+
+
+# --- Naming dialects -----------------------------------------------------------------------------
+
+# The numbers a stage's or block's path may hold: ``s``/``b`` count stages and blocks from 1,
+# ``s0``/``b0`` from 0.
+_PLACES = {
+    "s": r"(?P<s>[1-9][0-9]*)",
+    "s0": r"(?P<s0>0|[1-9][0-9]*)",
+    "b": r"(?P<b>[1-9][0-9]*)",
+    "b0": r"(?P<b0>0|[1-9][0-9]*)",
+}
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """One library's PyTorch names for a network's modules; the spec's ``naming`` picks one.
+
+    ``timm`` (the default) is torchvision's and timm's ``resnet.py``, as described above.
+    Another dialect renames the PyTorch side only: Keras names never change, so a PyTorch path
+    still names one Keras layer and :mod:`resgen.transfer` pairs the paths of every dialect.
+
+    - ``stem``: None keeps the stem's layers as the network's attributes (``conv1``, ``bn1``,
+      ``relu``; the deep stem's ``conv1`` Sequential); a name holds them in one
+      ``nn.Sequential`` of that name whose children are ``stem_conv``, ``stem_norm`` and
+      ``stem_act`` with ``{i}`` the conv's number from 1 and ``{act}`` the activation's
+      attribute (legacy SENet: ``layer0.conv1``, ``layer0.bn1``, ``layer0.relu1``);
+    - ``stem_pool``: the stem pool's attribute (``maxpool``; legacy SENet: ``pool0``);
+    - ``stage``: a stage's path, and ``block`` a block's path in it (``{stage}`` the stage's),
+      with ``{s}``/``{s0}`` the stage's and ``{b}``/``{b0}`` the block's number counted from 1
+      or 0 (``layer{s}`` and ``{stage}.{b0}``: ``layer1.0``);
+    - ``block_attributes``: the names inside a block class (:class:`TorchBlockAttributes`:
+      convs, norms, ``downsample``, the attention module, ...);
+    - ``final_norm``, ``global_pool``, ``classifier``: the head's attributes.
+
+    Paths with a dot (``stem.conv``, ``head.fc``) are for the templates of the family that
+    adds such a dialect to print.
+    """
+
+    name: str
+    description: str  # its words in the spec field's description
+    stem: str | None = None
+    stem_conv: str = "conv{i}"
+    stem_norm: str = "bn{i}"
+    stem_act: str = "{act}{i}"
+    stem_pool: str = STEM_POOL[0]
+    stage: str = "layer{s}"
+    block: str = "{stage}.{b0}"
+    block_attributes: TorchBlockAttributes = TORCH_BLOCK
+    final_norm: str = FINAL_NORM[0]
+    global_pool: str = GLOBAL_POOL[0]
+    classifier: str = CLASSIFIER[0]
+
+    def stem_names(self, kind: str) -> tuple[tuple[str, str, str, str], ...]:
+        """(torch conv, keras conv, torch norm, keras norm) of each conv of a ``kind`` stem."""
+        names = stem_names(kind)
+        if self.stem is None:
+            return names
+        return tuple(
+            (self._in_stem(self.stem_conv, i), conv, self._in_stem(self.stem_norm, i), norm)
+            for i, (_, conv, _, norm) in enumerate(names, 1)
+        )
+
+    def stem_acts(self, count: int, activation: str) -> tuple[str, ...]:
+        """The activations inside the stem's Sequential, one per conv (none without one)."""
+        if self.stem is None:
+            return ()
+        act = torch_activation(activation)
+        return tuple(self.stem_act.format(act=act, i=i) for i in range(1, count + 1))
+
+    def _in_stem(self, template: str, i: int) -> str:
+        return f"{self.stem}.{template.format(i=i)}"
+
+    def stage_names(self, stage: int) -> tuple[str, str]:
+        """A stage's PyTorch path (``stage`` from 1) and Keras prefix (``conv2``, as ever)."""
+        return self.stage.format(s=stage, s0=stage - 1), stage_names(stage)[1]
+
+    def block_names(self, stage: int, index: int) -> BlockNames:
+        """Block ``index`` (from 0) of ``stage`` (from 1): its paths in both frameworks."""
+        torch_stage, keras_stage = self.stage_names(stage)
+        path = self.block.format(stage=torch_stage, b=index + 1, b0=index)
+        keras = f"{keras_stage}{BLOCK}{index + 1}"
+        return BlockNames(torch=path, keras=keras, attributes=self.block_attributes)
+
+    def block_child(self) -> str | None:
+        """What a stage's ``nn.Sequential`` names block ``b`` (from 1) after: None for its
+        index (``{stage}.{b0}``), else the prefix before ``b`` (``{stage}.b{b}``: ``b``)."""
+        if self.block == "{stage}.{b0}":
+            return None
+        prefix = self.block.removeprefix("{stage}.")
+        assert prefix.endswith("{b}") and "{" not in prefix[:-3], self.block
+        return prefix[:-3]
+
+    def block_place(self, path: str) -> tuple[int, int] | None:
+        """(stage from 1, block from 0) of a module path inside one of this dialect's blocks."""
+        template = self.block.replace("{stage}", self.stage) + "."
+        parts = re.split(r"\{(\w+)\}", template)
+        pattern = "".join(_PLACES[p] if k % 2 else re.escape(p) for k, p in enumerate(parts))
+        match = re.match(pattern, path)
+        if match is None:
+            return None
+        found = match.groupdict()
+        stage = int(found["s"]) if found.get("s") else int(found["s0"]) + 1
+        index = int(found["b"]) - 1 if found.get("b") else int(found["b0"])
+        return stage, index
+
+
+TIMM = Dialect(
+    "timm",
+    "timm: torchvision's and timm's resnet.py (`conv1`, `bn1`, `layer1.0.conv1`, "
+    "`layer1.0.se`, `fc`)",
+)
+LEGACY_SENET = Dialect(
+    "legacy_senet",
+    "legacy_senet: timm's senet.py, the Caffe-era names (`layer0.conv1`, `layer0.bn1`, "
+    "`pool0`, `layer1.0.se_module`, `last_linear`)",
+    stem="layer0",
+    stem_pool="pool0",
+    block_attributes=TorchBlockAttributes(attention="se_module"),
+    global_pool="global_pool",
+    classifier="last_linear",
+)
+
+REGNET = Dialect(
+    "regnet",
+    "regnet: timm's regnet.py (`stem.conv`, `stem.bn`, `s1.b1.conv1.conv`, "
+    "`s1.b1.downsample.conv`, `head.fc`)",
+    stem="stem",
+    stem_conv="conv",
+    stem_norm="bn",
+    stem_act="act",
+    stage="s{s}",
+    block="{stage}.b{b}",
+    block_attributes=TorchBlockAttributes(shortcut_parts=("conv", "bn")),
+    classifier="head.fc",
+)
+
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (TIMM, LEGACY_SENET, REGNET)}
+
+
+def dialect(name: str) -> Dialect:
+    """The dialect the spec's ``naming`` names."""
+    return DIALECTS[name]

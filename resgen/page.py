@@ -32,6 +32,8 @@ class StemPoolPad:
 
     layer: str  # the layer class, as the file spells it
     comment: str  # why (empty: the helper layer's docstring says it)
+    # Its ``padding`` argument: 1 on every side, or ((top, bottom), (left, right)).
+    padding: int | tuple[tuple[int, int], tuple[int, int]] = 1
 
 
 @dataclass(frozen=True)
@@ -148,8 +150,11 @@ def torch_page(plan: NetworkPlan) -> Page:
         helpers.append("shortcut_pool")
     stem = plan.stem
     fields = _stage_fields(plan, "torch")
+    stdlib = ["from collections.abc import Sequence", "from typing import NamedTuple"]
+    if plan.named_children:  # the stem's layers, blocks or a projection named in nn.Sequential
+        stdlib.insert(0, "from collections import OrderedDict")
     return Page(
-        stdlib_imports=("from collections.abc import Sequence", "from typing import NamedTuple"),
+        stdlib_imports=tuple(stdlib),
         framework_imports=("import torch", "from torch import nn"),
         constants=tuple(constants),
         helpers=tuple(helpers),
@@ -192,6 +197,13 @@ def keras_pool_pad(plan: NetworkPlan) -> StemPoolPad | None:
     stem = plan.stem
     if not (stem.max_pool or stem.blur_pool):
         return None
+    if stem.pool_ceil:  # the rules ask for a norm and a non-negative activation before it
+        return StemPoolPad(
+            "layers.ZeroPadding2D",
+            "PyTorch's ceil_mode: the last window may overhang the map's end (a zero never "
+            "beats a ReLU's outputs).",
+            ((0, 1), (0, 1)),
+        )
     if stem.pool_zero_padded:
         return StemPoolPad(
             "layers.ZeroPadding2D",

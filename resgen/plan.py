@@ -275,11 +275,11 @@ class Stem:
     for a stem without one (cifar).
     """
 
-    kind: Literal["imagenet", "cifar", "deep"]
+    kind: Literal["imagenet", "cifar", "deep", "regnet"]
     convs: tuple[Conv, ...]
     norms: tuple[Norm, ...]
     pool: bool
-    pool_padding: Literal["ignore", "zeros"]
+    pool_padding: Literal["ignore", "zeros", "ceil"]
     in_channels: int
     in_size: int
     out_channels: int
@@ -291,6 +291,10 @@ class Stem:
     pool_aa: AntiAlias | None = None  # the average or blur pool that takes the stride
     torch_act: str = naming.STEM_ACTIVATION
     torch_pool: str = naming.STEM_POOL[0]
+    # The dialect's one nn.Sequential holding the stem's convs, norms and activations
+    # (``layer0``), and its activations' names there; None: they are the network's attributes.
+    torch_container: str | None = None
+    torch_acts: tuple[str, ...] = ()
     keras_pool: str = naming.STEM_POOL[1]
     torch_pool_pad: str = naming.STEM_POOL_PAD[0]
     keras_pool_pad: str = naming.STEM_POOL_PAD[1]
@@ -313,6 +317,22 @@ class Stem:
     def torch_conv(self) -> str:
         """The stem's conv attribute: ``conv1`` (an ``nn.Sequential`` of several in timm's)."""
         return self.convs[0].torch_name.partition(".")[0]
+
+    @property
+    def container_layers(self) -> tuple[tuple[Conv, Norm | None, str], ...]:
+        """Each conv, its norm and its activation's name inside ``torch_container``."""
+        acts = self.torch_acts or ("",) * len(self.convs)
+        return tuple(
+            (conv, norm, act) for (conv, norm), act in zip(self.conv_norms, acts, strict=True)
+        )
+
+    @property
+    def torch_module(self) -> str:
+        """The PyTorch module whose output is the stem's map before its pool: the container,
+        else the activation (the last conv in a pre-activation net)."""
+        if self.torch_container:
+            return self.torch_container
+        return self.torch_act if self.final_norm else self.torch_conv
 
     @property
     def final_norm(self) -> Norm | None:
@@ -343,6 +363,12 @@ class Stem:
     def conv_pool(self) -> bool:
         """ResNet-RS: a conv, norm and activation in place of the max pool."""
         return self.pool_kind == "conv"
+
+    @property
+    def pool_ceil(self) -> bool:
+        """The max pool takes no padding and rounds its output up: its last window may
+        overhang the map's end (PyTorch's ``ceil_mode``, Caffe's pooling)."""
+        return self.max_pool and self.pool_padding == "ceil"
 
     @property
     def pool_zero_padded(self) -> bool:
@@ -391,6 +417,13 @@ class Head:
     keras_dropout: str = naming.DROPOUT[1]
 
     @property
+    def torch_container(self) -> str | None:
+        """The module holding the classifier where the dialect nests it (``head`` of
+        ``head.fc``, timm's ClassifierHead); None: the network's own attribute."""
+        container, dot, _ = self.torch_name.rpartition(".")
+        return container if dot else None
+
+    @property
     def params(self) -> int:
         norm = self.final_norm.params if self.final_norm else 0
         return norm + self.in_features * self.num_classes + self.num_classes
@@ -433,6 +466,16 @@ class NetworkPlan:
     drop_path_rate: float = 0.0  # the last block's; block i of N drops with rate * i / (N - 1)
     preprocessing: Preprocessing | None = None  # how the weights expect images (planner sets it)
     output_stride: int = 32  # the factories' default (spec's output_stride)
+    derivation: str = ""  # how a rule generated the stages (RegNet's), in words
+    # What a stage's nn.Sequential names its blocks after: None, their index; else this
+    # prefix and the block's number from 1 (timm's regnet.py: ``b1``).
+    block_child: str | None = None
+
+    @property
+    def named_children(self) -> bool:
+        """Some nn.Sequential names its children (the file imports ``OrderedDict``)."""
+        named_shortcuts = any(b.torch.shortcut_parts for b in self.block_classes)
+        return bool(self.stem.torch_container) or bool(self.block_child) or named_shortcuts
 
     @property
     def blocks(self) -> tuple[Block, ...]:
@@ -461,6 +504,11 @@ class NetworkPlan:
     def grouped(self) -> bool:
         """Some block has a grouped 3x3 conv (a ``GROUPS`` constant)."""
         return any(block.grouped for block in self.block_classes)
+
+    @property
+    def grouped_convs(self) -> bool:
+        """Some block has a grouped conv (Keras' ``conv2d`` helper takes ``groups``)."""
+        return self.grouped or any(b.knobs.varying_groups for b in self.block_classes)
 
     @property
     def group_norm(self) -> bool:
@@ -515,7 +563,8 @@ class NetworkPlan:
         out: list[Rounding] = ["up" for conv in self.stem.convs if conv.stride == 2]
         stem = self.stem
         if stem.pool:
-            out.append("down" if stem.pool_aa and stem.pool_aa.avg else "up")
+            down = (stem.pool_aa and stem.pool_aa.avg) or stem.pool_ceil
+            out.append("down" if down else "up")
         for block in self.blocks:
             if block.stride == 2:
                 aa = block.anti_alias

@@ -59,6 +59,11 @@ class Conv:
         return self.kernel // 2
 
     @property
+    def torch_attribute(self) -> str:
+        """The last part of its PyTorch path: its attribute in the module holding it."""
+        return self.torch_name.rpartition(".")[2]
+
+    @property
     def strided(self) -> bool:
         return self.stride != 1
 
@@ -97,6 +102,11 @@ class Norm:
     @property
     def params(self) -> int:
         return 2 * self.channels
+
+    @property
+    def torch_attribute(self) -> str:
+        """The last part of its PyTorch path: its attribute in the module holding it."""
+        return self.torch_name.rpartition(".")[2]
 
     @property
     def keras_prefix(self) -> str:

@@ -7,13 +7,14 @@ The plan's types live in :mod:`resgen.plan`; the layers they hold in :mod:`resge
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
 from resgen import naming
 from resgen.components import attention, block, shortcut
 from resgen.components.block import BranchContext
-from resgen.naming import StemPoolNames, block_names, stage_names, stem_names, stem_pool_names
+from resgen.naming import StemPoolNames, stem_pool_names
 from resgen.plan import (
     Block,
     BlockClass,
@@ -28,7 +29,18 @@ from resgen.plan import (
 from resgen.plan_layers import AntiAlias, AntiAliasKind, Conv, Norm, conv_out
 from resgen.pretrained import preprocessing
 from resgen.spec import Spec, StageSpec
-from resgen.stages import StageKind, stage_kind, stage_widths, stem_pool_kind, stem_widths
+from resgen.stages import (
+    StageKind,
+    regnet_stages,
+    spec_stages,
+    stage_kind,
+    stage_widths,
+    stem_pool_kind,
+    stem_widths,
+)
+
+# The stems' first conv: (kernel, stride).
+STEM_CONVS = {"deep": (3, 2), "imagenet": (7, 2), "cifar": (3, 1), "regnet": (3, 2)}
 
 
 def _anti_alias(spec: Spec) -> AntiAliasKind | None:
@@ -73,7 +85,9 @@ def _block_class(spec: Spec, kind: StageKind, mixed: bool) -> BlockClass:
         conv_bias=conv_bias,
         shortcut=_shortcut_rule(spec),
         zero_init_residual=spec.zero_init_residual,
-        torch=naming.TorchBlockAttributes(act=naming.torch_activation(act)),
+        torch=dataclasses.replace(
+            naming.dialect(spec.naming).block_attributes, act=naming.torch_activation(act)
+        ),
         keras=naming.KerasSuffixes(act=naming.keras_activation(act)),
         attention=attention.kind(block.attention),
         anti_alias=_anti_alias(spec),
@@ -98,9 +112,9 @@ def _stem_convs(spec: Spec) -> _Layers:
     """The stem's convs in order, each with its norm but a pre-activation stem's last."""
     preact = spec.block.preact
     keras_act = naming.keras_activation(spec.activation)
-    names = stem_names(spec.stem.type)
+    names = naming.dialect(spec.naming).stem_names(spec.stem.type)
     size, channels = spec.input.size, spec.input.channels
-    kernel, first_stride = {"deep": (3, 2), "imagenet": (7, 2), "cifar": (3, 1)}[spec.stem.type]
+    kernel, first_stride = STEM_CONVS[spec.stem.type]
     widths = stem_widths(spec)
     convs: list[Conv] = []
     norms: list[Norm] = []
@@ -166,6 +180,8 @@ def _stem_pool(spec: Spec, channels: int, size: int) -> _StemPool:
     names = stem_pool_names(kind, _anti_alias(spec) is not None)
     if kind == "conv":
         return _conv_pool(spec, names, channels, size)
+    if kind == "max" and spec.stem.pool_padding == "ceil":  # no padding, rounds up
+        return _StemPool("max", -(-(size - 3) // 2) + 1)
     if kind == "max":
         return _StemPool("max", conv_out(size, 3, 2, 1))
     aa_kind: AntiAliasKind = "avg" if kind == "avg" else "blur"
@@ -178,6 +194,7 @@ def _plan_stem(spec: Spec) -> Stem:
     convs = _stem_convs(spec)
     channels = convs.convs[-1].out_channels
     pool = _stem_pool(spec, channels, convs.out_size)
+    dialect = naming.dialect(spec.naming)
     return Stem(
         kind=spec.stem.type,
         convs=convs.convs,
@@ -194,6 +211,9 @@ def _plan_stem(spec: Spec) -> Stem:
         pool_norm=pool.norm,
         pool_aa=pool.anti_alias,
         torch_act=naming.torch_activation(spec.activation),
+        torch_pool=dialect.stem_pool,
+        torch_container=dialect.stem,
+        torch_acts=dialect.stem_acts(len(convs.convs), spec.activation),
     )
 
 
@@ -256,7 +276,7 @@ def _plan_block(
     kind = stage_kind(spec, stage_spec)
     widths = stage_widths(spec, stage_spec)
     first_width, width, out_ch = widths
-    names = block_names(place.stage, place.index)
+    names = naming.dialect(spec.naming).block_names(place.stage, place.index)
     rule = _shortcut_rule(spec)
     on_block = rule.kind(in_channels, out_ch, stride)
     context = _branch_context(
@@ -296,7 +316,7 @@ def _stage_dilations(spec: Spec, stem: Stem) -> list[tuple[int, int]]:
     ``make_blocks``): once the network has reached it, a stage's stride becomes dilation."""
     reduction, dilation = stem.stride, 1
     out: list[tuple[int, int]] = []
-    for stage_spec in spec.stages:
+    for stage_spec in spec_stages(spec):
         if reduction >= spec.output_stride:
             dilation *= stage_spec.stride
             out.append((1, dilation))
@@ -308,13 +328,13 @@ def _stage_dilations(spec: Spec, stem: Stem) -> list[tuple[int, int]]:
 
 def _plan_stages(spec: Spec, stem: Stem) -> tuple[Stage, ...]:
     """Every stage's blocks in order, each block starting where the one before it ended."""
-    mixed = len({stage_kind(spec, stage).type for stage in spec.stages}) > 1
-    total = sum(stage.blocks for stage in spec.stages)
+    mixed = len({stage_kind(spec, stage).type for stage in spec_stages(spec)}) > 1
+    total = sum(stage.blocks for stage in spec_stages(spec))
     size, channels = stem.out_size, stem.out_channels
     stages: list[Stage] = []
     number = 0
     dilations = _stage_dilations(spec, stem)
-    for s, stage_spec in enumerate(spec.stages, start=1):
+    for s, stage_spec in enumerate(spec_stages(spec), start=1):
         strided = 0 if spec.block.stride_at == "first" else stage_spec.blocks - 1
         applied, dilation = dilations[s - 1]
         previous = dilations[s - 2][1] if s > 1 else 1
@@ -328,7 +348,7 @@ def _plan_stages(spec: Spec, stem: Stem) -> tuple[Stage, ...]:
             blocks.append(block)
             size, channels = block.out_size, block.out_channels
             number += 1
-        torch_name, keras_name = stage_names(s)
+        torch_name, keras_name = naming.dialect(spec.naming).stage_names(s)
         stages.append(
             Stage(
                 index=s,
@@ -350,15 +370,18 @@ def _plan_stages(spec: Spec, stem: Stem) -> tuple[Stage, ...]:
 
 def _plan_head(spec: Spec, channels: int) -> Head:
     """A pre-activation network's final norm, the pool, dropout and classifier."""
+    dialect = naming.dialect(spec.naming)
     final_norm = None
     if spec.block.preact:
         keras_act = naming.keras_activation(spec.activation)
-        final_norm = Norm(naming.FINAL_NORM[0], naming.FINAL_NORM[1], channels, keras_act)
+        final_norm = Norm(dialect.final_norm, naming.FINAL_NORM[1], channels, keras_act)
     return Head(
         final_norm=final_norm,
         in_features=channels,
         num_classes=spec.num_classes,
         dropout=spec.dropout,
+        torch_name=dialect.classifier,
+        torch_pool=dialect.global_pool,
     )
 
 
@@ -388,4 +411,23 @@ def build_plan(spec: Spec) -> NetworkPlan:
         drop_path_rate=spec.drop_path_rate,
         preprocessing=preprocessing(spec.pretrained, spec.input.size, spec.input.channels),
         output_stride=spec.output_stride,
+        derivation=_derivation(spec),
+        block_child=naming.dialect(spec.naming).block_child(),
+    )
+
+
+def _derivation(spec: Spec) -> str:
+    """RegNet's numbers and the stages they generate, as ``resgen summary`` prints them."""
+    rule = spec.regnet
+    if rule is None:
+        return ""
+    block_spec = spec.block
+    stages = regnet_stages(rule, block_spec.group_width, block_spec.bottle_ratio)
+    numbers = f"depth {rule.depth}, w0 {rule.w0}, wa {rule.wa:g}, wm {rule.wm:g}"
+    widths = ", ".join(str(stage.width) for stage in stages)
+    depths = ", ".join(str(stage.depth) for stage in stages)
+    groups = ", ".join(str(stage.group_width) for stage in stages)
+    return (
+        f"RegNet rule: {numbers}, group width {block_spec.group_width}, bottleneck ratio "
+        f"{block_spec.bottle_ratio:g} -> widths {widths}; depths {depths}; group widths {groups}"
     )

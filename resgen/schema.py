@@ -12,8 +12,9 @@ def json_schema() -> dict[str, Any]:
     """The JSON Schema of a spec file, with a title and every field's description.
 
     A file with ``extends`` inherits what it leaves out, so only a file without one must hold
-    ``name``, ``block`` (with its ``type``) and ``stages``; the cross-field rules and the final
-    check of a merged spec stay with ``resgen validate``.
+    ``name``, ``block`` (with its ``type``) and ``stages`` or the ``regnet`` rule that generates
+    them; the cross-field rules and the final check of a merged spec stay with ``resgen
+    validate``.
     """
     schema = Spec.model_json_schema(mode="validation")
     defs = schema["$defs"]
@@ -43,6 +44,7 @@ def json_schema() -> dict[str, Any]:
     schema["then"] = {"properties": {"block": {"anyOf": partial_blocks}}}
     schema["else"] = {
         "required": schema.pop("required"),
+        "anyOf": [{"required": ["stages"]}, {"required": ["regnet"]}],
         "properties": {"block": {k: v for k, v in block.items() if k != "title"}},
     }
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

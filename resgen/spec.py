@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
+from resgen import naming
 from resgen.components import activation, attention, block
 from resgen.components.activation import Activation
 from resgen.components.base import SpecModel as _Model
@@ -65,6 +66,9 @@ STARTUP_NAMES = {
 MIN_NORM_EPS = 1e-12
 MIN_NORM_MOMENTUM = 1e-4
 
+MAX_STAGES = 16
+MAX_WIDTH = 8192  # a stage's channels
+
 
 class InputSpec(_Model):
     """The image the network takes."""
@@ -76,12 +80,13 @@ class InputSpec(_Model):
 class StemSpec(_Model):
     """The layers before the first stage."""
 
-    type: Literal["imagenet", "cifar", "deep"] = Field(
+    type: Literal["imagenet", "cifar", "deep", "regnet"] = Field(
         "imagenet",
         description=(
             "imagenet: 7x7/2 conv, norm, ReLU, 3x3/2 max pool. cifar: 3x3/1 conv, norm, ReLU. "
             "deep (ResNet-C): three 3x3 convs (channels/2 with stride 2, channels/2, channels), "
-            "norm and ReLU after each, then the max pool."
+            "norm and ReLU after each, then the max pool. regnet: 3x3/2 conv, norm, activation, "
+            "no pool (RegNet's stem, 32 channels in timm: `stem_width`)."
         ),
     )
     channels: int = Field(
@@ -105,12 +110,14 @@ class StemSpec(_Model):
         "3x3/2 conv (as wide as the stem), norm and activation, as in ResNet-RS (Bello et al. "
         "2021) (timm: `replace_stem_pool=True`). The cifar stem has neither.",
     )
-    pool_padding: Literal["ignore", "zeros"] = Field(
+    pool_padding: Literal["ignore", "zeros", "ceil"] = Field(
         "ignore",
         description=(
             "How the 3x3/2 stem max pool pads. ignore: padded cells never win (PyTorch). "
             "zeros: explicit zero padding first (keras.applications ResNetV2, where the pool "
-            "follows a bare convolution)."
+            "follows a bare convolution). ceil: no padding, the output size rounded up, so the "
+            "last window may overhang the map's end (PyTorch's `ceil_mode=True`, Caffe's "
+            "pooling; timm's legacy SENet); the stem must end in a ReLU-like activation."
         ),
     )
 
@@ -121,9 +128,9 @@ class StageSpec(_Model):
     blocks: int = Field(ge=1, le=1000, description="Number of residual blocks.")
     channels: int = Field(
         ge=1,
-        le=8192,
+        le=MAX_WIDTH,
         description="A basic block's width; a bottleneck's inner width (output is channels * "
-        "expansion).",
+        "expansion); a regnet block's output width.",
     )
     stride: Literal[1, 2] = Field(1, description="Spatial stride of the stage (1 or 2).")
     block_type: BlockType | None = Field(
@@ -169,6 +176,39 @@ class NormSpec(_Model):
     )
 
 
+class RegNetSpec(_Model):
+    """RegNet's rule (Radosavovic et al. 2020): the stages generated from a few numbers."""
+
+    depth: int = Field(ge=1, le=1000, description="Blocks in the network, d (timm: `depth`).")
+    w0: int = Field(
+        ge=1,
+        le=8192,
+        description="Width of the first block, w0 > 0, a multiple of quant (timm: `w0`).",
+    )
+    wa: float = Field(
+        ge=0,
+        le=8192,
+        description="Width slope, wa >= 0: block j's continuous width is w0 + wa * j (timm: `wa`).",
+    )
+    wm: float = Field(
+        gt=1,
+        le=64,
+        description="Width multiplier, wm > 1: each continuous width snaps to w0 times the "
+        "nearest power of wm, then to a multiple of quant; blocks of equal width form a stage, "
+        "each striding 2 (timm: `wm`).",
+    )
+    quant: int = Field(8, ge=1, le=64, description="Widths are multiples of this (pycls: 8).")
+    rounding: Literal["nearest", "torchvision"] = Field(
+        "nearest",
+        description="How a stage's bottleneck width becomes a multiple of its group width: "
+        "nearest (pycls, timm) or torchvision's _make_divisible (at least one group, never "
+        "more than 10% lower; timm: `group_min_ratio=0.9`, the `_tv` models).",
+    )
+
+
+# The naming dialects resgen/naming.py owns (``timm`` first, the default).
+NamingDialect = Literal[tuple(naming.DIALECTS)]  # type: ignore[valid-type]
+
 Shortcut = Literal["zero_pad", "projection", "always_projection", "avg_projection", "none"]
 AntiAlias = Literal["none", "avg", "blur"]
 
@@ -194,11 +234,29 @@ class Spec(_Model):
         description="The family this spec belongs to (torchvision, keras, papers, timm, ...), "
         "shown by `resgen list`; bookkeeping only, the generated file does not depend on it.",
     )
+    naming: NamingDialect = Field(
+        "timm",
+        description="The PyTorch file's module names (its state_dict keys), so a library's "
+        "checkpoints load strictly: "
+        + "; ".join(d.description for d in naming.DIALECTS.values())
+        + ". The Keras file's names are the same in every dialect.",
+    )
     num_classes: int = Field(1000, ge=1, le=1_000_000, description="Classifier outputs.")
     input: InputSpec = Field(default_factory=InputSpec)
     stem: StemSpec = Field(default_factory=StemSpec)
     block: BlockSpec = Field(description="The block kind and its knobs.")
-    stages: list[StageSpec] = Field(min_length=1, max_length=16, description="The stages.")
+    stages: list[StageSpec] = Field(
+        default_factory=list,
+        min_length=1,
+        max_length=MAX_STAGES,
+        description="The stages; leave them out where `regnet` generates them.",
+    )
+    regnet: RegNetSpec | None = Field(
+        None,
+        description="Generate the stages by RegNet's rule (Radosavovic et al. 2020) instead of "
+        "listing them; the blocks must be `type: regnet`, whose `group_width` and "
+        "`bottle_ratio` the rule also reads. `resgen summary` prints the stages it derives.",
+    )
     shortcut: Shortcut = Field(
         "projection",
         description="zero_pad (A): parameter-free, zeros added where width grows, subsampling "

@@ -6,11 +6,13 @@ both read them from here, so validation never runs the planner.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
+from resgen import regnet
 from resgen.components import block
 from resgen.components.block import BlockKind, Knobs
 from resgen.plan import StemPoolKind
-from resgen.spec import Spec, StageSpec
+from resgen.spec import RegNetSpec, Spec, StageSpec
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,40 @@ class StageKind:
     @property
     def type(self) -> str:
         return self.kind.type
+
+
+def spec_stages(spec: Spec) -> tuple[StageSpec, ...]:
+    """The spec's stages: as listed, or as its ``regnet`` section generates them."""
+    if spec.regnet is None:
+        return tuple(spec.stages)
+    block_spec = spec.block
+    group_width = getattr(block_spec, "group_width", 1)  # the rules ask for a regnet block
+    return _generated(spec.regnet, group_width, getattr(block_spec, "bottle_ratio", 1.0))
+
+
+@cache
+def _generated(rule: RegNetSpec, group_width: int, bottle_ratio: float) -> tuple[StageSpec, ...]:
+    """RegNet's stages (:mod:`resgen.regnet`), each striding 2."""
+    return tuple(
+        StageSpec.model_construct(blocks=stage.depth, channels=stage.width, stride=2)
+        for stage in regnet_stages(rule, group_width, bottle_ratio)
+    )
+
+
+def regnet_stages(
+    rule: RegNetSpec, group_width: int, bottle_ratio: float
+) -> tuple[regnet.RegNetStage, ...]:
+    """The stages RegNet's rule generates from a spec's numbers."""
+    return regnet.stages(
+        rule.depth,
+        rule.w0,
+        rule.wa,
+        rule.wm,
+        group_width,
+        bottle_ratio,
+        rule.quant,
+        rule.rounding,
+    )
 
 
 def stage_kind(spec: Spec, stage: StageSpec) -> StageKind:
@@ -54,7 +90,7 @@ def stem_widths(spec: Spec) -> tuple[int, ...]:
 
 
 def stem_pool_kind(spec: Spec) -> StemPoolKind | None:
-    if spec.stem.type == "cifar":
+    if spec.stem.type in ("cifar", "regnet"):
         return None
     if spec.stem.pool == "conv":
         return "conv"

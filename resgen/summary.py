@@ -93,4 +93,7 @@ def table(plan: NetworkPlan) -> Table:
 def print_summary(plan: NetworkPlan, console: Console | None = None) -> None:
     from rich.console import Console
 
-    (console or Console()).print(table(plan))
+    console = console or Console()
+    console.print(table(plan))
+    if plan.derivation:
+        console.print(plan.derivation, soft_wrap=True, markup=False, highlight=False)

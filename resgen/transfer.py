@@ -16,14 +16,13 @@ torch and keras are imported inside the functions, so ``import resgen.transfer``
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from resgen import naming
 from resgen.components import attention, block, shortcut
-from resgen.naming import block_names, stem_kinds, stem_names, stem_pool_names
+from resgen.naming import stem_kinds, stem_pool_names
 
 if TYPE_CHECKING:
     import keras
@@ -58,7 +57,6 @@ _KERAS_CLASSES: dict[str, str] = {
     "LayerNorm2d": "LayerNormalization",  # over the channels of an NCHW map, as timm's
     "Linear": "Dense",
 }
-_BLOCK_PATH = re.compile(r"layer(?P<stage>[1-9][0-9]*)\.(?P<index>0|[1-9][0-9]*)\.")
 
 
 class TransferError(ValueError):
@@ -70,21 +68,29 @@ class TransferError(ValueError):
         super().__init__(f"{len(problems)} weight transfer problem(s):\n{listed}")
 
 
-def _stem_table() -> dict[tuple[LayerKind, str], str]:
-    table: dict[tuple[LayerKind, str], str] = {}
-    for kind in stem_kinds():
-        for torch_conv, keras_conv, torch_norm, keras_norm in stem_names(kind):
-            table[("conv", torch_conv)] = keras_conv
-            table[("norm", torch_norm)] = keras_norm
+def _stem_table() -> dict[tuple[LayerKind, str], tuple[str, ...]]:
+    """Each stem layer's PyTorch path in every dialect, with the Keras names it may have (a
+    dialect's ``layer0.conv1`` is ``conv1_conv`` in one stem kind, ``conv1_1_conv`` in another)."""
+    table: dict[tuple[LayerKind, str], tuple[str, ...]] = {}
+
+    def add(kind: LayerKind, torch_name: str, keras_name: str) -> None:
+        known = table.get((kind, torch_name), ())
+        if keras_name not in known:
+            table[(kind, torch_name)] = (*known, keras_name)
+
+    for dialect in naming.DIALECTS.values():
+        for kind in stem_kinds():
+            for torch_conv, keras_conv, torch_norm, keras_norm in dialect.stem_names(kind):
+                add("conv", torch_conv, keras_conv)
+                add("norm", torch_norm, keras_norm)
     for anti_aliased in (False, True):  # ResNet-RS's conv in place of the max pool
         pool = stem_pool_names("conv", anti_aliased)
-        table[("conv", pool.conv[0])] = pool.conv[1]
-        table[("norm", pool.norm[0])] = pool.norm[1]
+        add("conv", *pool.conv)
+        add("norm", *pool.norm)
     return table
 
 
-def _block_candidates(stage: int, index: int) -> Iterator[tuple[LayerKind, str, str]]:
-    names = block_names(stage, index)
+def _block_candidates(names: naming.BlockNames) -> Iterator[tuple[LayerKind, str, str]]:
     for kind, torch_name, keras_name in block.weights(names):
         yield (cast(LayerKind, kind), torch_name, keras_name)
     for kind, torch_name, keras_name in shortcut.weights(names):
@@ -93,24 +99,40 @@ def _block_candidates(stage: int, index: int) -> Iterator[tuple[LayerKind, str, 
         yield (cast(LayerKind, kind), torch_name, keras_name)
 
 
-def keras_layer_name(torch_path: str, kind: LayerKind) -> str | None:
-    """The Keras layer name of a PyTorch module path (``layer1.0.conv1`` ->
-    ``conv2_block1_1_conv``), or None when the path is not one resgen emits."""
+def keras_layer_names(torch_path: str, kind: LayerKind) -> tuple[str, ...]:
+    """The Keras layer names a PyTorch module path may pair with, in any naming dialect
+    (``layer1.0.conv1`` -> ``conv2_block1_1_conv``); none when resgen emits no such path."""
+    dialects = naming.DIALECTS.values()
     if kind == "linear":
-        torch_name, keras_name = naming.CLASSIFIER
-        return keras_name if torch_path == torch_name else None
-    if kind == "norm" and torch_path == naming.FINAL_NORM[0]:
-        return naming.FINAL_NORM[1]
+        found = any(torch_path == dialect.classifier for dialect in dialects)
+        return (naming.CLASSIFIER[1],) if found else ()
+    if kind == "norm" and any(torch_path == dialect.final_norm for dialect in dialects):
+        return (naming.FINAL_NORM[1],)
     stem = _stem_table().get((kind, torch_path))
     if stem is not None:
         return stem
-    match = _BLOCK_PATH.match(torch_path)
-    if match is None:
-        return None
-    stage, index = int(match["stage"]), int(match["index"])
-    for candidate_kind, torch_name, keras_name in _block_candidates(stage, index):
-        if candidate_kind == kind and torch_name == torch_path:
-            return keras_name
+    names: list[str] = []
+    for dialect in dialects:
+        place = dialect.block_place(torch_path)
+        if place is None:
+            continue
+        for candidate_kind, torch_name, keras_name in _block_candidates(
+            dialect.block_names(*place)
+        ):
+            if candidate_kind == kind and torch_name == torch_path and keras_name not in names:
+                names.append(keras_name)
+    return tuple(names)
+
+
+def keras_layer_name(
+    torch_path: str, kind: LayerKind, keras_names: Collection[str] | None = None
+) -> str | None:
+    """The Keras layer name of a PyTorch module path (``layer1.0.conv1`` ->
+    ``conv2_block1_1_conv``): the first of its candidates in ``keras_names`` (a model's
+    layers; any candidate without them), or None when the path is not one resgen emits."""
+    for name in keras_layer_names(torch_path, kind):
+        if keras_names is None or name in keras_names:
+            return name
     return None
 
 
@@ -166,10 +188,11 @@ def _pairs(torch_model: torch.nn.Module, keras_model: keras.Model) -> list[_Pair
         if kind is None:
             continue
         covered.update(id(t) for t in module.state_dict(keep_vars=True).values())
-        name = keras_layer_name(path, kind)
-        if name is None:
+        names = keras_layer_names(path, kind)
+        if not names:
             problems.append(f"torch {path}: not a layer name resgen emits")
             continue
+        name = keras_layer_name(path, kind, keras_layers) or names[0]
         layer = keras_layers.get(name)
         if layer is None:
             problems.append(f"torch {path}: no keras layer {name}")

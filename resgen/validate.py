@@ -12,6 +12,7 @@ import difflib
 import os
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,9 @@ def load_planned(path: str | os.PathLike[str]) -> Planned:
         flagged = {path for path, _ in inexact}  # said better than pydantic's "one of 1 or 2"
         errors = [e for e in exc.errors() if _user_path(tuple(e["loc"])) not in flagged]
         problems = [_problem(error, source) for error in errors]
+        if isinstance(data, dict) and not {"stages", "regnet"} & set(data):
+            # Neither is required alone, so pydantic does not say it; the rules would.
+            problems.append(source.problem(("stages",), rules.MISSING_STAGES))
         raise SpecError(problems + [source.problem(p, m) for p, m in inexact]) from None
     if inexact:
         raise SpecError([source.problem(p, m) for p, m in inexact])
@@ -332,6 +336,12 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
+def _either(names: Iterable[str]) -> str:
+    """'a', 'b' or 'c', as pydantic words a literal's choices."""
+    quoted = [repr(name) for name in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
 def _message(error: ErrorDetails, loc: tuple[int | str, ...]) -> str:
     kind = error["type"]
     ctx = error.get("ctx", {})
@@ -347,10 +357,9 @@ def _message(error: ErrorDetails, loc: tuple[int | str, ...]) -> str:
         return f"must be one of {ctx['expected']}; got {_describe(value)}"
     if kind == "union_tag_invalid":
         tag = value.get("type") if isinstance(value, dict) else ctx["tag"]
-        kinds = " or ".join(repr(name) for name in _tags(loc[:-1]))
-        return f"must be one of {kinds}; got {_describe(tag)}"
+        return f"must be one of {_either(_tags(loc[:-1]))}; got {_describe(tag)}"
     if kind == "union_tag_not_found":
-        return f"needs a type: {' or '.join(repr(name) for name in _tags(loc))}"
+        return f"needs a type: one of {_either(_tags(loc))}"
     if kind == "string_pattern_mismatch":
         return (
             f"must start with a lowercase letter and hold only a-z, 0-9 and _ "

@@ -8,7 +8,8 @@ scripts/pretrained_specs.py [--check]``. The sources, by the spec's family:
 - keras: keras.applications' ``preprocess_input`` modes, ResNet50/101/152 ``caffe`` (BGR,
   [0, 255], the ImageNet means subtracted) and ResNet*V2 ``tf`` ([-1, 1]), no crop
   (keras.applications resizes the whole image: crop_pct 1.0);
-- timm: ``timm.models.get_pretrained_cfg(name)``, the default tag's pretrained_cfg;
+- timm (and sknet, res2net): ``timm.models.get_pretrained_cfg(name)``, the default tag's
+  pretrained_cfg;
 - papers (CIFAR): none published; the specs keep the default and ``resgen train`` its statistics.
 
 The section is the last lines of each spec, under a comment naming the source, and is
@@ -28,6 +29,11 @@ MARK = "# pretrained: written by scripts/pretrained_specs.py from "
 # keras.applications.imagenet_utils.preprocess_input: mode "caffe" subtracts these (BGR order)
 # from BGR pixels in [0, 255]; mode "tf" maps [0, 255] to [-1, 1] (x / 127.5 - 1).
 CAFFE_MEAN_BGR = [103.939, 116.779, 123.68]
+
+# Families whose specs are models timm registers (timm's resnet module, and its neighbours that
+# issue 20 ships as their own families: ``family: <timm module>``). main defined this twice (a
+# tuple, then a set that dropped sknet and res2net); one definition names them all.
+TIMM_FAMILIES = ("timm", "resnest", "sknet", "res2net", "regnet")
 
 
 def family(text: str) -> str | None:
@@ -99,7 +105,7 @@ def section_for(name: str, kind: str | None) -> tuple[str, dict] | None:
         return torchvision_section(name)
     if kind == "keras":
         return keras_section(name)
-    if kind in ("timm", "resnest", "sknet"):  # timm's resnet module and its neighbours
+    if kind in TIMM_FAMILIES:
         return timm_section(name)
     return None
 

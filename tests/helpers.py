@@ -57,6 +57,13 @@ def layout_of(spec: Any) -> str:
     data = {key: value for key, value in data.items() if key not in NOT_LAYOUT}
     data["input"] = {k: v for k, v in data["input"].items() if k != "size"}
     data["stages"] = [{k: v for k, v in stage.items() if k != "blocks"} for stage in data["stages"]]
+    if data.get("regnet") is not None:
+        # A rule's numbers, like widths, change only numbers in the same code: a RegNet's
+        # layout is its block's knobs but the group width and the bottleneck ratio.
+        data["regnet"] = "generated"
+        data["block"] = {
+            k: v for k, v in data["block"].items() if k not in ("group_width", "bottle_ratio")
+        }
     return json.dumps(data, sort_keys=True)
 
 

@@ -57,6 +57,13 @@ BY_HAND: dict[tuple[str, bool], tuple[dict[str, object], int, int]] = {
         1024 + 32 + 2304 + 64 + (16 * 32 + 32) + 64 + (32 * 32 + 32) + 1024 + 128,
         (1024 + 2304 + 1024) * 64 + 16 * 32 + 32 * 32,
     ),
+    # Res2Net 26w x 4s (Gao et al. 2019): groups of floor(16 * 26 / 64) = 6; 1x1 64 -> 4 * 6,
+    # three 3x3 6 -> 6 (the fourth group has none), 1x1 24 -> 64; norms of 24, 3 x 6 and 64.
+    ("res2net", False): (
+        {"type": "res2net"},
+        1536 + 3 * 324 + 1536 + 48 + 3 * 12 + 128,
+        (1536 + 3 * 324 + 1536) * 64,
+    ),
     # timm's SelectiveKernelBasic, default sk_kwargs (kernel_size [3, 5] as a 3x3 and a 3x3 of
     # dilation 2, split_input, rd_ratio 1/16, rd_divisor 8): two paths 3x3 8 -> 16 (each reads
     # half the input) with norms of 16; attention width make_divisible(16 / 16, 8) = 8: 1x1
@@ -73,6 +80,14 @@ BY_HAND: dict[tuple[str, bool], tuple[dict[str, object], int, int]] = {
         {"type": "sk_bottleneck"},
         1024 + 32 + 2 * (1152 + 32) + (128 + 16 + 256) + 1024 + 128,
         1024 * 64 + 2 * 1152 * 64 + 128 + 256 + 1024 * 64,
+    ),
+    # RegNet-Y's bottleneck of 16 (ratio 1, input 16): 1x1 16 -> 16, 3x3 in 16 / 8 = 2 groups
+    # (9 * 8 * 16 = 1152), SE after it of round(16 * 0.25) = 4 hidden (16 * 4 + 4 and 4 * 16 +
+    # 16, with biases; one pixel each), 1x1 16 -> 16; three norms of 16.
+    ("regnet", False): (
+        {"type": "regnet", "group_width": 8, "se_ratio": 0.25},
+        256 + 32 + 1152 + 32 + 68 + 80 + 256 + 32,
+        (256 + 1152 + 256) * 64 + 64 + 64,
     ),
 }
 

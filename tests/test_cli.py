@@ -237,11 +237,14 @@ KERAS_APPLICATIONS = {
 }
 
 
-def expected_row(name: str, tv: dict, zoo: dict, published: dict) -> dict[str, Any]:
+def expected_row(
+    name: str, tv: dict, zoo: dict, published: dict, families: dict | None = None
+) -> dict[str, Any]:
     """What each column of `resgen list` must say for ``name``, from facts resgen did not write:
     torchvision's listing, keras.applications' published counts, the papers' figures (the table
     in test_summary.py) and timm's listings (tests/data/timm_resnet_zoo.json and
     timm_families.json, from timm)."""
+    families = families or {}
     depth_in_name = re.search(r"(?:resnet|resnext|plain)(\d+)", name)
     if name in tv:
         blocks = "basic" if name in ("resnet18", "resnet34") else "bottleneck"
@@ -260,6 +263,37 @@ def expected_row(name: str, tv: dict, zoo: dict, published: dict) -> dict[str, A
             block, shortcut = "preact bottleneck", "projection"
         row = {"family": "papers", "params": published[name][0], "input": (3, 32)}
         row |= {"block": block, "shortcut": shortcut}
+    elif name in families:
+        # timm's other residual modules (tests/data/timm_families.json). ResNeSt, Res2Net and
+        # SKNet: the depth the name gives (two more for a deep stem), the block kind by module
+        # and timm's keys. RegNet and legacy SENet: main-path convs and the classifier, less
+        # the shortcuts' and the attention modules' own.
+        entry = families[name]
+        state = entry["state_dict"]
+        module = entry["module"]
+        named = re.search(r"(?:resnest|res2net|res2next|skresnet|skresnext)(\d+)", name)
+        if module in ("resnest", "res2net", "sknet") and named:
+            depth = int(named[1]) + (2 if "conv1.0.weight" in state else 0)
+        else:
+            depth = sum(
+                1
+                for key, shape in state.items()
+                if key.endswith("weight")
+                and len(shape) in (2, 4)
+                and not any(part in key for part in ("downsample", ".se.", "se_module"))
+            )
+        bottleneck = any(".conv3." in key for key in state)
+        block = {"resnest": "resnest", "res2net": "res2net", "regnet": "regnet"}.get(module)
+        if module == "sknet":
+            block = "sk_bottleneck" if bottleneck else "sk_basic"
+        avg = any(key.endswith("downsample.1.weight") and len(s) == 4 for key, s in state.items())
+        row = {"family": module, "params": entry["params"], "depth": depth}
+        row |= {"block": block or ("bottleneck" if bottleneck else "basic")}
+        row |= {"input": tuple(entry["input_size"][:2])}
+        row |= {"shortcut": "avg_projection" if avg else "projection"}
+        if entry["input_size"][1] == 224:  # the listing counts at 224 px
+            row["gmacs"] = (sum(entry["flops"].values()) // 2 / 1e9, 0.0005)
+        return row
     else:
         entry = zoo[name]
         state = entry["state_dict"]
@@ -304,7 +338,7 @@ def test_list_rows_agree_with_independent_facts(
 
     tv = json.loads((DATA / "torchvision_state_dicts.json").read_text(encoding="utf-8"))
     zoo = json.loads((DATA / "timm_resnet_zoo.json").read_text(encoding="utf-8"))["models"]
-    zoo |= json.loads((DATA / "timm_families.json").read_text(encoding="utf-8"))["models"]
+    families = json.loads((DATA / "timm_families.json").read_text(encoding="utf-8"))["models"]
     result = cli("list", specs_dir)
     assert result.exit_code == 0, result.output
     header, *rows = [
@@ -318,7 +352,7 @@ def test_list_rows_agree_with_independent_facts(
     for name, family, depth, params, gmacs, block, shortcut, shown_input in rows:
         if name == "test_resnet":  # timm's test network mixes block kinds: not one column's word
             continue
-        want = expected_row(name, tv, zoo, PUBLISHED)
+        want = expected_row(name, tv, zoo, PUBLISHED, families)
         assert (family, int(params.replace(",", ""))) == (want["family"], want["params"]), name
         assert (block, shortcut) == (want["block"], want["shortcut"]), name
         channels, size = want["input"]
@@ -330,7 +364,12 @@ def test_list_rows_agree_with_independent_facts(
             value, within = want["gmacs"]
             assert abs(float(gmacs) - value) <= within, (name, gmacs, value)
             checked["gmacs"] += 1
-    assert len(rows) == 107 and checked == {"depth": 101, "gmacs": 80}, checked
+    # 94 specs before issue 20's families (93 depths, 70 MACs), then each family's specs (a
+    # depth each, and MACs where timm's input is 224 px, as the listing counts).
+    added = [row[0] for row in rows if row[0] in families]
+    at_224 = [name for name in added if families[name]["input_size"][1] == 224]
+    assert len(rows) == 94 + len(added)
+    assert checked == {"depth": 93 + len(added), "gmacs": 70 + len(at_224)}, checked
 
 
 def test_list_refuses_a_folder_with_a_broken_spec(
@@ -372,7 +411,8 @@ def test_schema_describes_every_field(schema: dict) -> None:
 def test_schema_requires_the_core_fields_unless_extending(schema: dict) -> None:
     assert "required" not in schema
     assert schema["if"] == {"required": ["extends"]}
-    assert schema["else"]["required"] == ["name", "block", "stages"]
+    assert schema["else"]["required"] == ["name", "block"]
+    assert schema["else"]["anyOf"] == [{"required": ["stages"]}, {"required": ["regnet"]}]
     stage = schema["$defs"]["StageSpec"]
     assert stage["required"] == ["blocks", "channels"]
     assert stage["properties"]["stride"]["enum"] == [1, 2]

@@ -30,6 +30,7 @@ torch = pytest.importorskip("torch")
 
 from resgen.planner import build_plan  # noqa: E402
 from resgen.spec import Spec  # noqa: E402
+from resgen.stages import spec_stages  # noqa: E402
 from resgen.validate import load_spec  # noqa: E402
 
 SPEC_PATHS = shipped_specs()
@@ -54,10 +55,12 @@ def _code_path(name: str) -> str:
     data = spec.model_dump(mode="json")
     block = data["block"]
     kinds = sorted({stage.get("block_type") or block["type"] for stage in data["stages"]})
+    kinds = kinds or [block["type"]]  # stages a rule generates (RegNet's) are the block's kind
     chosen = [kinds, block.get("preact"), block.get("stride_on"), data["stem"]["type"]]
     chosen += [data["stem"].get("pool"), (block.get("attention") or {}).get("type")]
     chosen += [data.get(key) for key in ("shortcut", "stride_shortcut", "anti_alias")]
     chosen += [data.get(key) for key in ("activation", "conv_bias", "projection_kernel")]
+    chosen += [data.get("naming"), bool(block.get("se_ratio"))]
     return json.dumps([*chosen, data.get("norm", {}).get("type")])
 
 
@@ -81,6 +84,9 @@ def _shallow(name: str, folder: Path) -> Spec:
     """The spec with its first stage cut to at most MAX_BLOCKS blocks and every later stage to
     one (a repeated block is the same class in every stage), rendered into ``folder``."""
     data = _spec(name).model_dump(mode="json", exclude_unset=True)
+    if "regnet" in data:  # the stages its rule generates, listed
+        del data["regnet"]
+        data["stages"] = [stage.model_dump(mode="json") for stage in spec_stages(_spec(name))]
     data["stages"] = [
         {**stage, "blocks": min(stage["blocks"], MAX_BLOCKS if index == 0 else 1)}
         for index, stage in enumerate(data["stages"])

@@ -53,7 +53,7 @@ def sections(text: str) -> dict[str, list[str]]:
         if line.startswith("## "):
             current = line[3:]
             out[current] = []
-        elif current and (match := re.match(r"^\| `([a-z][a-z0-9_]*)` \|", line)):
+        elif current and (match := re.match(r"^\| `([a-z_][a-z0-9_]*)` \|", line)):
             out[current].append(match[1])
     return out
 

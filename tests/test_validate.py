@@ -477,7 +477,8 @@ def test_a_base_problem_is_one_line_however_many_specs_extend_it(
     assert_user_facing(result)
     assert result.stderr.splitlines() == [
         "nets/base/common.yaml:1:1: name: required field is missing",
-        "nets/base/common.yaml:1:1: stages: required field is missing",
+        "nets/base/common.yaml:1:1: stages: required field is missing; list the stages, or "
+        "give a regnet section",
         "nets/base/common.yaml:2:1: shotcut: unknown field 'shotcut'; did you mean 'shortcut'?",
     ]
 

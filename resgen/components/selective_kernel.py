@@ -15,8 +15,9 @@ timm's module names: ``paths.<i>.conv``, ``paths.<i>.bn``, ``attn.fc_reduce``, `
 (``conv<k>.conv``, ``conv<k>.bn``). Keras names append to the block's ``_<k>``: ``_path<i + 1>``
 (``_conv``, ``_bn``, ``_relu``), ``_sk_reduce_conv``, ``_sk_bn``, ``_sk_select_conv`` and the
 weightless ``_sk_sum``, ``_sk_squeeze``, ``_sk_relu``, ``_sk_logits``, ``_sk_softmax``; a
-ConvNormAct is ``_<k>_cna`` (``_conv``, ``_bn``, ``_relu``), as ``_<k>_conv`` already names a
-plain conv.
+ConvNormAct is lettered as RegNet's are (``_a``, ``_b``, ``_c`` with ``_conv``, ``_bn``,
+``_relu``): one PyTorch path ``conv<k>.conv`` names one Keras layer in every kind, and
+``_<k>_conv`` already names a plain conv.
 """
 
 from __future__ import annotations
@@ -59,7 +60,6 @@ class KerasSuffixes:
     select: str = "_sk_select"  # ``_sk_select_conv``
     logits: str = "_sk_logits"
     softmax: str = "_sk_softmax"
-    cna: str = "_cna"  # a ConvNormAct: ``_<k>_cna_conv``, ``_cna_bn``, ``_cna_relu``
 
 
 KERAS = KerasSuffixes()
@@ -192,7 +192,7 @@ def conv_norm(
     """A ConvNormAct ``conv<k>`` ((in, out, kernel), stride 1, no bias) and its norm."""
     cin, cout, kernel = shape
     conv = Conv(
-        *names.branch_layer(f"conv{k}.conv", f"_{k}{KERAS.cna}{naming.CONV}"),
+        *names.branch_layer(f"conv{k}.conv", f"{naming.KERAS.lettered(k)}{naming.CONV}"),
         in_channels=cin,
         out_channels=cout,
         kernel=kernel,
@@ -201,7 +201,9 @@ def conv_norm(
         bias=False,
         in_size=size,
     )
-    return conv, norm(*names.branch_layer(f"conv{k}.bn", f"_{k}{KERAS.cna}{naming.NORM}"), cout)
+    return conv, norm(
+        *names.branch_layer(f"conv{k}.bn", f"{naming.KERAS.lettered(k)}{naming.NORM}"), cout
+    )
 
 
 def selective_kernel(
@@ -282,8 +284,8 @@ def weights(names: naming.BlockNames, k: int) -> list[tuple[str, str, str]]:
 def conv_norm_weights(names: naming.BlockNames, k: int) -> list[tuple[str, str, str]]:
     """A ConvNormAct ``conv<k>``'s conv and norm."""
     return [
-        ("conv", *names.branch_layer(f"conv{k}.conv", f"_{k}{KERAS.cna}{naming.CONV}")),
-        ("norm", *names.branch_layer(f"conv{k}.bn", f"_{k}{KERAS.cna}{naming.NORM}")),
+        ("conv", *names.branch_layer(f"conv{k}.conv", f"{naming.KERAS.lettered(k)}{naming.CONV}")),
+        ("norm", *names.branch_layer(f"conv{k}.bn", f"{naming.KERAS.lettered(k)}{naming.NORM}")),
     ]
 
 

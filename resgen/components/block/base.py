@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -98,6 +98,8 @@ class Knobs:
 
     groups: int = 1  # groups of its grouped convs (a ``GROUPS`` constant where above 1)
     stride_on_first: bool = False  # its first conv takes the stride (the 3x3 does not)
+    # Its grouped convs take each stage's own groups (not one ``GROUPS`` constant).
+    varying_groups: ClassVar[bool] = False
 
     def phrase(self, narrower: str) -> str:
         """Its convs in words, for the block's sentence (``narrower``: how reduce_first reads)."""

@@ -27,7 +27,7 @@ from resgen.components.block.base import (
 )
 from resgen.plan_layers import Conv, Norm, conv_out
 
-ORDER = 30
+ORDER = 40
 
 EXPANSION = 4  # timm's ResNestBottleneck.expansion
 AVD_KERNEL = 3  # timm's avd pool: nn.AvgPool2d(3, stride, padding=1)
@@ -153,9 +153,9 @@ def attention_width(channels: int) -> int:
 
 # Inside the PyTorch block (timm's attributes) and the Keras suffixes of the same layers: one
 # PyTorch path names one Keras layer across kinds, so the split conv (``conv2.conv``) is named
-# as the selective-kernel kinds name timm's ConvNormAct ``conv2.conv`` (``_2_cna_conv``), and
-# its norm (``conv2.bn0``) is the split's own (``_2_split_bn``), not the bottleneck's ``_2_bn``.
-SPLIT_CONV = ("conv2.conv", "_2_cna_conv")
+# as the RegNet and selective-kernel kinds name timm's ConvNormAct ``conv2.conv`` (lettered:
+# ``_b_conv``), and its norm (``conv2.bn0``) is the split's own (``_2_split_bn``).
+SPLIT_CONV = ("conv2.conv", naming.KERAS.lettered(2) + naming.CONV)
 SPLIT_NORM = ("conv2.bn0", "_2_split_bn")
 FC1 = ("conv2.fc1", "_2_fc1_conv")
 FC1_NORM = ("conv2.bn1", "_2_fc1_bn")

@@ -89,6 +89,12 @@ class ShortcutRule:
         """Strided projections use a wider kernel than 1x1 (SENet-154's 3x3)."""
         return self.kernel != 1
 
+    @property
+    def plain(self) -> bool:
+        """A 1x1 conv and its norm, nothing before them (what a dialect may name, as timm's
+        regnet.py names ``downsample.conv`` and ``downsample.bn``)."""
+        return not (self.zero_pad or self.pool or self.wide_kernel) and self.norm
+
 
 @dataclass(frozen=True)
 class ShortcutLayers:
