@@ -212,10 +212,24 @@ def check(spec: Any) -> list[Finding]:
 
 
 def _inputs(spec: Any) -> list[int]:
-    """Every width a block takes as input: the stem's, then each stage's."""
-    from resgen.stages import spec_stages, stem_widths
-
-    return [stem_widths(spec)[-1]] + [stage.channels for stage in spec_stages(spec)]
+    """Every width a block takes as input: the stem's (its last conv's is ``stem.channels``),
+    then each stage's, as listed or as the spec's rule generates them."""
+    if spec.regnet is None:
+        widths = [stage.channels for stage in spec.stages]
+    else:
+        rule, block = spec.regnet, spec.block
+        generated = regnet.stages(
+            rule.depth,
+            rule.w0,
+            rule.wa,
+            rule.wm,
+            block.group_width,
+            block.bottle_ratio,
+            rule.quant,
+            rule.rounding,
+        )
+        widths = [stage.width for stage in generated]
+    return [spec.stem.channels, *widths]
 
 
 def check_stage(spec: Any, knobs: Any, stage: Any) -> list[Finding]:
