@@ -49,10 +49,13 @@ NOT_LAYOUT = ("name", "description", "extends", "family", "pretrained")
 
 
 def layout_of(spec: Any) -> str:
-    """A spec's layout: everything it says but :data:`NOT_LAYOUT` and its block counts (specs of
-    one layout differ only in depth, so the cheapest stands for the rest)."""
+    """A spec's layout: everything it says but :data:`NOT_LAYOUT`, its block counts and its input
+    size (specs of one layout differ only in depth and the default size their factories print,
+    so the cheapest stands for the rest: the round trips and traces run at a size of their own,
+    e.g. resnest101e, 200e and 269e at 256, 320 and 416 px are one layout)."""
     data = spec.model_dump(mode="json")
     data = {key: value for key, value in data.items() if key not in NOT_LAYOUT}
+    data["input"] = {k: v for k, v in data["input"].items() if k != "size"}
     data["stages"] = [{k: v for k, v in stage.items() if k != "blocks"} for stage in data["stages"]]
     if data.get("regnet") is not None:
         # A rule's numbers, like widths, change only numbers in the same code: a RegNet's

@@ -53,7 +53,7 @@ def test_pretrained_cfg_is_what_torchvision_and_timm_publish() -> None:
     checked = 0
     for name, path in sorted(shipped_specs().items()):
         family = spec_family(path)
-        if family not in ("torchvision", "timm", "sknet", "res2net"):
+        if family not in ("torchvision", "timm", "sknet", "res2net", "resnest"):
             continue
         cfg = generated_module("torch", name).PRETRAINED_CFG
         if family == "torchvision":
@@ -80,7 +80,7 @@ def test_pretrained_cfg_is_what_torchvision_and_timm_publish() -> None:
         assert actual == expected, name
         assert cfg["channel_order"] == "rgb"
         checked += 1
-    assert checked == 93
+    assert checked == 101
 
 
 @pytest.mark.parametrize("channels", [1, 2, 4, 5])

@@ -48,6 +48,15 @@ BY_HAND: dict[tuple[str, bool], tuple[dict[str, object], int, int]] = {
         128 + 1024 + 32 + 2304 + 32 + 1024,
         (1024 + 2304 + 1024) * 64,
     ),
+    # ResNeSt (radix 2): 1x1 64 -> 16; the split 3x3 16 -> 32 in 2 groups (9 * 8 * 32 = 2304)
+    # and its norm of 32; the attention's hidden width max(32, make_divisible(32 / 4, 8)) = 32:
+    # 1x1s 16 -> 32 and 32 -> 32 with biases on the pooled 1 x 1 map, a norm of 32 between;
+    # 1x1 16 -> 64; norms of 16 and 64. No avd pool at stride 1.
+    ("resnest", False): (
+        {"type": "resnest"},
+        1024 + 32 + 2304 + 64 + (16 * 32 + 32) + 64 + (32 * 32 + 32) + 1024 + 128,
+        (1024 + 2304 + 1024) * 64 + 16 * 32 + 32 * 32,
+    ),
     # Res2Net 26w x 4s (Gao et al. 2019): groups of floor(16 * 26 / 64) = 6; 1x1 64 -> 4 * 6,
     # three 3x3 6 -> 6 (the fourth group has none), 1x1 24 -> 64; norms of 24, 3 x 6 and 64.
     ("res2net", False): (

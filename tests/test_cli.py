@@ -304,12 +304,20 @@ def expected_row(
             for key, shape in state.items()
             if key.endswith("weight")
             and len(shape) in (2, 4)
-            and not any(part in key for part in ("downsample", ".se.", "attn"))
+            and not any(part in key for part in ("downsample", ".se.", "attn", "conv2.fc"))
         )
         avg = any(key.endswith("downsample.1.weight") and len(s) == 4 for key, s in state.items())
-        row = {"family": "timm", "params": entry["params"], "depth": depth}
+        # timm's other residual modules (timm_families.json) are their own families.
+        family = entry.get("module", "timm")
+        row = {"family": family, "params": entry["params"], "depth": depth}
         row |= {"input": tuple(entry["input_size"][:2])}
-        row |= {"block": "bottleneck" if "layer1.0.conv3.weight" in state else "basic"}
+        bottleneck = any(key.startswith("layer1.0.conv3.") for key in state)
+        row |= {"block": "bottleneck" if bottleneck else "basic"}
+        if "layer1.0.conv2.fc1.weight" in state:  # ResNeSt's split attention (SplitAttn)
+            row["block"] = "resnest"
+        if family == "sknet":  # selective-kernel convs: paths and ConvNormAct, not counted here
+            row["block"] = "sk_bottleneck" if bottleneck else "sk_basic"
+            row["depth"] = None
         row |= {"shortcut": "avg_projection" if avg else "projection"}
         if entry["input_size"][1] == 224:  # the listing counts at 224 px
             row["gmacs"] = (sum(entry["flops"].values()) // 2 / 1e9, 0.0005)

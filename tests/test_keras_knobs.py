@@ -46,8 +46,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 # The longest shipped file stays readable: ~300 lines for the network, ~60 for the backbone
 # interface (FEATURE_INFO, preprocess_input, feature_maps, freeze), ~60 for dilation
 # (stage_strides, and block signatures and conv calls with first_dilation and dilation, which
-# ruff then lays out one argument a line).
-MAX_LINES = 430
+# ruff then lays out one argument a line); ResNeSt's split attention adds ~80 lines of helpers
+# (its hidden width, two registered layers and split_attention: resnest200e, 460).
+MAX_LINES = 470
 # Pre-activation twins of mixed stages with attention, anti-aliasing, stochastic depth and a
 # registered activation (no zoo member combines them) define two full block functions and five
 # helpers: about 10% more (and dilation's ~60 lines, as above).

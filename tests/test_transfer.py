@@ -8,9 +8,10 @@ time, at small inputs (multiples of 32: average-pool anti-aliasing needs even ma
 strided block, as in timm). Generated modules are imported by file path, so what is tested is
 the committed bytes.
 
-A spec whose layout a cheaper shipped spec has (the same spec but for its block counts, such as
-resnet152 beside resnet50, or resnet110_cifar beside resnet20_cifar) adds only more of the same
-layers: its round trip is marked slow and runs with ``pytest -m slow tests/test_transfer.py``.
+A spec whose layout a cheaper shipped spec has (the same spec but for its block counts and default
+input size, such as resnet152 beside resnet50, resnet110_cifar beside resnet20_cifar, or
+resnest269e beside resnest101e: the round trip runs at 64 px either way) adds only more of the
+same layers: its round trip is marked slow and runs with ``pytest -m slow tests/test_transfer.py``.
 The cheapest spec whose Keras file raises the recursion limit (resnet1202_cifar) runs by default.
 test_layer_names_map_as_the_plan_says still maps every layer name of every spec by default.
 """
@@ -84,8 +85,8 @@ WIDTH_KNOBS = {"res2net": ("scale", "base_width", "cardinality")}
 
 
 def layout(name: str) -> str:
-    """Everything the spec says but its name, description, family, pretrained section and block
-    counts (:func:`helpers.layout_of`), and the block's WIDTH_KNOBS."""
+    """Everything the spec says but its name, description, family, pretrained section, block
+    counts and input size (:func:`helpers.layout_of`), and the block's WIDTH_KNOBS."""
     spec = _spec_of(name)
     ignored = dict.fromkeys(WIDTH_KNOBS.get(spec.block.type, ()), None)
     return layout_of(spec.model_copy(update={"block": spec.block.model_copy(update=ignored)}))
