@@ -7,22 +7,9 @@ code and cannot drift from it.
 from __future__ import annotations
 
 from resgen.backends import Backend
-from resgen.components import activation
+from resgen.components import activation, norm
+from resgen.components import stem as stem_family
 from resgen.plan import BlockClass, NetworkPlan, Stage
-
-_STEMS = {
-    "imagenet": "a 7x7/2 conv stem",
-    "cifar": "a 3x3 conv stem",
-    "regnet": "a 3x3/2 conv stem",
-    "deep": "a deep stem (three 3x3 convs, ResNet-C)",
-}
-
-_STEM_POOLS = {
-    "max": "a 3x3/2 max pool",
-    "avg": "a 2x2/2 average pool (anti-aliasing)",
-    "blur": "a 3x3/1 max pool and a blur pool (anti-aliasing)",
-    "conv": "a 3x3/2 conv, norm and activation in place of the max pool (ResNet-RS)",
-}
 
 _SHORTCUTS = {
     "zero_pad": "option A: identity, with subsampling and zero channels appended where the "
@@ -53,15 +40,15 @@ def _acted(block: BlockClass) -> str:
 def _around(block: BlockClass) -> list[str]:
     """What a block does around its convs: norms, activations, the modern knobs."""
     act = activation.kind(block.activation).name
-    norm = "group norm" if block.norm == "group" else "batch norm"
+    norm_name = norm.kind(block.norm).name
     order = (
         f"norm and {act} before each conv (pre-activation)"
         if block.preact
-        else f"each conv followed by {norm}, {act} after {_acted(block)} and after the sum"
+        else f"each conv followed by {norm_name}, {act} after {_acted(block)} and after the sum"
     )
     extras = []
     if block.anti_alias:
-        pool = "a 2x2/2 average pool" if block.avg_anti_alias else "a blur pool"
+        pool = block.anti_alias.phrase
         extras.append(f"{pool} takes the 3x3's stride after its activation (anti-aliasing)")
     if block.attention:
         extras.append(block.attention.sentence)
@@ -103,18 +90,10 @@ def overview(plan: NetworkPlan) -> str:
 def stem_phrase(plan: NetworkPlan) -> str:
     """The stem in words: its convs, then its pool (or what replaces it)."""
     stem = plan.stem
-    phrase = _STEMS[stem.kind]
-    widths = [conv.out_channels for conv in stem.convs]
-    if stem.kind == "deep" and widths != [widths[2] // 2, widths[2] // 2, widths[2]]:
-        phrase = f"a deep stem (3x3 convs of {widths[0]}, {widths[1]} and {widths[2]} channels)"
-    if stem.pool_kind is None:
+    phrase = stem_family.phrase(stem.kind, tuple(conv.out_channels for conv in stem.convs))
+    if stem.pool is None:
         return phrase
-    pool = _STEM_POOLS[stem.pool_kind]
-    if stem.pool_ceil:
-        pool += " (no padding, rounding up)"
-    if stem.conv_pool and stem.pool_aa is not None:
-        pool = "a 3x3 conv, an anti-aliasing pool, norm and activation in place of the max pool"
-    return f"{phrase} with {pool}"
+    return f"{phrase} with {stem.pool.phrase}"
 
 
 def _shape(channels: int, size: int, backend: str) -> str:
@@ -187,8 +166,8 @@ def features(plan: NetworkPlan, backend: Backend) -> str:
     """
     stem, *stages = plan.feature_strides
     if backend == "torch":
-        pool = "max pool" if plan.stem.max_pool else "pool"
-        before = f" before its {pool}" if plan.stem.pool else ""
+        pool = plan.stem.pool
+        before = f" before its {pool.kind.called}" if pool else ""
         return (
             f"Index 0 is the stem's output{before} (stride {stem}), then one per stage (strides "
             f"{', '.join(map(str, stages))}). ``indices``: None takes all, an int n the last n, "

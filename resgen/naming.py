@@ -58,26 +58,22 @@ KERAS_MAX_POOL = "max" + POOL  # keras.applications' ``pooling="max"`` without t
 DROPOUT = ("dropout", "top_dropout")
 CLASSIFIER = ("fc", "predictions")
 
-# (torch conv, keras conv, torch norm, keras norm) for each stem conv.
-_STEM_NAMES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
-    "imagenet": (("conv1", "conv1" + CONV, "bn1", "conv1" + NORM),),
-    "cifar": (("conv1", "conv1" + CONV, "bn1", "conv1" + NORM),),
-    "regnet": (("conv1", "conv1" + CONV, "bn1", "conv1" + NORM),),
-    "deep": (
-        ("conv1.0", "conv1_1" + CONV, "conv1.1", "conv1_1" + NORM),
-        ("conv1.3", "conv1_2" + CONV, "conv1.4", "conv1_2" + NORM),
-        ("conv1.6", "conv1_3" + CONV, "bn1", "conv1" + NORM),
-    ),
-}
 
-
-def stem_names(kind: str) -> tuple[tuple[str, str, str, str], ...]:
-    """Names of the stem's convs and norms, in order."""
-    return _STEM_NAMES[kind]
-
-
-def stem_kinds() -> tuple[str, ...]:
-    return tuple(_STEM_NAMES)
+def stem_conv_names(count: int) -> tuple[tuple[str, str, str, str], ...]:
+    """(PyTorch conv, Keras conv, PyTorch norm, Keras norm) for each of a stem's ``count``
+    convs: one is torchvision's ``conv1``/``bn1``; several are timm's ``nn.Sequential``
+    ``conv1`` (conv, norm, activation each: ``conv1.0``, ``conv1.1``, ``conv1.3`` ...) whose
+    last norm is ``bn1``, Keras ``conv1_1_conv`` ... and ``conv1_bn``."""
+    if count == 1:
+        return (("conv1", "conv1" + CONV, "bn1", "conv1" + NORM),)
+    names = []
+    for i in range(count):
+        keras = f"conv1_{i + 1}"
+        torch_norm, keras_norm = f"conv1.{3 * i + 1}", keras + NORM
+        if i == count - 1:
+            torch_norm, keras_norm = "bn1", "conv1" + NORM
+        names.append((f"conv1.{3 * i}", keras + CONV, torch_norm, keras_norm))
+    return tuple(names)
 
 
 def keras_activation(kind: str) -> str:
@@ -92,36 +88,15 @@ def torch_activation(kind: str) -> str:
     return STEM_ACTIVATION if kind == "relu" else "act"
 
 
-@dataclass(frozen=True)
-class StemPoolNames:
-    """Names of the layers that replace or follow the stem's max pool (PyTorch ``maxpool``).
-
-    ``conv``/``norm``/``anti_alias`` are (PyTorch path, Keras name) pairs: ResNet-RS's strided
-    conv is ``maxpool.0`` and its norm ``maxpool.1`` (``maxpool.2`` when an anti-aliasing pool
-    sits between them, timm's order); a blur stem is ``maxpool.0`` (a 3x3/1 max pool) then
-    ``maxpool.1`` (the blur).
-    """
-
-    pool: tuple[str, str]
-    conv: tuple[str, str]
-    norm: tuple[str, str]
-    anti_alias: tuple[str, str]
-
-
-def stem_pool_names(kind: str, anti_aliased: bool) -> StemPoolNames:
-    """Names in the stem's pool of ``kind`` (max, avg, blur, conv), anti-aliased or not."""
-    torch_pool, keras_pool = STEM_POOL
-    sequential = kind in ("blur", "conv")
-    index = 0
-    first = f"{torch_pool}.{index}" if sequential else torch_pool
-    conv = (first, STEM_POOL_KERAS + CONV)
-    pool = (first, keras_pool)
-    index += 1
-    anti_alias = (f"{torch_pool}.{index}", STEM_POOL_KERAS + AA)
-    if kind == "conv" and anti_aliased:
-        index += 1
-    norm = (f"{torch_pool}.{index}", STEM_POOL_KERAS + NORM)
-    return StemPoolNames(pool, conv, norm, anti_alias)
+def stem_pool_layer(index: int | None, keras_suffix: str) -> tuple[str, str]:
+    """A layer of the stem's pool, (PyTorch path, Keras name): PyTorch ``maxpool`` itself
+    (``index`` None) or ``maxpool.<index>`` inside its ``nn.Sequential`` (timm's order:
+    ResNet-RS's conv ``maxpool.0``, an anti-aliasing pool ``maxpool.1``, the norm after them; a
+    blur stem's 3x3/1 max pool ``maxpool.0``, the blur ``maxpool.1``); Keras ``pool1`` and the
+    suffix (``pool1_conv``, ``pool1_aa``, ``pool1_bn``, ``pool1_pool``)."""
+    torch_pool = STEM_POOL[0]
+    torch_name = torch_pool if index is None else f"{torch_pool}.{index}"
+    return torch_name, STEM_POOL_KERAS + keras_suffix
 
 
 def stage_names(stage: int) -> tuple[str, str]:
@@ -343,9 +318,10 @@ class Dialect:
     global_pool: str = GLOBAL_POOL[0]
     classifier: str = CLASSIFIER[0]
 
-    def stem_names(self, kind: str) -> tuple[tuple[str, str, str, str], ...]:
-        """(torch conv, keras conv, torch norm, keras norm) of each conv of a ``kind`` stem."""
-        names = stem_names(kind)
+    def stem_names(self, count: int) -> tuple[tuple[str, str, str, str], ...]:
+        """(torch conv, keras conv, torch norm, keras norm) of each of a stem's ``count`` convs:
+        :func:`stem_conv_names`, or their places in the dialect's stem ``nn.Sequential``."""
+        names = stem_conv_names(count)
         if self.stem is None:
             return names
         # Each norm is its conv's on both sides (``layer0.bn3`` is ``conv1_3_bn``, not the deep

@@ -13,6 +13,7 @@ from resgen import naming
 from resgen.backends import Backend
 from resgen.components import activation
 from resgen.components.attention import AttentionKind
+from resgen.components.norm import NormKind
 from resgen.plan import NetworkPlan, Stage
 
 
@@ -44,9 +45,11 @@ class Page:
     framework_imports: tuple[str, ...]
     constants: tuple[Constant, ...]
     # Module-level helper functions and classes, in order, by template name
-    # (``templates/<backend>/helpers/<name>.py.j2``): those before the attention kinds'
-    # (``templates/<backend>/attention/<type>.py.j2``, their ``define`` macro), then the rest.
+    # (``templates/<backend>/helpers/<name>.py.j2``): those before the norm kind's (PyTorch:
+    # after it) and the attention kinds' (``templates/<backend>/{norm,attention}/<type>.py.j2``,
+    # their ``define`` macro), then the rest.
     helpers: tuple[str, ...]
+    norm: NormKind  # every norm's kind: its helper builds them all
     attention: tuple[AttentionKind, ...]
     late_helpers: tuple[str, ...]
     stage_fields: tuple[str, ...]  # the ``Stage`` table's columns
@@ -54,10 +57,18 @@ class Page:
     recursion_limit: int | None = None  # Keras: where Python's default is too low
     pool_pad: StemPoolPad | None = None  # Keras: the stem pool's padding layer
     keras: naming.KerasSuffixes = naming.KERAS  # Keras: what its helpers append to a name
-    norm_layer: str = "batch_norm"  # the helper every norm is built with
-    norm_class: str = "nn.BatchNorm2d"  # PyTorch: the class the initialisation looks for
     # The activation as code: PyTorch's module, constructed; Keras' ``Activation`` argument.
     act_layer: str = "nn.ReLU(inplace=True)"
+
+    @property
+    def norm_layer(self) -> str:
+        """The helper every norm is built with."""
+        return self.norm.helper
+
+    @property
+    def norm_class(self) -> str:
+        """PyTorch: the norm class the initialisation looks for."""
+        return self.norm.torch_class
 
     @property
     def any_size_shape(self) -> tuple[int | None, ...]:
@@ -101,12 +112,9 @@ def _stage_fields(plan: NetworkPlan, backend: Backend) -> tuple[str, ...]:
     return tuple(fields)
 
 
-def _norm_constants(plan: NetworkPlan, momentum: Constant) -> list[Constant]:
-    """Batch norm: epsilon and momentum; group norm: groups and epsilon (no statistics)."""
-    if plan.group_norm:
-        groups = Constant("NORM_GROUPS", plan.norm_groups, comment="channels in contiguous groups")
-        return [groups, Constant("NORM_EPS", plan.norm_eps)]
-    return [Constant("NORM_EPS", plan.norm_eps), momentum]
+def _norm_constants(plan: NetworkPlan, backend: Backend) -> list[Constant]:
+    """What the norm kind's helper reads (batch norm: epsilon and momentum)."""
+    return [Constant(*constant) for constant in plan.norm.constants(backend)]
 
 
 def _shared_constants(plan: NetworkPlan) -> list[Constant]:
@@ -124,26 +132,20 @@ def _shared_constants(plan: NetworkPlan) -> list[Constant]:
     return out
 
 
+def _anti_alias_helpers(plan: NetworkPlan) -> list[str]:
+    """The class the anti-aliasing kind builds, where it has one (the blur pool)."""
+    aa = plan.anti_alias
+    return [aa.helper] if aa is not None and aa.helper else []
+
+
 def _late_helpers(plan: NetworkPlan) -> list[str]:
-    """Helper classes or functions after the attention kinds': anti-aliasing, stochastic
-    depth."""
-    out = []
-    if plan.blur_pool:
-        out.append("blur_pool")
-    if plan.drop_path:
-        out.append("drop_path")
-    return out
+    """Helper functions after the attention kinds': stochastic depth."""
+    return ["drop_path"] if plan.drop_path else []
 
 
 def torch_page(plan: NetworkPlan) -> Page:
-    momentum = Constant(
-        "NORM_MOMENTUM",
-        plan.norm_momentum,
-        comment="PyTorch convention: weight of the new batch",
-    )
-    constants = [*_norm_constants(plan, momentum), *_shared_constants(plan)]
-    norm_layer = "group_norm" if plan.group_norm else "batch_norm"
-    helpers = [norm_layer]
+    constants = [*_norm_constants(plan, "torch"), *_shared_constants(plan)]
+    helpers = []
     if any(block.shortcut.zero_pad for block in plan.block_classes):
         helpers.append("zero_pad_shortcut")
     if any(block.shortcut.pool for block in plan.block_classes):
@@ -159,18 +161,12 @@ def torch_page(plan: NetworkPlan) -> Page:
         constants=tuple(constants),
         helpers=tuple(helpers),
         attention=plan.attention_kinds,
-        late_helpers=tuple(_late_helpers(plan)),
+        late_helpers=(*_anti_alias_helpers(plan), *_late_helpers(plan)),
         stage_fields=fields,
         input_shape=(stem.in_channels, stem.in_size, stem.in_size),
-        norm_layer=norm_layer,
-        norm_class="nn.GroupNorm" if plan.group_norm else "nn.BatchNorm2d",
+        norm=plan.norm.kind,
         act_layer=activation.kind(plan.activation).torch,
     )
-
-
-def keras_norm_momentum(plan: NetworkPlan) -> float:
-    """Keras' batch-norm momentum, the weight of the running average: 1 - PyTorch's."""
-    return float(f"{1 - plan.norm_momentum:.12g}")
 
 
 def keras_recursion_limit(plan: NetworkPlan) -> int | None:
@@ -195,16 +191,16 @@ def keras_pool_pad(plan: NetworkPlan) -> StemPoolPad | None:
     outputs (SiLU, GELU); None without a max pool. The blur stem's stride-1 max pool pads too.
     """
     stem = plan.stem
-    if not (stem.max_pool or stem.blur_pool):
+    if stem.pool is None or not stem.pool.kind.keras_pad:
         return None
-    if stem.pool_ceil:  # the rules ask for a norm and a non-negative activation before it
+    if stem.pool.ceil:  # the rules ask for a norm and a non-negative activation before it
         return StemPoolPad(
             "layers.ZeroPadding2D",
             "PyTorch's ceil_mode: the last window may overhang the map's end (a zero never "
             "beats a ReLU's outputs).",
             ((0, 1), (0, 1)),
         )
-    if stem.pool_zero_padded:
+    if stem.pool.zero_padded:
         return StemPoolPad(
             "layers.ZeroPadding2D",
             "The pool pads with zeros, as keras.applications' ResNetV2 does.",
@@ -220,13 +216,8 @@ def keras_pool_pad(plan: NetworkPlan) -> StemPoolPad | None:
 def keras_page(plan: NetworkPlan) -> Page:
     limit = keras_recursion_limit(plan)
     pool_pad = keras_pool_pad(plan)
-    momentum = Constant(
-        "NORM_MOMENTUM",
-        keras_norm_momentum(plan),
-        comment=f"Keras convention: 1 - PyTorch's {plan.norm_momentum!r}",
-    )
     constants = [
-        *_norm_constants(plan, momentum),
+        *_norm_constants(plan, "keras"),
         *_shared_constants(plan),
         Constant(
             "MIN_INPUT_SIZE",
@@ -247,21 +238,18 @@ def keras_page(plan: NetworkPlan) -> Page:
         layers.append("zero_pad_shortcut")
     if pool_pad is not None and pool_pad.layer == "NegInfPadding2D":
         layers.append("neg_inf_padding")
-    if plan.blur_pool:
-        layers.append("blur_pool")
+    layers += _anti_alias_helpers(plan)
     act = activation.kind(plan.activation)
     if act.keras_helper:
         layers.append(act.keras_helper)
-    norm_layer = "group_norm" if plan.group_norm else "batch_norm"
-    late = [name for name in _late_helpers(plan) if name != "blur_pool"]
     stdlib = ["import sys"] if limit is not None else []
     if plan.mixed:
         stdlib.append("from collections.abc import Callable")
     framework = ["import keras", "from keras import layers"]
-    # Custom layers are typed Any, an attention or block kind's too (it computes with
+    # Custom layers are typed Any, an attention, block or norm kind's too (it computes with
     # keras.ops).
     kinds = (*plan.attention_kinds, *(block.kind for block in plan.block_classes))
-    custom = any(kind.keras_layers for kind in kinds)
+    custom = any(kind.keras_layers for kind in (*kinds, plan.norm.kind))
     if layers or custom:
         stdlib.append("from typing import Any, NamedTuple")
     else:
@@ -276,15 +264,15 @@ def keras_page(plan: NetworkPlan) -> Page:
         stdlib_imports=tuple(stdlib),
         framework_imports=tuple(framework),
         constants=tuple(constants),
-        helpers=(*layers, "conv2d", norm_layer),
+        helpers=(*layers, "conv2d"),
+        norm=plan.norm.kind,
         attention=plan.attention_kinds,
-        late_helpers=tuple(late),
+        late_helpers=tuple(_late_helpers(plan)),
         stage_fields=_stage_fields(plan, "keras"),
         input_shape=(stem.in_size, stem.in_size, stem.in_channels),
         recursion_limit=limit,
         pool_pad=pool_pad,
         keras=plan.block_class.keras,
-        norm_layer=norm_layer,
         act_layer=act.keras,
     )
 

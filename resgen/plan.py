@@ -18,12 +18,16 @@ from typing import Literal
 
 from resgen import naming
 from resgen.components.activation import Activation
+from resgen.components.anti_alias import AntiAliasKind
 from resgen.components.attention import Attention, AttentionKind
 from resgen.components.attention import ordered as attention_order
 from resgen.components.block import BlockKind, Branch, Knobs
+from resgen.components.norm import NormSettings, NormType
 from resgen.components.shortcut import BlockShortcut, ShortcutRule
+from resgen.components.stem import StemKind
+from resgen.components.stem_pool import StemPool
 from resgen.naming import block_names
-from resgen.plan_layers import AntiAlias, AntiAliasKind, Conv, Norm, conv_out
+from resgen.plan_layers import AntiAlias, Conv, Norm, conv_out
 from resgen.pretrained import Preprocessing
 
 __all__ = [
@@ -114,7 +118,7 @@ class BlockClass:
     reduce_first: bool = False  # the first conv is narrower than the width (SENet-154)
     mixed: bool = False  # the network mixes block kinds: both take the same arguments
     activation: Activation = "relu"
-    norm: Literal["batch", "group"] = "batch"
+    norm: NormType = "batch"
 
     @property
     def type(self) -> str:
@@ -194,14 +198,6 @@ class BlockClass:
         return self.attention.arguments if self.attention else ()
 
     @property
-    def avg_anti_alias(self) -> bool:
-        return self.anti_alias == "avg"
-
-    @property
-    def blur_anti_alias(self) -> bool:
-        return self.anti_alias == "blur"
-
-    @property
     def zero_init_norm(self) -> str:
         """The branch's last norm, zeroed when ``zero_init_residual`` is set."""
         return self.kind.last_norm or self.torch.norm(self.kind.convs)
@@ -262,48 +258,35 @@ class Stage:
         return sum(block.macs for block in self.blocks)
 
 
-StemPoolKind = Literal["max", "avg", "blur", "conv"]
-
-
 @dataclass(frozen=True)
 class Stem:
-    """The layers before the first stage, and the pool (or what replaces it) after them.
+    """The layers before the first stage, of a stem kind (:mod:`resgen.components.stem`), and
+    the pool (or what replaces it) after them: a stem pool kind's record
+    (:mod:`resgen.components.stem_pool`), None for a stem without one (cifar)."""
 
-    ``pool_kind``: ``max`` (3x3/2 max pool), ``avg`` (anti-aliased: a 2x2/2 average pool in its
-    place), ``blur`` (anti-aliased: a 3x3/1 max pool, then the blur pool), ``conv`` (ResNet-RS:
-    a 3x3 conv, stride 2 or, anti-aliased, 1 then the pool, a norm and the activation), None
-    for a stem without one (cifar).
-    """
-
-    kind: Literal["imagenet", "cifar", "deep", "regnet"]
+    kind: StemKind
     convs: tuple[Conv, ...]
     norms: tuple[Norm, ...]
-    pool: bool
-    pool_padding: Literal["ignore", "zeros", "ceil"]
     in_channels: int
     in_size: int
     out_channels: int
     conv_out_size: int
-    out_size: int
-    pool_kind: StemPoolKind | None = None
-    pool_conv: Conv | None = None  # ResNet-RS: ``maxpool.0``
-    pool_norm: Norm | None = None  # ResNet-RS: ``maxpool.1`` (``maxpool.2`` anti-aliased)
-    pool_aa: AntiAlias | None = None  # the average or blur pool that takes the stride
+    pool: StemPool | None = None
     torch_act: str = naming.STEM_ACTIVATION
-    torch_pool: str = naming.STEM_POOL[0]
     # The dialect's one nn.Sequential holding the stem's convs, norms and activations
     # (``layer0``), and its activations' names there; None: they are the network's attributes.
     torch_container: str | None = None
     torch_acts: tuple[str, ...] = ()
-    keras_pool: str = naming.STEM_POOL[1]
-    torch_pool_pad: str = naming.STEM_POOL_PAD[0]
-    keras_pool_pad: str = naming.STEM_POOL_PAD[1]
     keras_input: str = naming.KERAS_INPUT
 
     @property
+    def out_size(self) -> int:
+        return self.pool.out_size if self.pool else self.conv_out_size
+
+    @property
     def params(self) -> int:
-        layers = (*self.convs, *self.norms, self.pool_conv, self.pool_norm)
-        return sum(layer.params for layer in layers if layer is not None)
+        layers = (*self.convs, *self.norms)
+        return sum(layer.params for layer in layers) + (self.pool.params if self.pool else 0)
 
     @property
     def conv_norms(self) -> tuple[tuple[Conv, Norm | None], ...]:
@@ -340,42 +323,6 @@ class Stem:
         return self.conv_norms[-1][1]
 
     @property
-    def sequential(self) -> bool:
-        """Several convs, held in one ``nn.Sequential`` named ``conv1`` (timm's deep stem)."""
-        return len(self.convs) > 1
-
-    @property
-    def max_pool(self) -> bool:
-        """The classic 3x3/2 max pool."""
-        return self.pool_kind == "max"
-
-    @property
-    def avg_pool(self) -> bool:
-        """A 2x2/2 average pool in place of the max pool (average anti-aliasing)."""
-        return self.pool_kind == "avg"
-
-    @property
-    def blur_pool(self) -> bool:
-        """A 3x3/1 max pool, then the blur pool (blur anti-aliasing)."""
-        return self.pool_kind == "blur"
-
-    @property
-    def conv_pool(self) -> bool:
-        """ResNet-RS: a conv, norm and activation in place of the max pool."""
-        return self.pool_kind == "conv"
-
-    @property
-    def pool_ceil(self) -> bool:
-        """The max pool takes no padding and rounds its output up: its last window may
-        overhang the map's end (PyTorch's ``ceil_mode``, Caffe's pooling)."""
-        return self.max_pool and self.pool_padding == "ceil"
-
-    @property
-    def pool_zero_padded(self) -> bool:
-        """The max pool pads with explicit zeros (keras.applications ResNetV2)."""
-        return self.max_pool and self.pool_padding == "zeros"
-
-    @property
     def keras_feature(self) -> str:
         """The Keras layer whose output is the stem's feature map before its max pool."""
         norm = self.final_norm
@@ -396,8 +343,7 @@ class Stem:
     @property
     def macs(self) -> int:
         macs = sum(conv.macs for conv in self.convs)
-        macs += self.pool_conv.macs if self.pool_conv else 0
-        return macs + (self.pool_aa.macs if self.pool_aa else 0)
+        return macs + (self.pool.macs if self.pool else 0)
 
 
 @dataclass(frozen=True)
@@ -452,17 +398,14 @@ class NetworkPlan:
 
     name: str
     description: str
-    norm_eps: float
-    norm_momentum: float  # PyTorch's convention: the weight of the new batch
+    norm: NormSettings  # the norms' kind and the settings its helper reads (eps, ...)
     stride_at: Literal["first", "last"]  # the block of each stage that carries its stride
     conv_bias: bool  # some conv has a bias (the init zeroes them)
     stem: Stem
     stages: tuple[Stage, ...]
     head: Head
-    norm_kind: Literal["batch", "group"] = "batch"
-    norm_groups: int = 32  # group norm's groups
     activation: Activation = "relu"
-    anti_alias: AntiAliasKind | None = None
+    anti_alias: AntiAliasKind | None = None  # every block class's (the file defines its helper)
     drop_path_rate: float = 0.0  # the last block's; block i of N drops with rate * i / (N - 1)
     preprocessing: Preprocessing | None = None  # how the weights expect images (planner sets it)
     output_stride: int = 32  # the factories' default (spec's output_stride)
@@ -513,10 +456,6 @@ class NetworkPlan:
         return self.grouped or any(b.knobs.varying_groups for b in self.block_classes)
 
     @property
-    def group_norm(self) -> bool:
-        return self.norm_kind == "group"
-
-    @property
     def preact(self) -> bool:
         """Pre-activation network: the stem ends in a bare conv and the head starts with a norm."""
         return self.head.final_norm is not None
@@ -540,12 +479,6 @@ class NetworkPlan:
         return tuple(name for kind in self.attention_kinds for name in kind.arguments)
 
     @property
-    def blur_pool(self) -> bool:
-        """Blur anti-aliasing: every block class takes the spec's anti-aliasing, so the file
-        defines the blur pool its blocks (and the stem, where it has a pool) build."""
-        return self.anti_alias == "blur"
-
-    @property
     def drop_path(self) -> bool:
         return self.drop_path_rate > 0
 
@@ -563,14 +496,12 @@ class NetworkPlan:
     def halvings(self) -> tuple[Rounding, ...]:
         """Every stride-2 layer on the main path, in order, by how it rounds an odd size."""
         out: list[Rounding] = ["up" for conv in self.stem.convs if conv.stride == 2]
-        stem = self.stem
-        if stem.pool:
-            down = (stem.pool_aa and stem.pool_aa.avg) or stem.pool_ceil
-            out.append("down" if down else "up")
+        if self.stem.pool:
+            out.append(self.stem.pool.rounding)
         for block in self.blocks:
             if block.stride == 2:
                 aa = block.anti_alias
-                out.append("down" if aa and aa.avg else "up")  # (a stride-1 blur keeps sizes)
+                out.append(aa.rounding if aa else "up")
         return tuple(out)
 
     @property
@@ -590,7 +521,8 @@ class NetworkPlan:
     def depth(self) -> int:
         """Weighted layers on the main path: stem convs (ResNet-RS's pool conv too), branch
         convs, classifier."""
-        stem = len(self.stem.convs) + (1 if self.stem.pool_conv else 0)
+        pool = self.stem.pool
+        stem = len(self.stem.convs) + (len(pool.convs) if pool else 0)
         return stem + sum(b.branch.depth for b in self.blocks) + 1
 
     @property
@@ -598,8 +530,8 @@ class NetworkPlan:
         """Every 2-D convolution with weights (those inside attention modules included), in the
         order the modules are registered."""
         out = list(self.stem.convs)
-        if self.stem.pool_conv:
-            out.append(self.stem.pool_conv)
+        if self.stem.pool:
+            out += self.stem.pool.convs
         for block in self.blocks:
             out += block.convs
             if block.attention:
@@ -610,8 +542,8 @@ class NetworkPlan:
     @property
     def norms(self) -> tuple[Norm, ...]:
         out = list(self.stem.norms)
-        if self.stem.pool_norm:
-            out.append(self.stem.pool_norm)
+        if self.stem.pool:
+            out += self.stem.pool.norms
         for block in self.blocks:
             out += [*block.norms, *block.shortcut_norms]
         if self.head.final_norm:

@@ -14,12 +14,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from resgen import naming
-
-AntiAliasKind = Literal["avg", "blur"]
-
-BLUR_KERNEL = 3  # timm's BlurPool2d default: the [1, 2, 1] binomial filter
-BLUR_PADDING = 1  # reflect padding on every side
-AVG_KERNEL = 2  # timm's AvgPool2d(2): 2x2 windows, stride 2, no padding (rounds down)
+from resgen.components.anti_alias.base import AntiAliasKind
+from resgen.components.norm.base import NormKind
 
 
 def conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -31,13 +27,6 @@ def make_divisible(value: float, divisor: int) -> int:
     """timm's ``make_divisible(value, divisor, round_limit=0.)``: the nearest multiple of
     ``divisor`` (halves round up), never below ``divisor``."""
     return max(divisor, int(value + divisor / 2) // divisor * divisor)
-
-
-def anti_alias_out(size: int, kind: AntiAliasKind) -> int:
-    """A stride-2 anti-aliasing pool's output size: avg rounds down, blur rounds up."""
-    if kind == "avg":
-        return conv_out(size, AVG_KERNEL, 2, 0)
-    return conv_out(size, BLUR_KERNEL, 2, BLUR_PADDING)
 
 
 @dataclass(frozen=True)
@@ -91,17 +80,18 @@ class Conv:
 
 @dataclass(frozen=True)
 class Norm:
-    """One norm layer (affine: a weight and a bias per channel), with its names in both
-    frameworks. Batch or group norm: the network's ``norm_kind`` says which."""
+    """One norm layer, of the network's norm kind (:mod:`resgen.components.norm`), with its
+    names in both frameworks; its kind counts its parameters."""
 
     torch_name: str
     keras_name: str
     channels: int
-    keras_act: str = naming.RELU  # the suffix of the activation that follows it in Keras
+    keras_act: str  # the suffix of the activation that follows it in Keras
+    kind: NormKind
 
     @property
     def params(self) -> int:
-        return 2 * self.channels
+        return self.kind.params(self.channels)
 
     @property
     def torch_attribute(self) -> str:
@@ -121,10 +111,11 @@ class Norm:
 
 @dataclass(frozen=True)
 class AntiAlias:
-    """A stride-2 anti-aliasing pool (Zhang 2019): a 2x2/2 average pool, or the blur pool's
-    [1, 2, 1] x [1, 2, 1] / 16 depthwise filter after reflect padding. No parameters; the blur
-    pool's filter is a constant, not a weight. In a dilated stage's first block timm runs the
-    blur at stride 1 (``stride`` 1: the map keeps its size)."""
+    """An anti-aliasing pool (Zhang 2019) of its kind (:mod:`resgen.components.anti_alias`)
+    that takes a stride of 2: a 2x2/2 average pool, or the blur pool's [1, 2, 1] x [1, 2, 1] /
+    16 depthwise filter after reflect padding. No parameters; the blur pool's filter is a
+    constant, not a weight. In a dilated stage's first block timm runs the blur at stride 1
+    (``stride`` 1: the map keeps its size)."""
 
     kind: AntiAliasKind
     torch_name: str
@@ -134,18 +125,15 @@ class AntiAlias:
     stride: int = 2
 
     @property
-    def avg(self) -> bool:
-        return self.kind == "avg"
-
-    @property
-    def blur(self) -> bool:
-        return self.kind == "blur"
-
-    @property
     def out_size(self) -> int:
         if self.stride == 1:
             return self.in_size
-        return anti_alias_out(self.in_size, self.kind)
+        return conv_out(self.in_size, self.kind.kernel, 2, self.kind.padding)
+
+    @property
+    def rounding(self) -> Literal["up", "down"]:
+        """How it halves an odd size (a stride-1 blur keeps sizes: up)."""
+        return self.kind.rounding if self.stride == 2 else "up"
 
     @property
     def params(self) -> int:
@@ -153,7 +141,5 @@ class AntiAlias:
 
     @property
     def macs(self) -> int:
-        """The blur filter as a depthwise convolution (timm's listing counts it); avg: none."""
-        if self.kind == "avg":
-            return 0
-        return BLUR_KERNEL * BLUR_KERNEL * self.channels * self.out_size * self.out_size
+        """Its filter as a depthwise convolution (timm's listing counts the blur's); avg: none."""
+        return self.kind.macs_per_output * self.channels * self.out_size * self.out_size

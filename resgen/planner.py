@@ -12,9 +12,11 @@ import functools
 from dataclasses import dataclass
 
 from resgen import naming
-from resgen.components import attention, block, shortcut
+from resgen.components import anti_alias, attention, block, norm, shortcut, stem_pool
+from resgen.components import stem as stem_family
+from resgen.components.anti_alias import AntiAliasKind
 from resgen.components.block import BranchContext
-from resgen.naming import StemPoolNames, stem_pool_names
+from resgen.components.stem_pool import At, StemPool
 from resgen.plan import (
     Block,
     BlockClass,
@@ -24,9 +26,8 @@ from resgen.plan import (
     ShortcutRule,
     Stage,
     Stem,
-    StemPoolKind,
 )
-from resgen.plan_layers import AntiAlias, AntiAliasKind, Conv, Norm, conv_out
+from resgen.plan_layers import Conv, Norm
 from resgen.pretrained import preprocessing
 from resgen.spec import Spec, StageSpec
 from resgen.stages import (
@@ -35,22 +36,20 @@ from resgen.stages import (
     spec_stages,
     stage_kind,
     stage_widths,
-    stem_pool_kind,
     stem_widths,
 )
 
-# The stems' first conv: (kernel, stride).
-STEM_CONVS = {"deep": (3, 2), "imagenet": (7, 2), "cifar": (3, 1), "regnet": (3, 2)}
-
 
 def _anti_alias(spec: Spec) -> AntiAliasKind | None:
-    return None if spec.anti_alias == "none" else spec.anti_alias
+    return anti_alias.kind(spec.anti_alias)
 
 
 def _norm(spec: Spec, torch_name: str, keras_name: str, channels: int) -> Norm:
-    """A norm over ``channels``, followed by the spec's activation in Keras (the block and
-    shortcut families build theirs through this)."""
-    return Norm(torch_name, keras_name, channels, naming.keras_activation(spec.activation))
+    """A norm of the spec's kind over ``channels``, followed by the spec's activation in Keras
+    (the stem, the stem pool, the head and the block and shortcut families build theirs
+    through this)."""
+    keras_act = naming.keras_activation(spec.activation)
+    return Norm(torch_name, keras_name, channels, keras_act, norm.kind(spec.norm.type))
 
 
 def _bias(spec: Spec, normalized: bool) -> bool:
@@ -111,11 +110,10 @@ class _Layers:
 def _stem_convs(spec: Spec) -> _Layers:
     """The stem's convs in order, each with its norm but a pre-activation stem's last."""
     preact = spec.block.preact
-    keras_act = naming.keras_activation(spec.activation)
-    names = naming.dialect(spec.naming).stem_names(spec.stem.type)
-    size, channels = spec.input.size, spec.input.channels
-    kernel, first_stride = STEM_CONVS[spec.stem.type]
+    kind = stem_family.kind(spec.stem.type)
     widths = stem_widths(spec)
+    names = naming.dialect(spec.naming).stem_names(len(widths))
+    size, channels = spec.input.size, spec.input.channels
     convs: list[Conv] = []
     norms: list[Norm] = []
     for i, width in enumerate(widths):
@@ -126,92 +124,49 @@ def _stem_convs(spec: Spec) -> _Layers:
             keras_name=keras_conv,
             in_channels=channels,
             out_channels=width,
-            kernel=kernel,
-            stride=first_stride if i == 0 else 1,
+            kernel=kind.kernel,
+            stride=kind.first_stride if i == 0 else 1,
             groups=1,
             bias=_bias(spec, normalized),
             in_size=size,
         )
         convs.append(conv)
         if normalized:
-            norms.append(Norm(torch_norm, keras_norm, width, keras_act))
+            norms.append(_norm(spec, torch_norm, keras_norm, width))
         size, channels = conv.out_size, width
     return _Layers(tuple(convs), tuple(norms), size)
 
 
-@dataclass(frozen=True)
-class _StemPool:
-    """What downsamples after the stem's convs, and the map size after it."""
-
-    kind: StemPoolKind | None
-    out_size: int
-    conv: Conv | None = None
-    norm: Norm | None = None
-    anti_alias: AntiAlias | None = None
-
-
-def _conv_pool(spec: Spec, names: StemPoolNames, channels: int, size: int) -> _StemPool:
-    """ResNet-RS: a 3x3 conv (stride 2, or 1 then the anti-aliasing pool), norm, activation."""
-    aa_kind = _anti_alias(spec)
-    conv = Conv(
-        *names.conv,
-        in_channels=channels,
-        out_channels=channels,
-        kernel=3,
-        stride=1 if aa_kind else 2,
-        groups=1,
+def _stem_pool(spec: Spec, channels: int, size: int) -> StemPool | None:
+    """The stem's pool, the kind ``stem.pool`` and ``anti_alias`` pick; none for cifar's."""
+    if not stem_family.kind(spec.stem.type).pool:
+        return None
+    at = At(
+        channels=channels,
+        size=size,
+        anti_alias=_anti_alias(spec),
+        padding=spec.stem.pool_padding,
         bias=_bias(spec, normalized=True),
-        in_size=size,
+        norm=functools.partial(_norm, spec),
     )
-    size = conv.out_size
-    anti_alias = None
-    if aa_kind:
-        anti_alias = AntiAlias(aa_kind, *names.anti_alias, channels, size)
-        size = anti_alias.out_size
-    norm = Norm(*names.norm, channels, naming.keras_activation(spec.activation))
-    return _StemPool("conv", size, conv, norm, anti_alias)
-
-
-def _stem_pool(spec: Spec, channels: int, size: int) -> _StemPool:
-    """The stem's pool: max (3x3/2), avg or blur (anti-aliased), conv (ResNet-RS), or none."""
-    kind = stem_pool_kind(spec)
-    if kind is None:
-        return _StemPool(None, size)
-    names = stem_pool_names(kind, _anti_alias(spec) is not None)
-    if kind == "conv":
-        return _conv_pool(spec, names, channels, size)
-    if kind == "max" and spec.stem.pool_padding == "ceil":  # no padding, rounds up
-        return _StemPool("max", -(-(size - 3) // 2) + 1)
-    if kind == "max":
-        return _StemPool("max", conv_out(size, 3, 2, 1))
-    aa_kind: AntiAliasKind = "avg" if kind == "avg" else "blur"
-    aa_names = names.pool if kind == "avg" else names.anti_alias
-    anti_alias = AntiAlias(aa_kind, *aa_names, channels, size)
-    return _StemPool(kind, anti_alias.out_size, anti_alias=anti_alias)
+    pool = stem_pool.plan(spec.stem.pool, spec.anti_alias, at)
+    return dataclasses.replace(pool, torch_name=naming.dialect(spec.naming).stem_pool)
 
 
 def _plan_stem(spec: Spec) -> Stem:
     convs = _stem_convs(spec)
     channels = convs.convs[-1].out_channels
-    pool = _stem_pool(spec, channels, convs.out_size)
     dialect = naming.dialect(spec.naming)
     return Stem(
-        kind=spec.stem.type,
+        kind=stem_family.kind(spec.stem.type),
         convs=convs.convs,
         norms=convs.norms,
-        pool=pool.kind is not None,
-        pool_padding=spec.stem.pool_padding,
         in_channels=spec.input.channels,
         in_size=spec.input.size,
         out_channels=channels,
         conv_out_size=convs.out_size,
-        out_size=pool.out_size,
-        pool_kind=pool.kind,
-        pool_conv=pool.conv,
-        pool_norm=pool.norm,
-        pool_aa=pool.anti_alias,
+        pool=_stem_pool(spec, channels, convs.out_size),
         torch_act=naming.torch_activation(spec.activation),
-        torch_pool=dialect.stem_pool,
         torch_container=dialect.stem,
         torch_acts=dialect.stem_acts(len(convs.convs), spec.activation),
     )
@@ -238,9 +193,10 @@ def _branch_context(
     dilation_grows: bool = False,
 ) -> BranchContext:
     """What a block kind plans its branch from; the anti-aliasing pool is wanted where the
-    block strides or, by timm's rule, where a dilated stage's dilation grows under blur."""
+    block strides or, by timm's rule, where a dilated stage's dilation grows under a kind
+    that runs there (:attr:`AntiAliasKind.dilation_grows`: blur)."""
     aa_kind = _anti_alias(spec)
-    wanted = stride == 2 or (dilation_grows and aa_kind == "blur")
+    wanted = stride == 2 or (dilation_grows and aa_kind is not None and aa_kind.dilation_grows)
     return BranchContext(
         names=names,
         in_channels=in_channels,
@@ -283,9 +239,9 @@ def _plan_block(
         spec, names, in_channels, widths, stride, size, on_block, dilation_grows
     )
     branch = block.plan(kind.type, context, kind.knobs)
-    norm = functools.partial(_norm, spec)
+    make_norm = functools.partial(_norm, spec)
     projection = shortcut.plan(
-        rule, names, on_block, in_channels, out_ch, stride, size, dilation, norm
+        rule, names, on_block, in_channels, out_ch, stride, size, dilation, make_norm
     )
     return Block(
         stage=place.stage,
@@ -373,8 +329,7 @@ def _plan_head(spec: Spec, channels: int) -> Head:
     dialect = naming.dialect(spec.naming)
     final_norm = None
     if spec.block.preact:
-        keras_act = naming.keras_activation(spec.activation)
-        final_norm = Norm(dialect.final_norm, naming.FINAL_NORM[1], channels, keras_act)
+        final_norm = _norm(spec, dialect.final_norm, naming.FINAL_NORM[1], channels)
     return Head(
         final_norm=final_norm,
         in_features=channels,
@@ -397,15 +352,12 @@ def build_plan(spec: Spec) -> NetworkPlan:
     return NetworkPlan(
         name=spec.name,
         description=spec.description,
-        norm_eps=spec.norm.eps,
-        norm_momentum=spec.norm.momentum,
         stride_at=spec.block.stride_at,
         conv_bias=spec.conv_bias != "none",
         stem=stem,
         stages=stages,
         head=_plan_head(spec, stages[-1].out_channels),
-        norm_kind=spec.norm.type,
-        norm_groups=spec.norm.groups,
+        norm=norm.settings(spec.norm),
         activation=spec.activation,
         anti_alias=_anti_alias(spec),
         drop_path_rate=spec.drop_path_rate,

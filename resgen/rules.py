@@ -7,10 +7,10 @@ Messages say what to change, not only what is wrong.
 from __future__ import annotations
 
 from resgen import naming, pretrained
-from resgen.components import activation, attention, shortcut
+from resgen.components import activation, anti_alias, attention, norm, shortcut, stem
 from resgen.components import block as block_kinds
 from resgen.plan import NetworkPlan, Rounding, smallest_input
-from resgen.plan_layers import anti_alias_out, conv_out
+from resgen.plan_layers import conv_out
 from resgen.spec import MAX_STAGES, MAX_WIDTH, Spec
 from resgen.stages import spec_stages, stage_kind, stage_widths, stem_pool_kind, stem_widths
 
@@ -30,9 +30,6 @@ MAX_MACS = 10_000_000_000_000
 MAX_BLOCKS = 2_000
 
 MISSING_STAGES = "required field is missing; list the stages, or give a regnet section"
-
-# Stems without a pool after their conv.
-POOLLESS = ("cifar", "regnet")
 
 
 def check(spec: Spec) -> Problems:
@@ -126,7 +123,7 @@ def check_plan(spec: Spec, plan: NetworkPlan) -> Problems:
     anti-aliasing, the parameter and MAC budget), reported at the spec's fields. The one
     post-plan step :func:`resgen.validate.load_planned` runs for ``validate``, ``build`` and
     every other command."""
-    problems = _check_group_norm(spec, plan) + _check_even_maps(spec, plan)
+    problems = _check_norm_plan(spec, plan) + _check_even_maps(spec, plan)
     return _generated_at_rule(spec, problems + _check_budget(plan))
 
 
@@ -201,45 +198,45 @@ def _check_block_knobs(spec: Spec) -> Problems:
     return problems
 
 
+def _pool_pads(spec: Spec) -> bool:
+    """The stem's pool takes ``stem.pool_padding`` (the 3x3/2 max pool)."""
+    kind = stem_pool_kind(spec)
+    return kind is not None and kind.padding
+
+
 def _check_stem(spec: Spec) -> Problems:
     problems: Problems = []
-    stem = spec.stem
-    if stem.widths is not None and stem.type != "deep":
+    spec_stem = spec.stem
+    kind = stem.kind(spec_stem.type)
+    if spec_stem.widths is not None and not kind.takes_widths:
         problems.append(
             (
                 ("stem", "widths"),
-                f"only a deep stem has several convs to give widths; the {stem.type} stem has "
+                f"only a deep stem has several convs to give widths; the {kind.type} stem has "
                 "one (stem.channels)",
             )
         )
     elif (
-        stem.widths is not None
-        and "channels" in stem.model_fields_set
-        and stem.channels != stem.widths[-1]
+        spec_stem.widths is not None
+        and "channels" in spec_stem.model_fields_set
+        and spec_stem.channels != spec_stem.widths[-1]
     ):
         problems.append(
             (
                 ("stem", "channels"),
-                f"the stem outputs its last conv's width, {stem.widths[-1]} (stem.widths); "
-                f"leave channels out or make it {stem.widths[-1]}",
+                f"the stem outputs its last conv's width, {spec_stem.widths[-1]} (stem.widths); "
+                f"leave channels out or make it {spec_stem.widths[-1]}",
             )
         )
-    if stem.type == "deep" and stem.widths is None and stem.channels % 2:
-        problems.append(
-            (
-                ("stem", "channels"),
-                f"a deep stem halves its width in the first two convs; use an even number, "
-                f"not {stem.channels}",
-            )
-        )
-    if stem.type in POOLLESS and stem.pool_padding != "ignore":
+    problems += [(("stem", *path), message) for path, message in stem.check(spec_stem)]
+    if not kind.pool and spec_stem.pool_padding != "ignore":
         problems.append(
             (
                 ("stem", "pool_padding"),
-                f"the {stem.type} stem has no max pool; remove pool_padding",
+                f"the {kind.type} stem has no max pool; remove pool_padding",
             )
         )
-    elif stem.pool_padding != "ignore" and stem_pool_kind(spec) != "max":
+    elif spec_stem.pool_padding != "ignore" and not _pool_pads(spec):
         problems.append(
             (
                 ("stem", "pool_padding"),
@@ -247,7 +244,7 @@ def _check_stem(spec: Spec) -> Problems:
                 "replaced, so remove pool_padding",
             )
         )
-    if stem.pool_padding == "ceil" and (spec.block.preact or not _non_negative(spec)):
+    if spec_stem.pool_padding == "ceil" and (spec.block.preact or not _non_negative(spec)):
         problems.append(
             (
                 ("stem", "pool_padding"),
@@ -256,9 +253,9 @@ def _check_stem(spec: Spec) -> Problems:
                 f"not {spec.activation}); use ignore",
             )
         )
-    if stem.type in POOLLESS and stem.pool != "max":
+    if not kind.pool and spec_stem.pool != "max":
         problems.append(
-            (("stem", "pool"), f"the {stem.type} stem has no pool to replace; remove stem.pool")
+            (("stem", "pool"), f"the {kind.type} stem has no pool to replace; remove stem.pool")
         )
     return problems
 
@@ -319,18 +316,7 @@ def _check_shortcut(spec: Spec) -> Problems:
 
 
 def _check_norm(spec: Spec) -> Problems:
-    norm = spec.norm
-    given = norm.model_fields_set
-    if norm.type == "batch" and "groups" in given:
-        return [(("norm", "groups"), "only group norm has groups; remove it or set type: group")]
-    if norm.type == "group" and "momentum" in given:
-        return [
-            (
-                ("norm", "momentum"),
-                "group norm keeps no running statistics, so it has no momentum; remove it",
-            )
-        ]
-    return []
+    return [(("norm", *path), message) for path, message in norm.check(spec.norm)]
 
 
 def _check_drop_path(spec: Spec) -> Problems:
@@ -379,26 +365,27 @@ def _downsamplings(spec: Spec) -> list[_Step]:
     """Every stride-2 layer on the main path, in order: where a problem is reported, what to
     call it, and how it rounds an odd size."""
     steps: list[_Step] = []
-    if spec.stem.type == "regnet":
+    aa = anti_alias.kind(spec.anti_alias)
+    kind = stem.kind(spec.stem.type)
+    if kind.first_stride == 2:
         steps.append((("input", "size"), "the stem's downsampling", "up"))
-    elif spec.stem.type != "cifar":
-        steps.append((("input", "size"), "the stem's downsampling", "up"))
-        # The pool (or what replaces it) rounds down where a 2x2 average pool takes its stride,
-        # or where the max pool takes no padding (ceil mode: a 3x3/2 window from 0).
+    if kind.pool:
+        # The pool (or what replaces it) rounds as the anti-aliasing pool that takes its stride
+        # (a 2x2 average pool rounds down), else up; a max pool without padding (ceil mode: a
+        # 3x3/2 window from 0) rounds down.
         pool = stem_pool_kind(spec)
-        avg = spec.anti_alias == "avg" and pool in ("avg", "conv")
-        ceil = pool == "max" and spec.stem.pool_padding == "ceil"
-        rounding: Rounding = "down" if avg or ceil else "up"
+        ceil = pool is not None and pool.type == "max" and spec.stem.pool_padding == "ceil"
+        rounding: Rounding = aa.rounding if aa else ("down" if ceil else "up")
         steps.append((("input", "size"), "the stem's downsampling", rounding))
     for i, stage in enumerate(spec_stages(spec)):
         if stage.stride == 2:
-            rounding = "down" if spec.anti_alias == "avg" else "up"
+            rounding = aa.rounding if aa else "up"
             steps.append((("stages", i, "stride"), f"stage {i + 1}", rounding))
     return steps
 
 
 def _halve(size: int, rounding: Rounding) -> int:
-    return anti_alias_out(size, "avg") if rounding == "down" else conv_out(size, 3, 2, 1)
+    return conv_out(size, 2, 2, 0) if rounding == "down" else conv_out(size, 3, 2, 1)
 
 
 def _check_sizes(spec: Spec) -> Problems:
@@ -419,7 +406,8 @@ def _check_sizes(spec: Spec) -> Problems:
 def _check_even_maps(spec: Spec, plan: NetworkPlan) -> Problems:
     """Average-pool anti-aliasing rounds down where the shortcut rounds up: an odd map before a
     strided block makes the two disagree (timm raises at run time; resgen says it here)."""
-    if spec.anti_alias != "avg" or not _residual(spec):
+    aa = anti_alias.kind(spec.anti_alias)
+    if aa is None or aa.rounding != "down" or not _residual(spec):
         return []
     multiple = 2 ** len(plan.halvings)
     for block in plan.blocks:
@@ -427,7 +415,7 @@ def _check_even_maps(spec: Spec, plan: NetworkPlan) -> Problems:
             return [
                 (
                     ("input", "size"),
-                    f"anti_alias avg halves rounding down while the shortcut rounds up, so "
+                    f"anti_alias {aa.type} halves rounding down while the shortcut rounds up, so "
                     f"stage {block.stage} must start on an even map, not {block.in_size} x "
                     f"{block.in_size}; use a multiple of {multiple} (e.g. "
                     f"{max(multiple, 224 // multiple * multiple)})",
@@ -436,20 +424,10 @@ def _check_even_maps(spec: Spec, plan: NetworkPlan) -> Problems:
     return []
 
 
-def _check_group_norm(spec: Spec, plan: NetworkPlan) -> Problems:
-    if spec.norm.type != "group":
-        return []
-    groups = spec.norm.groups
-    for norm in plan.norms:
-        if norm.channels % groups:
-            return [
-                (
-                    ("norm", "groups"),
-                    f"{groups} groups do not divide {norm.torch_name}'s {norm.channels} "
-                    "channels; every normalized width must be a multiple of groups",
-                )
-            ]
-    return []
+def _check_norm_plan(spec: Spec, plan: NetworkPlan) -> Problems:
+    """The norm kind's rules on the planned widths (group norm's divisibility)."""
+    norms = [(layer.torch_name, layer.channels) for layer in plan.norms]
+    return [(("norm", *path), message) for path, message in norm.check_plan(spec.norm, norms)]
 
 
 def _check_budget(plan: NetworkPlan) -> Problems:

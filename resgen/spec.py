@@ -16,14 +16,18 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from resgen import naming
-from resgen.components import activation, attention, block
+from resgen.components import activation, anti_alias, attention, block, norm, stem, stem_pool
 from resgen.components.activation import Activation
+from resgen.components.anti_alias import AntiAliasWord
 from resgen.components.base import SpecModel as _Model
 from resgen.components.block import BlockSpec, BlockType
 
 # The kinds' models, under the names the rest of resgen and the tests know them by.
 from resgen.components.block.basic import BasicBlockSpec as BasicBlockSpec
 from resgen.components.block.bottleneck import BottleneckBlockSpec as BottleneckBlockSpec
+from resgen.components.norm import NormType
+from resgen.components.stem import StemType
+from resgen.components.stem_pool import StemPoolWord
 from resgen.pretrained import PretrainedSpec
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -32,11 +36,12 @@ NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 # frameworks it loads; a spec name must not shadow them, inside the file or as `<name>.py` on
 # sys.path. tests/test_hostile.py checks this covers every lowercase module-level name emitted.
 RESERVED_NAMES = frozenset(
-    {"torch", "nn", "keras", "layers", "ops", "batch_norm", "make_stage", "typing", "conv2d", "sys"}
+    {"torch", "nn", "keras", "layers", "ops", "make_stage", "typing", "conv2d", "sys"}
     | block.DEFINES
     | {"tensorflow", "jax", "numpy", "torchvision"}
-    | {"group_norm", "drop_path_rate"}
+    | {"drop_path_rate"}
     | attention.DEFINES
+    | norm.DEFINES
     | {"feature_maps", "freeze", "preprocess_input"}
     | {"stage_strides", "shortcut_pool"}
 )
@@ -80,15 +85,7 @@ class InputSpec(_Model):
 class StemSpec(_Model):
     """The layers before the first stage."""
 
-    type: Literal["imagenet", "cifar", "deep", "regnet"] = Field(
-        "imagenet",
-        description=(
-            "imagenet: 7x7/2 conv, norm, ReLU, 3x3/2 max pool. cifar: 3x3/1 conv, norm, ReLU. "
-            "deep (ResNet-C): three 3x3 convs (channels/2 with stride 2, channels/2, channels), "
-            "norm and ReLU after each, then the max pool. regnet: 3x3/2 conv, norm, activation, "
-            "no pool (RegNet's stem, 32 channels in timm: `stem_width`)."
-        ),
-    )
+    type: StemType = Field("imagenet", description=stem.DESCRIPTION)
     channels: int = Field(
         64,
         ge=1,
@@ -104,12 +101,7 @@ class StemSpec(_Model):
         "channels/2, channels. timm's tiered stem (resnet26t, resnet50t, ...) is [24, 32, 64] "
         "(timm: `stem_type='deep_tiered'`, 3 * (stem_width // 4), stem_width, 2 * stem_width).",
     )
-    pool: Literal["max", "conv"] = Field(
-        "max",
-        description="What downsamples after the stem's convs. max: a 3x3/2 max pool. conv: a "
-        "3x3/2 conv (as wide as the stem), norm and activation, as in ResNet-RS (Bello et al. "
-        "2021) (timm: `replace_stem_pool=True`). The cifar stem has neither.",
-    )
+    pool: StemPoolWord = Field("max", description=stem_pool.DESCRIPTION)
     pool_padding: Literal["ignore", "zeros", "ceil"] = Field(
         "ignore",
         description=(
@@ -145,12 +137,7 @@ class StageSpec(_Model):
 class NormSpec(_Model):
     """The norm layer of the whole network (stem, blocks, projections), PyTorch's convention."""
 
-    type: Literal["batch", "group"] = Field(
-        "batch",
-        description="batch: batch norm. group: group norm (Wu and He 2018) with `groups` groups "
-        "of contiguous channels, no running statistics (timm: `norm_layer`, 'groupnorm' for "
-        "resnet50_gn).",
-    )
+    type: NormType = Field("batch", description=norm.DESCRIPTION)
     groups: int = Field(
         32,
         ge=1,
@@ -210,7 +197,6 @@ class RegNetSpec(_Model):
 NamingDialect = Literal[tuple(naming.DIALECTS)]  # type: ignore[valid-type]
 
 Shortcut = Literal["zero_pad", "projection", "always_projection", "avg_projection", "none"]
-AntiAlias = Literal["none", "avg", "blur"]
 
 
 class Spec(_Model):
@@ -282,16 +268,7 @@ class Spec(_Model):
     )
     norm: NormSpec = Field(default_factory=NormSpec)
     activation: Activation = Field("relu", description=activation.DESCRIPTION)
-    anti_alias: AntiAlias = Field(
-        "none",
-        description="Anti-aliased downsampling (Zhang 2019): each strided block's 3x3 conv runs "
-        "at stride 1 and a pool after its activation takes the stride; shortcuts are unchanged. "
-        "avg: a 2x2/2 average pool (rounds down: every strided block must start on an even "
-        "map). blur: a [1, 2, 1] x [1, 2, 1] / 16 depthwise filter, reflect-padded, stride 2. "
-        "In the stem, avg replaces the max pool by a 2x2/2 average pool and blur makes it a "
-        "3x3/1 max pool then the blur; with `stem.pool: conv` the conv runs at stride 1 and the "
-        "pool follows it (timm: `aa_layer`, nn.AvgPool2d or BlurPool2d).",
-    )
+    anti_alias: AntiAliasWord = Field("none", description=anti_alias.DESCRIPTION)
     drop_path_rate: float = Field(
         0.0,
         ge=0,

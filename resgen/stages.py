@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from functools import cache
 
 from resgen import regnet
-from resgen.components import block
+from resgen.components import block, stem, stem_pool
 from resgen.components.block import BlockKind, Knobs
-from resgen.plan import StemPoolKind
+from resgen.components.stem_pool import StemPoolKind
 from resgen.spec import RegNetSpec, Spec, StageSpec
 
 
@@ -81,19 +81,12 @@ def stage_widths(
 def stem_widths(spec: Spec) -> tuple[int, ...]:
     """The output width of each stem conv: a deep stem's three (``stem.widths``, else
     channels/2, channels/2, channels), the other stems' one."""
-    stem = spec.stem
-    if stem.type != "deep":
-        return (stem.channels,)
-    if stem.widths is not None:
-        return tuple(stem.widths)
-    return (stem.channels // 2, stem.channels // 2, stem.channels)
+    return stem.widths(spec.stem)
 
 
 def stem_pool_kind(spec: Spec) -> StemPoolKind | None:
-    if spec.stem.type in ("cifar", "regnet"):
+    """The kind of the stem's pool ``stem.pool`` and ``anti_alias`` pick; None for a stem
+    without one (cifar's)."""
+    if not stem.kind(spec.stem.type).pool:
         return None
-    if spec.stem.pool == "conv":
-        return "conv"
-    if spec.anti_alias == "none":
-        return "max"
-    return spec.anti_alias
+    return stem_pool.kind(spec.stem.pool, spec.anti_alias)

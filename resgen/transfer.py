@@ -8,7 +8,8 @@ that does not pair up is reported, never skipped. Layouts differ: a PyTorch conv
 conv weight ``(out, in, k)`` is a Conv1D kernel ``(k, in, out)``; a linear weight is the
 transpose of a dense kernel; batch norm's running mean and variance are Keras' moving mean and
 variance; group and layer norm have only their scale and offset (a ``LayerNorm2d``, timm's layer
-norm over an NCHW map's channels, is a ``LayerNormalization``). Constants that are not weights
+norm over an NCHW map's channels, is a ``LayerNormalization``): each norm kind declares its
+twin and its pairing (:mod:`resgen.components.norm`). Constants that are not weights
 (the blur pool's filter, a non-persistent buffer) are no part of a state_dict and move nowhere.
 
 torch and keras are imported inside the functions, so ``import resgen.transfer`` loads neither.
@@ -21,8 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from resgen import naming
-from resgen.components import attention, block, shortcut
-from resgen.naming import stem_kinds, stem_pool_names
+from resgen.components import attention, block, norm, shortcut, stem, stem_pool
 
 if TYPE_CHECKING:
     import keras
@@ -30,17 +30,23 @@ if TYPE_CHECKING:
 
 LayerKind = Literal["conv", "conv1d", "norm", "linear"]
 
-# PyTorch tensor -> Keras variable, per kind of layer.
+# PyTorch tensor -> Keras variable, per kind of layer (a norm's: per class, below).
 _VARIABLES: dict[LayerKind, dict[str, str]] = {
     "conv": {"weight": "kernel", "bias": "bias"},
     "conv1d": {"weight": "kernel", "bias": "bias"},
-    "norm": {
-        "weight": "gamma",
-        "bias": "beta",
-        "running_mean": "moving_mean",
-        "running_var": "moving_variance",
-    },
     "linear": {"weight": "kernel", "bias": "bias"},
+}
+# The norms, by PyTorch class: every registered norm kind's (resgen.components.norm), and the
+# layer norm an attention kind uses. Each pairs its tensors with its twin's variables, and
+# names the attributes both sides must agree on.
+_LAYER_NORM = "LayerNorm2d"  # over the channels of an NCHW map, as timm's
+_NORM_VARIABLES: dict[str, dict[str, str]] = {
+    **{name: dict(kind.variables) for name, kind in norm.BY_TORCH_LAYER.items()},
+    _LAYER_NORM: {"weight": "gamma", "bias": "beta"},
+}
+_NORM_MATCHES: dict[str, tuple[tuple[str, str], ...]] = {
+    **{name: kind.matches for name, kind in norm.BY_TORCH_LAYER.items()},
+    _LAYER_NORM: (("eps", "epsilon"),),
 }
 # Axis order that turns a PyTorch weight into a Keras kernel (its inverse goes back).
 _TO_KERAS_AXES: dict[LayerKind, tuple[int, ...]] = {
@@ -52,9 +58,8 @@ _TO_KERAS_AXES: dict[LayerKind, tuple[int, ...]] = {
 _KERAS_CLASSES: dict[str, str] = {
     "Conv2d": "Conv2D",
     "Conv1d": "Conv1D",
-    "BatchNorm2d": "BatchNormalization",
-    "GroupNorm": "GroupNormalization",
-    "LayerNorm2d": "LayerNormalization",  # over the channels of an NCHW map, as timm's
+    **{name: kind.keras_layer for name, kind in norm.BY_TORCH_LAYER.items()},
+    _LAYER_NORM: "LayerNormalization",
     "Linear": "Dense",
 }
 
@@ -72,21 +77,11 @@ def _stem_table() -> dict[tuple[LayerKind, str], tuple[str, ...]]:
     """Each stem layer's PyTorch path in every dialect, with the Keras names it may have (a
     dialect's ``layer0.conv1`` is ``conv1_conv`` in one stem kind, ``conv1_1_conv`` in another)."""
     table: dict[tuple[LayerKind, str], tuple[str, ...]] = {}
-
-    def add(kind: LayerKind, torch_name: str, keras_name: str) -> None:
-        known = table.get((kind, torch_name), ())
-        if keras_name not in known:
-            table[(kind, torch_name)] = (*known, keras_name)
-
     for dialect in naming.DIALECTS.values():
-        for kind in stem_kinds():
-            for torch_conv, keras_conv, torch_norm, keras_norm in dialect.stem_names(kind):
-                add("conv", torch_conv, keras_conv)
-                add("norm", torch_norm, keras_norm)
-    for anti_aliased in (False, True):  # ResNet-RS's conv in place of the max pool
-        pool = stem_pool_names("conv", anti_aliased)
-        add("conv", *pool.conv)
-        add("norm", *pool.norm)
+        for kind, torch_name, keras_name in (*stem.weights(dialect), *stem_pool.weights()):
+            known = table.get((cast(LayerKind, kind), torch_name), ())
+            if keras_name not in known:
+                table[(cast(LayerKind, kind), torch_name)] = (*known, keras_name)
     return table
 
 
@@ -147,7 +142,11 @@ class _Pair:
         """(PyTorch attribute, its tensor, the Keras variable of that name or None)."""
         variables = {v.name: v for v in self.layer.weights}
         found = []
-        for attribute, variable_name in _VARIABLES[self.kind].items():
+        if self.kind == "norm":
+            pairing = _NORM_VARIABLES[type(self.module).__name__]
+        else:
+            pairing = _VARIABLES[self.kind]
+        for attribute, variable_name in pairing.items():
             tensor = getattr(self.module, attribute, None)
             if tensor is not None:
                 found.append((attribute, tensor, variables.get(variable_name)))
@@ -161,7 +160,7 @@ def _torch_kind(module: Any) -> LayerKind | None:
         return "conv"
     if isinstance(module, nn.Conv1d):
         return "conv1d"
-    if isinstance(module, nn.BatchNorm2d | nn.GroupNorm | nn.LayerNorm):
+    if type(module).__name__ in _NORM_VARIABLES:
         return "norm"
     if isinstance(module, nn.Linear):
         return "linear"
@@ -234,11 +233,12 @@ def _shape_problems(pair: _Pair) -> list[str]:
                 f"{where}: {attribute} {tuple(tensor.shape)} does not fit {variable.name} "
                 f"{tuple(variable.shape)}"
             )
-    if pair.kind == "norm" and abs(pair.module.eps - pair.layer.epsilon) > 1e-12:
-        problems.append(f"{where}: eps {pair.module.eps} != epsilon {pair.layer.epsilon}")
-    groups = getattr(pair.module, "num_groups", None)
-    if groups is not None and groups != pair.layer.groups:
-        problems.append(f"{where}: {groups} groups != {pair.layer.groups} groups")
+    if pair.kind == "norm":
+        for torch_attribute, keras_attribute in _NORM_MATCHES[type(pair.module).__name__]:
+            ours = getattr(pair.module, torch_attribute)
+            theirs = getattr(pair.layer, keras_attribute)
+            if abs(ours - theirs) > 1e-12:
+                problems.append(f"{where}: {torch_attribute} {ours} != {keras_attribute} {theirs}")
     return problems
 
 

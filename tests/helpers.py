@@ -335,15 +335,15 @@ def plan_state_dict(plan: Any) -> list[tuple[str, list[int]]]:
     """The keys and shapes a module built from the plan holds, in registration order: the stem
     (convs, norms, its pool's conv and norm), then each block (preact norm, each conv and its
     norm, attention, shortcut), then the final norm and the classifier."""
-    group = plan.group_norm
+    group = plan.norm.kind.type == "group"
     keys: list[tuple[str, list[int]]] = []
     for conv, norm in plan.stem.conv_norms:
         keys += _conv_keys(conv) + (
             _norm_keys(norm.torch_name, norm.channels, group) if norm else []
         )
-    if plan.stem.pool_conv and plan.stem.pool_norm:
-        norm = plan.stem.pool_norm
-        keys += _conv_keys(plan.stem.pool_conv) + _norm_keys(norm.torch_name, norm.channels, group)
+    pool = plan.stem.pool
+    for conv, norm in zip(pool.convs, pool.norms, strict=True) if pool else ():
+        keys += _conv_keys(conv) + _norm_keys(norm.torch_name, norm.channels, group)
     for block in plan.blocks:
         for layer in block.branch.layers:  # convs and norms in registration order
             if hasattr(layer, "kernel"):

@@ -31,6 +31,7 @@ from helpers import (
 keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 
+from resgen.components import anti_alias as anti_aliasing  # noqa: E402
 from resgen.components.attention import eca, se  # noqa: E402
 from resgen.plan import NetworkPlan  # noqa: E402
 from resgen.planner import build_plan  # noqa: E402
@@ -402,10 +403,10 @@ def helpers_defined(text: str, plan: NetworkPlan) -> None:
     used = {
         "def squeeze_excitation(": se.KIND in plan.attention_kinds,
         "def efficient_channel_attention(": eca.KIND in plan.attention_kinds,
-        "class BlurPool2D(layers.Layer):": plan.blur_pool,
+        "class BlurPool2D(layers.Layer):": plan.anti_alias == anti_aliasing.kind("blur"),
         "def gelu_tanh(": plan.activation == "gelu_tanh",
-        "def group_norm(": plan.group_norm,
-        "def batch_norm(": not plan.group_norm,
+        "def group_norm(": plan.norm.kind.type == "group",
+        "def batch_norm(": plan.norm.kind.type == "batch",
         "def drop_path_rate(": plan.drop_path,
     }
     for line, expected in used.items():

@@ -173,8 +173,9 @@ def test_avg_anti_aliasing_moves_the_stride_from_the_3x3_to_a_pool(tmp_path: Pat
     assert block.shortcut_convs[0].stride == 2  # the shortcut is untouched
     assert plan.stages[1].blocks[1].anti_alias is None  # only strided blocks
     stem = plan.stem  # the max pool becomes a 2x2/2 average pool, keyless, named maxpool
-    assert stem.pool_kind == "avg" and stem.pool_aa is not None
-    assert (stem.pool_aa.torch_name, stem.out_size) == ("maxpool", 56)
+    assert stem.pool is not None and stem.pool.kind.type == "avg"
+    assert stem.pool.anti_alias is not None
+    assert (stem.pool.anti_alias.torch_name, stem.out_size) == ("maxpool", 56)
     assert plan.params == ZOO["resnetaa50"]["params"]
     # The 3x3 convs of strided blocks now run at full resolution: timm's count.
     assert plan.macs == sum(ZOO["resnetaa50"]["flops"].values()) // 2
@@ -189,7 +190,8 @@ def test_blur_pool_macs_are_the_depthwise_filter(tmp_path: Path) -> None:
         (256, 28, 14),
         (512, 14, 7),
     ]
-    stem = plan.stem.pool_aa
+    assert plan.stem.pool is not None
+    stem = plan.stem.pool.anti_alias
     assert stem is not None and (stem.torch_name, stem.channels, stem.in_size) == (
         "maxpool.1",
         64,
@@ -217,18 +219,20 @@ def test_tiered_stem_and_resnet_rs_pool(tmp_path: Path) -> None:
     plan = resnet50(tmp_path, "stem: {type: deep, widths: [24, 32, 64], pool: conv}\n")
     stem = plan.stem
     assert [c.out_channels for c in stem.convs] == [24, 32, 64]
-    assert stem.pool_conv is not None and stem.pool_norm is not None
-    assert (stem.pool_conv.torch_name, stem.pool_norm.torch_name) == ("maxpool.0", "maxpool.1")
-    assert (stem.pool_conv.keras_name, stem.pool_norm.keras_name) == ("pool1_conv", "pool1_bn")
-    assert (stem.pool_conv.stride, stem.out_size) == (2, 56)
+    assert stem.pool is not None and stem.pool.kind.type == "conv"
+    (conv,), (norm,) = stem.pool.convs, stem.pool.norms
+    assert (conv.torch_name, norm.torch_name) == ("maxpool.0", "maxpool.1")
+    assert (conv.keras_name, norm.keras_name) == ("pool1_conv", "pool1_bn")
+    assert (conv.stride, stem.out_size) == (2, 56)
     assert plan.depth == 3 + 1 + 16 * 3 + 1
     aa = resnet50(
         tmp_path, "stem: {type: deep, channels: 64, pool: conv}\nanti_alias: blur\n", "aa"
     )
-    stem = aa.stem  # timm's order with both: conv at stride 1, the pool, the norm, the act
-    assert stem.pool_conv is not None and stem.pool_aa is not None and stem.pool_norm is not None
-    assert stem.pool_conv.stride == 1
-    assert [stem.pool_aa.torch_name, stem.pool_norm.torch_name] == ["maxpool.1", "maxpool.2"]
+    pool = aa.stem.pool  # timm's order with both: conv at stride 1, the pool, the norm, the act
+    assert pool is not None and pool.anti_alias is not None
+    (conv,), (norm,) = pool.convs, pool.norms
+    assert conv.stride == 1
+    assert [pool.anti_alias.torch_name, norm.torch_name] == ["maxpool.1", "maxpool.2"]
 
 
 def test_senet_projection_kernel_only_where_strided(tmp_path: Path) -> None:
@@ -283,7 +287,7 @@ def test_mixed_stages_take_one_class_each(tmp_path: Path) -> None:
 
 def test_group_norm_keeps_the_parameters(tmp_path: Path) -> None:
     plan = resnet50(tmp_path, "norm: {type: group}\n")
-    assert plan.group_norm and plan.params == ZOO["resnet50_gn"]["params"]
+    assert plan.norm.kind.type == "group" and plan.params == ZOO["resnet50_gn"]["params"]
     assert plan.block_class.norm == "group"
 
 

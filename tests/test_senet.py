@@ -21,6 +21,7 @@ import pytest
 from helpers import DATA, generated_factory, render_generated
 
 from resgen import naming, rules
+from resgen.components import stem as stem_family
 from resgen.naming import Dialect, TorchBlockAttributes
 from resgen.planner import build_plan
 from resgen.spec import Spec
@@ -65,7 +66,8 @@ def test_the_legacy_dialect_names_every_key_of_timms_legacy_senets(name: str) ->
     assert dialect.block_names(1, 0).attention[0] == "layer1.0.se_module"
     assert f"{dialect.classifier}.weight" == keys[-2]
     stem = "deep" if name == "legacy_senet154" else "imagenet"
-    expected = [f"{torch}.weight" for torch, _, _, _ in dialect.stem_names(stem)]
+    names = dialect.stem_names(stem_family.kind(stem).convs)
+    expected = [f"{torch}.weight" for torch, _, _, _ in names]
     assert [key for key in keys if re.match(r"layer0\.conv\d\.weight$", key)] == expected
 
 
@@ -108,7 +110,7 @@ def test_block_attributes_take_formats() -> None:
 def test_the_default_dialect_is_timms_resnet() -> None:
     assert naming.dialect(Spec.model_fields["naming"].default) is naming.TIMM
     assert naming.TIMM.block_names(3, 4) == naming.block_names(3, 4)
-    assert naming.TIMM.stem_names("deep") == naming.stem_names("deep")
+    assert naming.TIMM.stem_names(3) == naming.stem_conv_names(3)
 
 
 def ceil_pool(size: int) -> int:
@@ -123,7 +125,7 @@ def test_the_ceil_pool_rounds_the_map_as_pytorch_does(size: int) -> None:
     conv = math.floor((size + 2 * 3 - 7) / 2) + 1
     assert plan.stem.conv_out_size == conv
     assert plan.stem.out_size == ceil_pool(conv)
-    assert plan.stem.pool_ceil
+    assert plan.stem.pool is not None and plan.stem.pool.ceil
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from helpers import shipped_specs, spec_path
 from jinja2 import meta, nodes
 from pydantic import BaseModel
 
-from resgen.components import attention, block, shortcut
+from resgen.components import anti_alias, attention, block, norm, shortcut, stem, stem_pool
 from resgen.page import keras_page, torch_page
 from resgen.plan import NetworkPlan
 from resgen.planner import build_plan
@@ -135,6 +135,13 @@ def macros(path: Path) -> set[str]:
         ("keras/shortcuts", {"shortcut"}),
         ("torch/attention", {"define", "init"}),
         ("keras/attention", {"define", "call"}),
+        ("torch/norm", {"define", "reset"}),
+        ("keras/norm", {"define"}),
+        ("torch/stem_pool", {"init", "forward"}),
+        ("keras/stem_pool", {"call"}),
+        ("torch/anti_alias", {"init", "stem"}),
+        ("keras/anti_alias", {"call", "stem"}),
+        ("torch/stem", {"init"}),
     ],
 )
 def test_one_template_per_kind_exporting_the_same_macros(folder: str, names: set[str]) -> None:
@@ -147,6 +154,14 @@ def test_one_template_per_kind_exporting_the_same_macros(folder: str, names: set
         assert kinds == {kind.KIND.when for kind in shortcut.KINDS}
     elif folder.endswith("attention"):  # one per registered kind, and no other
         assert kinds == {kind.KIND.type for kind in attention.KINDS}
+    elif folder.endswith("norm"):
+        assert kinds == {kind.KIND.type for kind in norm.KINDS}
+    elif folder.endswith("stem_pool"):
+        assert kinds == {kind.KIND.type for kind in stem_pool.KINDS}
+    elif folder.endswith("stem"):
+        assert kinds == {kind.KIND.type for kind in stem.KINDS}
+    elif folder.endswith("anti_alias"):
+        assert kinds == {kind.KIND.type for kind in anti_alias.KINDS}
     else:  # each registered kind's templates (plain and pre-activation), and no other
         block_kinds = {name for kind in block.KINDS for name in kind.KIND.templates()}
         assert kinds == block_kinds
@@ -160,6 +175,7 @@ def test_every_helper_a_page_names_has_its_template(spec_path: Path) -> None:
             assert (templates_dir() / backend / "helpers" / f"{helper}.py.j2").is_file()
         for kind in page.attention:
             assert (templates_dir() / backend / "attention" / f"{kind.type}.py.j2").is_file()
+        assert (templates_dir() / backend / "norm" / f"{page.norm.type}.py.j2").is_file()
 
 
 def reachable(value: Any, seen: set[int] | None = None) -> typing.Iterator[Any]:

@@ -260,7 +260,7 @@ def test_module_names_are_the_plans(name: str, tmp_path: Path) -> None:
         for path, module in model.named_modules()
         if isinstance(module, layers | torch.nn.Linear)
     }
-    norm = "GroupNorm" if plan.group_norm else "BatchNorm2d"
+    norm = "GroupNorm" if plan.norm.kind.type == "group" else "BatchNorm2d"
     expected = {conv.torch_name: "Conv2d" for conv in plan.convs}
     expected |= {norm_.torch_name: norm for norm_ in plan.norms}
     expected |= {

@@ -335,7 +335,8 @@ def test_a_file_holds_only_what_its_spec_uses(name: str) -> None:
 
     text = (GENERATED / "torch" / f"{name}.py").read_text(encoding="utf-8")
     page = torch_page(build_plan(load_spec(shipped_specs()[name])))
-    helpers = {*page.helpers, *page.late_helpers, *(kind.defines[0] for kind in page.attention)}
+    helpers = {*page.helpers, *page.late_helpers, *page.norm.defines}
+    helpers |= {kind.defines[0] for kind in page.attention}
     for marker, helper in HELPERS.items():
         defined = bool(re.search(rf"^(class|def) {marker.split()[-1]}\b", text, re.M))
         assert defined == (helper in helpers), (marker, helpers)

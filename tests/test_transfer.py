@@ -518,7 +518,7 @@ def test_group_counts_and_eca_kernels_must_agree(tmp_path: Path) -> None:
     with pytest.raises(TransferError) as raised:
         torch_to_keras(torch_model, keras_model)
     problems = raised.value.problems
-    assert "torch bn1 / keras conv1_bn: 8 groups != 4 groups" in problems
+    assert "torch bn1 / keras conv1_bn: num_groups 8 != groups 4" in problems
     assert (
         "torch layer1.0.se.conv / keras conv2_block1_eca_conv: weight (1, 1, 3) does not fit "
         "kernel (5, 1, 1)"

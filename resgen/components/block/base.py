@@ -19,7 +19,8 @@ from pydantic import Field
 
 from resgen import naming
 from resgen.components import attention
-from resgen.plan_layers import AntiAlias, AntiAliasKind, Conv, Norm
+from resgen.components.anti_alias import AntiAliasKind
+from resgen.plan_layers import AntiAlias, Conv, Norm
 
 # A rule's finding: its path from the spec's root (``("block", "groups")``, ``("anti_alias",)``)
 # or, for a stage's rule, from that stage (``("channels",)``, reported at

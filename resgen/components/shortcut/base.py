@@ -59,7 +59,7 @@ class ShortcutRule:
     zero_pad: bool  # the module is option A's parameter-free zero padding, not a projection
     pool: bool  # the projection starts with ResNet-D's 2x2 average pool where strided
     bias: bool  # the projection conv's bias
-    norm: bool  # a batch norm after the projection conv
+    norm: bool  # a norm (the network's kind) after the projection conv
     source: Literal["x", "preact"]  # the variable the module reads
     kernel: int = 1  # the projection conv's kernel where it strides (stride 1: always 1x1)
 
