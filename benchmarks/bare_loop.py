@@ -19,9 +19,9 @@ import os
 import time
 
 from benchmarks.common import GENERATED, spec_file
+from resgen.check.validate import load_specs
 from resgen.train import data
 from resgen.train.batches import Batches, channel_stats
-from resgen.validate import load_specs
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as resgen train sets it
 

@@ -195,10 +195,10 @@ def import_profile() -> Json:
 def per_spec_render(reps: int) -> Json:
     """For every shipped spec: load (YAML + validation), plan and render times per backend, the
     size of each generated file, and the spec's depth, parameters and MACs."""
-    from resgen.build import source_name
-    from resgen.planner import build_plan
-    from resgen.render import BACKENDS, render
-    from resgen.validate import find_specs, load_spec
+    from resgen.check.validate import find_specs, load_spec
+    from resgen.plan.planner import build_plan
+    from resgen.rendering.build import source_name
+    from resgen.rendering.render import BACKENDS, render
 
     paths = find_specs([SPECS])
     # first render in this process compiles the templates: timed on its own

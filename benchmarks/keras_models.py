@@ -25,7 +25,7 @@ def copy_by_name(source: Any, target: Any) -> tuple[int, str]:
     """Copy every weighted layer of ``source`` into the layer of the same name in ``target``;
     resgen's own helper when it exists, else a plain loop. Returns (layers copied, how)."""
     try:
-        from resgen import transfer
+        from resgen.weights import transfer
     except ImportError:
         transfer = None
     helper = None
@@ -38,7 +38,7 @@ def copy_by_name(source: Any, target: Any) -> tuple[int, str]:
         copied = helper(source, target)
         if not isinstance(copied, int):
             copied = sum(1 for layer in target.layers if layer.weights)
-        return copied, f"resgen.transfer.{helper.__name__}"
+        return copied, f"resgen.weights.transfer.{helper.__name__}"
     copied = 0
     for layer in target.layers:
         if layer.weights:

@@ -14,23 +14,23 @@ from typing import TYPE_CHECKING, Any
 from resgen._version import __version__
 
 if TYPE_CHECKING:
+    from resgen.check.validate import load_spec
     from resgen.errors import Problem, ResgenError, SpecError
-    from resgen.plan import NetworkPlan
-    from resgen.planner import build_plan
-    from resgen.render import render
-    from resgen.spec import Spec
-    from resgen.validate import load_spec
+    from resgen.plan.network import NetworkPlan
+    from resgen.plan.planner import build_plan
+    from resgen.rendering.render import render
+    from resgen.spec.models import Spec
 
 # public name -> the module that defines it
 _EXPORTS = {
-    "NetworkPlan": "resgen.plan",
+    "NetworkPlan": "resgen.plan.network",
     "Problem": "resgen.errors",
     "ResgenError": "resgen.errors",
-    "Spec": "resgen.spec",
+    "Spec": "resgen.spec.models",
     "SpecError": "resgen.errors",
-    "build_plan": "resgen.planner",
-    "load_spec": "resgen.validate",
-    "render": "resgen.render",
+    "build_plan": "resgen.plan.planner",
+    "load_spec": "resgen.check.validate",
+    "render": "resgen.rendering.render",
 }
 
 __all__ = [

@@ -1,5 +1,5 @@
 """``python -m resgen`` runs the command line."""
 
-from resgen.cli import main
+from resgen.cli.commands import main
 
 main()

@@ -9,8 +9,8 @@ Nothing here imports resgen: the numbers come from the libraries alone. For each
 the library builds its model, the rule fills its state_dict (seed SEED), and the model runs in
 eval mode on BATCH images at each of SIZES; the file keeps the logits at CLASSES evenly spaced
 class indices and each image's whole-logit L2 norm. tests/test_reference_outputs.py loads the same
-values into the generated models (PyTorch and, through resgen.transfer, Keras) in the default
-suite, so a change that breaks one of these layouts fails there, not only here.
+values into the generated models (PyTorch and, through resgen.weights.transfer, Keras) in the
+default suite, so a change that breaks one of these layouts fails there, not only here.
 
 The file names the commit of this script that wrote it (``git rev-parse HEAD`` with this script
 and tests/reference_weights.py unmodified; the writer refuses to record a commit otherwise). When

@@ -56,7 +56,7 @@ def cli() -> Callable[..., Result]:
 
     Rich sees an 80-column terminal, whatever the one running the tests is.
     """
-    from resgen.cli import main
+    from resgen.cli.commands import main
 
     def invoke(*args: str | Path) -> Result:
         runner = CliRunner(env={"COLUMNS": "80"})

@@ -159,7 +159,7 @@ _counter = itertools.count()
 def import_file(path: Path, prefix: str = "generated", register: bool = False) -> ModuleType:
     """Import one file (a generated model, a script) under a fresh module name; ``register``
     puts it in ``sys.modules``, which pickling a whole model needs."""
-    from resgen.generated import import_file as import_path
+    from resgen.rendering.generated import import_file as import_path
 
     return import_path(path, f"{prefix}_{next(_counter)}", register=register)
 
@@ -174,7 +174,7 @@ def render_generated(
 ) -> None:
     """Render a validated spec into ``folder/<backend>/<name>.py`` for each backend, as
     ``resgen build --out folder`` lays files out (read back with :func:`generated_module`)."""
-    from resgen.generated import write_model
+    from resgen.rendering.generated import write_model
 
     for backend in backends:
         write_model(REPO / "specs" / f"{spec.name}.yaml", spec, backend, folder)

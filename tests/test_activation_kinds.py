@@ -10,7 +10,7 @@ import typing
 import pytest
 
 from resgen.components import activation
-from resgen.spec import Spec
+from resgen.spec.models import Spec
 
 torch = pytest.importorskip("torch")
 

@@ -1,5 +1,5 @@
-"""``resgen convert --adapt`` and other libraries' checkpoint names (resgen/adapt.py,
-resgen/dialects.py).
+"""``resgen convert --adapt`` and other libraries' checkpoint names (resgen/weights/adapt.py,
+resgen/weights/dialects.py).
 
 The stem's kernel is held to timm's ``adapt_input_conv`` rule computed by hand here (summed for
 1 channel; repeated and scaled by 3/N for N) and, where timm imports, to timm's own function
@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch")
 
 import json  # noqa: E402
 
-from resgen.dialects import OPENMMLAB, TRANSFORMERS, detect, rename, translate  # noqa: E402
+from resgen.weights.dialects import OPENMMLAB, TRANSFORMERS, detect, rename, translate  # noqa: E402
 
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

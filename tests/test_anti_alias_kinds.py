@@ -10,10 +10,10 @@ import typing
 import pytest
 
 from resgen.components import anti_alias
-from resgen.plan_layers import AntiAlias
-from resgen.planner import build_plan
-from resgen.schema import json_schema
-from resgen.spec import Spec
+from resgen.components.layers import AntiAlias
+from resgen.plan.planner import build_plan
+from resgen.spec.models import Spec
+from resgen.spec.schema import json_schema
 
 # (input size, output size, MACs at 8 channels), by hand: a 2x2/2 window without padding
 # floors (7 -> 3), the blur's 3x3 window, padded by 1, ceils (7 -> 4) and costs 9 MACs per

@@ -1,7 +1,7 @@
 """Each attention kind (resgen/components/attention/), in the default suite: its parameters and
 MACs against a hand computation, its Keras twin equal to its PyTorch file through
-resgen.transfer, and its place in the schema and the field reference. timm's own module is the
-reference in tests/test_attention_reference.py.
+resgen.weights.transfer, and its place in the schema and the field reference. timm's own module is
+the reference in tests/test_attention_reference.py.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pytest
 from helpers import REPO, generated_factory, render_generated, ruff_clean
 
 from resgen.components import attention
-from resgen.planner import build_plan
-from resgen.schema import json_schema
-from resgen.spec import Spec
+from resgen.plan.planner import build_plan
+from resgen.spec.models import Spec
+from resgen.spec.schema import json_schema
 
 TYPES = [kind.KIND.type for kind in attention.KINDS]
 
@@ -103,9 +103,9 @@ def test_params_and_macs_by_hand(kind: str) -> None:
 
 
 def test_one_pytorch_path_names_one_keras_layer() -> None:
-    """resgen.transfer pairs weights by PyTorch path alone: kinds that reuse a timm attribute
-    (``se.conv`` in eca and ecam) must give it the same Keras name."""
-    from resgen.naming import block_names
+    """resgen.weights.transfer pairs weights by PyTorch path alone: kinds that reuse a timm
+    attribute (``se.conv`` in eca and ecam) must give it the same Keras name."""
+    from resgen.components.naming import block_names
 
     names: dict[tuple[str, str], str] = {}
     for kind in attention.KINDS:

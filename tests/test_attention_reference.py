@@ -14,8 +14,8 @@ import pytest
 from helpers import import_file
 
 from resgen.components import attention
-from resgen.generated import write_model
-from resgen.spec import Spec
+from resgen.rendering.generated import write_model
+from resgen.spec.models import Spec
 
 torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")

@@ -1,8 +1,8 @@
 """The generated models as backbones: feature maps, freezing and gradient checkpointing.
 
 ``features_only`` against the model's own full forward pass and across backends (the Keras
-maps equal the PyTorch maps once resgen.transfer moves the weights); ``feature_info`` against
-what a forward hook on the named module records; ``frozen_stages`` and ``norm_eval`` as
+maps equal the PyTorch maps once resgen.weights.transfer moves the weights); ``feature_info``
+against what a forward hook on the named module records; ``frozen_stages`` and ``norm_eval`` as
 mmdetection defines them (no gradient for a frozen parameter, running statistics that do not
 move over a training step); checkpointed gradients against plain ones. timm's own features_only
 models are the reference in test_backbone_reference.py.
@@ -159,7 +159,7 @@ def test_checkpointing_recomputes_each_stage() -> None:
 )
 def test_keras_features_only_equal_torch(name: str, out_indices: tuple[int, ...]) -> None:
     keras = pytest.importorskip("keras")
-    from resgen.transfer import torch_to_keras
+    from resgen.weights.transfer import torch_to_keras
 
     kwargs = {"features_only": True, "out_indices": out_indices}
     full = randomize_torch(build_generated("torch", name))

@@ -87,7 +87,7 @@ def test_pretrained_cfg_is_what_torchvision_and_timm_publish() -> None:
 def test_adapted_stem_is_timms(channels: int) -> None:
     from timm.models import adapt_input_conv as timms
 
-    from resgen.adapt import adapt_input_conv
+    from resgen.weights.adapt import adapt_input_conv
 
     torch.manual_seed(channels)
     kernel = torch.randn(64, 3, 7, 7)
@@ -105,9 +105,9 @@ def test_transformers_checkpoint_gives_transformers_outputs(name: str) -> None:
     transformers = pytest.importorskip("transformers", reason="transformers is test-only")
     from helpers import DATA, spec_path
 
-    from resgen.adapt import fit
-    from resgen.planner import build_plan
-    from resgen.validate import load_spec
+    from resgen.check.validate import load_spec
+    from resgen.plan.planner import build_plan
+    from resgen.weights.adapt import fit
 
     sizes = {"resnet18": ([2, 2, 2, 2], [64, 128, 256, 512], "basic")}
     depths, hidden, kind = sizes.get(name, ([3, 4, 6, 3], [256, 512, 1024, 2048], "bottleneck"))

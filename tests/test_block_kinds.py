@@ -1,9 +1,9 @@
 """Each block kind (resgen/components/block/), in the default suite: the registry is the only
 list of kinds (the spec's union, the stage's ``block_type``, the validator's tagged models and
 the templates all derive from it), each kind's branch counted by hand, one PyTorch path naming
-one Keras layer, and each kind's Keras twin equal to its PyTorch file through resgen.transfer.
-timm's and torchvision's whole networks are the reference in tests/test_timm_listing.py and
-tests/test_reference_outputs.py.
+one Keras layer, and each kind's Keras twin equal to its PyTorch file through
+resgen.weights.transfer. timm's and torchvision's whole networks are the reference in
+tests/test_timm_listing.py and tests/test_reference_outputs.py.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from helpers import REPO, generated_factory, render_generated, ruff_clean
 
-from resgen import validate
+from resgen.check import validate
 from resgen.components import block
-from resgen.naming import block_names
-from resgen.planner import build_plan
-from resgen.render import templates_dir
-from resgen.schema import json_schema
-from resgen.spec import RESERVED_NAMES, Spec, StageSpec
+from resgen.components.naming import block_names
+from resgen.plan.planner import build_plan
+from resgen.rendering.render import templates_dir
+from resgen.spec.models import RESERVED_NAMES, Spec, StageSpec
+from resgen.spec.schema import json_schema
 
 TYPES = [kind.KIND.type for kind in block.KINDS]
 TEMPLATES = [(kind.KIND.type, t) for kind in block.KINDS for t in kind.KIND.templates()]
@@ -161,7 +161,7 @@ def test_branch_params_and_macs_by_hand(case: tuple[str, bool] | str) -> None:
 
 
 def test_one_pytorch_path_names_one_keras_layer() -> None:
-    """resgen.transfer pairs weights by PyTorch path alone, over every kind's layers."""
+    """resgen.weights.transfer pairs weights by PyTorch path alone, over every kind's layers."""
     names: dict[tuple[str, str], str] = {}
     for layer, torch_name, keras_name in block.weights(block_names(1, 0)):
         assert names.setdefault((layer, torch_name), keras_name) == keras_name

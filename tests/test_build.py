@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 from helpers import REPO, SPECS, copy_families
 
-from resgen.build import MAX_GENERATED_BYTES
-from resgen.cli import main
+from resgen.cli.commands import main
+from resgen.rendering.build import MAX_GENERATED_BYTES
 
 
 def resgen(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None):
@@ -335,7 +335,7 @@ def test_a_build_plans_each_spec_once(monkeypatch: pytest.MonkeyPatch, tmp_path:
 def test_folded_descriptions_keep_hyphenated_words_whole() -> None:
     """YAML folds a description's line break into a space, so a line ending in a hyphen splits
     the word in every generated docstring ("Shift- Invariant" in four specs before issue 18)."""
-    from resgen.loader import load_document
+    from resgen.spec.loader import load_document
 
     for path in sorted(SPECS.glob("*.yaml")):
         description = load_document(path)[0].get("description", "")

@@ -2,7 +2,7 @@
 nothing, and the cache changes nothing a build writes or reports.
 
 The truth each test compares with is the uncached build (``--no-cache``, the path every other
-build test holds), and which specs a build reads: ``resgen.validate.load_planned`` is counted,
+build test holds), and which specs a build reads: ``resgen.check.validate.load_planned`` is counted,
 the one function that reads a spec for ``build``.
 """
 
@@ -21,10 +21,13 @@ import pytest
 from click.testing import CliRunner
 from helpers import REPO, spec_path
 
-from resgen import buildcache, validate
-from resgen.cli import main
+from resgen.check import validate
+from resgen.cli.commands import main
+from resgen.rendering import cache as buildcache
 
-render = importlib.import_module("resgen.render")  # `from resgen import render` is the function
+render = importlib.import_module(
+    "resgen.rendering.render"
+)  # `from resgen.rendering import render` is the function
 
 SPECS = ("resnet18", "resnet34", "seresnet18", "resnet20_cifar", "plain20_cifar")
 """resnet34 and seresnet18 extend resnet18; plain20_cifar extends resnet20_cifar."""
@@ -353,12 +356,12 @@ def test_a_cached_build_imports_neither_pydantic_nor_jinja(project: Path) -> Non
     assert done.returncode == 0, done.stderr
     probe = (
         "import sys\n"
-        "from resgen.cli import main\n"
+        "from resgen.cli.commands import main\n"
         "try:\n"
         "    main(sys.argv[1:])\n"
         "except SystemExit as exit:\n"
         "    code = exit.code\n"
-        "heavy = ('pydantic', 'jinja2', 'yaml', 'resgen.validate', 'resgen.render', 'rich')\n"
+        "heavy = ('pydantic', 'jinja2', 'yaml', 'resgen.check.validate', 'resgen.rendering.render', 'rich')\n"
         "print(code, sorted(m for m in heavy if m in sys.modules))\n"
     )
     for extra in ([], ["--check"]):
@@ -376,7 +379,7 @@ def test_a_cached_build_imports_neither_pydantic_nor_jinja(project: Path) -> Non
         capture_output=True,
         text=True,
     )
-    seen = "0 ['jinja2', 'pydantic', 'resgen.render', 'resgen.validate', 'yaml']"
+    seen = "0 ['jinja2', 'pydantic', 'resgen.rendering.render', 'resgen.check.validate', 'yaml']"
     assert done.stdout.splitlines()[-1] == seen, done.stdout
 
 

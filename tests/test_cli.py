@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner, Result
 from helpers import DATA, no_traceback, run_resgen, spec_path
 
-from resgen.loader import load_document
-from resgen.spec import Spec
+from resgen.spec.loader import load_document
+from resgen.spec.models import Spec
 
 FRAMEWORKS = ("torch", "tensorflow", "keras", "jax")
 
@@ -387,7 +387,7 @@ def test_list_refuses_a_folder_with_a_broken_spec(
 
 @pytest.fixture(scope="module")
 def schema() -> dict:
-    from resgen.cli import main
+    from resgen.cli.commands import main
 
     result = CliRunner().invoke(main, ["schema"])
     assert result.exit_code == 0, result.output
@@ -461,7 +461,7 @@ def test_shipped_specs_satisfy_the_schema(schema: dict, specs_dir: Path) -> None
 PROBE = textwrap.dedent(
     """
     import json, sys
-    from resgen.cli import main
+    from resgen.cli.commands import main
     try:
         main(sys.argv[1:], prog_name="resgen")
     except SystemExit as exc:

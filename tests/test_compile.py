@@ -28,10 +28,10 @@ from helpers import generated_factory, layout_of, render_generated, shipped_spec
 
 torch = pytest.importorskip("torch")
 
-from resgen.planner import build_plan  # noqa: E402
-from resgen.spec import Spec  # noqa: E402
-from resgen.stages import spec_stages  # noqa: E402
-from resgen.validate import load_spec  # noqa: E402
+from resgen.check.validate import load_spec  # noqa: E402
+from resgen.plan.planner import build_plan  # noqa: E402
+from resgen.plan.stages import spec_stages  # noqa: E402
+from resgen.spec.models import Spec  # noqa: E402
 
 SPEC_PATHS = shipped_specs()
 MAX_BLOCKS = 2  # in the first stage, in the default run (one in each later stage)

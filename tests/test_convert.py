@@ -27,8 +27,8 @@ safetensors_torch = pytest.importorskip("safetensors.torch")
 
 from checkpoints import images, keras_outputs, randomize_keras, trained_like  # noqa: E402
 
-from resgen import checkpoint  # noqa: E402
-from resgen import convert as converter  # noqa: E402
+from resgen.weights import checkpoint  # noqa: E402
+from resgen.weights import convert as converter  # noqa: E402
 
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -383,9 +383,9 @@ def test_a_write_that_fails_leaves_the_old_file(
 
 def test_import_and_help_load_no_framework() -> None:
     script = (
-        "import sys, resgen.convert\n"
+        "import sys, resgen.weights.convert\n"
         "from click.testing import CliRunner\n"
-        "from resgen.cli import main\n"
+        "from resgen.cli.commands import main\n"
         "result = CliRunner().invoke(main, ['convert', '--help'])\n"
         "assert result.exit_code == 0 and 'Exit codes:' in result.output, result.output\n"
         "assert '.weights.h5' in result.output\n"

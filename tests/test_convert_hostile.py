@@ -31,9 +31,9 @@ h5py = pytest.importorskip("h5py")
 
 from checkpoints import images, keras_outputs, trained_like  # noqa: E402
 
-from resgen import convert as converter  # noqa: E402
 from resgen.errors import ResgenError  # noqa: E402
 from resgen.files import write_atomic  # noqa: E402
+from resgen.weights import convert as converter  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -473,7 +473,7 @@ def test_a_real_kill_leaves_only_what_the_next_run_removes(cifar_pth: Path) -> N
         "def slow(fd):\n"
         "    print('writing', flush=True); time.sleep(60)\n"
         "f.os.fsync = slow\n"
-        "from resgen.cli import main\n"
+        "from resgen.cli.commands import main\n"
         "main(sys.argv[1:])\n"
     )
     child = subprocess.Popen(

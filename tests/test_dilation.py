@@ -1,6 +1,6 @@
 """Dilated backbones (``output_stride`` 16 and 8) in the default suite.
 
-The Keras twin equals the PyTorch model through resgen.transfer at each output stride (the
+The Keras twin equals the PyTorch model through resgen.weights.transfer at each output stride (the
 shortcut's AvgPool2dSame, the blur at stride 1 where the dilation grows, ResNetV2's explicit
 padding and stride on the last block); ``resgen summary`` for a spec whose default is 16 agrees
 with a hand count of the dilated layer4; the default (32) files keep their strides. timm and
@@ -33,7 +33,7 @@ def images(seed: int = 0) -> torch.Tensor:
 @pytest.mark.parametrize("name", ["resnetaa50d", "resnetblur18", "resnet50_v2"])
 def test_keras_twin_equals_torch_when_dilated(name: str, output_stride: int) -> None:
     keras = pytest.importorskip("keras")
-    from resgen.transfer import torch_to_keras
+    from resgen.weights.transfer import torch_to_keras
 
     ours = randomize_torch(build_generated("torch", name, output_stride=output_stride)).eval()
     kwargs = {"input_shape": (SIZE, SIZE, 3), "output_stride": output_stride}
@@ -76,7 +76,7 @@ def test_summary_shows_the_dilated_shapes_and_macs(tmp_path: Path, cli: Any) -> 
 
 
 def test_spec_default_sets_the_factories_default(tmp_path: Path) -> None:
-    from resgen.validate import load_spec
+    from resgen.check.validate import load_spec
 
     spec = load_spec(_resnet50_os16(tmp_path))
     render_generated(spec, tmp_path)
@@ -114,8 +114,8 @@ def test_wide_projection_when_dilated(tmp_path: Path, cli: Any) -> None:
     dilated stage's first block (timm's downsample_conv): the summary counts its weights, and
     the Keras twin equals the PyTorch model."""
     keras = pytest.importorskip("keras")
-    from resgen.transfer import torch_to_keras
-    from resgen.validate import load_spec
+    from resgen.check.validate import load_spec
+    from resgen.weights.transfer import torch_to_keras
 
     base = REPO / "specs" / "resnet18.yaml"
     path = tmp_path / "wide18.yaml"

@@ -17,7 +17,7 @@ import click
 import pytest
 from helpers import REPO, shipped_specs, spec_family
 
-from resgen.cli import main
+from resgen.cli.commands import main
 
 README = REPO / "README.md"
 PAGES = sorted([README, *(REPO / "docs").glob("*.md")])
@@ -216,7 +216,7 @@ def defined_tests() -> set[str]:
 
 
 def missing_names(text: str) -> list[str]:
-    """What a page's inline code names that does not exist: a path such as `resgen/plan.py`,
+    """What a page's inline code names that does not exist: a path such as `resgen/plan/network.py`,
     a test such as `tests/test_build.py::test_x` or `test_a_b_c`."""
     tests = defined_tests()
     broken: list[str] = []
@@ -240,7 +240,7 @@ def test_every_file_and_test_named_in_code_exists(page: Path) -> None:
 
 def test_the_name_check_catches_what_does_not_exist() -> None:
     text = (
-        "`resgen/plan.py` `tests/test_docs.py::test_readme_fits_in_250_lines` `test_loss` "
+        "`resgen/plan/network.py` `tests/test_docs.py::test_readme_fits_in_250_lines` `test_loss` "
         "`resgen/nope.py` `tests/test_build.py::test_nope` `test_no_such_test_here`"
     )
     assert missing_names(text) == [

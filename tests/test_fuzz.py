@@ -42,14 +42,15 @@ from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
-from resgen import summary
-from resgen.cli import main
+from resgen.check.rules import MAX_BLOCKS as TOTAL_BLOCKS
+from resgen.check.validate import load_spec
+from resgen.cli.commands import main
 from resgen.errors import SpecError
-from resgen.loader import MAX_CHAIN_BYTES, MAX_CHAIN_FILES, MAX_FILE_BYTES, MAX_INT_BITS
-from resgen.planner import build_plan
-from resgen.render import render, templates_dir
-from resgen.rules import MAX_BLOCKS as TOTAL_BLOCKS
-from resgen.spec import (
+from resgen.plan import summary
+from resgen.plan.planner import build_plan
+from resgen.rendering.render import render, templates_dir
+from resgen.spec.loader import MAX_CHAIN_BYTES, MAX_CHAIN_FILES, MAX_FILE_BYTES, MAX_INT_BITS
+from resgen.spec.models import (
     BUILTIN_NAMES,
     DEVICE_NAMES,
     MIN_NORM_EPS,
@@ -59,7 +60,6 @@ from resgen.spec import (
     STDLIB_NAMES,
     Spec,
 )
-from resgen.validate import load_spec
 
 torch = pytest.importorskip("torch")
 
@@ -340,7 +340,7 @@ def check_keras(
 def same_outputs(torch_model: Any, keras_model: Any, batch: Any) -> None:
     import numpy as np
 
-    from resgen.transfer import torch_to_keras
+    from resgen.weights.transfer import torch_to_keras
 
     randomize_(torch_model)
     torch_model.eval()

@@ -55,7 +55,8 @@ def resgen_imports(name: str) -> set[str]:
 
 def reachable(start: str) -> set[str]:
     """``start`` and every resgen module it imports, directly or not (the package's own
-    ``__init__`` aside: importing ``resgen.spec`` runs it, but spec.py does not ask for it)."""
+    ``__init__`` aside: importing ``resgen.spec.models`` runs it, but spec.py does not ask for
+    it)."""
     seen: set[str] = set()
     todo = [start]
     while todo:
@@ -70,27 +71,33 @@ def reachable(start: str) -> set[str]:
 @pytest.mark.parametrize(
     "start",
     [
-        "resgen.spec",
-        "resgen.loader",
-        "resgen.plan",
-        "resgen.planner",
-        "resgen.rules",
-        "resgen.validate",
+        "resgen.spec.models",
+        "resgen.spec.loader",
+        "resgen.plan.network",
+        "resgen.plan.planner",
+        "resgen.check.rules",
+        "resgen.check.validate",
     ],
 )
 def test_the_spec_side_never_imports_render_build_or_train(start: str) -> None:
-    forbidden = ("resgen.render", "resgen.build", "resgen.train", "resgen.cli", "resgen.transfer")
+    forbidden = (
+        "resgen.rendering.render",
+        "resgen.rendering.build",
+        "resgen.train",
+        "resgen.cli.commands",
+        "resgen.weights.transfer",
+    )
     reached = reachable(start)
     assert start in reached
     assert not {m for m in reached if m.startswith(forbidden)}, sorted(reached)
 
 
 def test_the_rules_never_run_the_planner() -> None:
-    """Cross-field rules read the spec (and the per-stage facts of resgen.stages); the checks
+    """Cross-field rules read the spec (and the per-stage facts of resgen.plan.stages); the checks
     that need a plan get one from validate's post-plan step (issue 18)."""
-    reached = reachable("resgen.rules")
-    assert "resgen.stages" in reached
-    assert "resgen.planner" not in reached, sorted(reached)
+    reached = reachable("resgen.check.rules")
+    assert "resgen.plan.stages" in reached
+    assert "resgen.plan.planner" not in reached, sorted(reached)
 
 
 def test_component_kinds_stay_on_the_spec_side() -> None:
@@ -98,8 +105,14 @@ def test_component_kinds_stay_on_the_spec_side() -> None:
     follow: each kind module is walked here instead."""
     kinds = sorted((PACKAGE / "components").rglob("*.py"))
     assert len(kinds) >= 4
-    forbidden = ("resgen.render", "resgen.build", "resgen.train", "resgen.cli", "resgen.transfer")
-    forbidden += ("resgen.planner", "resgen.validate", "resgen.rules")
+    forbidden = (
+        "resgen.rendering.render",
+        "resgen.rendering.build",
+        "resgen.train",
+        "resgen.cli.commands",
+        "resgen.weights.transfer",
+    )
+    forbidden += ("resgen.plan.planner", "resgen.check.validate", "resgen.check.rules")
     for path in kinds:
         name = ".".join(["resgen", *path.relative_to(PACKAGE).with_suffix("").parts])
         name = name.removesuffix(".__init__")
@@ -112,14 +125,14 @@ def test_the_graph_walk_sees_real_imports() -> None:
     assert {
         "resgen.errors",
         "resgen.files",
-        "resgen.loader",
-        "resgen.spec",
-        "resgen.rules",
-        "resgen.plan",
-        "resgen.planner",
-    } <= reachable("resgen.validate")
-    assert "resgen.render" in reachable("resgen.build")
-    assert "resgen.train.cli" in reachable("resgen.cli")
+        "resgen.spec.loader",
+        "resgen.spec.models",
+        "resgen.check.rules",
+        "resgen.plan.network",
+        "resgen.plan.planner",
+    } <= reachable("resgen.check.validate")
+    assert "resgen.rendering.render" in reachable("resgen.rendering.build")
+    assert "resgen.cli.train_command" in reachable("resgen.cli.commands")
 
 
 PROBE = textwrap.dedent(
@@ -137,21 +150,21 @@ PROBE = textwrap.dedent(
     [
         ["resgen"],
         [
-            "resgen.spec",
-            "resgen.loader",
-            "resgen.plan",
-            "resgen.planner",
-            "resgen.validate",
-            "resgen.schema",
+            "resgen.spec.models",
+            "resgen.spec.loader",
+            "resgen.plan.network",
+            "resgen.plan.planner",
+            "resgen.check.validate",
+            "resgen.spec.schema",
         ],
         [
-            "resgen.build",
-            "resgen.render",
-            "resgen.summary",
-            "resgen.cli",
-            "resgen.cli_support",
-            "resgen.transfer",  # moves weights between frameworks the caller has imported
-            "resgen.train.cli",  # `train` imports its framework only once it runs
+            "resgen.rendering.build",
+            "resgen.rendering.render",
+            "resgen.plan.summary",
+            "resgen.cli.commands",
+            "resgen.cli.support",
+            "resgen.weights.transfer",  # moves weights between frameworks the caller has imported
+            "resgen.cli.train_command",  # `train` imports its framework only once it runs
         ],
     ],
 )
@@ -178,11 +191,19 @@ COMMAND_PROBE = textwrap.dedent(
         lambda: print(json.dumps(sorted(m for m in watched if m in sys.modules)), file=sys.stderr)
     )
     sys.argv = ["resgen", *sys.argv[2:]]
-    from resgen.cli import main
+    from resgen.cli.commands import main
     main()
     """
 )
-HEAVY = ("rich", "jinja2", "pydantic", "yaml", "resgen.spec", "resgen.render", "resgen.planner")
+HEAVY = (
+    "rich",
+    "jinja2",
+    "pydantic",
+    "yaml",
+    "resgen.spec.models",
+    "resgen.rendering.render",
+    "resgen.plan.planner",
+)
 
 
 @pytest.mark.parametrize(
@@ -192,15 +213,15 @@ HEAVY = ("rich", "jinja2", "pydantic", "yaml", "resgen.spec", "resgen.render", "
         (["--help"], set()),
         (
             ["validate", "specs/resnet50.yaml"],
-            {"pydantic", "yaml", "resgen.spec", "resgen.planner"},
+            {"pydantic", "yaml", "resgen.spec.models", "resgen.plan.planner"},
         ),
         (
             ["summary", "specs/resnet50.yaml", "--json"],
-            {"pydantic", "yaml", "resgen.spec", "resgen.planner"},
+            {"pydantic", "yaml", "resgen.spec.models", "resgen.plan.planner"},
         ),
         (
             ["summary", "specs/resnet50.yaml"],
-            {"rich", "pydantic", "yaml", "resgen.spec", "resgen.planner"},
+            {"rich", "pydantic", "yaml", "resgen.spec.models", "resgen.plan.planner"},
         ),
         (["build", "specs/resnet50.yaml", "--check"], set(HEAVY) - {"rich"}),
     ],

@@ -33,11 +33,11 @@ from helpers import (
 keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 
-from resgen.planner import build_plan  # noqa: E402
-from resgen.render import render  # noqa: E402
-from resgen.spec import Spec  # noqa: E402
-from resgen.transfer import TransferError, copy_weights_by_name  # noqa: E402
-from resgen.validate import checked_plan, load_spec  # noqa: E402
+from resgen.check.validate import checked_plan, load_spec  # noqa: E402
+from resgen.plan.planner import build_plan  # noqa: E402
+from resgen.rendering.render import render  # noqa: E402
+from resgen.spec.models import Spec  # noqa: E402
+from resgen.weights.transfer import TransferError, copy_weights_by_name  # noqa: E402
 
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -216,7 +216,7 @@ def summary_params(name: str) -> int:
     """The parameter count ``resgen summary --json`` prints, run in-process."""
     from click.testing import CliRunner
 
-    from resgen.cli import main
+    from resgen.cli.commands import main
 
     result = CliRunner().invoke(main, ["summary", "--json", str(spec_path(name))])
     assert result.exit_code == 0, result.output

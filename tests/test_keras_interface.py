@@ -5,8 +5,8 @@ weights copied by name, ``include_top=False`` with each ``pooling`` and the soft
 its shapes and values. On tiny specs of every block kind and shortcut policy: ``pooling="avg"``
 and ``"max"`` are the mean and the max of the headless feature map, ``classifier_activation=
 "softmax"`` is the softmax of the logits, the feature layers the module docstring names give the
-PyTorch twin's ``forward_intermediates`` (weights moved by resgen.transfer), and bad arguments
-are refused with keras.applications' ValueErrors.
+PyTorch twin's ``forward_intermediates`` (weights moved by resgen.weights.transfer), and bad
+arguments are refused with keras.applications' ValueErrors.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from helpers import generated_module, render_generated
 keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 
-from resgen.planner import build_plan  # noqa: E402
-from resgen.spec import Spec  # noqa: E402
-from resgen.transfer import copy_weights_by_name, torch_to_keras  # noqa: E402
+from resgen.plan.planner import build_plan  # noqa: E402
+from resgen.spec.models import Spec  # noqa: E402
+from resgen.weights.transfer import copy_weights_by_name, torch_to_keras  # noqa: E402
 
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

@@ -31,14 +31,14 @@ from helpers import (
 keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 
+from resgen.check.validate import checked_plan, load_spec  # noqa: E402
 from resgen.components import anti_alias as anti_aliasing  # noqa: E402
 from resgen.components.attention import eca, se  # noqa: E402
-from resgen.plan import NetworkPlan  # noqa: E402
-from resgen.planner import build_plan  # noqa: E402
-from resgen.render import render  # noqa: E402
-from resgen.spec import Spec  # noqa: E402
-from resgen.transfer import copy_weights_by_name  # noqa: E402
-from resgen.validate import checked_plan, load_spec  # noqa: E402
+from resgen.plan.network import NetworkPlan  # noqa: E402
+from resgen.plan.planner import build_plan  # noqa: E402
+from resgen.rendering.render import render  # noqa: E402
+from resgen.spec.models import Spec  # noqa: E402
+from resgen.weights.transfer import copy_weights_by_name  # noqa: E402
 
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

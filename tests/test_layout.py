@@ -1,4 +1,5 @@
-"""resgen.layout.fit breaks a long line where ``ruff format`` (the independent truth) does."""
+"""resgen.rendering.layout.fit breaks a long line where ``ruff format`` (the independent truth)
+does."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import subprocess
 import pytest
 from helpers import RUFF
 
-from resgen.layout import LINE_LENGTH, fit
+from resgen.rendering.layout import LINE_LENGTH, fit
 
 # (enclosing lines, the line to lay out): calls that fit, hug or explode; defs of every length.
 CASES = [

@@ -1,4 +1,5 @@
-"""resgen.loader: YAML 1.2 reading, refusals with exact locations, `extends`, the source map."""
+"""resgen.spec.loader: YAML 1.2 reading, refusals with exact locations, `extends`, the source
+map."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from resgen.errors import Problem, SpecError
-from resgen.loader import (
+from resgen.spec.loader import (
     MAX_CHAIN_BYTES,
     MAX_CHAIN_FILES,
     MAX_DEPTH,
@@ -795,7 +796,7 @@ def test_a_base_that_is_no_regular_file_is_refused_without_blocking(
 def test_parsed_bases_are_reused_as_fresh_copies(specs_dir: Path) -> None:
     """A build reads each base once (the parse cache) and every spec still gets what a parse of
     its own would give: the same values, the same source positions, and its own copies."""
-    from resgen import loader
+    from resgen.spec import loader
 
     paths = sorted(specs_dir.glob("*.yaml"))
     loader._PARSED.clear()

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from helpers import import_file
 
-from resgen.render import render
-from resgen.spec import MIN_NORM_EPS, MIN_NORM_MOMENTUM, Spec
+from resgen.rendering.render import render
+from resgen.spec.models import MIN_NORM_EPS, MIN_NORM_MOMENTUM, Spec
 
 torch = pytest.importorskip("torch")
 

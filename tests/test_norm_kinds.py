@@ -1,7 +1,7 @@
 """Each norm kind (resgen/components/norm/), in the default suite: the spec's choices are the
 registered kinds, each kind's parameters on one small network against a hand computation, the
-PyTorch file's modules and their counts, its Keras twin equal through resgen.transfer, and the
-kind's rules where the spec and the plan put them."""
+PyTorch file's modules and their counts, its Keras twin equal through resgen.weights.transfer, and
+the kind's rules where the spec and the plan put them."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 from helpers import REPO, generated_factory, render_generated, ruff_clean
 
 from resgen.components import norm
-from resgen.planner import build_plan
-from resgen.schema import json_schema
-from resgen.spec import NormSpec, Spec
+from resgen.plan.planner import build_plan
+from resgen.spec.models import NormSpec, Spec
+from resgen.spec.schema import json_schema
 
 TYPES = [module.KIND.type for module in norm.KINDS]
 
@@ -99,8 +99,8 @@ def test_the_keras_twin_equals_the_torch_file(kind: str, tmp_path: Path) -> None
 def test_each_kind_s_rules_sit_at_its_fields(norm_line: str, expected: str, tmp_path: Path) -> None:
     """Another kind's field is refused at ``norm.<field>`` (the spec's rules), and group norm's
     groups must divide every planned width (the rules on the plan)."""
+    from resgen.check.validate import load_planned
     from resgen.errors import SpecError
-    from resgen.validate import load_planned
 
     path = tmp_path / "n.yaml"
     path.write_text(

@@ -49,7 +49,7 @@ def test_wheel_installs_and_runs_anywhere(tmp_path: Path) -> None:
     (wheel,) = dist.glob("resgen-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "resgen/templates/torch/model.py.j2" in names
-    assert "resgen/cli.py" in names
+    assert "resgen/cli/commands.py" in names
     assert not [n for n in names if n.startswith(("tests/", "specs/", "generated/"))]
 
     # A fresh venv without system site-packages; dependencies come from the index.

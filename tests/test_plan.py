@@ -1,4 +1,4 @@
-"""resgen.plan for the modern knobs, against rules worked by hand and timm's listing.
+"""resgen.plan.network for the modern knobs, against rules worked by hand and timm's listing.
 
 Nothing here imports torch or timm: widths, kernels, rates, sizes and names are derived from the
 spec alone, then compared with the papers' rules computed by hand or with
@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from helpers import REPO, plan_state_dict
 
+from resgen.check.validate import load_spec
 from resgen.components.attention.eca import EfficientChannelAttention
 from resgen.components.attention.se import SqueezeExcitation
-from resgen.plan import NetworkPlan, Stage, smallest_input
-from resgen.planner import build_plan
-from resgen.validate import load_spec
+from resgen.plan.network import NetworkPlan, Stage, smallest_input
+from resgen.plan.planner import build_plan
 
 LISTING = json.loads((REPO / "tests" / "data" / "timm_resnet_zoo.json").read_text("utf-8"))
 ZOO: dict[str, dict[str, Any]] = LISTING["models"]

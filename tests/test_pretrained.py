@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 from helpers import generated_module, shipped_specs, spec_path
 
-from resgen.planner import build_plan
-from resgen.validate import load_spec
+from resgen.check.validate import load_spec
+from resgen.plan.planner import build_plan
 
 np = pytest.importorskip("numpy")
 

@@ -1,5 +1,5 @@
-"""docs/spec-reference.md: generated from resgen/spec.py, current, complete, and ready for the
-fields still to come."""
+"""docs/spec-reference.md: generated from resgen/spec/models.py, current, complete, and ready for
+the fields still to come."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from resgen import reference
 from resgen.reference import main, render_reference
-from resgen.spec import Spec
+from resgen.spec.models import Spec
 
 PAGE = REPO / "docs" / "spec-reference.md"
 

@@ -6,7 +6,7 @@ reproduces, the library's logits for a fixed input with weights given by a deter
 (tests/reference_weights.py); scripts/write_reference_outputs.py wrote it from the libraries
 (scripts/check_references.sh runs it), and the file names the commit of the writer that did. Here
 the same rule fills the generated PyTorch model (strictly: every key, no other) and its Keras twin
-(through resgen.transfer.torch_to_keras), and both must give the library's numbers. The full
+(through resgen.weights.transfer.torch_to_keras), and both must give the library's numbers. The full
 check (every spec, several sizes, weights from the library's own model) is
 scripts/check_references.sh; this one catches a regression in these layouts on every run.
 """
@@ -119,9 +119,10 @@ def test_pytorch_gives_the_library_outputs(name: str, size: int) -> None:
 
 @pytest.mark.parametrize("name", KERAS_NAMES)
 def test_keras_twin_gives_the_library_outputs(name: str) -> None:
-    """The Keras file, with the rule's weights moved from the PyTorch model by resgen.transfer."""
+    """The Keras file, with the rule's weights moved from the PyTorch model by
+    resgen.weights.transfer."""
     keras = pytest.importorskip("keras")
-    from resgen.transfer import torch_to_keras
+    from resgen.weights.transfer import torch_to_keras
 
     classes = REFERENCE["models"][name]["num_classes"]
     size = REFERENCE["sizes"][0]

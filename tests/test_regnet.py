@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from helpers import DATA, REPO
 
-from resgen import regnet
+from resgen.check.validate import load_spec
+from resgen.components import regnet_rule as regnet
 from resgen.errors import SpecError
-from resgen.planner import build_plan
-from resgen.validate import load_spec
+from resgen.plan.planner import build_plan
 
 PATHS = {
     path.stem: path
@@ -204,7 +204,8 @@ def test_summary_prints_the_derived_stages() -> None:
 
 
 def test_the_keras_twin_of_a_regnet_y_equals_its_torch_file(tmp_path: Path) -> None:
-    """SE on, two stages (a projection and an identity shortcut), through resgen.transfer."""
+    """SE on, two stages (a projection and an identity shortcut), through
+    resgen.weights.transfer."""
     pytest.importorskip("torch")
     pytest.importorskip("keras")
     from helpers import generated_factory, render_generated, ruff_clean

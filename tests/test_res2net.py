@@ -1,6 +1,6 @@
 """The res2net block kind (timm's Bottle2neck) beyond what tests/test_block_kinds.py checks for
 every kind: its width rule worked by hand, its knobs together in one small network whose Keras
-twin equals its PyTorch file through resgen.transfer, and the Keras layer that splits the
+twin equals its PyTorch file through resgen.weights.transfer, and the Keras layer that splits the
 channels (registered, exact, saved and loaded). timm itself is the reference in
 tests/test_families_reference.py (the nine shipped specs) and tests/test_res2net_reference.py
 (dilated and feature-map forms).
@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from helpers import generated_factory, generated_module, render_generated, ruff_clean, spec_path
 
-from resgen.planner import build_plan
-from resgen.spec import Spec
-from resgen.validate import load_spec
+from resgen.check.validate import load_spec
+from resgen.plan.planner import build_plan
+from resgen.spec.models import Spec
 
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

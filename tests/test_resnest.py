@@ -1,8 +1,8 @@
 """The ResNeSt block kind (resgen/components/block/resnest.py), in the default suite: the
 split attention's hidden width by hand from timm's rule, and the Keras twin of each variant the
 shipped specs do not all share (timm's ablation shapes, radix 1, avd off, no groups at all)
-equal to its PyTorch file through resgen.transfer, at any map size and through a .keras file.
-timm itself is the reference in tests/test_resnest_reference.py and
+equal to its PyTorch file through resgen.weights.transfer, at any map size and through a .keras
+file. timm itself is the reference in tests/test_resnest_reference.py and
 tests/test_families_reference.py; tests/test_families_listing.py holds the 8 shipped specs to
 timm's keys, shapes, parameters and MACs.
 """
@@ -15,8 +15,8 @@ import pytest
 from helpers import generated_factory, render_generated, ruff_clean
 
 from resgen.components.block.resnest import attention_width
-from resgen.planner import build_plan
-from resgen.spec import Spec
+from resgen.plan.planner import build_plan
+from resgen.spec.models import Spec
 
 # timm's SplitAttn: make_divisible(in_channels * radix * 0.25, 8, min_value=32), the 3x3's
 # outputs (radix x width) given here. resnest50d's stages (radix 2, widths 64 ... 512): 32,

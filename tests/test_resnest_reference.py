@@ -19,7 +19,7 @@ from helpers import build_generated, render_generated, spec_path
 from reference_compare import randomize_norms
 from test_timm_reference import TOLERANCE, timm_model
 
-from resgen.validate import load_spec
+from resgen.check.validate import load_spec
 
 torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")

@@ -21,9 +21,9 @@ import pytest
 from click.testing import CliRunner
 from helpers import LOCATED, REPO, copy_families, spec_path
 
-from resgen import build as builder
-from resgen.cli import main
-from resgen.render import Backend, templates_dir
+from resgen.cli.commands import main
+from resgen.rendering import build as builder
+from resgen.rendering.render import Backend, templates_dir
 
 SPECS = ("resnet18", "resnet34", "resnet20_cifar", "plain20_cifar", "resnet50", "resnet50d")
 

@@ -20,11 +20,12 @@ from typing import Any
 import pytest
 from helpers import DATA, generated_factory, render_generated
 
-from resgen import naming, rules
+from resgen.check import rules
+from resgen.components import naming
 from resgen.components import stem as stem_family
-from resgen.naming import Dialect, TorchBlockAttributes
-from resgen.planner import build_plan
-from resgen.spec import Spec
+from resgen.components.naming import Dialect, TorchBlockAttributes
+from resgen.plan.planner import build_plan
+from resgen.spec.models import Spec
 
 MODELS: dict[str, Any] = json.loads((DATA / "timm_families.json").read_text())["models"]
 BLOCK_KEY = re.compile(r"^layer(\d)\.(\d+)\.")
@@ -176,7 +177,7 @@ TWINS = {
 
 @pytest.mark.parametrize("name", sorted(TWINS))
 def test_small_legacy_twins_equal_at_even_and_odd_maps(name: str, tmp_path: Path) -> None:
-    """Weights moved by resgen.transfer give the PyTorch outputs in Keras (1e-4), maps even
+    """Weights moved by resgen.weights.transfer give the PyTorch outputs in Keras (1e-4), maps even
     (32 px: a 16 x 16 map before the pool) and odd (34 px: 17 x 17, the window overhangs)."""
     pytest.importorskip("torch")
     pytest.importorskip("keras")

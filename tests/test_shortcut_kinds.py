@@ -10,9 +10,9 @@ import typing
 import pytest
 
 from resgen.components import shortcut
-from resgen.planner import build_plan
-from resgen.render import templates_dir
-from resgen.spec import Spec
+from resgen.plan.planner import build_plan
+from resgen.rendering.render import templates_dir
+from resgen.spec.models import Spec
 
 WHENS = [kind.KIND.when for kind in shortcut.KINDS]
 POLICIES = typing.get_args(Spec.model_fields["shortcut"].annotation)

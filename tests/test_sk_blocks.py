@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from helpers import DATA, generated_factory, render_generated, ruff_clean, spec_path
 
-from resgen.planner import build_plan
-from resgen.spec import Spec
-from resgen.validate import load_spec
+from resgen.check.validate import load_spec
+from resgen.plan.planner import build_plan
+from resgen.spec.models import Spec
 
 LISTING = json.loads((DATA / "timm_families.json").read_text(encoding="utf-8"))["models"]
 
@@ -205,7 +205,7 @@ def test_convert_taps_the_stem_output_where_the_first_layer_reads_a_split(tmp_pa
     np = pytest.importorskip("numpy")
     pytest.importorskip("torch")
     pytest.importorskip("keras")
-    from resgen.convert import keras_taps, torch_taps
+    from resgen.weights.convert import keras_taps, torch_taps
 
     spec = one_stage({"type": "sk_basic"}, 16, name="sk_taps")
     render_generated(spec, tmp_path)

@@ -16,7 +16,7 @@ from helpers import import_file
 from test_attention_reference import TOLERANCE, randomize
 from test_sk_blocks import knobs_spec
 
-from resgen.generated import write_model
+from resgen.rendering.generated import write_model
 
 torch = pytest.importorskip("torch")
 timm = pytest.importorskip("timm")

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from resgen.components import stem
-from resgen.planner import build_plan
-from resgen.schema import json_schema
-from resgen.spec import Spec, StemSpec
+from resgen.plan.planner import build_plan
+from resgen.spec.models import Spec, StemSpec
+from resgen.spec.schema import json_schema
 
 # At 224 x 224 and 64 channels: (torch names, keras names, kernel and stride of each conv,
 # output size before the pool, parameters with the norms), by hand.
@@ -81,8 +81,8 @@ def test_the_regnet_dialect_names_the_stem_as_timm_s_regnet() -> None:
 
 
 def test_the_deep_stem_s_own_rule(tmp_path: Path) -> None:
+    from resgen.check.validate import load_planned
     from resgen.errors import SpecError
-    from resgen.validate import load_planned
 
     path = tmp_path / "odd.yaml"
     path.write_text(

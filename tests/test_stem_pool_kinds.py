@@ -10,10 +10,10 @@ import typing
 import pytest
 
 from resgen.components import stem_pool
-from resgen.plan import NetworkPlan
-from resgen.planner import build_plan
-from resgen.schema import json_schema
-from resgen.spec import Spec, StemSpec
+from resgen.plan.network import NetworkPlan
+from resgen.plan.planner import build_plan
+from resgen.spec.models import Spec, StemSpec
+from resgen.spec.schema import json_schema
 
 # What timm builds after the stem's convs (timm/models/resnet.py, ResNet.__init__), by
 # replace_stem_pool and aa_layer.

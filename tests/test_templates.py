@@ -21,13 +21,13 @@ from helpers import shipped_specs, spec_path
 from jinja2 import meta, nodes
 from pydantic import BaseModel
 
+from resgen.check.validate import load_spec
 from resgen.components import anti_alias, attention, block, norm, shortcut, stem, stem_pool
-from resgen.page import keras_page, torch_page
-from resgen.plan import NetworkPlan
-from resgen.planner import build_plan
-from resgen.render import BACKENDS, _environment, render, template_context, templates_dir
-from resgen.spec import Spec
-from resgen.validate import load_spec
+from resgen.plan.network import NetworkPlan
+from resgen.plan.planner import build_plan
+from resgen.rendering.page import keras_page, torch_page
+from resgen.rendering.render import BACKENDS, _environment, render, template_context, templates_dir
+from resgen.spec.models import Spec
 
 SPECS = sorted(shipped_specs().values())
 TEMPLATES = sorted(templates_dir().rglob("*.j2"))

@@ -194,8 +194,8 @@ def test_every_zoo_architecture_is_shipped() -> None:
 
 @pytest.mark.parametrize("name", ZOO_SPECS)
 def test_summary_params_and_macs_equal_the_listing(name: str) -> None:
-    from resgen.planner import build_plan
-    from resgen.validate import load_spec
+    from resgen.check.validate import load_spec
+    from resgen.plan.planner import build_plan
 
     spec = load_spec(spec_path(name))
     at_224 = spec.model_copy(update={"input": spec.input.model_copy(update={"size": 224})})

@@ -87,7 +87,7 @@ KNOB_NETS = {
 def summary_json(spec: str) -> dict:
     from click.testing import CliRunner
 
-    from resgen.cli import main
+    from resgen.cli.commands import main
 
     result = CliRunner().invoke(main, ["summary", str(spec_path(spec)), "--json"])
     assert result.exit_code == 0, result.output
@@ -112,7 +112,7 @@ def test_parameter_count_equals_summary_and_paper(name: str) -> None:
 
 @pytest.mark.parametrize("name", [*sorted(PUBLISHED_PARAMS), *KNOB_NETS])
 def test_forward_and_backward(name: str) -> None:
-    from resgen.validate import load_spec
+    from resgen.check.validate import load_spec
 
     spec = load_spec(spec_path(name))
     size = spec.input.size if (name in FULL_SIZE or spec.input.size <= 32) else 64
@@ -207,8 +207,8 @@ def test_resnet50d_matches_timm_layout() -> None:
 
 
 def test_zero_init_residual_zeroes_last_norm(tmp_path: Path) -> None:
-    from resgen.render import render
-    from resgen.validate import load_spec
+    from resgen.check.validate import load_spec
+    from resgen.rendering.render import render
 
     spec_file = tmp_path / "zinit.yaml"
     spec_file.write_text(

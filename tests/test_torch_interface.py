@@ -18,11 +18,11 @@ from helpers import generated_module, render_generated, shipped_specs, spec_path
 
 torch = pytest.importorskip("torch")
 
+from resgen.check.validate import load_spec  # noqa: E402
 from resgen.components.attention.eca import EfficientChannelAttention  # noqa: E402
-from resgen.plan import NetworkPlan  # noqa: E402
-from resgen.planner import build_plan  # noqa: E402
-from resgen.spec import InputSpec, Spec  # noqa: E402
-from resgen.validate import load_spec  # noqa: E402
+from resgen.plan.network import NetworkPlan  # noqa: E402
+from resgen.plan.planner import build_plan  # noqa: E402
+from resgen.spec.models import InputSpec, Spec  # noqa: E402
 
 SHIPPED = sorted(shipped_specs())
 
@@ -248,7 +248,7 @@ def test_intermediate_indices_follow_timm(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_module_names_are_the_plans(name: str, tmp_path: Path) -> None:
-    """Every conv, norm and linear sits at the path resgen.naming gives it, in plan order
+    """Every conv, norm and linear sits at the path resgen.components.naming gives it, in plan order
     (built on the meta device: names and kinds, no weights, for the largest nets too)."""
     plan = build_plan(spec_of(name))
     factory = getattr(module_of(name, tmp_path), name)

@@ -20,9 +20,9 @@ from helpers import GENERATED, generated_module, import_file, shipped_specs
 
 torch = pytest.importorskip("torch")
 
-from resgen.planner import build_plan  # noqa: E402
-from resgen.render import render  # noqa: E402
-from resgen.validate import load_spec  # noqa: E402
+from resgen.check.validate import load_spec  # noqa: E402
+from resgen.plan.planner import build_plan  # noqa: E402
+from resgen.rendering.render import render  # noqa: E402
 
 F = torch.nn.functional
 
@@ -331,7 +331,7 @@ def test_a_file_holds_only_what_its_spec_uses(name: str) -> None:
     block signatures and convs with first_dilation and dilation, one argument a line), ~20 more
     where a ResNet-D selective-kernel network (skresnet50d: 521) adds timm's ConvNormAct,
     SelectiveKernelAttn and SelectiveKernel (~90 lines) to its own."""
-    from resgen.page import torch_page
+    from resgen.rendering.page import torch_page
 
     text = (GENERATED / "torch" / f"{name}.py").read_text(encoding="utf-8")
     page = torch_page(build_plan(load_spec(shipped_specs()[name])))

@@ -54,7 +54,7 @@ SUMMARY_FIELDS = {
 
 def train(*args: str | Path) -> Result:
     """``resgen train ...`` in-process."""
-    from resgen.cli import main
+    from resgen.cli.commands import main
 
     runner = CliRunner(env={"COLUMNS": "120"})
     return runner.invoke(main, ["train", *(str(a) for a in args)], catch_exceptions=False)

@@ -21,7 +21,7 @@ SHORT = ("--steps", "6", "--batch-size", "8", "--log-every", "3", "--device", "c
 
 
 def train(*args: str | Path) -> dict[str, Any]:
-    from resgen.cli import main
+    from resgen.cli.commands import main
 
     runner = CliRunner(env={"COLUMNS": "120"})
     result = runner.invoke(main, ["train", *(str(a) for a in args)], catch_exceptions=False)

@@ -31,7 +31,7 @@ ENV = framework_env(COLUMNS="200")
 
 
 def train(*args: str | Path, cwd: Path | None = None) -> Result:
-    from resgen.cli import main
+    from resgen.cli.commands import main
 
     runner = CliRunner(env={"COLUMNS": "200"})
     argv = ["train", *(str(a) for a in args)]

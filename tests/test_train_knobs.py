@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from helpers import run_resgen, spec_path
 
-from resgen.planner import build_plan
-from resgen.validate import load_spec
+from resgen.check.validate import load_spec
+from resgen.plan.planner import build_plan
 
 # Each: the zoo spec it extends, what replaces the zoo's ImageNet sizes, and a line only the
 # knob's code has, in the PyTorch and in the Keras file.

@@ -26,7 +26,7 @@ QUICK = ("--steps", "1", "--batch-size", "4", "--device", "cpu", "--eval-images"
 
 
 def train(*args: str | Path) -> Result:
-    from resgen.cli import main
+    from resgen.cli.commands import main
 
     runner = CliRunner(env={"COLUMNS": "200"})
     return runner.invoke(main, ["train", *(str(a) for a in args)], catch_exceptions=False)

@@ -24,7 +24,7 @@ TINY = ("--steps", "2", "--batch-size", "4", "--eval-images", "0", "--device", "
 
 
 def train(*args: str | Path) -> Result:
-    from resgen.cli import main
+    from resgen.cli.commands import main
 
     runner = CliRunner(env={"COLUMNS": "200"})
     return runner.invoke(main, ["train", *(str(a) for a in args)], catch_exceptions=False)

@@ -1,4 +1,5 @@
-"""resgen.transfer: weights moved between the committed generated/torch and generated/keras files.
+"""resgen.weights.transfer: weights moved between the committed generated/torch and generated/keras
+files.
 
 For every layout of the shipped specs (timm's whole ResNet zoo included) the torch model gets
 random weights, biases, norm scales and batch-norm statistics, its weights move to the Keras
@@ -30,18 +31,18 @@ torch = pytest.importorskip("torch")
 keras = pytest.importorskip("keras")
 np = pytest.importorskip("numpy")
 
+from resgen.check.validate import load_spec  # noqa: E402
 from resgen.components.attention.eca import EfficientChannelAttention  # noqa: E402
-from resgen.page import keras_recursion_limit  # noqa: E402
-from resgen.plan import NetworkPlan  # noqa: E402
-from resgen.planner import build_plan  # noqa: E402
-from resgen.spec import InputSpec, Spec  # noqa: E402
-from resgen.transfer import (  # noqa: E402
+from resgen.plan.network import NetworkPlan  # noqa: E402
+from resgen.plan.planner import build_plan  # noqa: E402
+from resgen.rendering.page import keras_recursion_limit  # noqa: E402
+from resgen.spec.models import InputSpec, Spec  # noqa: E402
+from resgen.weights.transfer import (  # noqa: E402
     TransferError,
     keras_layer_name,
     keras_to_torch,
     torch_to_keras,
 )
-from resgen.validate import load_spec  # noqa: E402
 
 # Keras' TensorFlow backend converts with np.array(x) in a way NumPy 2 deprecates; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -268,7 +269,7 @@ def test_the_largest_count_what_the_plan_counts(name: str) -> None:
 def summary_params(name: str) -> int:
     from click.testing import CliRunner
 
-    from resgen.cli import main
+    from resgen.cli.commands import main
 
     result = CliRunner().invoke(main, ["summary", "--json", str(SPEC_PATHS[name])])
     assert result.exit_code == 0, result.output

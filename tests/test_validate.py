@@ -1,5 +1,5 @@
-"""resgen.validate and `resgen validate`: every broken spec in tests/data/broken/ gives exactly
-its expected located lines, exit code 2 and no traceback.
+"""resgen.check.validate and `resgen validate`: every broken spec in tests/data/broken/ gives
+exactly its expected located lines, exit code 2 and no traceback.
 
 Each case is ``tests/data/broken/<case>.yaml``; its expected output is the file's
 ``# expect: <file>:<line>:<col>: <field>: <message>`` comments (placed last, so they move no
@@ -27,9 +27,9 @@ from click.testing import Result
 from helpers import run_resgen, spec_path
 from pydantic import BaseModel
 
+from resgen.check.validate import load_spec, load_specs
 from resgen.errors import Problem, SpecError, format_path
-from resgen.spec import BottleneckBlockSpec, Spec
-from resgen.validate import load_spec, load_specs
+from resgen.spec.models import BottleneckBlockSpec, Spec
 
 BROKEN = Path(__file__).parent / "data" / "broken"
 CASES = sorted(path.name for path in BROKEN.glob("*.yaml"))

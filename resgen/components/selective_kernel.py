@@ -28,8 +28,8 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from resgen import naming
-from resgen.plan_layers import Conv, Norm
+from resgen.components import naming
+from resgen.components.layers import Conv, Norm
 
 # A rule's finding, as block kinds report them (``resgen.components.block.base.Finding``).
 Finding = tuple[tuple[str | int, ...], str]

@@ -1,9 +1,9 @@
 """``resgen train``: test-train a generated network, exactly as ``resgen build`` writes it.
 
-The spec is rendered with :func:`resgen.render.render`, written to ``OUT/model.py`` and imported
-from there, so the code that trains is the code users vendor. Modules, one concern each:
+The spec is rendered with :func:`resgen.rendering.render.render`, written to ``OUT/model.py`` and
+imported from there, so the code that trains is the code users vendor. Modules, one concern each:
 
-- :mod:`~resgen.train.cli`: the click command; :mod:`~resgen.train.config`: the options, the
+- :mod:`~resgen.cli.train_command`: the click command; :mod:`~resgen.train.config`: the options, the
   paper's recipe, the torchrun world;
 - :mod:`~resgen.train.session`: one run per spec, checked before anything is written;
   :mod:`~resgen.train.rundir`: which folders a run may write into;

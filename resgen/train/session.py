@@ -19,11 +19,12 @@ from typing import Any
 
 from rich.console import Console
 
+from resgen.check.validate import load_all_planned
 from resgen.files import write_atomic
-from resgen.generated import import_file, model_text
-from resgen.pretrained import preprocessing
-from resgen.render import spec_digest
-from resgen.spec import Spec
+from resgen.rendering.generated import import_file, model_text
+from resgen.rendering.render import spec_digest
+from resgen.spec.models import Spec
+from resgen.spec.pretrained import preprocessing
 from resgen.train import data as datasets
 from resgen.train import records, resume_state, rundir
 from resgen.train.backend import Framework, ModelInputs, Trainer
@@ -34,7 +35,6 @@ from resgen.train.loop import Cadence, run
 from resgen.train.progress import Progress, result_line
 from resgen.train.resume_state import LoopState
 from resgen.train.schedule import Schedule
-from resgen.validate import load_all_planned
 
 RUNS = Path("runs")
 EVAL_BATCH = 256

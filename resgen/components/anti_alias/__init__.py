@@ -4,7 +4,7 @@ kind.
 The registry lists the package, as the other families' do: every module but ``base`` is a
 kind, ordered by its ``ORDER``; the spec's ``anti_alias`` choices (``none`` and the kinds) and
 their description derive from it. Each kind declares an :class:`AntiAliasKind`; the planned
-pool is :class:`resgen.plan_layers.AntiAlias`, which counts through its kind. The rest of
+pool is :class:`resgen.components.layers.AntiAlias`, which counts through its kind. The rest of
 resgen reaches a kind through :func:`kind`.
 """
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from resgen import naming
+from resgen.components import naming
 from resgen.components.attention.base import Attention, AttentionKind, Finding
 from resgen.components.registry import discover
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from resgen.plan_layers import Conv
+from resgen.components.layers import Conv
 
 # A rule's finding, relative to the attention's own fields: (("kernel_size",), "message").
 Finding = tuple[tuple[str, ...], str]

@@ -8,10 +8,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from resgen import naming
+from resgen.components import naming
 from resgen.components.attention.base import Attention, AttentionKind, Finding
 from resgen.components.base import SpecModel
-from resgen.plan_layers import Conv, make_divisible
+from resgen.components.layers import Conv, make_divisible
 
 SPATIAL_KERNEL = 7  # timm's spatial_kernel_size
 
@@ -146,7 +146,8 @@ def plan(spec: CbamSpec, names: naming.BlockNames, channels: int, size: int) -> 
 
 
 def weights(names: naming.BlockNames) -> Iterator[tuple[str, str, str]]:
-    """Its weighted layers for :mod:`resgen.transfer`: (layer kind, PyTorch path, Keras name)."""
+    """Its weighted layers for :mod:`resgen.weights.transfer`: (layer kind, PyTorch path, Keras
+    name)."""
     layer = layer_names(names)
     for key in ("fc1", "fc2", "conv"):
         yield ("conv", *layer[key])

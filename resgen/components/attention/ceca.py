@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from resgen import naming
+from resgen.components import naming
 from resgen.components.attention import eca
 from resgen.components.attention.base import Attention, AttentionKind, Finding
 
@@ -91,5 +91,6 @@ def plan(spec: CircularEcaSpec, names: naming.BlockNames, channels: int, size: i
 
 
 def weights(names: naming.BlockNames) -> Iterator[tuple[str, str, str]]:
-    """Its weighted layers for :mod:`resgen.transfer`: (layer kind, PyTorch path, Keras name)."""
+    """Its weighted layers for :mod:`resgen.weights.transfer`: (layer kind, PyTorch path, Keras
+    name)."""
     yield ("conv1d", *names.attention_layer(TORCH.conv, KERAS.conv))

@@ -8,10 +8,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from resgen import naming
+from resgen.components import naming
 from resgen.components.attention.base import Attention, AttentionKind, Finding
 from resgen.components.base import SpecModel
-from resgen.plan_layers import Conv, make_divisible
+from resgen.components.layers import Conv, make_divisible
 
 SE_FACTOR = 2 / 3  # timm's se_factor: keeps the parameters near SE's
 
@@ -130,7 +130,8 @@ def plan(spec: CoordAttentionSpec, names: naming.BlockNames, channels: int, size
 
 
 def weights(names: naming.BlockNames) -> Iterator[tuple[str, str, str]]:
-    """Its weighted layers for :mod:`resgen.transfer`: (layer kind, PyTorch path, Keras name)."""
+    """Its weighted layers for :mod:`resgen.weights.transfer`: (layer kind, PyTorch path, Keras
+    name)."""
     yield ("conv", *names.attention_layer(TORCH.conv1, KERAS.conv1))
     yield ("norm", *names.attention_layer(TORCH.bn1, KERAS.bn1))
     yield ("conv", *names.attention_layer(TORCH.conv_h, KERAS.conv_h))

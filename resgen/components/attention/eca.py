@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from resgen import naming
+from resgen.components import naming
 from resgen.components.attention.base import Attention, AttentionKind, Finding
 from resgen.components.base import SpecModel
 
@@ -137,5 +137,6 @@ def plan(
 
 
 def weights(names: naming.BlockNames) -> Iterator[tuple[str, str, str]]:
-    """Its weighted layers for :mod:`resgen.transfer`: (layer kind, PyTorch path, Keras name)."""
+    """Its weighted layers for :mod:`resgen.weights.transfer`: (layer kind, PyTorch path, Keras
+    name)."""
     yield ("conv1d", *names.attention_layer(TORCH.conv, KERAS.conv))

@@ -9,10 +9,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from resgen import naming
+from resgen.components import naming
 from resgen.components.attention import eca
 from resgen.components.attention.base import Attention, AttentionKind, Finding
-from resgen.plan_layers import make_divisible
+from resgen.components.layers import make_divisible
 
 
 class EcaMlpSpec(eca.EfficientChannelAttentionSpec):
@@ -108,6 +108,7 @@ def plan(spec: EcaMlpSpec, names: naming.BlockNames, channels: int, size: int) -
 
 
 def weights(names: naming.BlockNames) -> Iterator[tuple[str, str, str]]:
-    """Its weighted layers for :mod:`resgen.transfer`: (layer kind, PyTorch path, Keras name)."""
+    """Its weighted layers for :mod:`resgen.weights.transfer`: (layer kind, PyTorch path, Keras
+    name)."""
     yield ("conv1d", *names.attention_layer(TORCH.conv, KERAS.conv))
     yield ("conv1d", *names.attention_layer(TORCH.conv2, KERAS.conv2))

@@ -9,10 +9,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from resgen import naming
+from resgen.components import naming
 from resgen.components.attention.base import Attention, AttentionKind, Finding
 from resgen.components.base import SpecModel
-from resgen.plan_layers import Conv
+from resgen.components.layers import Conv
 
 
 class EffectiveSqueezeExcitationSpec(SpecModel):
@@ -93,5 +93,6 @@ def plan(
 
 
 def weights(names: naming.BlockNames) -> Iterator[tuple[str, str, str]]:
-    """Its weighted layers for :mod:`resgen.transfer`: (layer kind, PyTorch path, Keras name)."""
+    """Its weighted layers for :mod:`resgen.weights.transfer`: (layer kind, PyTorch path, Keras
+    name)."""
     yield ("conv", *names.attention_layer(TORCH.fc, KERAS.fc))

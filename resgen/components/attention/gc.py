@@ -9,10 +9,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from resgen import naming
+from resgen.components import naming
 from resgen.components.attention.base import Attention, AttentionKind, Finding
 from resgen.components.base import SpecModel
-from resgen.plan_layers import Conv, make_divisible
+from resgen.components.layers import Conv, make_divisible
 
 LAYER_NORM_EPS = 1e-6  # timm's LayerNorm2d
 
@@ -157,7 +157,8 @@ def plan(spec: GlobalContextSpec, names: naming.BlockNames, channels: int, size:
 
 
 def weights(names: naming.BlockNames) -> Iterator[tuple[str, str, str]]:
-    """Its weighted layers for :mod:`resgen.transfer`: (layer kind, PyTorch path, Keras name)."""
+    """Its weighted layers for :mod:`resgen.weights.transfer`: (layer kind, PyTorch path, Keras
+    name)."""
     layer = layer_names(names, TORCH, KERAS)
     for key in ("attn", "fc1", "norm", "fc2"):
         yield ("norm" if key == "norm" else "conv", *layer[key])

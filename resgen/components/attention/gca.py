@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from resgen import naming
+from resgen.components import naming
 from resgen.components.attention import gc
 from resgen.components.attention.base import Attention, AttentionKind, Finding
 
@@ -81,7 +81,8 @@ def plan(
 
 
 def weights(names: naming.BlockNames) -> Iterator[tuple[str, str, str]]:
-    """Its weighted layers for :mod:`resgen.transfer`: (layer kind, PyTorch path, Keras name)."""
+    """Its weighted layers for :mod:`resgen.weights.transfer`: (layer kind, PyTorch path, Keras
+    name)."""
     layer = gc.layer_names(names, TORCH, KERAS)
     for key in ("attn", "fc1", "norm", "fc2"):
         yield ("norm" if key == "norm" else "conv", *layer[key])

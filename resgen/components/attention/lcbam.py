@@ -8,10 +8,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from resgen import naming
+from resgen.components import naming
 from resgen.components.attention import cbam
 from resgen.components.attention.base import Attention, AttentionKind, Finding
-from resgen.plan_layers import Conv
+from resgen.components.layers import Conv
 
 
 class LightCbamSpec(cbam.CbamSpec):
@@ -99,5 +99,5 @@ def plan(spec: LightCbamSpec, names: naming.BlockNames, channels: int, size: int
 
 
 def weights(names: naming.BlockNames) -> Iterator[tuple[str, str, str]]:
-    """Its weighted layers for :mod:`resgen.transfer`: CBAM's."""
+    """Its weighted layers for :mod:`resgen.weights.transfer`: CBAM's."""
     return cbam.weights(names)

@@ -6,7 +6,7 @@ model: ``type: Literal[...]``, the shared fields through the factories below, it
 :class:`Knobs` record), ``widths(knobs, channels, reduce_first)``, ``plan(context, knobs)`` (its
 :class:`Branch`), ``check(spec)`` (its rules on the whole spec, where the block is its kind) and
 ``check_stage(spec, knobs, stage)`` (on each stage of its kind), and ``weights(names)`` (its
-weighted layers for :mod:`resgen.transfer`).
+weighted layers for :mod:`resgen.weights.transfer`).
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from resgen import naming
-from resgen.components import attention
+from resgen.components import attention, naming
 from resgen.components.anti_alias import AntiAliasKind
-from resgen.plan_layers import AntiAlias, Conv, Norm
+from resgen.components.layers import AntiAlias, Conv, Norm
 
 # A rule's finding: its path from the spec's root (``("block", "groups")``, ``("anti_alias",)``)
 # or, for a stage's rule, from that stage (``("channels",)``, reported at

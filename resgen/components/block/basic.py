@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from resgen import naming
+from resgen.components import naming
 from resgen.components.attention import AttentionSpec
 from resgen.components.base import SpecModel
 from resgen.components.block.base import (

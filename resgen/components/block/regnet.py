@@ -16,7 +16,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from resgen import naming, regnet
+from resgen.components import naming
+from resgen.components import regnet_rule as regnet
 from resgen.components.attention import AttentionSpec
 from resgen.components.base import SpecModel
 from resgen.components.block.base import (
@@ -30,7 +31,7 @@ from resgen.components.block.base import (
     reduce_first_field,
     stride_at_field,
 )
-from resgen.plan_layers import Conv, Norm
+from resgen.components.layers import Conv, Norm
 
 ORDER = 70
 

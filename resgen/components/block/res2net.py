@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from resgen import naming
+from resgen.components import naming
 from resgen.components.attention import AttentionSpec
 from resgen.components.base import SpecModel
 from resgen.components.block.base import (
@@ -38,7 +38,7 @@ from resgen.components.block.base import (
     reduce_first_field,
     stride_at_field,
 )
-from resgen.plan_layers import Conv
+from resgen.components.layers import Conv
 
 ORDER = 30
 

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from resgen import naming
+from resgen.components import naming
 from resgen.components.attention import AttentionSpec
 from resgen.components.base import SpecModel
 from resgen.components.block.base import (
@@ -25,7 +25,7 @@ from resgen.components.block.base import (
     reduce_first_field,
     stride_at_field,
 )
-from resgen.plan_layers import Conv, Norm, conv_out
+from resgen.components.layers import Conv, Norm, conv_out
 
 ORDER = 40
 
@@ -258,7 +258,8 @@ def check_stage(spec: Any, knobs: Any, stage: Any) -> list[Finding]:
 
 
 def weights(names: naming.BlockNames) -> list[tuple[str, str, str]]:
-    """Its weighted layers for :mod:`resgen.transfer`: (layer kind, PyTorch path, Keras name)."""
+    """Its weighted layers for :mod:`resgen.weights.transfer`: (layer kind, PyTorch path, Keras
+    name)."""
     return [
         ("conv", *names.conv(1)),
         ("norm", *names.norm(1)),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from resgen import naming
+from resgen.components import naming
 from resgen.components import selective_kernel as sk
 from resgen.components.attention import AttentionSpec
 from resgen.components.base import SpecModel

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from resgen import naming
+from resgen.components import naming
 from resgen.components import selective_kernel as sk
 from resgen.components.attention import AttentionSpec
 from resgen.components.base import SpecModel

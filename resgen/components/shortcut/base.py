@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from resgen import naming
-from resgen.plan_layers import Conv, Norm
+from resgen.components import naming
+from resgen.components.layers import Conv, Norm
 
 # What one block's shortcut is: the identity, the rule's module (option A's zero padding, a
 # projection, ResNet-D's pooled projection), a subsampled identity, or nothing at all.

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from resgen import naming
+from resgen.components import naming
 from resgen.components.registry import discover
 from resgen.components.stem.base import Finding, StemKind
 

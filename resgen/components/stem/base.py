@@ -13,7 +13,7 @@ class StemKind:
     """One stem kind (the spec's ``stem.type``) as the planner, describe and templates see it.
 
     Its convs are ``kernel`` x ``kernel``, the first at ``first_stride``, each followed by a norm
-    and the activation; their names come from :func:`resgen.naming.stem_conv_names`. Its
+    and the activation; their names come from :func:`resgen.components.naming.stem_conv_names`. Its
     PyTorch template, ``templates/torch/stem/<type>.py.j2`` (macro ``init(stem, page)``),
     prints the conv attribute; Keras prints every stem's convs alike.
     """

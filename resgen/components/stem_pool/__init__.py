@@ -6,7 +6,7 @@ kind, ordered by its ``ORDER``. The spec picks a kind by ``stem.pool`` and ``ant
 (each kind declares the words that pick it); ``stem.pool``'s choices and description derive
 from the kinds that name a word. Each kind module declares its :class:`StemPoolKind`, its
 planned record (its layers, size, parameters and MACs, its words in the docstrings) and
-``plan(at)``; a kind with weights declares ``weights()`` for :mod:`resgen.transfer`. Its
+``plan(at)``; a kind with weights declares ``weights()`` for :mod:`resgen.weights.transfer`. Its
 templates, ``templates/torch/stem_pool/<type>.py.j2`` (macros ``init(pool, page)`` and
 ``forward(pool)``) and ``templates/keras/stem_pool/<type>.py.j2`` (``call(pool, page)``), print
 it.

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from resgen import naming
+from resgen.components import naming
 from resgen.components.anti_alias.base import AntiAliasKind
-from resgen.plan_layers import AntiAlias, Conv, Norm
+from resgen.components.layers import AntiAlias, Conv, Norm
 
 Rounding = Literal["up", "down"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from resgen import naming
+from resgen.components import naming
+from resgen.components.layers import AntiAlias
 from resgen.components.stem_pool.base import At, StemPool, StemPoolKind
-from resgen.plan_layers import AntiAlias
 
 ORDER = 30
 KIND = StemPoolKind(type="blur", word="max", anti_alias=("blur",), keras_pad=True)

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from resgen import naming
+from resgen.components import naming
+from resgen.components.layers import AntiAlias, Conv, Norm
 from resgen.components.stem_pool.base import At, StemPool, StemPoolKind
-from resgen.plan_layers import AntiAlias, Conv, Norm
 
 ORDER = 40
 KIND = StemPoolKind(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from resgen import naming
+from resgen.components import naming
+from resgen.components.layers import conv_out
 from resgen.components.stem_pool.base import At, Rounding, StemPool, StemPoolKind
-from resgen.plan_layers import conv_out
 
 ORDER = 10
 KIND = StemPoolKind(
