@@ -310,12 +310,9 @@ def test_family_folders_build_flat_and_names_stay_unique(tmp_path: Path) -> None
 def test_a_build_plans_each_spec_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Validation plans a spec once for its post-plan checks and render prints that plan: one
     build_plan call per spec, whatever the number of backends (before issue 18: three)."""
-    import importlib
-
-    build, planner, render, validate = (
-        importlib.import_module(f"resgen.{name}")
-        for name in ("build", "planner", "render", "validate")
-    )
+    from resgen.check import validate
+    from resgen.plan import planner
+    from resgen.rendering import build, render
 
     calls: list[str] = []
     real = planner.build_plan

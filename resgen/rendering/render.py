@@ -47,7 +47,7 @@ def templates_dir() -> Path:
     packaged = Path(str(resources.files("resgen"))) / "templates"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "templates"
+    return Path(__file__).resolve().parents[2] / "templates"
 
 
 def lit(value: Any) -> str:
