@@ -50,6 +50,10 @@ def test_wheel_installs_and_runs_anywhere(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "resgen/templates/torch/model.py.j2" in names
     assert "resgen/cli/commands.py" in names
+    # every module of every folder of the pipeline (issue 18 part 5), each package's face too
+    modules = {p.relative_to(REPO).as_posix() for p in (REPO / "resgen").rglob("*.py")}
+    assert {"resgen/spec/__init__.py", "resgen/weights/convert.py"} <= modules
+    assert sorted(modules - set(names)) == []
     assert not [n for n in names if n.startswith(("tests/", "specs/", "generated/"))]
 
     # A fresh venv without system site-packages; dependencies come from the index.
