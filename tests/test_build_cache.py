@@ -195,7 +195,7 @@ def test_fingerprint_covers_resgen_modules_and_templates(
     (package / "__pycache__").mkdir()
     (package / "__pycache__" / "x.pyc").write_bytes(b"compiled")
     assert buildcache.generator_fingerprint() == first  # bytecode is no source
-    planner = package / "planner.py"
+    planner = package / "plan" / "planner.py"
     planner.write_text(planner.read_text() + "\n")
     second = buildcache.generator_fingerprint()
     assert second != first
@@ -361,7 +361,8 @@ def test_a_cached_build_imports_neither_pydantic_nor_jinja(project: Path) -> Non
         "    main(sys.argv[1:])\n"
         "except SystemExit as exit:\n"
         "    code = exit.code\n"
-        "heavy = ('pydantic', 'jinja2', 'yaml', 'resgen.check.validate', 'resgen.rendering.render', 'rich')\n"
+        "heavy = ('pydantic', 'jinja2', 'yaml', 'resgen.check.validate',\n"
+        "         'resgen.rendering.render', 'rich')\n"
         "print(code, sorted(m for m in heavy if m in sys.modules))\n"
     )
     for extra in ([], ["--check"]):
@@ -379,7 +380,7 @@ def test_a_cached_build_imports_neither_pydantic_nor_jinja(project: Path) -> Non
         capture_output=True,
         text=True,
     )
-    seen = "0 ['jinja2', 'pydantic', 'resgen.rendering.render', 'resgen.check.validate', 'yaml']"
+    seen = "0 ['jinja2', 'pydantic', 'resgen.check.validate', 'resgen.rendering.render', 'yaml']"
     assert done.stdout.splitlines()[-1] == seen, done.stdout
 
 

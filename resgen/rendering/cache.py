@@ -64,7 +64,8 @@ def cache_dir() -> Path | None:
 
 
 def package_dir() -> Path:
-    return Path(__file__).resolve().parent
+    """The resgen package (this module is in its ``rendering`` folder)."""
+    return Path(__file__).resolve().parents[1]
 
 
 def templates_dir() -> Path:
