@@ -71,10 +71,10 @@ def reachable(start: str) -> set[str]:
 
 
 # The pipeline, bottom to top (docs/architecture.md, "The folders"). A module may import its own
-# package and the layers below it, never one above: no import runs back up the pipeline, and
-# packages side by side on one layer (weights/ and train/) do not import each other. The ground is
-# the few modules at resgen/'s top that every package shares. Entry points (the API in
-# resgen/__init__.py, ``python -m resgen``, ``python -m resgen.reference``) may import anything.
+# package and the layers listed before it, never a later one: no import runs back up the
+# pipeline, and packages side by side on one layer (weights/ and train/) do not import each other.
+# The ground is the few modules at resgen/'s top that every package shares. Entry points (the API
+# in resgen/__init__.py, ``python -m resgen``, ``python -m resgen.reference``) may import anything.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "files", "backends", "_version"),  # the ground
     ("components",),  # the kinds, and the layer records and names they are made of
