@@ -220,6 +220,20 @@ def standard_branch(context: BranchContext, strided: int, shapes: list[ConvShape
     return Branch(tuple(layers), size, anti_alias)
 
 
+def check_per_group_width(channels: int, width_per_group: int) -> list[Finding]:
+    """A grouped bottleneck's rule on a stage: its inner width, ``int(channels *
+    width_per_group / 64)`` per group (torchvision's and timm's), keeps at least one channel."""
+    if int(channels * width_per_group / 64) >= 1:
+        return []
+    return [
+        (
+            ("channels",),
+            f"inner width int({channels} * {width_per_group} / 64) is 0 "
+            f"per group; raise channels or block.width_per_group",
+        )
+    ]
+
+
 def standard_weights(names: naming.BlockNames, convs: int) -> list[tuple[str, str, str]]:
     """The weighted layers of ``conv1`` ... ``conv<convs>`` and their norms: (layer kind,
     PyTorch path, Keras name)."""

@@ -21,6 +21,7 @@ from resgen.components.block.base import (
     Finding,
     Knobs,
     attention_field,
+    check_per_group_width,
     preact_field,
     reduce_first_field,
     stride_at_field,
@@ -235,16 +236,10 @@ def check(spec: Any) -> list[Finding]:
 def check_stage(spec: Any, knobs: Any, stage: Any) -> list[Finding]:
     """The inner width keeps at least one channel per group, and splits into the split conv's
     groups x radix groups (PyTorch's and Keras' grouped convs need that)."""
-    per_group = int(stage.channels * (knobs.width_per_group / 64.0))
-    if per_group < 1:
-        return [
-            (
-                ("channels",),
-                f"inner width int({stage.channels} * {knobs.width_per_group} / 64) is 0 "
-                f"per group; raise channels or block.width_per_group",
-            )
-        ]
-    width = per_group * knobs.cardinality
+    too_narrow = check_per_group_width(stage.channels, knobs.width_per_group)
+    if too_narrow:
+        return too_narrow
+    width = int(stage.channels * (knobs.width_per_group / 64.0)) * knobs.cardinality
     if width % knobs.groups:
         return [
             (

@@ -21,6 +21,7 @@ from resgen.components.block.base import (
     Finding,
     Knobs,
     attention_field,
+    check_per_group_width,
     preact_field,
     reduce_first_field,
     stride_at_field,
@@ -112,16 +113,7 @@ def check(spec: Any) -> list[Finding]:
 
 def check_stage(spec: Any, knobs: Any, stage: Any) -> list[Finding]:
     """The inner width keeps at least one channel per group."""
-    per_group = int(stage.channels * knobs.width_per_group / 64)
-    if per_group >= 1:
-        return []
-    return [
-        (
-            ("channels",),
-            f"inner width int({stage.channels} * {knobs.width_per_group} / 64) is 0 "
-            f"per group; raise channels or block.width_per_group",
-        )
-    ]
+    return check_per_group_width(stage.channels, knobs.width_per_group)
 
 
 def weights(names: naming.BlockNames) -> list[tuple[str, str, str]]:
