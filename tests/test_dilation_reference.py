@@ -20,7 +20,21 @@ timm = pytest.importorskip("timm")
 
 pytestmark = pytest.mark.reference
 
-NAMES = ("resnet18", "resnet50", "seresnext26d_32x4d", "resnetblur50", "resnetaa50d")
+# timm's resnet.py zoo, then block kinds of issue 20 on timm's ResNet: Res2Net (a stage's first
+# block keeps the previous dilation and pools its last group at stride 1) and ResNeSt (dilated
+# split convs, no avd pool where a stage stops striding).
+NAMES = (
+    "resnet18",
+    "resnet50",
+    "seresnext26d_32x4d",
+    "resnetblur50",
+    "resnetaa50d",
+    "res2net50_26w_4s",
+    "res2net50d",
+    "res2next50",
+    "resnest14d",
+    "resnest50d_4s2x40d",
+)
 
 
 def _input() -> torch.Tensor:

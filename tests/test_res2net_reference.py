@@ -1,7 +1,6 @@
 """The res2net block kind against timm's Bottle2neck where the shipped specs' own check
-(tests/test_families_reference.py) does not reach: dilated (``output_stride`` 16 and 8, where a
-stage's first block keeps the previous dilation and pools its last group at stride 1, timm's
-``is_first`` by its projecting shortcut) and as a feature pyramid (``features_only``).
+(tests/test_families_reference.py) does not reach: as a feature pyramid (``features_only``).
+Dilated (``output_stride`` 16 and 8) they are in tests/test_dilation_reference.py's names.
 """
 
 from __future__ import annotations
@@ -21,20 +20,6 @@ NAMES = ("res2net50_26w_4s", "res2net50d", "res2next50")
 def _input() -> torch.Tensor:
     torch.manual_seed(3)
     return torch.randn(2, 3, 64, 64)
-
-
-@pytest.mark.parametrize("output_stride", (8, 16))
-@pytest.mark.parametrize("name", NAMES)
-def test_dilated_res2net_equals_timm(name: str, output_stride: int) -> None:
-    theirs = timm_model(name, output_stride=output_stride)
-    ours = build_generated("torch", name, output_stride=output_stride).eval()
-    ours.load_state_dict(theirs.state_dict(), strict=True)
-    x = _input()
-    with torch.no_grad():
-        mine, reference = ours.forward_features(x), theirs.forward_features(x)
-        assert mine.shape[-1] == reference.shape[-1] == 64 // output_stride
-        torch.testing.assert_close(mine, reference, **TOLERANCE)
-        torch.testing.assert_close(ours(x), theirs(x), **TOLERANCE)
 
 
 @pytest.mark.parametrize("name", NAMES)
