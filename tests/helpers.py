@@ -317,6 +317,34 @@ def installed(module: str) -> bool:
 # --- the state_dict a plan names ------------------------------------------------------------
 
 
+def listing_macs(entry: dict[str, Any]) -> int:
+    """Multiply-adds of a timm listing's entry (tests/data/timm_*.json): FlopCounterMode counts
+    2 FLOPs for each (convolutions and the classifier)."""
+    return sum(entry["flops"].values()) // 2
+
+
+def plan_counts_at_224(name: str) -> tuple[int, int]:
+    """(params, MACs) of a shipped spec's plan at 224 px, the size timm's listings count at."""
+    from resgen.check.validate import load_spec
+    from resgen.plan.planner import build_plan
+
+    spec = load_spec(spec_path(name))
+    plan = build_plan(
+        spec.model_copy(update={"input": spec.input.model_copy(update={"size": 224})})
+    )
+    return plan.params, plan.macs
+
+
+def meta_state_dict(name: str) -> list[tuple[str, list[int]]]:
+    """The committed generated PyTorch model's state_dict, keys and shapes in order (built on
+    the meta device: nothing allocated)."""
+    import torch
+
+    with torch.device("meta"):
+        model = build_generated("torch", name)
+    return [(key, list(value.shape)) for key, value in model.state_dict().items()]
+
+
 def _norm_keys(name: str, channels: int, group: bool) -> list[tuple[str, list[int]]]:
     keys = [(f"{name}.weight", [channels]), (f"{name}.bias", [channels])]
     if not group:
