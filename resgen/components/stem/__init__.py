@@ -2,10 +2,11 @@
 
 The registry lists the package, as the other families' do: every module but ``base`` is a
 kind, ordered by its ``ORDER``; ``stem.type``'s choices and their description derive from it.
-Each kind module declares its :class:`StemKind`, its convs' widths (:func:`widths`), its own
-rules (:func:`check`) and its phrase in the docstrings (:func:`phrase`); the rest of resgen
-reaches a kind through the functions here. What follows the convs is the stem pool family's
-(:mod:`resgen.components.stem_pool`).
+Each kind module declares its :class:`StemKind` and, where it differs from a one-conv stem's
+(``stem.channels`` wide, no rules of its own, ``KIND.phrase``: :mod:`.base`'s defaults), its
+convs' widths (:func:`widths`), its own rules (:func:`check`) and its phrase in the docstrings
+(:func:`phrase`); the rest of resgen reaches a kind through the functions here. What follows
+the convs is the stem pool family's (:mod:`resgen.components.stem_pool`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Literal
 
 from resgen.components import naming
 from resgen.components.registry import discover
+from resgen.components.stem import base
 from resgen.components.stem.base import Finding, StemKind
 
 __all__ = ["KINDS", "StemKind", "StemType", "check", "kind", "phrase", "weights", "widths"]
@@ -36,17 +38,18 @@ def kind(word: str) -> StemKind:
 
 def widths(spec: Any) -> tuple[int, ...]:
     """The output width of each of the spec's stem convs."""
-    return _BY_TYPE[spec.type].widths(spec)
+    return getattr(_BY_TYPE[spec.type], "widths", base.one_conv_widths)(spec)
 
 
 def check(spec: Any) -> list[Finding]:
     """The kind's own rules, at paths relative to ``stem``."""
-    return _BY_TYPE[spec.type].check(spec)
+    return getattr(_BY_TYPE[spec.type], "check", base.no_rules)(spec)
 
 
 def phrase(stem_kind: StemKind, widths: tuple[int, ...]) -> str:
     """The stem's convs in the docstrings' words."""
-    return _BY_TYPE[stem_kind.type].phrase(widths)
+    module = _BY_TYPE[stem_kind.type]
+    return module.phrase(widths) if hasattr(module, "phrase") else stem_kind.phrase
 
 
 def weights(dialect: naming.Dialect) -> Iterator[tuple[str, str, str]]:

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 # A rule's finding, relative to the stem's own fields: (("channels",), "message").
 Finding = tuple[tuple[str, ...], str]
+
+
+def one_conv_widths(spec: Any) -> tuple[int, ...]:
+    """A kind's convs' widths unless it says otherwise: one conv, ``stem.channels`` wide."""
+    return (spec.channels,)
+
+
+def no_rules(spec: Any) -> list[Finding]:
+    """A kind's own rules unless it has some: none."""
+    return []
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from resgen.components.stem.base import Finding, StemKind
+from resgen.components.stem.base import StemKind
 
 ORDER = 20
 KIND = StemKind(
@@ -16,15 +14,3 @@ KIND = StemKind(
     convs=1,
     pool=False,
 )
-
-
-def widths(spec: Any) -> tuple[int, ...]:
-    return (spec.channels,)
-
-
-def check(spec: Any) -> list[Finding]:
-    return []
-
-
-def phrase(widths: tuple[int, ...]) -> str:
-    return KIND.phrase

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from resgen.components.stem.base import Finding, StemKind
+from resgen.components.stem.base import StemKind
 
 ORDER = 10
 KIND = StemKind(
@@ -15,15 +13,3 @@ KIND = StemKind(
     first_stride=2,
     convs=1,
 )
-
-
-def widths(spec: Any) -> tuple[int, ...]:
-    return (spec.channels,)
-
-
-def check(spec: Any) -> list[Finding]:
-    return []
-
-
-def phrase(widths: tuple[int, ...]) -> str:
-    return KIND.phrase

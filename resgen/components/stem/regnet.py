@@ -3,9 +3,7 @@ and no pool (32 channels in timm: ``stem_width``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from resgen.components.stem.base import Finding, StemKind
+from resgen.components.stem.base import StemKind
 
 ORDER = 40
 KIND = StemKind(
@@ -18,15 +16,3 @@ KIND = StemKind(
     convs=1,
     pool=False,
 )
-
-
-def widths(spec: Any) -> tuple[int, ...]:
-    return (spec.channels,)
-
-
-def check(spec: Any) -> list[Finding]:
-    return []
-
-
-def phrase(widths: tuple[int, ...]) -> str:
-    return KIND.phrase
