@@ -361,6 +361,10 @@ class Head:
     keras_max_pool: str = naming.KERAS_MAX_POOL
     torch_dropout: str = naming.DROPOUT[0]
     keras_dropout: str = naming.DROPOUT[1]
+    # The activation alone after the last stage, no norm (timm's pre-activation RegNet:
+    # ``final_conv`` is the activation).
+    final_act: bool = False
+    keras_final_act: str = "post" + naming.RELU  # its Keras layer (``post_act`` if not ReLU)
 
     @property
     def torch_container(self) -> str | None:
