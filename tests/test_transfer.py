@@ -130,6 +130,10 @@ COVERED_BY |= {
 # the timm-named specs that run by default in what tests/test_senet.py twins on small networks
 # (the deep layer0, bottlenecks under the legacy names, odd maps), so theirs run with -m slow.
 TWINNED = {name for name in SPEC_NAMES if name.startswith("legacy_se")} - {"legacy_seresnet18"}
+# timm's pre-activation RegNets and regnety_040_sgn: tests/test_regnet.py twins the regnetv
+# layout with both shortcuts (and dilated) on a small network, tests/test_norm_kinds.py group
+# norm by group size; their round trips run with -m slow.
+REGNET_TWINNED = {"regnetv_040", "regnetv_064", "regnety_040_sgn"} & set(SPEC_NAMES)
 TOLERANCE = 1e-4
 
 
@@ -232,10 +236,12 @@ def _round_trip(torch_factory, keras_factory, spec: Spec, size: int) -> float:
 def _marks(name: str) -> list[pytest.MarkDecorator]:
     if name in LARGEST:
         return [pytest.mark.slow, ONLY_WHEN_ASKED]
-    if name in COVERED_BY or name in TWINNED:
+    if name in COVERED_BY or name in TWINNED or name in REGNET_TWINNED:
         reason = f"the layout of {COVERED_BY.get(name)}, whose round trip runs by default: -m slow"
         if name in TWINNED:
             reason = "legacy_seresnet18's round trip and tests/test_senet.py's twins run: -m slow"
+        if name in REGNET_TWINNED:
+            reason = "tests/test_regnet.py's and test_norm_kinds.py's twins run: -m slow"
         asked = pytest.mark.skipif("'slow' not in config.getoption('markexpr')", reason=reason)
         return [pytest.mark.slow, asked]
     return []

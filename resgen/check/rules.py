@@ -69,7 +69,15 @@ def _check_naming(spec: Spec) -> Problems:
         and (not pooled or attributes.shortcut_pool is not None)
         and spec.projection_kernel == 1
     )
-    if parts and not plain:
+    # A dialect that holds a pre-activation block's bare 1x1 conv as ``downsample`` names it
+    # and ResNet-D's pool and conv after it (``downsample.1``, timm's regnet.py).
+    bare = (
+        attributes.bare_shortcut
+        and spec.block.preact
+        and spec.shortcut != "zero_pad"
+        and spec.projection_kernel == 1
+    )
+    if parts and not (plain or bare):
         problems.append(
             (
                 ("naming",),

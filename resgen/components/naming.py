@@ -150,9 +150,15 @@ class TorchBlockAttributes:
     # The block registers its shortcut before its branch (timm's resnetv2.py: ``downsample``
     # first in the state_dict), not after it.
     shortcut_first: bool = False
+    # A projection of one 1x1 conv and no norm (a pre-activation block's) is that conv itself,
+    # ``downsample`` (timm's regnet.py ``downsample_conv(preact=True)``), not ``downsample.0``.
+    bare_shortcut: bool = False
 
-    def shortcut_conv(self, *, pooled: bool) -> str:
-        """The projection conv inside ``downsample``: ``.0``, or ``.1`` after ResNet-D's pool."""
+    def shortcut_conv(self, *, pooled: bool, normed: bool = True) -> str:
+        """The projection conv inside ``downsample``: ``.0``, or ``.1`` after ResNet-D's pool
+        (or ``downsample`` itself where the dialect holds a bare conv there)."""
+        if self.bare_shortcut and not (pooled or normed):
+            return self.shortcut
         if self.shortcut_parts and (self.shortcut_pool or not pooled):
             return f"{self.shortcut}.{self.shortcut_parts[0]}"
         return f"{self.shortcut}.{1 if pooled else 0}"
@@ -234,10 +240,11 @@ class BlockNames:
         Kinds name their layers through this, so a PyTorch path names one Keras layer."""
         return f"{self.torch}.{torch_attribute}", f"{self.keras}{keras_suffix}"
 
-    def projection(self, *, avg: bool) -> tuple[str, str, str, str]:
-        """Shortcut conv and norm: ``downsample.0/.1``, or ``.1/.2`` after ResNet-D's pool."""
+    def projection(self, *, avg: bool, norm: bool = True) -> tuple[str, str, str, str]:
+        """Shortcut conv and norm: ``downsample.0/.1``, or ``.1/.2`` after ResNet-D's pool
+        (``norm`` False: a pre-activation projection, which has none)."""
         return (
-            f"{self.torch}.{self.attributes.shortcut_conv(pooled=avg)}",
+            f"{self.torch}.{self.attributes.shortcut_conv(pooled=avg, normed=norm)}",
             f"{self.keras}{SHORTCUT}{CONV}",
             f"{self.torch}.{self.attributes.shortcut_norm(pooled=avg)}",
             f"{self.keras}{SHORTCUT}{NORM}",
@@ -307,7 +314,10 @@ class Dialect:
       or 0 (``layer{s}`` and ``{stage}.{b0}``: ``layer1.0``);
     - ``block_attributes``: the names inside a block class (:class:`TorchBlockAttributes`:
       convs, norms, ``downsample``, the attention module, ...);
-    - ``final_norm``, ``global_pool``, ``classifier``: the head's attributes.
+    - ``final_norm``, ``global_pool``, ``classifier``: the head's attributes;
+    - ``bare_stem``: where set, a stem of one conv and no norm (a pre-activation network's) is
+      that conv alone, the network's attribute of this name, not a ``stem`` Sequential
+      (timm's regnet.py with ``preact=True``: ``stem``).
 
     Paths with a dot (``stem.conv``, ``head.fc``) are for the templates of the family that
     adds such a dialect to print.
@@ -332,11 +342,22 @@ class Dialect:
     # The classifier is a 1x1 conv with a bias on the pooled map (timm's ClassifierHead with
     # ``use_conv=True``: weight ``(classes, features, 1, 1)``), not an ``nn.Linear``.
     classifier_conv: bool = False
+    bare_stem: str | None = None
 
-    def stem_names(self, count: int) -> tuple[tuple[str, str, str, str], ...]:
+    def stem_container(self, count: int, normed: bool = True) -> str | None:
+        """The ``nn.Sequential`` holding the stem's layers (None: the network's attributes)."""
+        if self.bare_stem and count == 1 and not normed:
+            return None
+        return self.stem
+
+    def stem_names(self, count: int, normed: bool = True) -> tuple[tuple[str, str, str, str], ...]:
         """(torch conv, keras conv, torch norm, keras norm) of each of a stem's ``count`` convs:
-        :func:`stem_conv_names`, or their places in the dialect's stem ``nn.Sequential``."""
+        :func:`stem_conv_names`, or their places in the dialect's stem ``nn.Sequential``
+        (``normed`` False: the last conv has no norm, a pre-activation network's stem)."""
         names = stem_conv_names(count)
+        if self.bare_stem and count == 1 and not normed:
+            ((_, conv, _, norm),) = names
+            return ((self.bare_stem, conv, "", norm),)
         if self.stem is None:
             return names
         # Each norm is its conv's on both sides (``layer0.bn3`` is ``conv1_3_bn``, not the deep
@@ -432,15 +453,17 @@ LEGACY_SENET = Dialect(
 REGNET = Dialect(
     "regnet",
     "regnet: timm's regnet.py (`stem.conv`, `stem.bn`, `s1.b1.conv1.conv`, "
-    "`s1.b1.downsample.conv`, `head.fc`)",
+    "`s1.b1.downsample.conv`, `head.fc`; pre-activation: `stem`, `s1.b1.norm1`, "
+    "`s1.b1.conv1`, `s1.b1.downsample`)",
     stem="stem",
     stem_conv="conv",
     stem_norm="bn",
     stem_act="act",
     stage="s{s}",
     block="{stage}.b{b}",
-    block_attributes=TorchBlockAttributes(shortcut_parts=("conv", "bn")),
+    block_attributes=TorchBlockAttributes(shortcut_parts=("conv", "bn"), bare_shortcut=True),
     classifier="head.fc",
+    bare_stem="stem",
 )
 
 RESNETV2 = Dialect(

@@ -389,6 +389,10 @@ class Head:
     # PyTorch's classifier is a 1x1 conv on the pooled map (timm's ClassifierHead with
     # ``use_conv``), not a linear layer: the same weights, shaped (classes, features, 1, 1).
     conv: bool = False
+    # The activation alone after the last stage, no norm (timm's pre-activation RegNet:
+    # ``final_conv`` is the activation).
+    final_act: bool = False
+    keras_final_act: str = "post" + naming.RELU  # its Keras layer (``post_act`` if not ReLU)
 
     @property
     def torch_container(self) -> str | None:

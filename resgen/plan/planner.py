@@ -70,6 +70,7 @@ def _shortcut_rule(spec: Spec) -> ShortcutRule:
         norm=not preact,
         source="preact" if preact and not zero_pad else "x",
         kernel=spec.projection_kernel,
+        pool_dilation=block.kind(spec.block.type).shortcut_pool_dilation,
     )
 
 
@@ -113,7 +114,7 @@ def _stem_convs(spec: Spec) -> _Layers:
     preact = spec.block.preact
     kind = stem_family.kind(spec.stem.type)
     widths = stem_widths(spec)
-    names = naming.dialect(spec.naming).stem_names(len(widths))
+    names = naming.dialect(spec.naming).stem_names(len(widths), normed=not preact)
     size, channels = spec.input.size, spec.input.channels
     convs: list[Conv] = []
     norms: list[Norm] = []
@@ -169,7 +170,7 @@ def _plan_stem(spec: Spec) -> Stem:
         conv_out_size=convs.out_size,
         pool=_stem_pool(spec, channels, convs.out_size),
         torch_act=naming.torch_activation(spec.activation),
-        torch_container=dialect.stem,
+        torch_container=dialect.stem_container(len(convs.convs), normed=bool(convs.norms)),
         torch_acts=dialect.stem_acts(len(convs.convs), spec.activation),
     )
 
@@ -327,13 +328,17 @@ def _plan_stages(spec: Spec, stem: Stem) -> tuple[Stage, ...]:
 
 
 def _plan_head(spec: Spec, channels: int) -> Head:
-    """A pre-activation network's final norm, the pool, dropout and classifier."""
+    """A pre-activation network's final norm (or, where its block kind says so, its final
+    activation alone), the pool, dropout and classifier."""
     dialect = naming.dialect(spec.naming)
     final_norm = None
-    if spec.block.preact:
+    preact_head = block.kind(spec.block.type).preact_head
+    if spec.block.preact and preact_head == "norm":
         final_norm = _norm(spec, dialect.final_norm, naming.FINAL_NORM[1], channels)
     return Head(
         final_norm=final_norm,
+        final_act=spec.block.preact and preact_head == "act",
+        keras_final_act="post" + naming.keras_activation(spec.activation),
         in_features=channels,
         num_classes=spec.num_classes,
         dropout=spec.dropout,

@@ -62,6 +62,9 @@ class ShortcutRule:
     norm: bool  # a norm (the network's kind) after the projection conv
     source: Literal["x", "preact"]  # the variable the module reads
     kernel: int = 1  # the projection conv's kernel where it strides (stride 1: always 1x1)
+    # The block argument whose dilation ResNet-D's pool reads in a dilated stage: timm's
+    # resnet.py passes the stage's ``dilation``, regnet.py the block's ``first_dilation``.
+    pool_dilation: Literal["dilation", "first_dilation"] = "dilation"
 
     @property
     def when(self) -> str:
@@ -96,6 +99,12 @@ class ShortcutRule:
         and its resnetv2.py ``downsample.conv``)."""
         return not (self.zero_pad or self.pool or self.wide_kernel)
 
+    @property
+    def bare(self) -> bool:
+        """A 1x1 conv alone, no norm (a pre-activation block's; timm's regnet.py holds it as
+        ``downsample`` itself where the dialect says ``bare_shortcut``)."""
+        return not (self.zero_pad or self.pool or self.wide_kernel or self.norm)
+
 
 @dataclass(frozen=True)
 class ShortcutLayers:
@@ -126,7 +135,7 @@ def plan(
     pooled = shortcut == "avg_projection" and stride > 1
     wide = (stride != 1 or dilation != 1) and not pooled
     conv_torch, conv_keras, norm_torch, norm_keras = names.projection(
-        avg=shortcut == "avg_projection"
+        avg=shortcut == "avg_projection", norm=rule.norm
     )
     conv = Conv(
         torch_name=conv_torch,
@@ -150,4 +159,5 @@ def weights(names: naming.BlockNames) -> list[tuple[str, str, str]]:
     for avg in (False, True):
         conv_torch, conv_keras, norm_torch, norm_keras = names.projection(avg=avg)
         out += [("conv", conv_torch, conv_keras), ("norm", norm_torch, norm_keras)]
-    return out
+    conv_torch, conv_keras, _, _ = names.projection(avg=False, norm=False)
+    return [*out, ("conv", conv_torch, conv_keras)]
