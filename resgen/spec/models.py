@@ -150,8 +150,9 @@ class NormSpec(_Model):
         32,
         ge=1,
         le=8192,
-        description="Groups of a group norm; must divide every normalized width (timm's "
-        "GroupNorm: 32). Only for type group.",
+        description="Groups of a group norm or EvoNorm-S0 (contiguous channels); must divide "
+        "every normalized width (timm's GroupNorm and EvoNorm2dS0: 32). Only for types group "
+        "and evonorm_s0.",
     )
     eps: float = Field(
         1e-5,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from resgen.backends import Backend
-from resgen.components.norm.base import Constant, Finding, NormKind, NormSettings, given
+from resgen.components.norm.base import Constant, Finding, NormKind, NormSettings
 
 ORDER = 10
 KIND = NormKind(
@@ -50,8 +50,6 @@ class BatchNorm(NormSettings):
 
 
 def check(spec: Any) -> list[Finding]:
-    if "groups" in given(spec):
-        return [(("groups",), "only group norm has groups; remove it or set type: group")]
     return []
 
 

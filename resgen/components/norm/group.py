@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from resgen.backends import Backend
-from resgen.components.norm.base import Constant, Finding, NormKind, NormSettings, given
+from resgen.components.norm.base import (
+    Constant,
+    Finding,
+    NormKind,
+    NormSettings,
+    groups_divide,
+    no_momentum,
+)
 
 ORDER = 20
 KIND = NormKind(
@@ -21,6 +28,7 @@ KIND = NormKind(
     keras_layer="GroupNormalization",
     variables=(("weight", "gamma"), ("bias", "beta")),
     matches=(("eps", "epsilon"), ("num_groups", "groups")),
+    grouped=True,
 )
 
 
@@ -41,29 +49,12 @@ class GroupNorm(NormSettings):
 
 
 def check(spec: Any) -> list[Finding]:
-    if "momentum" in given(spec):
-        return [
-            (
-                ("momentum",),
-                "group norm keeps no running statistics, so it has no momentum; remove it",
-            )
-        ]
-    return []
+    return no_momentum(spec, KIND)
 
 
 def check_plan(spec: Any, norms: Sequence[tuple[str, int]]) -> list[Finding]:
     """Every normalized width, (PyTorch path, channels), must be a multiple of the groups."""
-    groups = spec.groups
-    for torch_name, channels in norms:
-        if channels % groups:
-            return [
-                (
-                    ("groups",),
-                    f"{groups} groups do not divide {torch_name}'s {channels} channels; every "
-                    "normalized width must be a multiple of groups",
-                )
-            ]
-    return []
+    return groups_divide(spec, norms)
 
 
 def settings(spec: Any) -> GroupNorm:
