@@ -203,3 +203,38 @@ def test_a_norm_with_its_own_nonlinearity_needs_pre_activation_blocks(
     assert len(found) == 1, found
     assert found[0][:2] == ("norm.type", 5)
     assert found[0][2].startswith(f"{kind} applies its own nonlinearity"), found
+
+
+@pytest.mark.parametrize("kind", sorted(ACTIVATING))
+def test_a_deep_stem_and_a_conv_stem_pool_take_the_norm_alone(kind: str, tmp_path: Path) -> None:
+    """The other places a norm and the activation stand (a deep stem's first two convs,
+    ResNet-RS's conv stem pool, ResNet-D projections): the Keras twin equals the PyTorch file,
+    and it saves and loads back (its registered layer's config)."""
+    pytest.importorskip("torch")
+    keras = pytest.importorskip("keras")
+    import numpy as np
+    from test_transfer import check_round_trip
+
+    spec = Spec.model_validate(
+        {
+            "name": f"norm_{kind}_deep",
+            "num_classes": 10,
+            "input": {"size": 32},
+            "stem": {"type": "deep", "channels": 32, "pool": "conv"},
+            "block": {"type": "bottleneck", "preact": True},
+            "stages": [{"blocks": 1, "channels": 8}, {"blocks": 1, "channels": 16, "stride": 2}],
+            "shortcut": "avg_projection",
+            "norm": {"type": kind, **NORM_FIELDS[kind]},
+        }
+    )
+    render_generated(spec, tmp_path)
+    ruff_clean(tmp_path / "torch" / f"{spec.name}.py", tmp_path / "keras" / f"{spec.name}.py")
+    torch_factory = generated_factory("torch", spec.name, tmp_path)
+    keras_factory = generated_factory("keras", spec.name, tmp_path)
+    assert check_round_trip(with_random_extras(torch_factory), keras_factory, spec, 32) < 1e-4
+    model = keras_factory(input_shape=(32, 32, 3))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    x = np.random.default_rng(0).standard_normal((1, 32, 32, 3)).astype("float32")
+    assert np.allclose(model.predict(x, verbose=0), loaded.predict(x, verbose=0), atol=1e-6)
