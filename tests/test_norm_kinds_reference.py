@@ -75,3 +75,30 @@ def test_timm_s_resnetv2_defaults_are_the_spec_s() -> None:
         for layer in layers:
             assert layer.apply_act and layer.eps == defaults.eps
             assert getattr(layer, "groups", defaults.groups) == defaults.groups
+
+
+@pytest.mark.parametrize("output_stride", (32, 8))
+@pytest.mark.parametrize("name", ["resnetv2_50d_evos", "resnetv2_50d_frn"])
+def test_the_shipped_specs_feature_maps_equal_timm_s(name: str, output_stride: int) -> None:
+    """``features_only`` at every index (the stem's map is ``stem[:5]``: without activation
+    modules the container's children up to its pool are five, not seven) and ``output_stride``
+    8, with random norm parameters (v and tau included), against timm's FeatureListNet."""
+    import re
+
+    from helpers import build_generated
+    from reference_compare import randomize_norms
+
+    kwargs = {"features_only": True, "out_indices": (0, 1, 2, 3, 4)}
+    torch.manual_seed(0)
+    theirs = timm.create_model(name, output_stride=output_stride, **kwargs)
+    randomize_norms(theirs, 64, torch)
+    state = {re.sub(r"^(stem|stages)_", r"\1.", k): v for k, v in theirs.state_dict().items()}
+    ours = build_generated("torch", name, output_stride=output_stride, **kwargs).eval()
+    ours.load_state_dict(state, strict=True)
+    assert ours.feature_info == theirs.feature_info.get_dicts()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        maps, their_maps = ours(x), theirs(x)
+    assert [m.shape for m in maps] == [m.shape for m in their_maps]
+    for mine, reference in zip(maps, their_maps, strict=True):
+        assert (mine - reference).abs().max().item() <= 1e-5

@@ -144,6 +144,12 @@ def randomize(model: torch.nn.Module, batch: torch.Tensor, seed: int = 0) -> Non
             if isinstance(module, torch.nn.GroupNorm):  # no statistics: scale and offset only
                 uniform(module.weight, 0.1, 0.5)
                 uniform(module.bias, -0.1, 0.1)
+            # Norms with their own nonlinearity (EvoNorm-S0's v, FRN's tau): no statistics either.
+            for extra, low, high in (("v", 0.5, 1.5), ("tau", -0.3, 0.3)):
+                if isinstance(getattr(module, extra, None), torch.nn.Parameter):
+                    uniform(module.weight, 0.1, 0.5)
+                    uniform(module.bias, -0.1, 0.1)
+                    uniform(getattr(module, extra), low, high)
         for norm in norms:
             uniform(norm.weight, 0.1, 0.5)
             uniform(norm.bias, -0.1, 0.1)
