@@ -268,5 +268,6 @@ def test_module_names_are_the_plans(name: str, tmp_path: Path) -> None:
         for block in plan.blocks
         if isinstance(block.attention, EfficientChannelAttention)
     }
-    expected[plan.head.torch_name] = "Linear"
+    # timm's resnetv2.py classifier is a 1x1 conv (ClassifierHead with use_conv=True).
+    expected[plan.head.torch_name] = "Conv2d" if plan.head.conv else "Linear"
     assert found == expected
