@@ -124,6 +124,9 @@ COVERED_BY |= {
     "resnetv2_34": "resnetv2_18d",
     "resnetv2_50t": "resnetv2_50d",
     "resnetv2_50d_gn": "resnetv2_50d",
+    # Norms with their own nonlinearity: resnetv2_evonorm and resnetv2_frn below twin them.
+    "resnetv2_50d_evos": "resnetv2_50d",
+    "resnetv2_50d_frn": "resnetv2_50d",
 }
 # timm's legacy SENets: legacy_seresnet18's round trip runs by default (the named layer0
 # Sequential, the ceil-mode pool, se_module, last_act); the other eight differ from it and from
@@ -306,6 +309,26 @@ SYNTHETIC: dict[str, dict] = {
         "stem": {"type": "deep", "channels": 16, "widths": [8, 8, 16]},
         "block": {"type": "bottleneck", "preact": True},
         "norm": {"type": "group", "groups": 4},
+        "stages": [{"blocks": 1, "channels": 4}, {"blocks": 2, "channels": 8, "stride": 2}],
+        "shortcut": "avg_projection",
+    },
+    # resnetv2_50d_evos and _frn on a small network: the stem's Sequential without activation
+    # modules (its children up to the pool), EvoNorm-S0's groups, FRN's TLU, random v and tau.
+    "resnetv2_evonorm": {
+        "input": {"channels": 3, "size": 39},
+        "naming": "resnetv2",
+        "stem": {"type": "deep", "channels": 16},
+        "block": {"type": "bottleneck", "preact": True},
+        "norm": {"type": "evonorm_s0", "groups": 4},
+        "stages": [{"blocks": 1, "channels": 4}, {"blocks": 2, "channels": 8, "stride": 2}],
+        "shortcut": "avg_projection",
+    },
+    "resnetv2_frn": {
+        "input": {"channels": 3, "size": 39},
+        "naming": "resnetv2",
+        "stem": {"type": "deep", "channels": 16},
+        "block": {"type": "bottleneck", "preact": True},
+        "norm": {"type": "frn"},
         "stages": [{"blocks": 1, "channels": 4}, {"blocks": 2, "channels": 8, "stride": 2}],
         "shortcut": "avg_projection",
     },
