@@ -218,3 +218,31 @@ def test_a_deep_stem_and_a_conv_stem_pool_take_the_norm_alone(kind: str, tmp_pat
     loaded = keras.saving.load_model(path)
     x = np.random.default_rng(0).standard_normal((1, 32, 32, 3)).astype("float32")
     assert np.allclose(model.predict(x, verbose=0), loaded.predict(x, verbose=0), atol=1e-6)
+
+
+def test_a_block_kind_takes_them_only_where_its_templates_print_the_norm_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pre-activation block kind whose templates would print the activation after every
+    norm (``BlockKind.activating_norms`` false: a future kind until it opts in) is refused at
+    ``block.type`` with such a norm; basic and bottleneck opt in."""
+    import dataclasses
+
+    from resgen.check.validate import load_planned
+    from resgen.components import block
+    from resgen.errors import SpecError
+
+    assert block.kind("basic").activating_norms and block.kind("bottleneck").activating_norms
+    module = next(m for m in block.KINDS if m.KIND.type == "bottleneck")
+    monkeypatch.setattr(module, "KIND", dataclasses.replace(module.KIND, activating_norms=False))
+    path = tmp_path / "n.yaml"
+    path.write_text(
+        "name: n\nblock: {type: bottleneck, preact: true}\n"
+        "stages: [{blocks: 1, channels: 16}]\nnorm: {type: frn}\n"
+    )
+    with pytest.raises(SpecError) as info:
+        load_planned(path)
+    found = [(p.field, p.line, p.message) for p in info.value.problems]
+    assert found == [
+        ("block.type", 2, "bottleneck blocks do not take frn (timm has no such network)")
+    ]

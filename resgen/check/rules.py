@@ -345,6 +345,15 @@ def _check_activating_norm(spec: Spec, kind: norm.NormKind) -> Problems:
                 "another norm",
             )
         )
+    for i, stage in enumerate(spec_stages(spec)):
+        block = stage_kind(spec, stage).kind
+        if block.activating_norms or block.preact_template is None:  # refused by preact's rules
+            continue
+        where = ("stages", i, "block_type") if stage.block_type else ("block", "type")
+        problems.append(
+            (where, f"{block.type} blocks do not take {kind.type} (timm has no such network)")
+        )
+        break
     default = Spec.model_fields["activation"].default
     if spec.activation != default:
         problems.append(

@@ -85,6 +85,9 @@ class BlockKind:
     defines: tuple[str, ...] = ()
     keras_ops: bool = False  # its Keras templates compute with ``keras.ops`` (the file imports it)
     keras_layers: bool = False  # its Keras ``define`` prints a custom layer (typed ``Any``)
+    # Its pre-activation templates print a norm alone where the norm kind carries its own
+    # nonlinearity (the page's ``act_follows_norm``): only such a kind takes EvoNorm or FRN.
+    activating_norms: bool = False
 
     def templates(self) -> tuple[str, ...]:
         """Its templates' names (each also names a Keras block function)."""
