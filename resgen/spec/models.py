@@ -158,7 +158,8 @@ class NormSpec(_Model):
         1e-5,
         ge=MIN_NORM_EPS,
         lt=1,
-        description="Added to the variance (keras.applications uses 1.001e-5). At least 1e-12: "
+        description="Added to the variance (FRN: to the mean square; keras.applications uses "
+        "1.001e-5). At least 1e-12: "
         "for a channel that never varies, gradients scale with eps^-1.5, which overflows float32 "
         "(NaN gradients) below about 2e-26.",
     )
