@@ -350,8 +350,13 @@ def _check_activating_norm(spec: Spec, kind: norm.NormKind) -> Problems:
         if block.activating_norms or block.preact_template is None:  # refused by preact's rules
             continue
         where = ("stages", i, "block_type") if stage.block_type else ("block", "type")
+        takers = " or ".join(m.KIND.type for m in block_kinds.KINDS if m.KIND.activating_norms)
         problems.append(
-            (where, f"{block.type} blocks do not take {kind.type} (timm has no such network)")
+            (
+                where,
+                f"{block.type} blocks do not take {kind.type} (timm has no such network); use "
+                f"{takers} blocks or another norm",
+            )
         )
         break
     default = Spec.model_fields["activation"].default
