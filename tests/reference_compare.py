@@ -27,14 +27,21 @@ def library(name: str) -> ModuleType:
 
 
 def randomize_norms(model: Any, size: int, torch: ModuleType) -> None:
-    """Random affine parameters in every batch and group norm, and running statistics measured
-    on a random batch (a cumulative average), so activations stay near unit scale at any depth.
+    """Random affine parameters in every batch and group norm (and EvoNorm's v, FRN's tau), and
+    running statistics measured on a random batch (a cumulative average), so activations stay
+    near unit scale at any depth.
     """
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, (torch.nn.BatchNorm2d, torch.nn.GroupNorm)):
                 module.weight.uniform_(0.5, 1.5)
                 module.bias.uniform_(-0.5, 0.5)
+            elif hasattr(module, "apply_act"):  # timm's EvoNorm2dS0, FilterResponseNormTlu2d
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.5, 0.5)
+                for extra, low in (("v", 0.5), ("tau", -0.5)):
+                    if getattr(module, extra, None) is not None:
+                        getattr(module, extra).uniform_(low, low + 1)
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.reset_running_stats()
                 module.momentum = None

@@ -255,12 +255,12 @@ def test_module_names_are_the_plans(name: str, tmp_path: Path) -> None:
     with torch.device("meta"):
         model = factory()
     layers = torch.nn.Conv2d | torch.nn.Conv1d | torch.nn.BatchNorm2d | torch.nn.GroupNorm
+    norm = plan.norm.kind.torch_layer  # BatchNorm2d, GroupNorm, EvoNorm2dS0, ...
     found = {
         path: type(module).__name__
         for path, module in model.named_modules()
-        if isinstance(module, layers | torch.nn.Linear)
+        if isinstance(module, layers | torch.nn.Linear) or type(module).__name__ == norm
     }
-    norm = "GroupNorm" if plan.norm.kind.type == "group" else "BatchNorm2d"
     expected = {conv.torch_name: "Conv2d" for conv in plan.convs}
     expected |= {norm_.torch_name: norm for norm_ in plan.norms}
     expected |= {

@@ -124,6 +124,9 @@ COVERED_BY |= {
     "resnetv2_34": "resnetv2_18d",
     "resnetv2_50t": "resnetv2_50d",
     "resnetv2_50d_gn": "resnetv2_50d",
+    # Norms with their own nonlinearity: resnetv2_evonorm and resnetv2_frn below twin them.
+    "resnetv2_50d_evos": "resnetv2_50d",
+    "resnetv2_50d_frn": "resnetv2_50d",
 }
 # timm's legacy SENets: legacy_seresnet18's round trip runs by default (the named layer0
 # Sequential, the ceil-mode pool, se_module, last_act); the other eight differ from it and from
@@ -158,6 +161,12 @@ def randomize(model: torch.nn.Module, batch: torch.Tensor, seed: int = 0) -> Non
             if isinstance(module, torch.nn.GroupNorm):  # no statistics: scale and offset only
                 uniform(module.weight, 0.1, 0.5)
                 uniform(module.bias, -0.1, 0.1)
+            # Norms with their own nonlinearity (EvoNorm-S0's v, FRN's tau): no statistics either.
+            for extra, low, high in (("v", 0.5, 1.5), ("tau", -0.3, 0.3)):
+                if isinstance(getattr(module, extra, None), torch.nn.Parameter):
+                    uniform(module.weight, 0.1, 0.5)
+                    uniform(module.bias, -0.1, 0.1)
+                    uniform(getattr(module, extra), low, high)
         for norm in norms:
             uniform(norm.weight, 0.1, 0.5)
             uniform(norm.bias, -0.1, 0.1)
@@ -306,6 +315,26 @@ SYNTHETIC: dict[str, dict] = {
         "stem": {"type": "deep", "channels": 16, "widths": [8, 8, 16]},
         "block": {"type": "bottleneck", "preact": True},
         "norm": {"type": "group", "groups": 4},
+        "stages": [{"blocks": 1, "channels": 4}, {"blocks": 2, "channels": 8, "stride": 2}],
+        "shortcut": "avg_projection",
+    },
+    # resnetv2_50d_evos and _frn on a small network: the stem's Sequential without activation
+    # modules (its children up to the pool), EvoNorm-S0's groups, FRN's TLU, random v and tau.
+    "resnetv2_evonorm": {
+        "input": {"channels": 3, "size": 39},
+        "naming": "resnetv2",
+        "stem": {"type": "deep", "channels": 16},
+        "block": {"type": "bottleneck", "preact": True},
+        "norm": {"type": "evonorm_s0", "groups": 4},
+        "stages": [{"blocks": 1, "channels": 4}, {"blocks": 2, "channels": 8, "stride": 2}],
+        "shortcut": "avg_projection",
+    },
+    "resnetv2_frn": {
+        "input": {"channels": 3, "size": 39},
+        "naming": "resnetv2",
+        "stem": {"type": "deep", "channels": 16},
+        "block": {"type": "bottleneck", "preact": True},
+        "norm": {"type": "frn"},
         "stages": [{"blocks": 1, "channels": 4}, {"blocks": 2, "channels": 8, "stride": 2}],
         "shortcut": "avg_projection",
     },

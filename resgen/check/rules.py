@@ -331,7 +331,53 @@ def _check_shortcut(spec: Spec) -> Problems:
 
 
 def _check_norm(spec: Spec) -> Problems:
-    return [(("norm", *path), message) for path, message in norm.check(spec.norm)]
+    problems: Problems = [(("norm", *path), message) for path, message in norm.check(spec.norm)]
+    kind = norm.kind(spec.norm.type)
+    if kind.activates:
+        problems += _check_activating_norm(spec, kind)
+    return problems
+
+
+def _check_activating_norm(spec: Spec, kind: norm.NormKind) -> Problems:
+    """A norm with its own nonlinearity (EvoNorm-S0, FRN with TLU) stands where a norm and the
+    activation stand, and only there: in pre-activation networks (timm's ResNetV2), where
+    the activation follows every norm, so the spec's activation goes unused."""
+    problems: Problems = []
+    if not spec.block.preact:
+        problems.append(
+            (
+                ("norm", "type"),
+                f"{kind.type} applies its own nonlinearity, so it stands only where a norm and "
+                "the activation stand, but post-activation blocks end their branch in a norm "
+                "no activation follows; set block.preact: true (timm's ResNetV2) or use "
+                "another norm",
+            )
+        )
+    for i, stage in enumerate(spec_stages(spec)):
+        block = stage_kind(spec, stage).kind
+        if block.activating_norms or block.preact_template is None:  # refused by preact's rules
+            continue
+        where = ("stages", i, "block_type") if stage.block_type else ("block", "type")
+        takers = " or ".join(m.KIND.type for m in block_kinds.KINDS if m.KIND.activating_norms)
+        problems.append(
+            (
+                where,
+                f"{block.type} blocks do not take {kind.type} (timm has no such network); use "
+                f"{takers} blocks or another norm",
+            )
+        )
+        break
+    default = Spec.model_fields["activation"].default
+    if spec.activation != default:
+        problems.append(
+            (
+                ("activation",),
+                f"{kind.type} applies its own nonlinearity in place of norm and "
+                f"{default}, so no activation follows a norm and {spec.activation} would go "
+                "unused; remove activation",
+            )
+        )
+    return problems
 
 
 def _check_drop_path(spec: Spec) -> Problems:

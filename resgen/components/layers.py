@@ -94,6 +94,12 @@ class Norm:
         return self.kind.params(self.channels)
 
     @property
+    def torch_children(self) -> int:
+        """The modules it adds to a stem's ``nn.Sequential``: itself and the activation after
+        it, or itself alone where its kind carries the nonlinearity (EvoNorm-S0, FRN)."""
+        return 1 if self.kind.activates else 2
+
+    @property
     def torch_attribute(self) -> str:
         """The last part of its PyTorch path: its attribute in the module holding it."""
         return self.torch_name.rpartition(".")[2]

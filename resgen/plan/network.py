@@ -328,7 +328,8 @@ class Stem:
         """What the forward calls for the stem's convs: the container, or its children up to
         the pool where the pool lives there too (``stem[:1]``, timm's ``stem.conv``)."""
         if self.pool_in_container:
-            return f"{self.torch_container}[:{len(self.convs) + 2 * len(self.norms)}]"
+            children = len(self.convs) + sum(norm.torch_children for norm in self.norms)
+            return f"{self.torch_container}[:{children}]"
         return self.torch_container or ""
 
     @property

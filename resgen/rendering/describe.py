@@ -40,11 +40,11 @@ def _acted(block: BlockClass) -> str:
 def _around(block: BlockClass) -> list[str]:
     """What a block does around its convs: norms, activations, the modern knobs."""
     act = activation.kind(block.activation).name
-    norm_name = norm.kind(block.norm).name
+    kind = norm.kind(block.norm)
     order = (
-        f"norm and {act} before each conv (pre-activation)"
+        f"{kind.with_act(act)} before each conv (pre-activation)"
         if block.preact
-        else f"each conv followed by {norm_name}, {act} after {_acted(block)} and after the sum"
+        else f"each conv followed by {kind.name}, {act} after {_acted(block)} and after the sum"
     )
     extras = []
     if block.anti_alias:

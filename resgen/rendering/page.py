@@ -65,6 +65,13 @@ class Page:
         return self.norm.helper
 
     @property
+    def act_follows_norm(self) -> bool:
+        """Whether the network's activation follows a norm where both stand; not where the
+        norm kind applies its own nonlinearity (EvoNorm-S0, FRN with TLU), whose layer stands
+        for both."""
+        return not self.norm.activates
+
+    @property
     def norm_class(self) -> str:
         """PyTorch: the norm class the initialisation looks for."""
         return self.norm.torch_class

@@ -153,8 +153,9 @@ class NormSpec(_Model):
         32,
         ge=1,
         le=8192,
-        description="Groups of a group norm; must divide every normalized width (timm's "
-        "GroupNorm: 32). Only for type group.",
+        description="Groups of a group norm or EvoNorm-S0 (contiguous channels); must divide "
+        "every normalized width (timm's GroupNorm and EvoNorm2dS0: 32). Only for types group "
+        "and evonorm_s0.",
     )
     group_size: int | None = Field(
         None,
@@ -168,7 +169,8 @@ class NormSpec(_Model):
         1e-5,
         ge=MIN_NORM_EPS,
         lt=1,
-        description="Added to the variance (keras.applications uses 1.001e-5). At least 1e-12: "
+        description="Added to the variance (FRN: to the mean square; keras.applications uses "
+        "1.001e-5). At least 1e-12: "
         "for a channel that never varies, gradients scale with eps^-1.5, which overflows float32 "
         "(NaN gradients) below about 2e-26.",
     )

@@ -92,6 +92,9 @@ class BlockKind:
     # Which dilation ResNet-D's shortcut pool reads in a dilated stage (timm's resnet.py:
     # the stage's; regnet.py: the block's first, ``create_shortcut``'s ``dilation[0]``).
     shortcut_pool_dilation: Literal["dilation", "first_dilation"] = "dilation"
+    # Its pre-activation templates print a norm alone where the norm kind carries its own
+    # nonlinearity (the page's ``act_follows_norm``): only such a kind takes EvoNorm or FRN.
+    activating_norms: bool = False
 
     def templates(self) -> tuple[str, ...]:
         """Its templates' names (each also names a Keras block function)."""

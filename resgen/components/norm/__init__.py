@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from resgen.components.norm.base import Finding, NormKind, NormSettings
+from resgen.components.norm.base import Finding, NormKind, NormSettings, given
 from resgen.components.registry import discover
 
 __all__ = ["KINDS", "NormKind", "NormSettings", "NormType", "kind", "settings"]
@@ -41,9 +41,29 @@ def kind(word: str) -> NormKind:
     return _BY_TYPE[word].KIND
 
 
+# The kinds that read ``norm.groups`` (group norm, EvoNorm-S0).
+GROUPED = tuple(module.KIND for module in KINDS if module.KIND.grouped)
+
+# The kinds that can size their groups by ``norm.group_size`` instead (group norm).
+SIZED = tuple(module.KIND for module in KINDS if hasattr(module, "SIZED"))
+
+
 def check(spec: Any) -> list[Finding]:
-    """The kind's cross-field rules, at paths relative to ``norm``."""
-    return _BY_TYPE[spec.type].check(spec)
+    """The kind's cross-field rules, at paths relative to ``norm``: groups only where the kind
+    has them, then its own."""
+    found: list[Finding] = []
+    if "groups" in given(spec) and not kind(spec.type).grouped:
+        names = " and ".join(grouped.name for grouped in GROUPED)
+        types = " or ".join(grouped.type for grouped in GROUPED)
+        have = "has" if len(GROUPED) == 1 else "have"
+        message = f"only {names} {have} groups; remove it or set type: {types}"
+        found.append((("groups",), message))
+    if spec.group_size is not None and not hasattr(_BY_TYPE[spec.type], "SIZED"):
+        names = " and ".join(sized.name for sized in SIZED)
+        types = " or ".join(sized.type for sized in SIZED)
+        message = f"only {names} has group_size; remove it or set type: {types}"
+        found.append((("group_size",), message))
+    return found + _BY_TYPE[spec.type].check(spec)
 
 
 def check_plan(spec: Any, norms: Sequence[tuple[str, int]]) -> list[Finding]:

@@ -3,6 +3,7 @@ the network-wide settings its helper reads."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -36,6 +37,7 @@ class NormKind:
     # Attributes both sides must agree on: (PyTorch attribute, Keras attribute).
     matches: tuple[tuple[str, str], ...] = (("eps", "epsilon"),)
     params_per_channel: int = 2  # a weight and a bias per channel (affine)
+    grouped: bool = False  # it reads ``norm.groups`` (channels in contiguous groups)
     # Its Keras helper defines a registered custom layer (typed ``Any``, computing with
     # ``keras.ops``), where no built-in layer is its twin (EvoNorm, FRN).
     keras_layers: bool = False
@@ -43,6 +45,10 @@ class NormKind:
     # timm's ``GroupNormAct(group_size=...)``): the helpers divide their channels by
     # ``NORM_GROUP_SIZE``. The settings record gives this variant of its kind (``kind``).
     sized_groups: bool = False
+    # Its layer applies its own nonlinearity (timm's norm-act layers with ``apply_act``):
+    # it stands where a norm and the network's activation stand, so no activation follows it
+    # and every norm must be one an activation follows (pre-activation networks).
+    activates: bool = False
 
     @property
     def defines(self) -> tuple[str, ...]:
@@ -51,6 +57,13 @@ class NormKind:
 
     def params(self, channels: int) -> int:
         return self.params_per_channel * channels
+
+    def with_act(self, act: str) -> str:
+        """What stands before a pre-activation conv, in words: "norm and ReLU", or the norm
+        alone where it carries its own nonlinearity."""
+        if self.activates:
+            return f"{self.name} (norm and nonlinearity in one)"
+        return f"norm and {act}"
 
 
 @dataclass(frozen=True)
@@ -71,3 +84,26 @@ class NormSettings:
 def given(spec: Any) -> set[str]:
     """The fields a spec's ``norm`` sets explicitly."""
     return set(spec.model_fields_set)
+
+
+def no_momentum(spec: Any, kind: NormKind) -> list[Finding]:
+    """A kind without running statistics refuses ``momentum``."""
+    if "momentum" in given(spec):
+        message = f"{kind.name} keeps no running statistics, so it has no momentum; remove it"
+        return [(("momentum",), message)]
+    return []
+
+
+def groups_divide(spec: Any, norms: Sequence[tuple[str, int]]) -> list[Finding]:
+    """Every normalized width, (PyTorch path, channels), must be a multiple of the groups."""
+    groups = spec.groups
+    for torch_name, channels in norms:
+        if channels % groups:
+            return [
+                (
+                    ("groups",),
+                    f"{groups} groups do not divide {torch_name}'s {channels} channels; every "
+                    "normalized width must be a multiple of groups",
+                )
+            ]
+    return []

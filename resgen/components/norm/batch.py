@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from resgen.backends import Backend
-from resgen.components.norm.base import Constant, Finding, NormKind, NormSettings, given
+from resgen.components.norm.base import Constant, Finding, NormKind, NormSettings
 
 ORDER = 10
 KIND = NormKind(
@@ -50,14 +50,7 @@ class BatchNorm(NormSettings):
 
 
 def check(spec: Any) -> list[Finding]:
-    found: list[Finding] = []
-    if "groups" in given(spec):
-        found.append((("groups",), "only group norm has groups; remove it or set type: group"))
-    if spec.group_size is not None:
-        found.append(
-            (("group_size",), "only group norm has group_size; remove it or set type: group")
-        )
-    return found
+    return []
 
 
 def check_plan(spec: Any, norms: Sequence[tuple[str, int]]) -> list[Finding]:

@@ -10,7 +10,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from resgen.backends import Backend
-from resgen.components.norm.base import Constant, Finding, NormKind, NormSettings, given
+from resgen.components.norm.base import (
+    Constant,
+    Finding,
+    NormKind,
+    NormSettings,
+    given,
+    groups_divide,
+    no_momentum,
+)
 
 ORDER = 20
 KIND = NormKind(
@@ -25,6 +33,7 @@ KIND = NormKind(
     keras_layer="GroupNormalization",
     variables=(("weight", "gamma"), ("bias", "beta")),
     matches=(("eps", "epsilon"), ("num_groups", "groups")),
+    grouped=True,
 )
 
 # Groups of ``group_size`` channels: the helpers derive each norm's groups from its width.
@@ -59,14 +68,7 @@ class GroupNorm(NormSettings):
 
 
 def check(spec: Any) -> list[Finding]:
-    found: list[Finding] = []
-    if "momentum" in given(spec):
-        found.append(
-            (
-                ("momentum",),
-                "group norm keeps no running statistics, so it has no momentum; remove it",
-            )
-        )
+    found = no_momentum(spec, KIND)
     if spec.group_size is not None and "groups" in given(spec):
         found.append(
             (
@@ -83,17 +85,7 @@ def check_plan(spec: Any, norms: Sequence[tuple[str, int]]) -> list[Finding]:
     of the group size, timm's ``assert num_channels % group_size == 0``)."""
     if spec.group_size is not None:
         return _check_group_size(spec.group_size, norms)
-    groups = spec.groups
-    for torch_name, channels in norms:
-        if channels % groups:
-            return [
-                (
-                    ("groups",),
-                    f"{groups} groups do not divide {torch_name}'s {channels} channels; every "
-                    "normalized width must be a multiple of groups",
-                )
-            ]
-    return []
+    return groups_divide(spec, norms)
 
 
 def _check_group_size(size: int, norms: Sequence[tuple[str, int]]) -> list[Finding]:
