@@ -31,6 +31,8 @@ SELECTED = {
     ("zero_pad", "subsample"): "on_shape_change",
     ("projection", "subsample"): "on_width_change",
     ("avg_projection", "subsample"): "on_width_change",
+    ("identity", "projection"): "identity_only",
+    ("identity", "subsample"): "identity_only",
 }
 
 # What each kind puts on a block mapping (in, out, stride), its module a projection:
@@ -40,6 +42,8 @@ ON_BLOCKS = {
     "always": ("projection", "projection", "projection"),
     "on_shape_change": ("identity", "projection", "projection"),
     "on_width_change": ("identity", "subsample", "projection"),
+    # timm regnet.py's downsample=None: no shortcut at all where the shape changes.
+    "identity_only": ("identity", "none", "none"),
 }
 
 
@@ -87,6 +91,8 @@ def two_stages(**fields: object) -> Spec:
         ({"shortcut": "always_projection"}, (256 + 32, 512 + 64)),
         # ResNet-D: the pool has none; the 1x1 and its norm as B.
         ({"shortcut": "avg_projection"}, (0, 512 + 64)),
+        # identity (RegNet-Z): none where the shape changes, no parameters anywhere.
+        ({"shortcut": "identity"}, (0, 0)),
         # SENet-154's 3x3 where it strides: 9 * 16 * 32 + 64.
         ({"shortcut": "projection", "projection_kernel": 3}, (0, 4608 + 64)),
     ],

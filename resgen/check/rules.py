@@ -285,6 +285,24 @@ def _check_shortcut(spec: Spec) -> Problems:
         problems.append(
             (("projection_kernel",), f"{why}; use projection_kernel 1 or shortcut: projection")
         )
+    if spec.final_act and spec.final_conv:
+        problems.append((("final_act",), "final_conv ends in its own activation; remove final_act"))
+    if spec.block.preact and (spec.final_act or spec.final_conv):
+        field = "final_act" if spec.final_act else "final_conv"
+        problems.append(
+            (
+                (field,),
+                f"pre-activation networks end in their final norm and activation; remove {field}",
+            )
+        )
+    if spec.shortcut == "identity" and spec.block.preact:
+        problems.append(
+            (
+                ("shortcut",),
+                "identity shortcuts are for post-activation blocks; use projection or "
+                "avg_projection with preact",
+            )
+        )
     if spec.zero_init_residual and spec.block.preact:
         problems.append(
             (

@@ -66,6 +66,11 @@ class RegNetBlockSpec(SpecModel):
     )
     attention: AttentionSpec | None = attention_field()
     reduce_first: int = reduce_first_field()
+    linear_out: bool = Field(
+        False,
+        description="No activation after the sum: the block's output is the sum itself "
+        "(RegNet-Z; timm: `linear_out`).",
+    )
 
 
 Spec = RegNetBlockSpec
@@ -106,7 +111,10 @@ class RegNetKnobs(Knobs):
 
 def knobs(spec: RegNetBlockSpec) -> RegNetKnobs:
     return RegNetKnobs(
-        group_width=spec.group_width, bottle_ratio=spec.bottle_ratio, se_ratio=spec.se_ratio
+        group_width=spec.group_width,
+        bottle_ratio=spec.bottle_ratio,
+        se_ratio=spec.se_ratio,
+        linear_out=spec.linear_out,
     )
 
 
