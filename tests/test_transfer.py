@@ -120,6 +120,11 @@ COVERED_BY = _covering()
 # the timm-named specs that run by default in what tests/test_senet.py twins on small networks
 # (the deep layer0, bottlenecks under the legacy names, odd maps), so theirs run with -m slow.
 TWINNED = {name for name in SPEC_NAMES if name.startswith("legacy_se")} - {"legacy_seresnet18"}
+# RegNet-Z: regnetz_005's round trip runs by default (identity shortcuts, linear_out, the final
+# conv); regnetz_040 differs from it in final_act alone, which tests/test_regnetz.py twins on a
+# small network, so its round trip runs with -m slow.
+TWINNED_BY = dict.fromkeys(TWINNED, "legacy_seresnet18's round trip and tests/test_senet.py's")
+TWINNED_BY["regnetz_040"] = "regnetz_005's round trip and tests/test_regnetz.py's"
 TOLERANCE = 1e-4
 
 
@@ -222,10 +227,10 @@ def _round_trip(torch_factory, keras_factory, spec: Spec, size: int) -> float:
 def _marks(name: str) -> list[pytest.MarkDecorator]:
     if name in LARGEST:
         return [pytest.mark.slow, ONLY_WHEN_ASKED]
-    if name in COVERED_BY or name in TWINNED:
+    if name in COVERED_BY or name in TWINNED_BY:
         reason = f"the layout of {COVERED_BY.get(name)}, whose round trip runs by default: -m slow"
-        if name in TWINNED:
-            reason = "legacy_seresnet18's round trip and tests/test_senet.py's twins run: -m slow"
+        if name in TWINNED_BY:
+            reason = f"{TWINNED_BY[name]} twins run: -m slow"
         asked = pytest.mark.skipif("'slow' not in config.getoption('markexpr')", reason=reason)
         return [pytest.mark.slow, asked]
     return []
