@@ -22,7 +22,8 @@ pytestmark = pytest.mark.reference
 
 # timm's resnet.py zoo, then block kinds of issue 20 on timm's ResNet: Res2Net (a stage's first
 # block keeps the previous dilation and pools its last group at stride 1) and ResNeSt (dilated
-# split convs, no avd pool where a stage stops striding).
+# split convs, no avd pool where a stage stops striding); RegNet-Z (timm's regnet.py: a block
+# whose dilation changes would have no shortcut either, and the final conv after the stages).
 NAMES = (
     "resnet18",
     "resnet50",
@@ -34,6 +35,8 @@ NAMES = (
     "res2next50",
     "resnest14d",
     "resnest50d_4s2x40d",
+    "regnetz_005",
+    "regnetz_040",
 )
 
 
