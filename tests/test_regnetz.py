@@ -118,6 +118,11 @@ TINY = (
             "final_act: final_conv ends in its own activation; remove final_act",
         ),
         (
+            TINY + "zero_init_residual: true\n",
+            10,
+            "zero_init_residual: a block whose shape changes has no identity shortcut",
+        ),
+        (
             "name: net\nstem: {type: cifar, channels: 16}\nblock: {type: basic, preact: true}\n"
             "stages: [{blocks: 1, channels: 16}]\nshortcut: identity\n",
             5,

@@ -317,6 +317,14 @@ def _check_shortcut(spec: Spec) -> Problems:
                 "without shortcuts a zeroed branch blocks the signal; set it to false",
             )
         )
+    if spec.zero_init_residual and shortcut.select(spec.shortcut, spec.stride_shortcut).conditional:
+        problems.append(
+            (
+                ("zero_init_residual",),
+                "a block whose shape changes has no identity shortcut, and its zeroed branch "
+                "would block the signal; set it to false (timm's RegNet-Z: zero_init_last=False)",
+            )
+        )
     if spec.shortcut == "zero_pad":
         channels = stem_widths(spec)[-1]
         for i, stage in enumerate(spec_stages(spec)):
