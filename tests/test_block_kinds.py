@@ -89,6 +89,13 @@ BY_HAND: dict[tuple[str, bool], tuple[dict[str, object], int, int]] = {
         256 + 32 + 1152 + 32 + 68 + 80 + 256 + 32,
         (256 + 1152 + 256) * 64 + 64 + 64,
     ),
+    # Its pre-activation variant (timm's PreBottleneck): the same convs and SE, each conv after
+    # a norm of its input's 16 (norm1 on the block's input, norm2, norm3 before the 1x1).
+    ("regnet", True): (
+        {"type": "regnet", "group_width": 8, "se_ratio": 0.25, "preact": True},
+        32 + 256 + 32 + 1152 + 68 + 80 + 32 + 256,
+        (256 + 1152 + 256) * 64 + 64 + 64,
+    ),
 }
 
 # ResNeXt's grouped bottleneck: width int(16 * 8 / 64) * 4 = 8; 1x1 64 -> 8, 3x3 8 -> 8 in 4

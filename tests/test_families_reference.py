@@ -20,8 +20,22 @@ LISTING = json.loads((DATA / "timm_families.json").read_text(encoding="utf-8"))
 FAMILY_SPECS = [name for name in LISTING["models"] if name in shipped_specs()]
 SIZES = (64, 80)
 
+# Above this many parameters timm's model and ours (float32) do not fit in memory together on a
+# shared machine (~6 GB): regnety_2560's 1.28G take 10.3 GB. Its keys, shapes, parameters and
+# MACs are held by tests/test_families_listing.py; its outputs equal timm's (0 difference at 64
+# and 80 px) when the two run one at a time (docs/spec-language.md, RegNet section).
+MAX_PARAMS = 700_000_000
 
-@pytest.mark.parametrize("name", FAMILY_SPECS)
+
+def _marks(name: str) -> list[pytest.MarkDecorator]:
+    params = LISTING["models"][name]["params"]
+    if params <= MAX_PARAMS:
+        return []
+    reason = f"{params:,} parameters: timm's model and ours exceed ~6 GB together"
+    return [pytest.mark.skip(reason=reason)]
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_marks(n)) for n in FAMILY_SPECS])
 def test_timm_weights_load_strictly_and_agree(name: str) -> None:
     timm = library("timm")
     torch = library("torch")

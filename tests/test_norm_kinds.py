@@ -94,6 +94,12 @@ def test_the_keras_twin_equals_the_torch_file(kind: str, tmp_path: Path) -> None
         ("{type: batch, groups: 4}", "norm.groups: only group norm has groups"),
         ("{type: group, groups: 4, momentum: 0.1}", "norm.momentum: group norm keeps no"),
         ("{type: group, groups: 12}", "norm.groups: 12 groups do not divide bn1's 16"),
+        ("{type: batch, group_size: 4}", "norm.group_size: only group norm has group_size"),
+        ("{type: group, groups: 4, group_size: 4}", "norm.group_size: give groups"),
+        (
+            "{type: group, group_size: 12}",
+            "norm.group_size: bn1's 16 channels are not a multiple of group_size 12",
+        ),
     ],
 )
 def test_each_kind_s_rules_sit_at_its_fields(norm_line: str, expected: str, tmp_path: Path) -> None:
@@ -119,3 +125,45 @@ def test_every_kind_is_in_the_field_reference() -> None:
     for module in norm.KINDS:
         assert module.KIND.choice.split(":")[0] in reference
         assert f'"{module.KIND.type}"' in text
+
+
+# Group norm by group size (timm's GroupNormAct(group_size=...), regnety_040_sgn): a cifar stem
+# of 16 channels and stages of 16 and 32; with group_size 4 each norm has its width / 4 groups
+# (timm's _num_groups: num_channels // group_size), 4 over 16 channels and 8 over 32.
+SIZED_SPEC = {
+    "name": "norm_sized",
+    "num_classes": 10,
+    "input": {"size": 16},
+    "stem": {"type": "cifar", "channels": 16},
+    "block": {"type": "basic"},
+    "stages": [{"blocks": 1, "channels": 16}, {"blocks": 1, "channels": 32, "stride": 2}],
+    "norm": {"type": "group", "group_size": 4},
+}
+
+
+def test_group_size_gives_each_norm_its_width_over_the_size(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    spec = Spec.model_validate(SIZED_SPEC)
+    assert norm.settings(spec.norm).kind.sized_groups
+    render_generated(spec, tmp_path, ("torch",))
+    model = generated_factory("torch", spec.name, tmp_path)()
+    found = {
+        path: (module.num_channels, module.num_groups)
+        for path, module in model.named_modules()
+        if type(module).__name__ == "GroupNorm"
+    }
+    assert set(found.values()) == {(16, 4), (32, 8)}
+    assert len(found) == len(build_plan(spec).norms)
+
+
+def test_group_size_s_keras_twin_equals_the_torch_file(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    from test_transfer import check_round_trip
+
+    spec = Spec.model_validate(SIZED_SPEC | {"zero_init_residual": True})
+    render_generated(spec, tmp_path)
+    ruff_clean(tmp_path / "torch" / f"{spec.name}.py", tmp_path / "keras" / f"{spec.name}.py")
+    torch_factory = generated_factory("torch", spec.name, tmp_path)
+    keras_factory = generated_factory("keras", spec.name, tmp_path)
+    assert check_round_trip(torch_factory, keras_factory, spec, 16) < 1e-4

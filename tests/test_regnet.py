@@ -3,7 +3,7 @@ truths: the paper's and pycls' published stage widths and depths, timm's model l
 (tests/data/timm_families.json: widths, depths and group widths read off the state_dict shapes
 of every RegNet-X and RegNet-Y), and timm's parameters and multiply-adds for the regnet family's
 specs (written from timm's ``model_cfgs``: depth, w0, wa, wm, group width, SE ratio; shipped in
-specs/, the two largest in tests/data/regnet/), planned without any framework. Keys, shapes
+specs/), planned without any framework. Keys, shapes
 and outputs against timm: tests/test_families_listing.py and tests/test_families_reference.py.
 """
 
@@ -15,17 +15,17 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from helpers import DATA, REPO, listing_macs
+from helpers import DATA, REPO, listing_macs, plan_counts_at_224
 
 from resgen.check.validate import load_spec
 from resgen.components import regnet_rule as regnet
 from resgen.errors import SpecError
 from resgen.plan.planner import build_plan
 
-PATHS = {
-    path.stem: path
-    for path in [*(REPO / "specs").glob("regnet*.yaml"), *(DATA / "regnet").glob("*.yaml")]
-}
+# The plain RegNet-X and -Y (regnety_040_sgn, which extends regnety_040, and the pre-activation
+# regnetv are held to timm's listing by tests/test_families_listing.py).
+PLAIN = re.compile(r"regnet[xy]_\d+(_tv)?")
+PATHS = {p.stem: p for p in (REPO / "specs").glob("regnet*.yaml") if PLAIN.fullmatch(p.stem)}
 NAMES = sorted(PATHS)
 X_AND_Y = [name for name in NAMES if not name.startswith("regnetz")]  # RegNet-Z: test_regnetz.py
 
@@ -58,7 +58,7 @@ def test_the_papers_stage_widths_and_depths(model: str) -> None:
 
 
 def _timm_cfgs() -> dict[str, dict[str, float]]:
-    """timm's ``model_cfgs`` as tests/data/regnet/ spells them (the spec files, read as text)."""
+    """timm's ``model_cfgs`` as the specs spell them (the spec files, read as text)."""
     out = {}
     for path in PATHS.values():
         text = path.read_text(encoding="utf-8")
@@ -93,19 +93,17 @@ def test_every_regnet_x_and_y_of_timms_listing(name: str) -> None:
 
 
 def test_the_listing_has_every_plain_regnet_x_and_y() -> None:
-    """The regnet specs cover timm's RegNet-X and -Y (all but regnety_2560, whose last stage is
-    wider than resgen's 8192 channels; the group-norm regnety_040_sgn is not ``regnet[xy]_N``)."""
-    listed = {n for n in listing() if re.fullmatch(r"regnet[xy]_\d+(_tv)?", n)}
-    assert listed - set(NAMES) == {"regnety_2560"}
+    """The regnet specs cover timm's RegNet-X and -Y, regnety_2560 (a 10,444-channel stage)
+    included."""
+    listed = {n for n in listing() if PLAIN.fullmatch(n)}
+    assert listed == set(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_params_and_macs_equal_timms(name: str) -> None:
-    spec = load_spec(PATHS[name])
-    plan = build_plan(spec)
+    """At 224 px, the size timm's listing counts at (regnety_640, 1280 and 2560 default to 384)."""
     entry = listing()[name]
-    assert plan.params == entry["params"]
-    assert plan.macs == listing_macs(entry)
+    assert plan_counts_at_224(name) == (entry["params"], listing_macs(entry))
 
 
 def test_the_rule_is_the_spec_s_stages() -> None:
@@ -185,6 +183,21 @@ BLOCK = "block: {type: regnet, group_width: 8}\n"
             2,
             "naming: regnet names a shortcut of one 1x1 conv and its norm",
         ),
+        (
+            "name: net\nnaming: regnet\nprojection_kernel: 3\n"
+            + RULE
+            + "block: {type: regnet, group_width: 8, preact: true}\n",
+            2,
+            "naming: regnet names a shortcut of one 1x1 conv and its norm",
+        ),
+        (
+            "name: net\n"
+            + RULE
+            + "zero_init_residual: true\n"
+            + "block: {type: regnet, group_width: 8, preact: true}\n",
+            3,
+            "zero_init_residual: ",
+        ),
     ],
 )
 def test_bad_rules_are_one_located_line(tmp_path: Path, text: str, line: int, message: str) -> None:
@@ -225,6 +238,56 @@ def test_the_keras_twin_of_a_regnet_y_equals_its_torch_file(tmp_path: Path) -> N
     torch_factory = generated_factory("torch", "tiny_regnety", tmp_path)
     keras_factory = generated_factory("keras", "tiny_regnety", tmp_path)
     assert check_round_trip(torch_factory, keras_factory, spec, 16) < 1e-4
+
+
+TINY_REGNETV = (
+    "name: tiny_regnetv\nnum_classes: 5\ninput: {size: 16}\nnaming: regnet\nactivation: silu\n"
+    "stem: {type: regnet, channels: 16}\n"
+    "regnet: {depth: 3, w0: 16, wa: 16, wm: 2}\n"
+    "block: {type: regnet, group_width: 8, se_ratio: 0.25, preact: true}\n"
+)
+
+
+@pytest.mark.parametrize("shortcut", ["projection", "avg_projection"])
+def test_the_keras_twin_of_a_pre_activation_regnet_equals_its_torch_file(
+    tmp_path: Path, shortcut: str
+) -> None:
+    """timm's regnetv layout on two stages: the bare stem conv, norm and SiLU before each conv,
+    the shortcut from the pre-activated input (regnetv_040's 1x1 ``downsample``, regnetv_064's
+    pool and 1x1 ``downsample.1``), the final activation; through resgen.weights.transfer."""
+    pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    from helpers import generated_factory, render_generated, ruff_clean
+    from test_transfer import check_round_trip
+
+    path = _write(tmp_path, TINY_REGNETV + f"shortcut: {shortcut}\n")
+    spec = load_spec(path)
+    render_generated(spec, tmp_path)
+    ruff_clean(tmp_path / "torch" / "tiny_regnetv.py", tmp_path / "keras" / "tiny_regnetv.py")
+    torch_factory = generated_factory("torch", "tiny_regnetv", tmp_path)
+    keys = list(torch_factory().state_dict())
+    pooled = shortcut == "avg_projection"
+    assert keys[0] == "stem.weight" and ("s1.b1.downsample.1.weight" in keys) == pooled
+    assert ("s1.b1.downsample.weight" in keys) != pooled
+    keras_factory = generated_factory("keras", "tiny_regnetv", tmp_path)
+    assert check_round_trip(torch_factory, keras_factory, spec, 16) < 1e-4
+
+
+def test_the_final_activation_leaves_the_returned_maps_alone(tmp_path: Path) -> None:
+    """timm's pre-activation RegNet ends in the activation alone (``final_conv``): the features
+    are SiLU of the last stage's map, which forward_intermediates returns untouched."""
+    torch = pytest.importorskip("torch")
+    from helpers import generated_factory, render_generated
+
+    spec = load_spec(_write(tmp_path, TINY_REGNETV))
+    render_generated(spec, tmp_path, ("torch",))
+    model = generated_factory("torch", "tiny_regnetv", tmp_path)().eval()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        final, maps = model.forward_intermediates(x)
+        torch.testing.assert_close(final, torch.nn.functional.silu(maps[-1]))
+        assert (maps[-1] < 0).any()  # not activated in place
+        torch.testing.assert_close(model.forward_features(x), final)
 
 
 # timm's RegNet-Z (model_cfgs: depth, w0, wa, wm, group_size, bottle_ratio 4: an inverted

@@ -59,10 +59,19 @@ def _check_naming(spec: Spec) -> Problems:
                 f"this stem has {convs}; use another naming or stem",
             )
         )
-    parts = dialect.block_attributes.shortcut_parts
+    attributes = dialect.block_attributes
+    parts = attributes.shortcut_parts
     pooled_or_padded = spec.shortcut in ("zero_pad", "avg_projection")
     plain = not (pooled_or_padded or spec.block.preact) and spec.projection_kernel == 1
-    if parts and not plain:
+    # A dialect that holds a pre-activation block's bare 1x1 conv as ``downsample`` names it
+    # and ResNet-D's pool and conv after it (``downsample.1``, timm's regnet.py).
+    bare = (
+        attributes.bare_shortcut
+        and spec.block.preact
+        and spec.shortcut != "zero_pad"
+        and spec.projection_kernel == 1
+    )
+    if parts and not (plain or bare):
         problems.append(
             (
                 ("naming",),

@@ -54,9 +54,8 @@ STEM_POOL_KERAS = "pool1"  # the prefix of the Keras layers of the stem's pool
 KERAS_INPUT = "input_layer"
 FINAL_NORM = ("post_bn", "post" + NORM)  # pre-activation networks' last norm
 # timm regnet.py's 1x1 ConvNormAct after the last stage (``final_conv.conv``, ``final_conv.bn``;
-# Keras ``final_conv_conv``, ``final_conv_bn``), and the activation alone in its place.
+# Keras ``final_conv_conv``, ``final_conv_bn``).
 FINAL_CONV = ("final_conv", "final_conv")
-FINAL_ACT = ("final_act", "final_act")
 
 
 def final_conv_names() -> tuple[tuple[str, str], tuple[str, str]]:
@@ -156,9 +155,15 @@ class TorchBlockAttributes:
     # nn.Sequential's indices (``.0``, ``.1``, timm's resnet.py), or names (timm's regnet.py:
     # ``conv``, ``bn``, which the file prints as an ``OrderedDict``).
     shortcut_parts: tuple[str, str] | None = None
+    # A projection of one 1x1 conv and no norm (a pre-activation block's) is that conv itself,
+    # ``downsample`` (timm's regnet.py ``downsample_conv(preact=True)``), not ``downsample.0``.
+    bare_shortcut: bool = False
 
-    def shortcut_conv(self, *, pooled: bool) -> str:
-        """The projection conv inside ``downsample``: ``.0``, or ``.1`` after ResNet-D's pool."""
+    def shortcut_conv(self, *, pooled: bool, normed: bool = True) -> str:
+        """The projection conv inside ``downsample``: ``.0``, or ``.1`` after ResNet-D's pool
+        (or ``downsample`` itself where the dialect holds a bare conv there)."""
+        if self.bare_shortcut and not (pooled or normed):
+            return self.shortcut
         if self.shortcut_parts and not pooled:
             return f"{self.shortcut}.{self.shortcut_parts[0]}"
         return f"{self.shortcut}.{1 if pooled else 0}"
@@ -240,10 +245,11 @@ class BlockNames:
         Kinds name their layers through this, so a PyTorch path names one Keras layer."""
         return f"{self.torch}.{torch_attribute}", f"{self.keras}{keras_suffix}"
 
-    def projection(self, *, avg: bool) -> tuple[str, str, str, str]:
-        """Shortcut conv and norm: ``downsample.0/.1``, or ``.1/.2`` after ResNet-D's pool."""
+    def projection(self, *, avg: bool, norm: bool = True) -> tuple[str, str, str, str]:
+        """Shortcut conv and norm: ``downsample.0/.1``, or ``.1/.2`` after ResNet-D's pool
+        (``norm`` False: a pre-activation projection, which has none)."""
         return (
-            f"{self.torch}.{self.attributes.shortcut_conv(pooled=avg)}",
+            f"{self.torch}.{self.attributes.shortcut_conv(pooled=avg, normed=norm)}",
             f"{self.keras}{SHORTCUT}{CONV}",
             f"{self.torch}.{self.attributes.shortcut_norm(pooled=avg)}",
             f"{self.keras}{SHORTCUT}{NORM}",
@@ -313,7 +319,10 @@ class Dialect:
       or 0 (``layer{s}`` and ``{stage}.{b0}``: ``layer1.0``);
     - ``block_attributes``: the names inside a block class (:class:`TorchBlockAttributes`:
       convs, norms, ``downsample``, the attention module, ...);
-    - ``final_norm``, ``global_pool``, ``classifier``: the head's attributes.
+    - ``final_norm``, ``global_pool``, ``classifier``: the head's attributes;
+    - ``bare_stem``: where set, a stem of one conv and no norm (a pre-activation network's) is
+      that conv alone, the network's attribute of this name, not a ``stem`` Sequential
+      (timm's regnet.py with ``preact=True``: ``stem``).
 
     Paths with a dot (``stem.conv``, ``head.fc``) are for the templates of the family that
     adds such a dialect to print.
@@ -333,11 +342,22 @@ class Dialect:
     final_norm: str = FINAL_NORM[0]
     global_pool: str = GLOBAL_POOL[0]
     classifier: str = CLASSIFIER[0]
+    bare_stem: str | None = None
 
-    def stem_names(self, count: int) -> tuple[tuple[str, str, str, str], ...]:
+    def stem_container(self, count: int, normed: bool = True) -> str | None:
+        """The ``nn.Sequential`` holding the stem's layers (None: the network's attributes)."""
+        if self.bare_stem and count == 1 and not normed:
+            return None
+        return self.stem
+
+    def stem_names(self, count: int, normed: bool = True) -> tuple[tuple[str, str, str, str], ...]:
         """(torch conv, keras conv, torch norm, keras norm) of each of a stem's ``count`` convs:
-        :func:`stem_conv_names`, or their places in the dialect's stem ``nn.Sequential``."""
+        :func:`stem_conv_names`, or their places in the dialect's stem ``nn.Sequential``
+        (``normed`` False: the last conv has no norm, a pre-activation network's stem)."""
         names = stem_conv_names(count)
+        if self.bare_stem and count == 1 and not normed:
+            ((_, conv, _, norm),) = names
+            return ((self.bare_stem, conv, "", norm),)
         if self.stem is None:
             return names
         # Each norm is its conv's on both sides (``layer0.bn3`` is ``conv1_3_bn``, not the deep
@@ -416,15 +436,17 @@ LEGACY_SENET = Dialect(
 REGNET = Dialect(
     "regnet",
     "regnet: timm's regnet.py (`stem.conv`, `stem.bn`, `s1.b1.conv1.conv`, "
-    "`s1.b1.downsample.conv`, `head.fc`)",
+    "`s1.b1.downsample.conv`, `head.fc`; pre-activation: `stem`, `s1.b1.norm1`, "
+    "`s1.b1.conv1`, `s1.b1.downsample`)",
     stem="stem",
     stem_conv="conv",
     stem_norm="bn",
     stem_act="act",
     stage="s{s}",
     block="{stage}.b{b}",
-    block_attributes=TorchBlockAttributes(shortcut_parts=("conv", "bn")),
+    block_attributes=TorchBlockAttributes(shortcut_parts=("conv", "bn"), bare_shortcut=True),
     classifier="head.fc",
+    bare_stem="stem",
 )
 
 DIALECTS: dict[str, Dialect] = {d.name: d for d in (TIMM, LEGACY_SENET, REGNET)}

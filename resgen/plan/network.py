@@ -361,14 +361,15 @@ class Head:
     keras_max_pool: str = naming.KERAS_MAX_POOL
     torch_dropout: str = naming.DROPOUT[0]
     keras_dropout: str = naming.DROPOUT[1]
+    # The activation alone after the last stage, no norm (timm's pre-activation RegNet and
+    # RegNet-Z with ``num_features`` 0: ``final_conv`` is the activation).
+    final_act: bool = False
+    keras_final_act: str = "post" + naming.RELU  # its Keras layer (``post_act`` if not ReLU)
     # A 1x1 conv, its norm and the activation after the last stage, to ``in_features``
     # (timm regnet.py's ``final_conv``, RegNet-Z's ``num_features``); none without one.
     final_conv: Conv | None = None
     final_conv_norm: Norm | None = None
-    final_act: bool = False  # the activation alone after the last stage (RegNet-Z)
     torch_final_conv: str = naming.FINAL_CONV[0]  # its nn.Sequential: conv, bn, act
-    torch_final_act: str = naming.FINAL_ACT[0]
-    keras_final_act: str = naming.FINAL_ACT[1]
 
     @property
     def torch_container(self) -> str | None:

@@ -113,7 +113,7 @@ def _stem_convs(spec: Spec) -> _Layers:
     preact = spec.block.preact
     kind = stem_family.kind(spec.stem.type)
     widths = stem_widths(spec)
-    names = naming.dialect(spec.naming).stem_names(len(widths))
+    names = naming.dialect(spec.naming).stem_names(len(widths), normed=not preact)
     size, channels = spec.input.size, spec.input.channels
     convs: list[Conv] = []
     norms: list[Norm] = []
@@ -168,7 +168,7 @@ def _plan_stem(spec: Spec) -> Stem:
         conv_out_size=convs.out_size,
         pool=_stem_pool(spec, channels, convs.out_size),
         torch_act=naming.torch_activation(spec.activation),
-        torch_container=dialect.stem,
+        torch_container=dialect.stem_container(len(convs.convs), normed=bool(convs.norms)),
         torch_acts=dialect.stem_acts(len(convs.convs), spec.activation),
     )
 
@@ -326,14 +326,19 @@ def _plan_stages(spec: Spec, stem: Stem) -> tuple[Stage, ...]:
 
 
 def _plan_head(spec: Spec, channels: int, size: int) -> Head:
-    """A pre-activation network's final norm, the pool, dropout and classifier."""
+    """A pre-activation network's final norm (or, where its block kind says so, its final
+    activation alone), the final conv or activation a spec asks for, the pool, dropout and
+    classifier."""
     dialect = naming.dialect(spec.naming)
     final_norm = None
-    if spec.block.preact:
+    preact_head = block.kind(spec.block.type).preact_head
+    if spec.block.preact and preact_head == "norm":
         final_norm = _norm(spec, dialect.final_norm, naming.FINAL_NORM[1], channels)
     final_conv, final_conv_norm = _final_conv(spec, channels, size)
     return Head(
         final_norm=final_norm,
+        final_act=spec.final_act or (spec.block.preact and preact_head == "act"),
+        keras_final_act="post" + naming.keras_activation(spec.activation),
         in_features=spec.final_conv or channels,
         num_classes=spec.num_classes,
         dropout=spec.dropout,
@@ -341,7 +346,6 @@ def _plan_head(spec: Spec, channels: int, size: int) -> Head:
         torch_pool=dialect.global_pool,
         final_conv=final_conv,
         final_conv_norm=final_conv_norm,
-        final_act=spec.final_act,
     )
 
 

@@ -58,8 +58,6 @@ class Page:
     keras: naming.KerasSuffixes = naming.KERAS  # Keras: what its helpers append to a name
     # The activation as code: PyTorch's module, constructed; Keras' ``Activation`` argument.
     act_layer: str = "nn.ReLU(inplace=True)"
-    # PyTorch: the activation writing a new tensor (the final activation after the last map).
-    fresh_act_layer: str = "nn.ReLU()"
 
     @property
     def norm_layer(self) -> str:
@@ -167,7 +165,6 @@ def torch_page(plan: NetworkPlan) -> Page:
         input_shape=(stem.in_channels, stem.in_size, stem.in_size),
         norm=plan.norm.kind,
         act_layer=activation.kind(plan.activation).torch,
-        fresh_act_layer=activation.kind(plan.activation).torch_fresh,
     )
 
 

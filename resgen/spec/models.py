@@ -80,7 +80,9 @@ MIN_NORM_EPS = 1e-12
 MIN_NORM_MOMENTUM = 1e-4
 
 MAX_STAGES = 16
-MAX_WIDTH = 8192  # a stage's channels
+# A stage's channels: above timm's widest stage, regnety_2560's 10,444 (SEER's RegNetY-256GF);
+# the parameter and MAC budgets (resgen/check/rules.py) bound a network's real size.
+MAX_WIDTH = 16384
 
 
 class InputSpec(_Model):
@@ -130,7 +132,8 @@ class StageSpec(_Model):
         ge=1,
         le=MAX_WIDTH,
         description="A basic block's width; a bottleneck's inner width (output is channels * "
-        "expansion); a regnet block's output width.",
+        "expansion); a regnet block's output width. At most 16384: above timm's widest stage "
+        "(regnety_2560's 10,444); the parameter and MAC budgets bound the network's size.",
     )
     stride: Literal[1, 2] = Field(1, description="Spatial stride of the stage (1 or 2).")
     block_type: BlockType | None = Field(
@@ -152,6 +155,14 @@ class NormSpec(_Model):
         le=8192,
         description="Groups of a group norm; must divide every normalized width (timm's "
         "GroupNorm: 32). Only for type group.",
+    )
+    group_size: int | None = Field(
+        None,
+        ge=1,
+        le=8192,
+        description="Channels in each group of a group norm, in place of `groups`: a norm over C "
+        "channels has C / group_size groups, and every normalized width must be a multiple of "
+        "it (timm: GroupNormAct's `group_size`, 16 in regnety_040_sgn). Only for type group.",
     )
     eps: float = Field(
         1e-5,

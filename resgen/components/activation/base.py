@@ -16,9 +16,3 @@ class ActivationKind:
     keras: str  # the Keras ``Activation`` argument, as the file spells it
     non_negative: bool = False  # outputs are never negative (a zero pad never wins a max)
     keras_helper: str | None = None  # a function the Keras file defines (keras/helpers/<name>)
-
-    @property
-    def torch_fresh(self) -> str:
-        """The PyTorch module writing a new tensor (``torch`` without ``inplace``): where its
-        input must stay intact, as a feature map already handed out."""
-        return self.torch.replace("inplace=True", "")

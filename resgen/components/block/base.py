@@ -85,6 +85,10 @@ class BlockKind:
     defines: tuple[str, ...] = ()
     keras_ops: bool = False  # its Keras templates compute with ``keras.ops`` (the file imports it)
     keras_layers: bool = False  # its Keras ``define`` prints a custom layer (typed ``Any``)
+    # What ends a pre-activation network of this kind after its last stage: ``norm``, the
+    # final norm and the activation (ResNetV2, keras.applications); ``act``, the activation
+    # alone (timm's pre-activation RegNet, whose ``final_conv`` is the activation).
+    preact_head: Literal["norm", "act"] = "norm"
 
     def templates(self) -> tuple[str, ...]:
         """Its templates' names (each also names a Keras block function)."""

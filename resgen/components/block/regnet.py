@@ -84,6 +84,9 @@ KIND = BlockKind(
     takes_width=True,
     last_norm="conv3.bn",
     defines=("ConvNormAct", "SqueezeExcitation"),
+    preact_class_name="RegNetPreBottleneck",
+    preact_template="preact_regnet",
+    preact_head="act",
 )
 
 
@@ -157,9 +160,53 @@ class RegNetBranch(Branch):
         return KIND.convs
 
 
+def preact_names(names: naming.BlockNames, k: int) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The pre-activation block's (timm's PreBottleneck) ``norm<k>`` before ``conv<k>``, bare
+    modules; Keras ``_1_preact_bn`` and ``_1_conv`` ... (the conv as a bottleneck's)."""
+    norm = names.branch_layer(f"norm{k}", naming.KERAS.branch(k) + naming.PREACT + naming.NORM)
+    return norm, names.conv(k)
+
+
+def _preact_plan(context: BranchContext, knobs: RegNetKnobs) -> Branch:
+    """timm's PreBottleneck: norm1 (and the activation) on the block's input, conv1 (1x1),
+    norm2, conv2 (3x3, strided, grouped), the SE's two 1x1 convs, norm3, conv3 (1x1)."""
+    _, width, out_channels = context.widths
+    groups = regnet.groups(out_channels, knobs.bottle_ratio, knobs.group_width)
+    shapes = [
+        (context.in_channels, width, 1, 1, 1),
+        (width, width, 3, groups, context.stride),
+        (width, out_channels, 1, 1, 1),
+    ]
+    layers: list[Conv | Norm] = []
+    size = context.size
+    for k, (cin, cout, kernel, g, stride) in enumerate(shapes, start=1):
+        if k == 3 and knobs.se:
+            hidden = se_width(context.in_channels, knobs.se_ratio)
+            fc1, fc2 = se_names(context.names)
+            layers.append(Conv(*fc1, width, hidden, 1, 1, 1, True, 1))
+            layers.append(Conv(*fc2, hidden, width, 1, 1, 1, True, 1))
+        norm_names, conv_names = preact_names(context.names, k)
+        layers.append(context.norm(*norm_names, cin))
+        conv = Conv(
+            *conv_names,
+            in_channels=cin,
+            out_channels=cout,
+            kernel=kernel,
+            stride=stride,
+            groups=g,
+            bias=context.bias(normalized=k < 3),
+            in_size=size,
+        )
+        layers.append(conv)
+        size = conv.out_size
+    return RegNetBranch(tuple(layers), size)
+
+
 def plan(context: BranchContext, knobs: Knobs) -> Branch:
     """conv1 (1x1), conv2 (3x3, strided, grouped), the SE's two 1x1 convs, conv3 (1x1)."""
     assert isinstance(knobs, RegNetKnobs)
+    if context.preact:
+        return _preact_plan(context, knobs)
     _, width, out_channels = context.widths
     groups = regnet.groups(out_channels, knobs.bottle_ratio, knobs.group_width)
     shapes = [
@@ -265,4 +312,7 @@ def weights(names: naming.BlockNames) -> list[tuple[str, str, str]]:
         conv, norm = _names(names, k)
         out += [("conv", *conv), ("norm", *norm)]
     fc1, fc2 = se_names(names)
+    for k in range(1, KIND.convs + 1):
+        norm, conv = preact_names(names, k)
+        out += [("norm", *norm), ("conv", *conv)]
     return [*out, ("conv", *fc1), ("conv", *fc2)]

@@ -39,6 +39,10 @@ class NormKind:
     # Its Keras helper defines a registered custom layer (typed ``Any``, computing with
     # ``keras.ops``), where no built-in layer is its twin (EvoNorm, FRN).
     keras_layers: bool = False
+    # Each norm's groups come from its width and a group size (group norm's ``group_size``,
+    # timm's ``GroupNormAct(group_size=...)``): the helpers divide their channels by
+    # ``NORM_GROUP_SIZE``. The settings record gives this variant of its kind (``kind``).
+    sized_groups: bool = False
 
     @property
     def defines(self) -> tuple[str, ...]:

@@ -50,9 +50,14 @@ class BatchNorm(NormSettings):
 
 
 def check(spec: Any) -> list[Finding]:
+    found: list[Finding] = []
     if "groups" in given(spec):
-        return [(("groups",), "only group norm has groups; remove it or set type: group")]
-    return []
+        found.append((("groups",), "only group norm has groups; remove it or set type: group"))
+    if spec.group_size is not None:
+        found.append(
+            (("group_size",), "only group norm has group_size; remove it or set type: group")
+        )
+    return found
 
 
 def check_plan(spec: Any, norms: Sequence[tuple[str, int]]) -> list[Finding]:

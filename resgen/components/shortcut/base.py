@@ -110,6 +110,12 @@ class ShortcutRule:
         regnet.py names ``downsample.conv`` and ``downsample.bn``)."""
         return not (self.zero_pad or self.pool or self.wide_kernel) and self.norm
 
+    @property
+    def bare(self) -> bool:
+        """A 1x1 conv alone, no norm (a pre-activation block's; timm's regnet.py holds it as
+        ``downsample`` itself where the dialect says ``bare_shortcut``)."""
+        return not (self.zero_pad or self.pool or self.wide_kernel or self.norm)
+
 
 @dataclass(frozen=True)
 class ShortcutLayers:
@@ -140,7 +146,7 @@ def plan(
     pooled = shortcut == "avg_projection" and stride > 1
     wide = (stride != 1 or dilation != 1) and not pooled
     conv_torch, conv_keras, norm_torch, norm_keras = names.projection(
-        avg=shortcut == "avg_projection"
+        avg=shortcut == "avg_projection", norm=rule.norm
     )
     conv = Conv(
         torch_name=conv_torch,
@@ -164,4 +170,5 @@ def weights(names: naming.BlockNames) -> list[tuple[str, str, str]]:
     for avg in (False, True):
         conv_torch, conv_keras, norm_torch, norm_keras = names.projection(avg=avg)
         out += [("conv", conv_torch, conv_keras), ("norm", norm_torch, norm_keras)]
-    return out
+    conv_torch, conv_keras, _, _ = names.projection(avg=False, norm=False)
+    return [*out, ("conv", conv_torch, conv_keras)]

@@ -58,3 +58,6 @@ def weights(dialect: naming.Dialect) -> Iterator[tuple[str, str, str]]:
         for torch_conv, keras_conv, torch_norm, keras_norm in dialect.stem_names(count):
             yield ("conv", torch_conv, keras_conv)
             yield ("norm", torch_norm, keras_norm)
+        # A pre-activation stem's last conv has no norm (a dialect may name it apart).
+        torch_conv, keras_conv, _, _ = dialect.stem_names(count, normed=False)[-1]
+        yield ("conv", torch_conv, keras_conv)
