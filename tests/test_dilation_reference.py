@@ -35,6 +35,11 @@ NAMES = (
     "res2next50",
     "resnest14d",
     "resnest50d_4s2x40d",
+    # timm's regnet.py: RegStage's first dilation; the pre-activation regnetv_064's pooled
+    # shortcut reads the block's first dilation (create_shortcut's dilation[0]).
+    "regnety_040",
+    "regnetv_040",
+    "regnetv_064",
     "regnetz_005",
     "regnetz_040",
 )

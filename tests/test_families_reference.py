@@ -22,8 +22,8 @@ SIZES = (64, 80)
 
 # Above this many parameters timm's model and ours (float32) do not fit in memory together on a
 # shared machine (~6 GB): regnety_2560's 1.28G take 10.3 GB. Its keys, shapes, parameters and
-# MACs are held by tests/test_families_listing.py; its outputs equal timm's (0 difference at 64
-# and 80 px) when the two run one at a time (docs/spec-language.md, RegNet section).
+# MACs are held by tests/test_families_listing.py; its outputs equal timm's when the two run one
+# at a time (tests/test_regnet_reference.py, -m "reference and slow").
 MAX_PARAMS = 700_000_000
 
 

@@ -248,19 +248,25 @@ TINY_REGNETV = (
 )
 
 
-@pytest.mark.parametrize("shortcut", ["projection", "avg_projection"])
+@pytest.mark.parametrize(
+    ("shortcut", "output_stride"),
+    [("projection", 32), ("avg_projection", 32), ("avg_projection", 8)],
+)
 def test_the_keras_twin_of_a_pre_activation_regnet_equals_its_torch_file(
-    tmp_path: Path, shortcut: str
+    tmp_path: Path, shortcut: str, output_stride: int
 ) -> None:
     """timm's regnetv layout on two stages: the bare stem conv, norm and SiLU before each conv,
     the shortcut from the pre-activated input (regnetv_040's 1x1 ``downsample``, regnetv_064's
-    pool and 1x1 ``downsample.1``), the final activation; through resgen.weights.transfer."""
+    pool and 1x1 ``downsample.1``), the final activation; through resgen.weights.transfer. At
+    output stride 8 the second stage dilates, and its shortcut pool reads the block's first
+    dilation, as timm's regnet.py does (against timm: tests/test_dilation_reference.py)."""
     pytest.importorskip("torch")
     pytest.importorskip("keras")
     from helpers import generated_factory, render_generated, ruff_clean
     from test_transfer import check_round_trip
 
-    path = _write(tmp_path, TINY_REGNETV + f"shortcut: {shortcut}\n")
+    text = TINY_REGNETV + f"shortcut: {shortcut}\noutput_stride: {output_stride}\n"
+    path = _write(tmp_path, text)
     spec = load_spec(path)
     render_generated(spec, tmp_path)
     ruff_clean(tmp_path / "torch" / "tiny_regnetv.py", tmp_path / "keras" / "tiny_regnetv.py")

@@ -120,10 +120,15 @@ COVERED_BY = _covering()
 # the timm-named specs that run by default in what tests/test_senet.py twins on small networks
 # (the deep layer0, bottlenecks under the legacy names, odd maps), so theirs run with -m slow.
 TWINNED = {name for name in SPEC_NAMES if name.startswith("legacy_se")} - {"legacy_seresnet18"}
+# timm's pre-activation RegNets and regnety_040_sgn: tests/test_regnet.py twins the regnetv
+# layout with both shortcuts (and dilated) on a small network, tests/test_norm_kinds.py group
+# norm by group size; their round trips run with -m slow.
+REGNET_TWINNED = {"regnetv_040", "regnetv_064", "regnety_040_sgn"} & set(SPEC_NAMES)
 # RegNet-Z: regnetz_005's round trip runs by default (identity shortcuts, linear_out, the final
 # conv); regnetz_040 differs from it in final_act alone, which tests/test_regnetz.py twins on a
 # small network, so its round trip runs with -m slow.
 TWINNED_BY = dict.fromkeys(TWINNED, "legacy_seresnet18's round trip and tests/test_senet.py's")
+TWINNED_BY.update(dict.fromkeys(REGNET_TWINNED, "tests/test_regnet.py's and test_norm_kinds.py's"))
 TWINNED_BY["regnetz_040"] = "regnetz_005's round trip and tests/test_regnetz.py's"
 TOLERANCE = 1e-4
 

@@ -70,6 +70,7 @@ def _shortcut_rule(spec: Spec) -> ShortcutRule:
         norm=not preact,
         source="preact" if preact and not zero_pad else "x",
         kernel=spec.projection_kernel,
+        pool_dilation=block.kind(spec.block.type).shortcut_pool_dilation,
     )
 
 

@@ -89,6 +89,9 @@ class BlockKind:
     # final norm and the activation (ResNetV2, keras.applications); ``act``, the activation
     # alone (timm's pre-activation RegNet, whose ``final_conv`` is the activation).
     preact_head: Literal["norm", "act"] = "norm"
+    # Which dilation ResNet-D's shortcut pool reads in a dilated stage (timm's resnet.py:
+    # the stage's; regnet.py: the block's first, ``create_shortcut``'s ``dilation[0]``).
+    shortcut_pool_dilation: Literal["dilation", "first_dilation"] = "dilation"
 
     def templates(self) -> tuple[str, ...]:
         """Its templates' names (each also names a Keras block function)."""

@@ -87,6 +87,7 @@ KIND = BlockKind(
     preact_class_name="RegNetPreBottleneck",
     preact_template="preact_regnet",
     preact_head="act",
+    shortcut_pool_dilation="first_dilation",
 )
 
 

@@ -65,6 +65,9 @@ class ShortcutRule:
     norm: bool  # a norm (the network's kind) after the projection conv
     source: Literal["x", "preact"]  # the variable the module reads
     kernel: int = 1  # the projection conv's kernel where it strides (stride 1: always 1x1)
+    # The block argument whose dilation ResNet-D's pool reads in a dilated stage: timm's
+    # resnet.py passes the stage's ``dilation``, regnet.py the block's ``first_dilation``.
+    pool_dilation: Literal["dilation", "first_dilation"] = "dilation"
 
     @property
     def when(self) -> str:
