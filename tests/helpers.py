@@ -64,6 +64,8 @@ def layout_of(spec: Any) -> str:
         data["block"] = {
             k: v for k, v in data["block"].items() if k not in ("group_width", "bottle_ratio")
         }
+    if data.get("final_conv"):  # its width, like a stage's, changes only a number
+        data["final_conv"] = "width"
     return json.dumps(data, sort_keys=True)
 
 

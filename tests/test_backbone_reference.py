@@ -18,7 +18,8 @@ timm = pytest.importorskip("timm")
 
 pytestmark = pytest.mark.reference
 
-NAMES = ("resnet18", "resnet50", "seresnext26d_32x4d", "resnetblur50", "resnetaa50d")
+# ... and regnetz_005: its final conv is no part of timm's features_only model.
+NAMES = ("resnet18", "resnet50", "seresnext26d_32x4d", "resnetblur50", "resnetaa50d", "regnetz_005")
 OUT_INDICES = ((0, 1, 2, 3, 4), (1, 2, 3), (0, 2), (4,))
 
 

@@ -61,6 +61,7 @@ def _code_path(name: str) -> str:
     chosen += [data.get(key) for key in ("shortcut", "stride_shortcut", "anti_alias")]
     chosen += [data.get(key) for key in ("activation", "conv_bias", "projection_kernel")]
     chosen += [data.get("naming"), bool(block.get("se_ratio"))]
+    chosen += [bool(data.get("final_conv")), data.get("final_act"), block.get("linear_out")]
     return json.dumps([*chosen, data.get("norm", {}).get("type")])
 
 

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.reference
 
 # timm's resnet.py zoo, then block kinds of issue 20 on timm's ResNet: Res2Net (a stage's first
 # block keeps the previous dilation and pools its last group at stride 1) and ResNeSt (dilated
-# split convs, no avd pool where a stage stops striding).
+# split convs, no avd pool where a stage stops striding); RegNet-Z (timm's regnet.py: a block
+# whose dilation changes would have no shortcut either, and the final conv after the stages).
 NAMES = (
     "resnet18",
     "resnet50",
@@ -39,6 +40,8 @@ NAMES = (
     "regnety_040",
     "regnetv_040",
     "regnetv_064",
+    "regnetz_005",
+    "regnetz_040",
 )
 
 

@@ -31,6 +31,8 @@ SELECTED = {
     ("zero_pad", "subsample"): "on_shape_change",
     ("projection", "subsample"): "on_width_change",
     ("avg_projection", "subsample"): "on_width_change",
+    ("identity", "projection"): "identity_only",
+    ("identity", "subsample"): "identity_only",
 }
 
 # What each kind puts on a block mapping (in, out, stride), its module a projection:
@@ -40,6 +42,8 @@ ON_BLOCKS = {
     "always": ("projection", "projection", "projection"),
     "on_shape_change": ("identity", "projection", "projection"),
     "on_width_change": ("identity", "subsample", "projection"),
+    # timm regnet.py's downsample=None: no shortcut at all where the shape changes.
+    "identity_only": ("identity", "none", "none"),
 }
 
 
@@ -87,6 +91,8 @@ def two_stages(**fields: object) -> Spec:
         ({"shortcut": "always_projection"}, (256 + 32, 512 + 64)),
         # ResNet-D: the pool has none; the 1x1 and its norm as B.
         ({"shortcut": "avg_projection"}, (0, 512 + 64)),
+        # identity (RegNet-Z): none where the shape changes, no parameters anywhere.
+        ({"shortcut": "identity"}, (0, 0)),
         # SENet-154's 3x3 where it strides: 9 * 16 * 32 + 64.
         ({"shortcut": "projection", "projection_kernel": 3}, (0, 4608 + 64)),
     ],
@@ -97,3 +103,27 @@ def test_shortcut_params_by_hand(fields: dict[str, object], params: tuple[int, i
         sum(layer.params for layer in (*b.shortcut_convs, *b.shortcut_norms)) for b in plan.blocks
     )
     assert found == params
+
+
+def test_identity_on_any_post_activation_block_has_its_keras_twin(tmp_path) -> None:
+    """``shortcut: identity`` is no RegNet special case: a basic-block network whose second
+    stage widens (no shortcut on its first block, the identity on its second), with attention
+    and stochastic depth in the branch, renders ruff-clean and its Keras twin equals it."""
+    pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    from helpers import generated_factory, render_generated, ruff_clean
+    from test_transfer import check_round_trip
+
+    spec = two_stages(
+        name="identity_basic",
+        shortcut="identity",
+        drop_path_rate=0.1,
+        block={"type": "basic", "attention": {"type": "se"}},
+        stages=[{"blocks": 1, "channels": 16}, {"blocks": 2, "channels": 32, "stride": 2}],
+    )
+    assert [b.shortcut for b in build_plan(spec).blocks] == ["identity", "none", "identity"]
+    render_generated(spec, tmp_path)
+    ruff_clean(tmp_path / "torch" / "identity_basic.py", tmp_path / "keras" / "identity_basic.py")
+    torch_factory = generated_factory("torch", "identity_basic", tmp_path)
+    keras_factory = generated_factory("keras", "identity_basic", tmp_path)
+    assert check_round_trip(torch_factory, keras_factory, spec, 8) < 1e-4

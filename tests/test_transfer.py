@@ -137,6 +137,12 @@ TWINNED = {name for name in SPEC_NAMES if name.startswith("legacy_se")} - {"lega
 # layout with both shortcuts (and dilated) on a small network, tests/test_norm_kinds.py group
 # norm by group size; their round trips run with -m slow.
 REGNET_TWINNED = {"regnetv_040", "regnetv_064", "regnety_040_sgn"} & set(SPEC_NAMES)
+# RegNet-Z: regnetz_005's round trip runs by default (identity shortcuts, linear_out, the final
+# conv); regnetz_040 differs from it in final_act alone, which tests/test_regnetz.py twins on a
+# small network, so its round trip runs with -m slow.
+TWINNED_BY = dict.fromkeys(TWINNED, "legacy_seresnet18's round trip and tests/test_senet.py's")
+TWINNED_BY.update(dict.fromkeys(REGNET_TWINNED, "tests/test_regnet.py's and test_norm_kinds.py's"))
+TWINNED_BY["regnetz_040"] = "regnetz_005's round trip and tests/test_regnetz.py's"
 TOLERANCE = 1e-4
 
 
@@ -245,12 +251,10 @@ def _round_trip(torch_factory, keras_factory, spec: Spec, size: int) -> float:
 def _marks(name: str) -> list[pytest.MarkDecorator]:
     if name in LARGEST:
         return [pytest.mark.slow, ONLY_WHEN_ASKED]
-    if name in COVERED_BY or name in TWINNED or name in REGNET_TWINNED:
+    if name in COVERED_BY or name in TWINNED_BY:
         reason = f"the layout of {COVERED_BY.get(name)}, whose round trip runs by default: -m slow"
-        if name in TWINNED:
-            reason = "legacy_seresnet18's round trip and tests/test_senet.py's twins run: -m slow"
-        if name in REGNET_TWINNED:
-            reason = "tests/test_regnet.py's and test_norm_kinds.py's twins run: -m slow"
+        if name in TWINNED_BY:
+            reason = f"{TWINNED_BY[name]} twins run: -m slow"
         asked = pytest.mark.skipif("'slow' not in config.getoption('markexpr')", reason=reason)
         return [pytest.mark.slow, asked]
     return []

@@ -300,6 +300,24 @@ def _check_shortcut(spec: Spec) -> Problems:
         problems.append(
             (("projection_kernel",), f"{why}; use projection_kernel 1 or shortcut: projection")
         )
+    if spec.final_act and spec.final_conv:
+        problems.append((("final_act",), "final_conv ends in its own activation; remove final_act"))
+    if spec.block.preact and (spec.final_act or spec.final_conv):
+        field = "final_act" if spec.final_act else "final_conv"
+        problems.append(
+            (
+                (field,),
+                f"pre-activation networks end in their final norm and activation; remove {field}",
+            )
+        )
+    if spec.shortcut == "identity" and spec.block.preact:
+        problems.append(
+            (
+                ("shortcut",),
+                "identity shortcuts are for post-activation blocks; use projection or "
+                "avg_projection with preact",
+            )
+        )
     if spec.zero_init_residual and spec.block.preact:
         problems.append(
             (
@@ -312,6 +330,14 @@ def _check_shortcut(spec: Spec) -> Problems:
             (
                 ("zero_init_residual",),
                 "without shortcuts a zeroed branch blocks the signal; set it to false",
+            )
+        )
+    if spec.zero_init_residual and shortcut.select(spec.shortcut, spec.stride_shortcut).conditional:
+        problems.append(
+            (
+                ("zero_init_residual",),
+                "a block whose shape changes has no identity shortcut, and its zeroed branch "
+                "would block the signal; set it to false (timm's RegNet-Z: zero_init_last=False)",
             )
         )
     if spec.shortcut == "zero_pad":

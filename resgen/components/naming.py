@@ -53,6 +53,21 @@ STEM_POOL_PAD = ("pool_pad", "pool1" + PAD)
 STEM_POOL_KERAS = "pool1"  # the prefix of the Keras layers of the stem's pool
 KERAS_INPUT = "input_layer"
 FINAL_NORM = ("post_bn", "post" + NORM)  # pre-activation networks' last norm
+# timm regnet.py's 1x1 ConvNormAct after the last stage (``final_conv.conv``, ``final_conv.bn``;
+# Keras ``final_conv_conv``, ``final_conv_bn``).
+FINAL_CONV = ("final_conv", "final_conv")
+
+
+def final_conv_names() -> tuple[tuple[str, str], tuple[str, str]]:
+    """(PyTorch, Keras) names of the final conv and of its norm: ``final_conv.conv`` is
+    ``final_conv_conv``, ``final_conv.bn`` is ``final_conv_bn``."""
+    torch_name, keras_name = FINAL_CONV
+    return (
+        (f"{torch_name}.conv", keras_name + CONV),
+        (f"{torch_name}.bn", keras_name + NORM),
+    )
+
+
 GLOBAL_POOL = ("avgpool", "avg" + POOL)
 KERAS_MAX_POOL = "max" + POOL  # keras.applications' ``pooling="max"`` without the top
 DROPOUT = ("dropout", "top_dropout")

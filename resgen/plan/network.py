@@ -390,10 +390,15 @@ class Head:
     # PyTorch's classifier is a 1x1 conv on the pooled map (timm's ClassifierHead with
     # ``use_conv``), not a linear layer: the same weights, shaped (classes, features, 1, 1).
     conv: bool = False
-    # The activation alone after the last stage, no norm (timm's pre-activation RegNet:
-    # ``final_conv`` is the activation).
+    # The activation alone after the last stage, no norm (timm's pre-activation RegNet and
+    # RegNet-Z with ``num_features`` 0: ``final_conv`` is the activation).
     final_act: bool = False
     keras_final_act: str = "post" + naming.RELU  # its Keras layer (``post_act`` if not ReLU)
+    # A 1x1 conv, its norm and the activation after the last stage, to ``in_features``
+    # (timm regnet.py's ``final_conv``, RegNet-Z's ``num_features``); none without one.
+    final_conv: Conv | None = None
+    final_conv_norm: Norm | None = None
+    torch_final_conv: str = naming.FINAL_CONV[0]  # its nn.Sequential: conv, bn, act
 
     @property
     def torch_container(self) -> str | None:
@@ -403,13 +408,22 @@ class Head:
         return container if dot else None
 
     @property
+    def final_layers(self) -> tuple[Conv | Norm, ...]:
+        """The final conv and its norm, where there is one."""
+        if self.final_conv is None or self.final_conv_norm is None:
+            return ()
+        return (self.final_conv, self.final_conv_norm)
+
+    @property
     def params(self) -> int:
         norm = self.final_norm.params if self.final_norm else 0
+        norm += sum(layer.params for layer in self.final_layers)
         return norm + self.in_features * self.num_classes + self.num_classes
 
     @property
     def macs(self) -> int:
-        return self.in_features * self.num_classes
+        final = self.final_conv.macs if self.final_conv else 0
+        return final + self.in_features * self.num_classes
 
 
 Rounding = Literal["up", "down"]
@@ -451,7 +465,8 @@ class NetworkPlan:
     def named_children(self) -> bool:
         """Some nn.Sequential names its children (the file imports ``OrderedDict``)."""
         named_shortcuts = any(b.torch.shortcut_parts for b in self.block_classes)
-        return bool(self.stem.torch_container) or bool(self.block_child) or named_shortcuts
+        named = bool(self.stem.torch_container) or bool(self.block_child) or named_shortcuts
+        return named or self.head.final_conv is not None
 
     dialect: naming.Dialect = naming.TIMM  # whose PyTorch names it takes (spec's naming)
 
@@ -566,7 +581,8 @@ class NetworkPlan:
         convs, classifier."""
         pool = self.stem.pool
         stem = len(self.stem.convs) + (len(pool.convs) if pool else 0)
-        return stem + sum(b.branch.depth for b in self.blocks) + 1
+        final = 1 if self.head.final_conv else 0
+        return stem + sum(b.branch.depth for b in self.blocks) + final + 1
 
     @property
     def convs(self) -> tuple[Conv, ...]:
@@ -580,6 +596,8 @@ class NetworkPlan:
             if block.attention:
                 out += block.attention.convs
             out += block.shortcut_convs
+        if self.head.final_conv:
+            out.append(self.head.final_conv)
         return tuple(out)
 
     @property
@@ -591,4 +609,6 @@ class NetworkPlan:
             out += [*block.norms, *block.shortcut_norms]
         if self.head.final_norm:
             out.append(self.head.final_norm)
+        if self.head.final_conv_norm:
+            out.append(self.head.final_conv_norm)
         return tuple(out)

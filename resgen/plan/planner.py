@@ -327,25 +327,50 @@ def _plan_stages(spec: Spec, stem: Stem) -> tuple[Stage, ...]:
     return tuple(stages)
 
 
-def _plan_head(spec: Spec, channels: int) -> Head:
+def _plan_head(spec: Spec, channels: int, size: int) -> Head:
     """A pre-activation network's final norm (or, where its block kind says so, its final
-    activation alone), the pool, dropout and classifier."""
+    activation alone), the final conv or activation a spec asks for, the pool, dropout and
+    classifier."""
     dialect = naming.dialect(spec.naming)
     final_norm = None
     preact_head = block.kind(spec.block.type).preact_head
     if spec.block.preact and preact_head == "norm":
         final_norm = _norm(spec, dialect.final_norm, naming.FINAL_NORM[1], channels)
+    final_conv, final_conv_norm = _final_conv(spec, channels, size)
     return Head(
         final_norm=final_norm,
-        final_act=spec.block.preact and preact_head == "act",
+        final_act=spec.final_act or (spec.block.preact and preact_head == "act"),
         keras_final_act="post" + naming.keras_activation(spec.activation),
-        in_features=channels,
+        in_features=spec.final_conv or channels,
         num_classes=spec.num_classes,
         dropout=spec.dropout,
         torch_name=dialect.classifier,
         torch_pool=dialect.global_pool,
         conv=dialect.classifier_conv,
+        final_conv=final_conv,
+        final_conv_norm=final_conv_norm,
     )
+
+
+def _final_conv(spec: Spec, channels: int, size: int) -> tuple[Conv | None, Norm | None]:
+    """timm regnet.py's ``final_conv``: a 1x1 conv from the last stage's ``channels`` to
+    ``spec.final_conv``, and its norm (the activation follows it); none where it is 0."""
+    if not spec.final_conv:
+        return None, None
+    (conv_torch, conv_keras), (norm_torch, norm_keras) = naming.final_conv_names()
+    conv = Conv(
+        torch_name=conv_torch,
+        keras_name=conv_keras,
+        in_channels=channels,
+        out_channels=spec.final_conv,
+        kernel=1,
+        stride=1,
+        groups=1,
+        bias=_bias(spec, normalized=True),
+        in_size=size,
+    )
+    norm = _norm(spec, norm_torch, norm_keras, spec.final_conv)
+    return conv, norm
 
 
 def build_plan(spec: Spec) -> NetworkPlan:
@@ -364,7 +389,7 @@ def build_plan(spec: Spec) -> NetworkPlan:
         conv_bias=spec.conv_bias != "none",
         stem=stem,
         stages=stages,
-        head=_plan_head(spec, stages[-1].out_channels),
+        head=_plan_head(spec, stages[-1].out_channels, stages[-1].out_size),
         norm=norm.settings(spec.norm),
         activation=spec.activation,
         anti_alias=_anti_alias(spec),

@@ -19,6 +19,7 @@ _SHORTCUTS = {
     "avg_projection": "ResNet-D: a 2x2 average pool, then a 1x1 conv projection, where the "
     "shape changes; identity elsewhere",
     "none": "none: a plain network, no shortcut connections",
+    "identity": "identity where the shape stays; a block whose shape changes has none",
 }
 
 
@@ -44,7 +45,8 @@ def _around(block: BlockClass) -> list[str]:
     order = (
         f"{kind.with_act(act)} before each conv (pre-activation)"
         if block.preact
-        else f"each conv followed by {kind.name}, {act} after {_acted(block)} and after the sum"
+        else f"each conv followed by {kind.name}, {act} after {_acted(block)}"
+        + (" and after the sum" if block.knobs.sum_act else "; no activation after the sum")
     )
     extras = []
     if block.anti_alias:
@@ -81,10 +83,22 @@ def overview(plan: NetworkPlan) -> str:
         shortcut += f" ({block.shortcut.kernel}x{block.shortcut.kernel} where it strides)"
     return (
         f"{plan.depth} layers: {stem_phrase(plan)}, {blocks} {kind} blocks in {stages} "
-        f"stages ({sentence}), global average pooling and a "
+        f"stages ({sentence}), {_final(plan)}global average pooling and a "
         f"{plan.head.num_classes}-way classifier. Shortcuts: {shortcut}. "
         f"{plan.params:,} parameters, {plan.macs / 1e9:.3f} GMACs per image."
     )
+
+
+def _final(plan: NetworkPlan) -> str:
+    """What follows the last stage before pooling (timm regnet.py's final_conv), in words."""
+    head = plan.head
+    act = activation.kind(plan.activation).name
+    if head.final_conv_norm is not None:
+        norm_name = plan.norm.kind.name
+        return f"a 1x1 conv to {head.in_features} with {norm_name} and {act}, "
+    if head.final_act:
+        return f"{act}, "
+    return ""
 
 
 def stem_phrase(plan: NetworkPlan) -> str:
@@ -131,7 +145,12 @@ def stage_table(plan: NetworkPlan, backend: str = "torch") -> list[str]:
                 _shape(stage.out_channels, stage.out_size, backend),
             )
         )
-    rows.append(("head", "", f"{plan.head.in_features} -> {plan.head.num_classes}", "", ""))
+    head = plan.head
+    if head.final_conv is not None:
+        final = head.final_conv
+        shape = _shape(final.out_channels, final.out_size, backend)
+        rows.append(("final_conv", "", f"{final.in_channels} -> {final.out_channels}", "", shape))
+    rows.append(("head", "", f"{head.in_features} -> {head.num_classes}", "", ""))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()

@@ -217,7 +217,9 @@ class RegNetSpec(_Model):
 # The naming dialects resgen/components/naming.py owns (``timm`` first, the default).
 NamingDialect = Literal[tuple(naming.DIALECTS)]  # type: ignore[valid-type]
 
-Shortcut = Literal["zero_pad", "projection", "always_projection", "avg_projection", "none"]
+Shortcut = Literal[
+    "zero_pad", "projection", "always_projection", "avg_projection", "none", "identity"
+]
 
 
 class Spec(_Model):
@@ -269,7 +271,9 @@ class Spec(_Model):
         description="zero_pad (A): parameter-free, zeros added where width grows, subsampling "
         "where stride is 2. projection (B): 1x1 conv + norm only where the shape changes. "
         "always_projection (C): on every block. avg_projection (ResNet-D): 2x2 avg pool, then "
-        "1x1 conv + norm where the shape changes. none: no shortcut (the plain baseline).",
+        "1x1 conv + norm where the shape changes. none: no shortcut (the plain baseline). "
+        "identity: identity where the shape stays, no shortcut where it changes (that block "
+        "is plain; timm regnet.py: `downsample=None`, RegNet-Z).",
     )
     stride_shortcut: Literal["projection", "subsample"] = Field(
         "projection",
@@ -314,6 +318,20 @@ class Spec(_Model):
     )
     dropout: float = Field(
         0.0, ge=0, lt=1, description="Dropout before the classifier (timm: `drop_rate`)."
+    )
+    final_conv: int = Field(
+        0,
+        ge=0,
+        le=MAX_WIDTH,
+        description="Width of a 1x1 conv, its norm and the activation after the last stage, "
+        "which pooling and the classifier then read (timm regnet.py: `final_conv` to "
+        "`num_features`, RegNet-Z); 0: none.",
+    )
+    final_act: bool = Field(
+        False,
+        description="The activation alone after the last stage, before pooling (timm "
+        "regnet.py's `final_conv` where `num_features` is 0 and the blocks are `linear_out`); "
+        "not with final_conv, whose own activation ends the features.",
     )
     pretrained: PretrainedSpec | None = Field(
         None,

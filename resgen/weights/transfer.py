@@ -76,6 +76,15 @@ class TransferError(ValueError):
         super().__init__(f"{len(problems)} weight transfer problem(s):\n{listed}")
 
 
+# The final conv after the last stage (timm regnet.py's ``final_conv``): its conv and norm.
+_FINAL_CONV: dict[tuple[LayerKind, str], str] = {
+    (kind, torch_name): keras_name
+    for kind, (torch_name, keras_name) in zip(
+        ("conv", "norm"), naming.final_conv_names(), strict=True
+    )
+}
+
+
 def _stem_table() -> dict[tuple[LayerKind, str], tuple[str, ...]]:
     """Each stem layer's PyTorch path in every dialect, with the Keras names it may have (a
     dialect's ``layer0.conv1`` is ``conv1_conv`` in one stem kind, ``conv1_1_conv`` in another)."""
@@ -107,6 +116,9 @@ def keras_layer_names(torch_path: str, kind: LayerKind) -> tuple[str, ...]:
         return (naming.CLASSIFIER[1],) if found else ()
     if kind == "norm" and any(torch_path == dialect.final_norm for dialect in dialects):
         return (naming.FINAL_NORM[1],)
+    final = _FINAL_CONV.get((kind, torch_path))
+    if final is not None:
+        return (final,)
     stem = _stem_table().get((kind, torch_path))
     if stem is not None:
         return stem

@@ -111,6 +111,12 @@ class Knobs:
     # Its grouped convs take each stage's own groups (not one ``GROUPS`` constant).
     varying_groups: ClassVar[bool] = False
     last_act: bool = False  # the activation follows its last norm too (basic's last_act)
+    linear_out: bool = False  # no activation after the sum (RegNet-Z's linear_out)
+
+    @property
+    def sum_act(self) -> bool:
+        """The activation follows the sum (every block but a ``linear_out`` one)."""
+        return not self.linear_out
 
     def phrase(self, narrower: str) -> str:
         """Its convs in words, for the block's sentence (``narrower``: how reduce_first reads)."""

@@ -2,7 +2,8 @@
 bottleneck width, a grouped 3x3 whose groups hold ``group_width`` channels each, optional
 squeeze-and-excitation on the 3x3's output whose hidden width is a ratio of the *block's input*
 width (RegNet-Y), and a 1x1 back to the block's width; every conv is followed by a norm, and
-the activation follows all but the last (then the sum).
+the activation follows all but the last (then the sum, unless ``linear_out``: RegNet-Z's
+blocks end in the sum itself).
 
 timm builds each conv with its norm as one ``ConvNormAct`` module (``conv1.conv``,
 ``conv1.bn``), and the squeeze-and-excitation as ``SEModule`` (``se.fc1``, ``se.fc2``, both with
@@ -66,6 +67,11 @@ class RegNetBlockSpec(SpecModel):
     )
     attention: AttentionSpec | None = attention_field()
     reduce_first: int = reduce_first_field()
+    linear_out: bool = Field(
+        False,
+        description="No activation after the sum: the block's output is the sum itself "
+        "(RegNet-Z; timm: `linear_out`).",
+    )
 
 
 Spec = RegNetBlockSpec
@@ -110,7 +116,10 @@ class RegNetKnobs(Knobs):
 
 def knobs(spec: RegNetBlockSpec) -> RegNetKnobs:
     return RegNetKnobs(
-        group_width=spec.group_width, bottle_ratio=spec.bottle_ratio, se_ratio=spec.se_ratio
+        group_width=spec.group_width,
+        bottle_ratio=spec.bottle_ratio,
+        se_ratio=spec.se_ratio,
+        linear_out=spec.linear_out,
     )
 
 

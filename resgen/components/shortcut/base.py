@@ -33,6 +33,9 @@ class When:
     when: str  # the kind's name; also its templates' (``<backend>/shortcuts/<when>.py.j2``)
     residual: bool = True  # the block adds a shortcut (False: the plain network)
     clause: str = ""  # appended to the description's shortcut sentence
+    # Only some blocks of a class add it: a block whose shape changes has none (the class
+    # decides per block, ``self.residual``).
+    conditional: bool = False
 
     def selects(self, policy: str, stride_shortcut: str) -> bool:
         """Whether the spec's ``shortcut`` and ``stride_shortcut`` pick this kind (exactly one
@@ -75,6 +78,18 @@ class ShortcutRule:
     def residual(self) -> bool:
         """False for the plain network: the branch's output is the block's output."""
         return self.rule.residual
+
+    @property
+    def conditional(self) -> bool:
+        """Blocks whose shape changes add no shortcut (``shortcut: identity``): the class
+        decides per block whether it is residual."""
+        return self.rule.conditional
+
+    @property
+    def always_adds(self) -> bool:
+        """Every block of the class adds its shortcut (not the plain network's, nor
+        ``identity``'s, where only blocks of unchanged shape do)."""
+        return self.residual and not self.conditional
 
     @property
     def module(self) -> Module:
