@@ -85,6 +85,9 @@ class BlockKind:
     defines: tuple[str, ...] = ()
     keras_ops: bool = False  # its Keras templates compute with ``keras.ops`` (the file imports it)
     keras_layers: bool = False  # its Keras ``define`` prints a custom layer (typed ``Any``)
+    # Its templates build every conv with the page's conv layer, so a conv kind (weight
+    # standardisation) reaches it; the others print timm's nn.Conv2d, and the rules refuse one.
+    takes_conv_kind: bool = False
 
     def templates(self) -> tuple[str, ...]:
         """Its templates' names (each also names a Keras block function)."""

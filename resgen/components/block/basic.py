@@ -69,6 +69,7 @@ KIND = BlockKind(
     convs=2,
     preact_class_name="PreActBasicBlock",
     preact_template="preact_basic",
+    takes_conv_kind=True,
 )
 
 

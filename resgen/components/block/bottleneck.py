@@ -63,6 +63,7 @@ KIND = BlockKind(
     preact_template="preact_bottleneck",
     takes_width=True,
     takes_first_width=True,
+    takes_conv_kind=True,
 )
 
 
