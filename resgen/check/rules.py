@@ -60,9 +60,16 @@ def _check_naming(spec: Spec) -> Problems:
                 f"this stem has {convs}; use another naming or stem",
             )
         )
-    parts = dialect.block_attributes.shortcut_parts
-    pooled_or_padded = spec.shortcut in ("zero_pad", "avg_projection")
-    plain = not (pooled_or_padded or spec.block.preact) and spec.projection_kernel == 1
+    attributes = dialect.block_attributes
+    parts = attributes.shortcut_parts
+    # A dialect that names the projection's parts names a 1x1 conv and its norm (none in a
+    # pre-activation block), after ResNet-D's pool only where it names that pool too.
+    pooled = spec.shortcut == "avg_projection"
+    plain = (
+        spec.shortcut != "zero_pad"
+        and (not pooled or attributes.shortcut_pool is not None)
+        and spec.projection_kernel == 1
+    )
     if parts and not plain:
         problems.append(
             (

@@ -122,12 +122,16 @@ class TorchBlockAttributes:
 
     conv_name: str = "conv{k}"  # the k-th main conv (1-based)
     norm_name: str = "bn{k}"  # the norm after it
+    # What the norm after the k-th conv is numbered: k plus this (timm's resnetv2.py numbers a
+    # pre-activation block's norms by the conv they lead: ``norm1`` before ``conv1``, so the
+    # norm after ``conv1`` is ``norm2``).
+    norm_offset: int = 0
 
     def conv(self, k: int) -> str:
         return self.conv_name.format(k=k)
 
     def norm(self, k: int) -> str:
-        return self.norm_name.format(k=k)
+        return self.norm_name.format(k=k + self.norm_offset)
 
     preact_norm: str = "preact_bn"
     shortcut: str = "downsample"
@@ -140,15 +144,21 @@ class TorchBlockAttributes:
     # nn.Sequential's indices (``.0``, ``.1``, timm's resnet.py), or names (timm's regnet.py:
     # ``conv``, ``bn``, which the file prints as an ``OrderedDict``).
     shortcut_parts: tuple[str, str] | None = None
+    # ResNet-D's pool inside a named ``downsample`` (timm's resnetv2.py ``DownsampleAvg``:
+    # ``pool``, then ``conv``); None: the pooled projection is an nn.Sequential by index.
+    shortcut_pool: str | None = None
+    # The block registers its shortcut before its branch (timm's resnetv2.py: ``downsample``
+    # first in the state_dict), not after it.
+    shortcut_first: bool = False
 
     def shortcut_conv(self, *, pooled: bool) -> str:
         """The projection conv inside ``downsample``: ``.0``, or ``.1`` after ResNet-D's pool."""
-        if self.shortcut_parts and not pooled:
+        if self.shortcut_parts and (self.shortcut_pool or not pooled):
             return f"{self.shortcut}.{self.shortcut_parts[0]}"
         return f"{self.shortcut}.{1 if pooled else 0}"
 
     def shortcut_norm(self, *, pooled: bool) -> str:
-        if self.shortcut_parts and not pooled:
+        if self.shortcut_parts and (self.shortcut_pool or not pooled):
             return f"{self.shortcut}.{self.shortcut_parts[1]}"
         return f"{self.shortcut}.{2 if pooled else 1}"
 
@@ -310,13 +320,18 @@ class Dialect:
     stem_conv: str = "conv{i}"
     stem_norm: str = "bn{i}"
     stem_act: str = "{act}{i}"
+    stem_one_conv: str | None = None  # a one-conv stem's conv in the Sequential (``conv``)
     stem_pool: str = STEM_POOL[0]
+    stem_pool_pad: str = STEM_POOL_PAD[0]  # the zero padding before a zero-padded max pool
     stage: str = "layer{s}"
     block: str = "{stage}.{b0}"
     block_attributes: TorchBlockAttributes = TORCH_BLOCK
     final_norm: str = FINAL_NORM[0]
     global_pool: str = GLOBAL_POOL[0]
     classifier: str = CLASSIFIER[0]
+    # The classifier is a 1x1 conv with a bias on the pooled map (timm's ClassifierHead with
+    # ``use_conv=True``: weight ``(classes, features, 1, 1)``), not an ``nn.Linear``.
+    classifier_conv: bool = False
 
     def stem_names(self, count: int) -> tuple[tuple[str, str, str, str], ...]:
         """(torch conv, keras conv, torch norm, keras norm) of each of a stem's ``count`` convs:
@@ -326,6 +341,9 @@ class Dialect:
             return names
         # Each norm is its conv's on both sides (``layer0.bn3`` is ``conv1_3_bn``, not the deep
         # stem's ``conv1_bn``, which a one-conv stem's ``layer0.bn1`` names).
+        if count == 1 and self.stem_one_conv:
+            only = f"{self.stem}.{self.stem_one_conv}"
+            return ((only, names[0][1], self._in_stem(self.stem_norm, 1), names[0][3]),)
         return tuple(
             (
                 self._in_stem(self.stem_conv, i),
@@ -346,6 +364,20 @@ class Dialect:
     def _in_stem(self, template: str, i: int) -> str:
         return f"{self.stem}.{template.format(i=i)}"
 
+    @property
+    def stage_container(self) -> str | None:
+        """The network's attribute that holds its stages as one ``nn.Sequential`` where a
+        stage's path has a dot (``stages`` of ``stages.{s0}``); None: each is an attribute."""
+        container, dot, _ = self.stage.partition(".")
+        return container if dot else None
+
+    @property
+    def stage_blocks(self) -> str | None:
+        """The attribute inside a stage that holds its blocks where they are not the stage's
+        own children (``blocks`` of ``{stage}.blocks.{b0}``, timm's ResNetStage)."""
+        inner = self.block.removeprefix("{stage}.").removesuffix(".{b0}")
+        return inner if inner != self.block and "{" not in inner else None
+
     def stage_names(self, stage: int) -> tuple[str, str]:
         """A stage's PyTorch path (``stage`` from 1) and Keras prefix (``conv2``, as ever)."""
         return self.stage.format(s=stage, s0=stage - 1), stage_names(stage)[1]
@@ -360,7 +392,7 @@ class Dialect:
     def block_child(self) -> str | None:
         """What a stage's ``nn.Sequential`` names block ``b`` (from 1) after: None for its
         index (``{stage}.{b0}``), else the prefix before ``b`` (``{stage}.b{b}``: ``b``)."""
-        if self.block == "{stage}.{b0}":
+        if self.block == "{stage}.{b0}" or self.stage_blocks:
             return None
         prefix = self.block.removeprefix("{stage}.")
         assert prefix.endswith("{b}") and "{" not in prefix[:-3], self.block
@@ -411,7 +443,34 @@ REGNET = Dialect(
     classifier="head.fc",
 )
 
-DIALECTS: dict[str, Dialect] = {d.name: d for d in (TIMM, LEGACY_SENET, REGNET)}
+RESNETV2 = Dialect(
+    "resnetv2",
+    "resnetv2: timm's resnetv2.py (`stem.conv`, `stages.0.blocks.0.norm1`, "
+    "`stages.0.blocks.0.downsample.conv`, `norm`, `head.fc` as a 1x1 conv)",
+    follows="timm's resnetv2.py (stem, stages.N.blocks.M, norm, head.fc)",
+    stem="stem",
+    stem_conv="conv{i}",
+    stem_norm="norm{i}",
+    stem_act="act{i}",
+    stem_one_conv="conv",
+    stem_pool="stem.pool",
+    stem_pool_pad="stem.pad",
+    stage="stages.{s0}",
+    block="{stage}.blocks.{b0}",
+    block_attributes=TorchBlockAttributes(
+        norm_name="norm{k}",
+        norm_offset=1,
+        preact_norm="norm1",
+        shortcut_parts=("conv", "norm"),
+        shortcut_pool="pool",
+        shortcut_first=True,
+    ),
+    final_norm="norm",
+    classifier="head.fc",
+    classifier_conv=True,
+)
+
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (TIMM, LEGACY_SENET, REGNET, RESNETV2)}
 
 
 def dialect(name: str) -> Dialect:

@@ -246,6 +246,13 @@ class Stage:
         return attention.arguments if attention else ()
 
     @property
+    def torch_ref(self) -> str:
+        """The stage as the network's code reaches it: its attribute (``layer1``), or its place
+        in the dialect's stage container (``stages[0]`` for timm's ``stages.0``)."""
+        container, dot, index = self.torch_name.partition(".")
+        return f"{container}[{index}]" if dot else self.torch_name
+
+    @property
     def keras_out(self) -> str:
         """The Keras layer whose output is this stage's feature map: its last block's output."""
         return block_names(self.index, len(self.blocks) - 1).keras_out
@@ -311,9 +318,27 @@ class Stem:
         )
 
     @property
+    def pool_in_container(self) -> bool:
+        """The dialect holds the pool in the stem's ``nn.Sequential`` too (timm's resnetv2.py:
+        ``stem.pool`` after ``stem.conv``)."""
+        pool, container = self.pool, self.torch_container
+        return bool(pool and container and pool.torch_name.startswith(f"{container}."))
+
+    @property
+    def torch_call(self) -> str:
+        """What the forward calls for the stem's convs: the container, or its children up to
+        the pool where the pool lives there too (``stem[:1]``, timm's ``stem.conv``)."""
+        if self.pool_in_container:
+            return f"{self.torch_container}[:{len(self.convs) + 2 * len(self.norms)}]"
+        return self.torch_container or ""
+
+    @property
     def torch_module(self) -> str:
-        """The PyTorch module whose output is the stem's map before its pool: the container,
-        else the activation (the last conv in a pre-activation net)."""
+        """The PyTorch module whose output is the stem's map before its pool: the container
+        (its last conv where it holds the pool too), else the activation (the last conv in a
+        pre-activation net)."""
+        if self.pool_in_container:
+            return self.convs[-1].torch_name
         if self.torch_container:
             return self.torch_container
         return self.torch_act if self.final_norm else self.torch_conv
@@ -362,6 +387,9 @@ class Head:
     keras_max_pool: str = naming.KERAS_MAX_POOL
     torch_dropout: str = naming.DROPOUT[0]
     keras_dropout: str = naming.DROPOUT[1]
+    # PyTorch's classifier is a 1x1 conv on the pooled map (timm's ClassifierHead with
+    # ``use_conv``), not a linear layer: the same weights, shaped (classes, features, 1, 1).
+    conv: bool = False
 
     @property
     def torch_container(self) -> str | None:
@@ -423,6 +451,16 @@ class NetworkPlan:
         return bool(self.stem.torch_container) or bool(self.block_child) or named_shortcuts
 
     dialect: naming.Dialect = naming.TIMM  # whose PyTorch names it takes (spec's naming)
+
+    @property
+    def stage_container(self) -> str | None:
+        """The attribute holding the stages as one ``nn.Sequential`` (timm's ``stages``)."""
+        return self.dialect.stage_container
+
+    @property
+    def stage_blocks(self) -> str | None:
+        """The attribute inside a stage holding its blocks (timm's ResNetStage ``blocks``)."""
+        return self.dialect.stage_blocks
 
     @property
     def blocks(self) -> tuple[Block, ...]:

@@ -152,7 +152,8 @@ def _stem_pool(spec: Spec, channels: int, size: int) -> StemPool | None:
         norm=functools.partial(_norm, spec),
     )
     pool = stem_pool.plan(spec.stem.pool, spec.anti_alias, at)
-    return dataclasses.replace(pool, torch_name=naming.dialect(spec.naming).stem_pool)
+    dialect = naming.dialect(spec.naming)
+    return dataclasses.replace(pool, torch_name=dialect.stem_pool, torch_pad=dialect.stem_pool_pad)
 
 
 def _plan_stem(spec: Spec) -> Stem:
@@ -339,6 +340,7 @@ def _plan_head(spec: Spec, channels: int) -> Head:
         dropout=spec.dropout,
         torch_name=dialect.classifier,
         torch_pool=dialect.global_pool,
+        conv=dialect.classifier_conv,
     )
 
 

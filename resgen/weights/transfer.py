@@ -30,13 +30,16 @@ if TYPE_CHECKING:
     import keras
     import torch
 
-LayerKind = Literal["conv", "conv1d", "norm", "linear"]
+# ``conv_linear``: a classifier that is a 1x1 conv in PyTorch (timm's ClassifierHead with
+# ``use_conv``, the resnetv2 dialect's ``head.fc``) and a Dense layer in Keras.
+LayerKind = Literal["conv", "conv1d", "norm", "linear", "conv_linear"]
 
 # PyTorch tensor -> Keras variable, per kind of layer (a norm's: per class, below).
 _VARIABLES: dict[LayerKind, dict[str, str]] = {
     "conv": {"weight": "kernel", "bias": "bias"},
     "conv1d": {"weight": "kernel", "bias": "bias"},
     "linear": {"weight": "kernel", "bias": "bias"},
+    "conv_linear": {"weight": "kernel", "bias": "bias"},
 }
 # The norms, by PyTorch class: every registered norm kind's (resgen.components.norm), and the
 # layer norm an attention kind uses. Each pairs its tensors with its twin's variables, and
@@ -103,8 +106,9 @@ def keras_layer_names(torch_path: str, kind: LayerKind) -> tuple[str, ...]:
     """The Keras layer names a PyTorch module path may pair with, in any naming dialect
     (``layer1.0.conv1`` -> ``conv2_block1_1_conv``); none when resgen emits no such path."""
     dialects = naming.DIALECTS.values()
-    if kind == "linear":
-        found = any(torch_path == dialect.classifier for dialect in dialects)
+    if kind in ("linear", "conv_linear"):
+        conv = kind == "conv_linear"
+        found = any(torch_path == d.classifier and d.classifier_conv == conv for d in dialects)
         return (naming.CLASSIFIER[1],) if found else ()
     if kind == "norm" and any(torch_path == dialect.final_norm for dialect in dialects):
         return (naming.FINAL_NORM[1],)
@@ -177,8 +181,33 @@ def _axes(kind: LayerKind, attribute: str) -> tuple[int, ...] | None:
 
 
 def _keras_shape(kind: LayerKind, attribute: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    if kind == "conv_linear" and attribute == "weight":
+        return (shape[1], shape[0])  # (classes, features, 1, 1) -> (features, classes)
     axes = _axes(kind, attribute)
     return shape if axes is None else tuple(shape[axis] for axis in axes)
+
+
+def _to_keras(kind: LayerKind, attribute: str, value: Any) -> Any:
+    """A PyTorch tensor's values (numpy) as its Keras variable holds them."""
+    if kind == "conv_linear" and attribute == "weight":
+        return value[:, :, 0, 0].T
+    axes = _axes(kind, attribute)
+    return value if axes is None else value.transpose(axes)
+
+
+def _to_torch(kind: LayerKind, attribute: str, value: Any) -> Any:
+    """A Keras variable's values (numpy) as its PyTorch tensor holds them."""
+    import numpy as np
+
+    if kind == "conv_linear" and attribute == "weight":
+        return value.T[:, :, None, None]
+    axes = _axes(kind, attribute)
+    return value if axes is None else value.transpose(np.argsort(axes))
+
+
+def _classifier_conv(path: str) -> bool:
+    """``path`` is a dialect's 1x1 conv classifier (resnetv2's ``head.fc``)."""
+    return any(d.classifier_conv and d.classifier == path for d in naming.DIALECTS.values())
 
 
 def _pairs(torch_model: torch.nn.Module, keras_model: keras.Model) -> list[_Pair]:
@@ -191,6 +220,8 @@ def _pairs(torch_model: torch.nn.Module, keras_model: keras.Model) -> list[_Pair
         kind = _torch_kind(module)
         if kind is None:
             continue
+        if kind == "conv" and _classifier_conv(path):
+            kind = "conv_linear"
         covered.update(id(t) for t in module.state_dict(keep_vars=True).values())
         names = keras_layer_names(path, kind)
         if not names:
@@ -201,7 +232,7 @@ def _pairs(torch_model: torch.nn.Module, keras_model: keras.Model) -> list[_Pair
         if layer is None:
             problems.append(f"torch {path}: no keras layer {name}")
             continue
-        expected = _KERAS_CLASSES.get(type(module).__name__)
+        expected = "Dense" if kind == "conv_linear" else _KERAS_CLASSES.get(type(module).__name__)
         if type(layer).__name__ != expected:
             problems.append(f"torch {path}: keras {name} is a {type(layer).__name__}")
             continue
@@ -256,8 +287,7 @@ def torch_to_keras(torch_model: torch.nn.Module, keras_model: keras.Model) -> No
     for pair in _pairs(torch_model, keras_model):
         for attribute, tensor, variable in pair.tensors():
             value = tensor.detach().cpu().float().numpy()
-            axes = _axes(pair.kind, attribute)
-            variable.assign(value if axes is None else value.transpose(axes))
+            variable.assign(_to_keras(pair.kind, attribute, value))
 
 
 def keras_to_torch(keras_model: keras.Model, torch_model: torch.nn.Module) -> None:
@@ -273,10 +303,7 @@ def keras_to_torch(keras_model: keras.Model, torch_model: torch.nn.Module) -> No
     with torch.no_grad():
         for pair in pairs:
             for attribute, tensor, variable in pair.tensors():
-                value = np.asarray(variable)  # any backend
-                axes = _axes(pair.kind, attribute)
-                if axes is not None:
-                    value = value.transpose(np.argsort(axes))
+                value = _to_torch(pair.kind, attribute, np.asarray(variable))  # any backend
                 tensor.copy_(torch.from_numpy(np.ascontiguousarray(value)).to(tensor.dtype))
 
 

@@ -91,9 +91,10 @@ class ShortcutRule:
 
     @property
     def plain(self) -> bool:
-        """A 1x1 conv and its norm, nothing before them (what a dialect may name, as timm's
-        regnet.py names ``downsample.conv`` and ``downsample.bn``)."""
-        return not (self.zero_pad or self.pool or self.wide_kernel) and self.norm
+        """A 1x1 conv and its norm (none in a pre-activation block), nothing before them (what
+        a dialect may name, as timm's regnet.py names ``downsample.conv`` and ``downsample.bn``
+        and its resnetv2.py ``downsample.conv``)."""
+        return not (self.zero_pad or self.pool or self.wide_kernel)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,9 @@ class StemPool:
     # The PyTorch attribute, whatever it holds (``maxpool``, as torchvision and timm; the
     # naming dialect's: legacy SENet's ``pool0``).
     torch_name: str = field(default=naming.STEM_POOL[0], kw_only=True)
+    # The PyTorch zero padding before a zero-padded max pool (``pool_pad``; the dialect's:
+    # timm's resnetv2.py ``stem.pad``, its BiT stem's ``ConstantPad2d(1, 0.)``).
+    torch_pad: str = field(default=naming.STEM_POOL_PAD[0], kw_only=True)
 
     @property
     def kind(self) -> StemPoolKind:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from resgen.components import naming
 from resgen.components.layers import conv_out
 from resgen.components.stem_pool.base import At, Rounding, StemPool, StemPoolKind
 
@@ -51,11 +50,6 @@ class MaxPool(StemPool):
     @property
     def zero_padded(self) -> bool:
         return self.padding == "zeros"
-
-    @property
-    def torch_pad(self) -> str:
-        """The PyTorch zero padding before it (``pool_pad``)."""
-        return naming.STEM_POOL_PAD[0]
 
 
 def plan(at: At) -> MaxPool:
