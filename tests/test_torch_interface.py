@@ -261,12 +261,13 @@ def test_module_names_are_the_plans(name: str, tmp_path: Path) -> None:
         if isinstance(module, layers | torch.nn.Linear)
     }
     norm = "GroupNorm" if plan.norm.kind.type == "group" else "BatchNorm2d"
-    expected = {conv.torch_name: "Conv2d" for conv in plan.convs}
+    expected = {conv.torch_name: plan.conv.kind.torch_layer for conv in plan.convs}
     expected |= {norm_.torch_name: norm for norm_ in plan.norms}
     expected |= {
         block.attention.conv_torch_name: "Conv1d"
         for block in plan.blocks
         if isinstance(block.attention, EfficientChannelAttention)
     }
-    expected[plan.head.torch_name] = "Linear"
+    # timm's resnetv2.py classifier is a 1x1 conv (ClassifierHead with use_conv=True).
+    expected[plan.head.torch_name] = "Conv2d" if plan.head.conv else "Linear"
     assert found == expected

@@ -24,7 +24,8 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from resgen.components import attention, block, conv, naming, norm, shortcut, stem, stem_pool
+from resgen.components import attention, block, naming, norm, shortcut, stem, stem_pool
+from resgen.components import conv as conv_kinds
 
 if TYPE_CHECKING:
     import keras
@@ -55,7 +56,7 @@ _NORM_MATCHES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 # The attributes a conv kind's layers must agree on (weight standardisation's epsilon), by
 # PyTorch class; every conv kind's class is an nn.Conv2d, paired with its Keras twin.
-_CONV_MATCHES = {name: kind.matches for name, kind in conv.BY_TORCH_LAYER.items()}
+_CONV_MATCHES = {name: kind.matches for name, kind in conv_kinds.BY_TORCH_LAYER.items()}
 # Axis order that turns a PyTorch weight into a Keras kernel (its inverse goes back).
 _TO_KERAS_AXES: dict[LayerKind, tuple[int, ...]] = {
     "conv": (2, 3, 1, 0),  # (out, in / groups, kh, kw) -> (kh, kw, in / groups, out)
@@ -64,7 +65,7 @@ _TO_KERAS_AXES: dict[LayerKind, tuple[int, ...]] = {
 }
 # The Keras layer class of each PyTorch module class resgen emits with weights.
 _KERAS_CLASSES: dict[str, str] = {
-    **{name: kind.keras_layer for name, kind in conv.BY_TORCH_LAYER.items()},
+    **{name: kind.keras_layer for name, kind in conv_kinds.BY_TORCH_LAYER.items()},
     "Conv1d": "Conv1D",
     **{name: kind.keras_layer for name, kind in norm.BY_TORCH_LAYER.items()},
     _LAYER_NORM: "LayerNormalization",
