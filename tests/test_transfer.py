@@ -115,6 +115,16 @@ def _covering() -> dict[str, str]:
 
 
 COVERED_BY = _covering()
+# timm's resnetv2.py: resnetv2_18d, _50 and _50d run by default (the basic and bottleneck
+# pre-activation blocks under its names, the plain and the pooled projection); the tiered
+# stem and group norm differ from them only in what the synthetic resnetv2_gn_tiered below
+# twins on a small network.
+COVERED_BY |= {
+    "resnetv2_18": "resnetv2_18d",
+    "resnetv2_34": "resnetv2_18d",
+    "resnetv2_50t": "resnetv2_50d",
+    "resnetv2_50d_gn": "resnetv2_50d",
+}
 # timm's legacy SENets: legacy_seresnet18's round trip runs by default (the named layer0
 # Sequential, the ceil-mode pool, se_module, last_act); the other eight differ from it and from
 # the timm-named specs that run by default in what tests/test_senet.py twins on small networks
@@ -281,6 +291,18 @@ def summary_params(name: str) -> int:
 # unevenly), ResNet-D pooling on odd sizes, option C, a stride-only subsample with basic
 # blocks, grouped 1x1-strided bottlenecks, zero-init, dropout and one input channel.
 SYNTHETIC: dict[str, dict] = {
+    # timm's resnetv2.py names (the 1x1 conv classifier to Keras' Dense), group norm before
+    # every conv, a tiered stem and DownsampleAvg on an odd map: what the resnetv2 specs whose
+    # round trips run only with -m slow add to those of resnetv2_18d, _50 and _50d.
+    "resnetv2_gn_tiered": {
+        "input": {"channels": 3, "size": 39},
+        "naming": "resnetv2",
+        "stem": {"type": "deep", "channels": 16, "widths": [8, 8, 16]},
+        "block": {"type": "bottleneck", "preact": True},
+        "norm": {"type": "group", "groups": 4},
+        "stages": [{"blocks": 1, "channels": 4}, {"blocks": 2, "channels": 8, "stride": 2}],
+        "shortcut": "avg_projection",
+    },
     "preact_imagenet_stem": {
         "input": {"channels": 3, "size": 37},
         "stem": {"type": "imagenet", "channels": 8},
