@@ -2,8 +2,9 @@
 registered kinds, the parameters on one small network against a hand count (standardisation
 adds none), the PyTorch file builds every conv but the classifier with the kind's class and
 that class computes weight standardisation as the paper defines it (checked against a NumPy
-computation), the Keras twin equals the PyTorch file through resgen.weights.transfer (and saves
-and loads), and the kind's rules where the spec puts them. tests/test_conv_reference.py checks
+computation), every conv call site (stems, the conv stem pool, projections of every kind, basic
+and bottleneck blocks in both variants) builds it, the Keras twin equals the PyTorch file through
+resgen.weights.transfer (and saves and loads), and the kind's rules where the spec puts them. tests/test_conv_reference.py checks
 the class and a network against timm's StdConv2d."""
 
 from __future__ import annotations
@@ -49,6 +50,59 @@ def spec_of(kind: str, block: str = "bottleneck") -> Spec:
             "conv": {"type": kind, **CONV_FIELDS[kind]},
         }
     )
+
+
+# Every other conv call site under weight standardisation: the deep stem, ResNet-RS's conv stem
+# pool, 3x3 strided projections and mixed basic and bottleneck stages; the pre-activation
+# blocks with ResNet-D's pooled projection and timm's resnetv2 names and zero-padded stem pool.
+CALL_SITES = {
+    "ws_stems_and_projections": {
+        "input": {"size": 32},
+        "stem": {"type": "deep", "widths": [8, 8, 16], "pool": "conv"},
+        "block": {"type": "bottleneck"},
+        "stages": [
+            {"blocks": 1, "channels": 8, "block_type": "basic"},
+            {"blocks": 1, "channels": 8, "stride": 2},
+            {"blocks": 1, "channels": 16, "stride": 2, "block_type": "basic"},
+        ],
+        "projection_kernel": 3,
+    },
+    "ws_preact_avg_down": {
+        "input": {"size": 33},
+        "naming": "resnetv2",
+        "stem": {"type": "imagenet", "channels": 16, "pool_padding": "zeros"},
+        "block": {"type": "bottleneck", "preact": True},
+        "stages": [{"blocks": 1, "channels": 4}, {"blocks": 2, "channels": 8, "stride": 2}],
+        "shortcut": "avg_projection",
+    },
+}
+
+
+def call_site_spec(name: str) -> Spec:
+    data = {"name": name, "num_classes": 5, **CALL_SITES[name]}
+    return Spec.model_validate({**data, "conv": {"type": "weight_standardized", "eps": 1e-8}})
+
+
+@pytest.mark.parametrize("name", sorted(CALL_SITES))
+def test_every_call_site_builds_the_kind_and_its_twin_agrees(name: str, tmp_path: Path) -> None:
+    """Every conv of the PyTorch file but the classifier is a StdConv2d (a classifier that is a
+    1x1 conv stays nn.Conv2d, as timm's head), and the Keras twin equals it."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    from test_transfer import check_round_trip
+
+    spec = call_site_spec(name)
+    plan = build_plan(spec)
+    render_generated(spec, tmp_path)
+    torch_factory = generated_factory("torch", spec.name, tmp_path)
+    model = torch_factory()
+    found = {
+        p: type(m).__name__ for p, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)
+    }
+    found.pop(plan.head.torch_name, None)
+    assert found == {conv.torch_name: "StdConv2d" for conv in plan.convs}
+    keras_factory = generated_factory("keras", spec.name, tmp_path)
+    assert check_round_trip(torch_factory, keras_factory, spec, spec.input.size) < 1e-4
 
 
 def test_the_spec_offers_exactly_the_registered_kinds() -> None:
