@@ -287,6 +287,12 @@ def expected_row(
         if module == "sknet":
             block = "sk_bottleneck" if bottleneck else "sk_basic"
         avg = any(key.endswith("downsample.1.weight") and len(s) == 4 for key, s in state.items())
+        if module == "resnetv2":
+            # timm's resnetv2.py: pre-activation blocks; its DownsampleAvg pool holds no weight,
+            # and every registered model with a deep or tiered stem (stem.conv1) has avg_down.
+            bottleneck = any(".blocks.0.conv3." in key for key in state)  # not stem.conv3
+            block = "preact " + ("bottleneck" if bottleneck else "basic")
+            avg = "stem.conv1.weight" in state
         row = {"family": module, "params": entry["params"], "depth": depth}
         row |= {"block": block or ("bottleneck" if bottleneck else "basic")}
         row |= {"input": tuple(entry["input_size"][:2])}

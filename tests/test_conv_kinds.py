@@ -4,8 +4,8 @@ adds none), the PyTorch file builds every conv but the classifier with the kind'
 that class computes weight standardisation as the paper defines it (checked against a NumPy
 computation), every conv call site (stems, the conv stem pool, projections of every kind, basic
 and bottleneck blocks in both variants) builds it, the Keras twin equals the PyTorch file through
-resgen.weights.transfer (and saves and loads), and the kind's rules where the spec puts them. tests/test_conv_reference.py checks
-the class and a network against timm's StdConv2d."""
+resgen.weights.transfer (and saves and loads), and the kind's rules where the spec puts them.
+tests/test_conv_reference.py checks the class and a network against timm's StdConv2d."""
 
 from __future__ import annotations
 

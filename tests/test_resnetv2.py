@@ -204,6 +204,8 @@ def test_the_head_is_a_1x1_conv_by_hand(tmp_path: Path) -> None:
     model = _small(tmp_path)
     fc = model.head.fc
     assert isinstance(fc, torch.nn.Conv2d) and tuple(fc.weight.shape) == (5, 64, 1, 1)
+    # timm's _init_weights for ``head.fc``: normal with std 0.01, zero bias.
+    assert torch.equal(fc.bias, torch.zeros(5)) and 0.008 < float(fc.weight.detach().std()) < 0.012
     features = torch.randn(2, 64, 3, 3)
     pooled = features.mean((2, 3))
     with torch.no_grad():
