@@ -42,4 +42,5 @@ PYTHONPATH=$PWD "$VENV/bin/python" scripts/write_reference_outputs.py
     tests/test_attention_reference.py tests/test_dilation_reference.py \
     tests/test_families_reference.py tests/test_sk_reference.py tests/test_res2net_reference.py \
     tests/test_resnest_reference.py \
-    tests/test_resnetv2_reference.py tests/test_norm_kinds_reference.py "$@"
+    tests/test_resnetv2_reference.py tests/test_norm_kinds_reference.py tests/test_conv_reference.py \
+    "$@"

@@ -50,8 +50,14 @@ def randomize_norms(model: Any, size: int, torch: ModuleType) -> None:
     model.eval()
 
 
-def compare(reference: Any, name: str, size: int, torch: ModuleType) -> float:
+def compare(
+    reference: Any, name: str, size: int, torch: ModuleType, *, share: bool = False
+) -> float:
     """Load the reference's weights strictly into the generated model; the outputs' max gap.
+
+    With ``share`` the generated model is built on the meta device and takes the reference's
+    own tensors (``assign=True``): no second copy of the weights, for the models too large to
+    hold twice (resnetv2_152x4_bit: 936M parameters, 3.7 GB each).
 
     Where the reference cannot run at this size (timm's average-pool anti-aliasing needs an even
     map before every strided block), the generated model must refuse it too: the gap is 0.
@@ -66,8 +72,15 @@ def compare(reference: Any, name: str, size: int, torch: ModuleType) -> float:
             ours(x)
         print(f"{name} @ {size}px: the reference and ours both refuse this size")
         return 0.0
-    ours = build_generated("torch", name).eval()
-    ours.load_state_dict(reference.state_dict(), strict=True)
+    if share:
+        with torch.device("meta"):
+            ours = build_generated("torch", name).eval()
+        ours.load_state_dict(reference.state_dict(), strict=True, assign=True)
+        left = [n for n, t in (*ours.named_parameters(), *ours.named_buffers()) if t.is_meta]
+        assert not left, f"not in the state_dict: {left}"
+    else:
+        ours = build_generated("torch", name).eval()
+        ours.load_state_dict(reference.state_dict(), strict=True)
     with torch.no_grad():
         expected, actual = reference(x), ours(x)
     assert actual.shape == expected.shape == (2, 1000)

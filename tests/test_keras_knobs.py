@@ -310,8 +310,9 @@ SE = {"block": {"type": "basic", "attention": {"type": "se", "ratio": 0.25}}}
 
 # Two tiny networks holding every layer the knobs add: the -inf padding of a stem pool after a
 # negative activation, the blur pool (stem and blocks), the registered tanh GELU, option A's
-# layer, squeeze-and-excitation, group norm and stochastic depth; ECA, the anti-aliased conv
-# stem pool with an average pool, exact GELU, mixed block kinds, 3x3 projections, reduce_first.
+# layer, squeeze-and-excitation, group norm, weight-standardised convs and stochastic depth;
+# ECA, the anti-aliased conv stem pool with an average pool, exact GELU, mixed block kinds, 3x3
+# projections, reduce_first.
 EVERY_LAYER = {
     "knobs_a": {
         "num_classes": 5,
@@ -323,6 +324,7 @@ EVERY_LAYER = {
         "anti_alias": "blur",
         "activation": "gelu_tanh",
         "norm": {"type": "group", "groups": 4},
+        "conv": {"type": "weight_standardized", "eps": 1e-8},
         "drop_path_rate": 0.1,
     },
     "knobs_b": {
@@ -433,7 +435,13 @@ def test_every_shipped_file_defines_the_helpers_it_uses() -> None:
 
 # The layer classes each network must hold (what the round trip has to restore).
 LAYER_CLASSES = {
-    "knobs_a": {"NegInfPadding2D", "BlurPool2D", "ZeroPadShortcut", "GroupNormalization"},
+    "knobs_a": {
+        "NegInfPadding2D",
+        "BlurPool2D",
+        "ZeroPadShortcut",
+        "GroupNormalization",
+        "StdConv2D",
+    },
     "knobs_b": {"Conv1D", "AveragePooling2D", "Reshape", "BatchNormalization"},
 }
 

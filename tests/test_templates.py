@@ -22,7 +22,7 @@ from jinja2 import meta, nodes
 from pydantic import BaseModel
 
 from resgen.check.validate import load_spec
-from resgen.components import anti_alias, attention, block, norm, shortcut, stem, stem_pool
+from resgen.components import anti_alias, attention, block, conv, norm, shortcut, stem, stem_pool
 from resgen.plan.network import NetworkPlan
 from resgen.plan.planner import build_plan
 from resgen.rendering.page import keras_page, torch_page
@@ -142,6 +142,8 @@ def macros(path: Path) -> set[str]:
         ("torch/anti_alias", {"init", "stem"}),
         ("keras/anti_alias", {"call", "stem"}),
         ("torch/stem", {"init"}),
+        ("torch/conv", {"define"}),
+        ("keras/conv", {"define"}),
     ],
 )
 def test_one_template_per_kind_exporting_the_same_macros(folder: str, names: set[str]) -> None:
@@ -162,6 +164,8 @@ def test_one_template_per_kind_exporting_the_same_macros(folder: str, names: set
         assert kinds == {kind.KIND.type for kind in stem.KINDS}
     elif folder.endswith("anti_alias"):
         assert kinds == {kind.KIND.type for kind in anti_alias.KINDS}
+    elif folder.endswith("conv"):
+        assert kinds == {kind.KIND.type for kind in conv.KINDS}
     else:  # each registered kind's templates (plain and pre-activation), and no other
         block_kinds = {name for kind in block.KINDS for name in kind.KIND.templates()}
         assert kinds == block_kinds
@@ -176,6 +180,7 @@ def test_every_helper_a_page_names_has_its_template(spec_path: Path) -> None:
         for kind in page.attention:
             assert (templates_dir() / backend / "attention" / f"{kind.type}.py.j2").is_file()
         assert (templates_dir() / backend / "norm" / f"{page.norm.type}.py.j2").is_file()
+        assert (templates_dir() / backend / "conv" / f"{page.conv.type}.py.j2").is_file()
 
 
 def reachable(value: Any, seen: set[int] | None = None) -> typing.Iterator[Any]:

@@ -261,7 +261,7 @@ def test_module_names_are_the_plans(name: str, tmp_path: Path) -> None:
         for path, module in model.named_modules()
         if isinstance(module, layers | torch.nn.Linear) or type(module).__name__ == norm
     }
-    expected = {conv.torch_name: "Conv2d" for conv in plan.convs}
+    expected = {conv.torch_name: plan.conv.kind.torch_layer for conv in plan.convs}
     expected |= {norm_.torch_name: norm for norm_ in plan.norms}
     expected |= {
         block.attention.conv_torch_name: "Conv1d"

@@ -127,6 +127,10 @@ COVERED_BY |= {
     # Norms with their own nonlinearity: resnetv2_evonorm and resnetv2_frn below twin them.
     "resnetv2_50d_evos": "resnetv2_50d",
     "resnetv2_50d_frn": "resnetv2_50d",
+    # BiT: weight-standardised convs (StdConv2D), group norm and the zero-padded stem pool on
+    # resnetv2_50's layout, twinned on a small network by resnetv2_bit below.
+    "resnetv2_50x1_bit": "resnetv2_50",
+    "resnetv2_101x1_bit": "resnetv2_50",
 }
 # timm's legacy SENets: legacy_seresnet18's round trip runs by default (the named layer0
 # Sequential, the ceil-mode pool, se_module, last_act); the other eight differ from it and from
@@ -341,6 +345,17 @@ SYNTHETIC: dict[str, dict] = {
         "norm": {"type": "frn"},
         "stages": [{"blocks": 1, "channels": 4}, {"blocks": 2, "channels": 8, "stride": 2}],
         "shortcut": "avg_projection",
+    },
+    # BiT's resnetv2_*_bit: weight-standardised convs (eps 1e-8) under timm's resnetv2.py
+    # names, group norm and the stem pool's zero padding ('fixed').
+    "resnetv2_bit": {
+        "input": {"channels": 3, "size": 37},
+        "naming": "resnetv2",
+        "stem": {"type": "imagenet", "channels": 16, "pool_padding": "zeros"},
+        "block": {"type": "bottleneck", "preact": True},
+        "norm": {"type": "group", "groups": 4},
+        "conv": {"type": "weight_standardized", "eps": 1e-8},
+        "stages": [{"blocks": 1, "channels": 4}, {"blocks": 2, "channels": 8, "stride": 2}],
     },
     "preact_imagenet_stem": {
         "input": {"channels": 3, "size": 37},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from resgen.components import activation, anti_alias, attention, naming, norm, shortcut, stem
 from resgen.components import block as block_kinds
+from resgen.components import conv as conv_kinds
 from resgen.components.layers import conv_out
 from resgen.plan.network import NetworkPlan, Rounding, smallest_input
 from resgen.plan.stages import spec_stages, stage_kind, stage_widths, stem_pool_kind, stem_widths
@@ -41,7 +42,7 @@ def check(spec: Spec) -> Problems:
     problems = _check_blocks(spec) + _check_widths(spec) + _check_stem(spec)
     problems += _check_shortcut(spec) + _check_sizes(spec) + _check_block_knobs(spec)
     problems += _check_norm(spec) + _check_drop_path(spec) + _check_anti_alias(spec)
-    problems += _check_naming(spec)
+    problems += _check_naming(spec) + _check_conv(spec)
     problems += pretrained.check(spec.pretrained, spec.input.channels)
     return _generated_at_rule(spec, problems)
 
@@ -404,6 +405,13 @@ def _check_activating_norm(spec: Spec, kind: norm.NormKind) -> Problems:
             )
         )
     return problems
+
+
+def _check_conv(spec: Spec) -> Problems:
+    """The conv kind's rules: it must reach every block kind the network uses."""
+    used = dict.fromkeys(stage_kind(spec, stage).kind for stage in spec_stages(spec))
+    takers = [module.KIND.type for module in block_kinds.KINDS if module.KIND.takes_conv_kind]
+    return list(conv_kinds.check(spec.conv, used, takers))
 
 
 def _check_drop_path(spec: Spec) -> Problems:

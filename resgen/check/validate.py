@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from resgen.check import rules
-from resgen.components import attention, block
+from resgen.components import attention, block, conv
 from resgen.errors import Problem, SpecError
 from resgen.plan.network import NetworkPlan
 from resgen.plan.planner import build_plan
@@ -36,6 +36,7 @@ from resgen.spec.models import Spec
 _TAGGED: dict[tuple[str, ...], tuple[str, dict[str, type[BaseModel]]]] = {
     ("block",): ("blocks", block.SPECS),
     ("block", "attention"): ("attention", attention.SPECS),
+    ("conv",): ("convs", conv.SPECS),
 }
 
 FieldPath = tuple[int | str, ...]

@@ -22,6 +22,7 @@ from resgen.components.anti_alias import AntiAliasKind
 from resgen.components.attention import Attention, AttentionKind
 from resgen.components.attention import ordered as attention_order
 from resgen.components.block import BlockKind, Branch, Knobs
+from resgen.components.conv import ConvSettings
 from resgen.components.layers import AntiAlias, Conv, Norm, conv_out
 from resgen.components.naming import block_names
 from resgen.components.norm import NormSettings, NormType
@@ -446,6 +447,7 @@ class NetworkPlan:
     name: str
     description: str
     norm: NormSettings  # the norms' kind and the settings its helper reads (eps, ...)
+    conv: ConvSettings  # the convs' kind and the settings its layer reads (eps, ...)
     stride_at: Literal["first", "last"]  # the block of each stage that carries its stride
     conv_bias: bool  # some conv has a bias (the init zeroes them)
     stem: Stem

@@ -14,6 +14,7 @@ import functools
 from dataclasses import dataclass
 
 from resgen.components import anti_alias, attention, block, naming, norm, shortcut, stem_pool
+from resgen.components import conv as conv_family
 from resgen.components import stem as stem_family
 from resgen.components.anti_alias import AntiAliasKind
 from resgen.components.block import BranchContext
@@ -391,6 +392,7 @@ def build_plan(spec: Spec) -> NetworkPlan:
         stages=stages,
         head=_plan_head(spec, stages[-1].out_channels, stages[-1].out_size),
         norm=norm.settings(spec.norm),
+        conv=conv_family.settings(spec.conv),
         activation=spec.activation,
         anti_alias=_anti_alias(spec),
         drop_path_rate=spec.drop_path_rate,

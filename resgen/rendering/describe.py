@@ -84,7 +84,7 @@ def overview(plan: NetworkPlan) -> str:
     return (
         f"{plan.depth} layers: {stem_phrase(plan)}, {blocks} {kind} blocks in {stages} "
         f"stages ({sentence}), {_final(plan)}global average pooling and a "
-        f"{plan.head.num_classes}-way classifier. Shortcuts: {shortcut}. "
+        f"{plan.head.num_classes}-way classifier. Shortcuts: {shortcut}. {plan.conv.sentence}"
         f"{plan.params:,} parameters, {plan.macs / 1e9:.3f} GMACs per image."
     )
 

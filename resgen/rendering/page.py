@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from resgen.backends import Backend
 from resgen.components import activation, naming
 from resgen.components.attention import AttentionKind
+from resgen.components.conv import ConvKind
 from resgen.components.norm import NormKind
 from resgen.plan.network import NetworkPlan, Stage
 
@@ -49,6 +50,7 @@ class Page:
     # their ``define`` macro), then the rest.
     helpers: tuple[str, ...]
     norm: NormKind  # every norm's kind: its helper builds them all
+    conv: ConvKind  # every conv's kind: its layer builds them all (the classifier's aside)
     attention: tuple[AttentionKind, ...]
     late_helpers: tuple[str, ...]
     stage_fields: tuple[str, ...]  # the ``Stage`` table's columns
@@ -70,6 +72,11 @@ class Page:
         norm kind applies its own nonlinearity (EvoNorm-S0, FRN with TLU), whose layer stands
         for both."""
         return not self.norm.activates
+
+    @property
+    def conv_layer(self) -> str:
+        """PyTorch: the class every conv of the stem, blocks and shortcuts is built with."""
+        return self.conv.torch_class
 
     @property
     def norm_class(self) -> str:
@@ -119,8 +126,10 @@ def _stage_fields(plan: NetworkPlan, backend: Backend) -> tuple[str, ...]:
 
 
 def _norm_constants(plan: NetworkPlan, backend: Backend) -> list[Constant]:
-    """What the norm kind's helper reads (batch norm: epsilon and momentum)."""
-    return [Constant(*constant) for constant in plan.norm.constants(backend)]
+    """What the norm kind's helper reads (batch norm: epsilon and momentum), then what the conv
+    kind's layer reads (weight standardisation: epsilon)."""
+    found = (*plan.norm.constants(backend), *plan.conv.constants(backend))
+    return [Constant(*constant) for constant in found]
 
 
 def _shared_constants(plan: NetworkPlan) -> list[Constant]:
@@ -171,6 +180,7 @@ def torch_page(plan: NetworkPlan) -> Page:
         stage_fields=fields,
         input_shape=(stem.in_channels, stem.in_size, stem.in_size),
         norm=plan.norm.kind,
+        conv=plan.conv.kind,
         act_layer=activation.kind(plan.activation).torch,
     )
 
@@ -252,10 +262,10 @@ def keras_page(plan: NetworkPlan) -> Page:
     if plan.mixed:
         stdlib.append("from collections.abc import Callable")
     framework = ["import keras", "from keras import layers"]
-    # Custom layers are typed Any, an attention, block or norm kind's too (it computes with
-    # keras.ops).
+    # Custom layers are typed Any, an attention, block, norm or conv kind's too (it computes
+    # with keras.ops).
     kinds = (*plan.attention_kinds, *(block.kind for block in plan.block_classes))
-    custom = any(kind.keras_layers for kind in (*kinds, plan.norm.kind))
+    custom = any(kind.keras_layers for kind in (*kinds, plan.norm.kind, plan.conv.kind))
     if layers or custom:
         stdlib.append("from typing import Any, NamedTuple")
     else:
@@ -272,6 +282,7 @@ def keras_page(plan: NetworkPlan) -> Page:
         constants=tuple(constants),
         helpers=(*layers, "conv2d"),
         norm=plan.norm.kind,
+        conv=plan.conv.kind,
         attention=plan.attention_kinds,
         late_helpers=tuple(_late_helpers(plan)),
         stage_fields=_stage_fields(plan, "keras"),

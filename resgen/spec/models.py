@@ -20,6 +20,7 @@ from resgen.components import (
     anti_alias,
     attention,
     block,
+    conv,
     naming,
     norm,
     stem,
@@ -33,6 +34,7 @@ from resgen.components.block import BlockSpec, BlockType
 # The kinds' models, under the names the rest of resgen and the tests know them by.
 from resgen.components.block.basic import BasicBlockSpec as BasicBlockSpec
 from resgen.components.block.bottleneck import BottleneckBlockSpec as BottleneckBlockSpec
+from resgen.components.conv import ConvSpec
 from resgen.components.norm import NormType
 from resgen.components.stem import StemType
 from resgen.components.stem_pool import StemPoolWord
@@ -50,6 +52,7 @@ RESERVED_NAMES = frozenset(
     | {"drop_path_rate"}
     | attention.DEFINES
     | norm.DEFINES
+    | conv.DEFINES
     | {"feature_maps", "freeze", "preprocess_input"}
     | {"stage_strides", "shortcut_pool"}
 )
@@ -291,6 +294,7 @@ class Spec(_Model):
         "stride 1 stay 1x1. SENet-154 uses 3. Only with shortcut projection or "
         "always_projection (timm: `down_kernel_size`).",
     )
+    conv: ConvSpec = Field(default_factory=conv.DEFAULT, description=conv.DESCRIPTION)
     norm: NormSpec = Field(default_factory=NormSpec)
     activation: Activation = Field("relu", description=activation.DESCRIPTION)
     anti_alias: AntiAliasWord = Field("none", description=anti_alias.DESCRIPTION)

@@ -9,7 +9,9 @@ conv weight ``(out, in, k)`` is a Conv1D kernel ``(k, in, out)``; a linear weigh
 transpose of a dense kernel; batch norm's running mean and variance are Keras' moving mean and
 variance; group and layer norm have only their scale and offset (a ``LayerNorm2d``, timm's layer
 norm over an NCHW map's channels, is a ``LayerNormalization``): each norm kind declares its
-twin and its pairing (:mod:`resgen.components.norm`). Constants that are not weights
+twin and its pairing (:mod:`resgen.components.norm`); a conv kind's layer (timm's
+``StdConv2d``, weight-standardised) pairs with its Keras twin like any conv, and both must
+agree on its epsilon (:mod:`resgen.components.conv`). Constants that are not weights
 (the blur pool's filter, a non-persistent buffer) are no part of a state_dict and move nowhere.
 
 torch and keras are imported inside the functions, so ``import resgen.weights.transfer`` loads
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from resgen.components import attention, block, naming, norm, shortcut, stem, stem_pool
+from resgen.components import conv as conv_kinds
 
 if TYPE_CHECKING:
     import keras
@@ -51,6 +54,9 @@ _NORM_MATCHES: dict[str, tuple[tuple[str, str], ...]] = {
     **{name: kind.matches for name, kind in norm.BY_TORCH_LAYER.items()},
     _LAYER_NORM: (("eps", "epsilon"),),
 }
+# The attributes a conv kind's layers must agree on (weight standardisation's epsilon), by
+# PyTorch class; every conv kind's class is an nn.Conv2d, paired with its Keras twin.
+_CONV_MATCHES = {name: kind.matches for name, kind in conv_kinds.BY_TORCH_LAYER.items()}
 # Axis order that turns a PyTorch weight into a Keras kernel (its inverse goes back).
 _TO_KERAS_AXES: dict[LayerKind, tuple[int, ...]] = {
     "conv": (2, 3, 1, 0),  # (out, in / groups, kh, kw) -> (kh, kw, in / groups, out)
@@ -59,7 +65,7 @@ _TO_KERAS_AXES: dict[LayerKind, tuple[int, ...]] = {
 }
 # The Keras layer class of each PyTorch module class resgen emits with weights.
 _KERAS_CLASSES: dict[str, str] = {
-    "Conv2d": "Conv2D",
+    **{name: kind.keras_layer for name, kind in conv_kinds.BY_TORCH_LAYER.items()},
     "Conv1d": "Conv1D",
     **{name: kind.keras_layer for name, kind in norm.BY_TORCH_LAYER.items()},
     _LAYER_NORM: "LayerNormalization",
@@ -276,12 +282,12 @@ def _shape_problems(pair: _Pair) -> list[str]:
                 f"{where}: {attribute} {tuple(tensor.shape)} does not fit {variable.name} "
                 f"{tuple(variable.shape)}"
             )
-    if pair.kind == "norm":
-        for torch_attribute, keras_attribute in _NORM_MATCHES[type(pair.module).__name__]:
-            ours = getattr(pair.module, torch_attribute)
-            theirs = getattr(pair.layer, keras_attribute)
-            if abs(ours - theirs) > 1e-12:
-                problems.append(f"{where}: {torch_attribute} {ours} != {keras_attribute} {theirs}")
+    matches = _NORM_MATCHES if pair.kind == "norm" else _CONV_MATCHES
+    for torch_attribute, keras_attribute in matches.get(type(pair.module).__name__, ()):
+        ours = getattr(pair.module, torch_attribute)
+        theirs = getattr(pair.layer, keras_attribute)
+        if abs(ours - theirs) > 1e-12:
+            problems.append(f"{where}: {torch_attribute} {ours} != {keras_attribute} {theirs}")
     return problems
 
 

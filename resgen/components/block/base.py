@@ -95,6 +95,9 @@ class BlockKind:
     # Its pre-activation templates print a norm alone where the norm kind carries its own
     # nonlinearity (the page's ``act_follows_norm``): only such a kind takes EvoNorm or FRN.
     activating_norms: bool = False
+    # Its templates build every conv with the page's conv layer, so a conv kind (weight
+    # standardisation) reaches it; the others print timm's nn.Conv2d, and the rules refuse one.
+    takes_conv_kind: bool = False
 
     def templates(self) -> tuple[str, ...]:
         """Its templates' names (each also names a Keras block function)."""

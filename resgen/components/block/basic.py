@@ -70,6 +70,7 @@ KIND = BlockKind(
     preact_class_name="PreActBasicBlock",
     preact_template="preact_basic",
     activating_norms=True,
+    takes_conv_kind=True,
 )
 
 

@@ -64,6 +64,7 @@ KIND = BlockKind(
     takes_width=True,
     takes_first_width=True,
     activating_norms=True,
+    takes_conv_kind=True,
 )
 
 
