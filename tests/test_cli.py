@@ -293,10 +293,18 @@ def expected_row(
             bottleneck = any(".blocks.0.conv3." in key for key in state)  # not stem.conv3
             block = "preact " + ("bottleneck" if bottleneck else "basic")
             avg = "stem.conv1.weight" in state
+        shortcut = "avg_projection" if avg else "projection"
+        if module == "regnet":
+            # timm's regnet.py: a pre-activation block's first layer is its norm (``norm1``,
+            # RegNetV); RegNet-Z (``downsample=None``) holds no projection anywhere.
+            if any(".b1.norm1." in key for key in state):
+                block = "preact regnet"
+            if not any(".downsample" in key for key in state):
+                shortcut = "identity"
         row = {"family": module, "params": entry["params"], "depth": depth}
         row |= {"block": block or ("bottleneck" if bottleneck else "basic")}
         row |= {"input": tuple(entry["input_size"][:2])}
-        row |= {"shortcut": "avg_projection" if avg else "projection"}
+        row |= {"shortcut": shortcut}
         if entry["input_size"][1] == 224:  # the listing counts at 224 px
             row["gmacs"] = (listing_macs(entry) / 1e9, 0.0005)
         return row
