@@ -66,6 +66,7 @@ CALL_SITES = {
             {"blocks": 1, "channels": 16, "stride": 2, "block_type": "basic"},
         ],
         "projection_kernel": 3,
+        "final_conv": 24,
     },
     "ws_preact_avg_down": {
         "input": {"size": 33},
