@@ -68,6 +68,14 @@ CALL_SITES = {
         "projection_kernel": 3,
         "final_conv": 24,
     },
+    # timm regnet.py's names hold a pre-activation projection as the bare conv ``downsample``.
+    "ws_preact_bare_projection": {
+        "input": {"size": 32},
+        "naming": "regnet",
+        "stem": {"type": "imagenet", "channels": 16},
+        "block": {"type": "basic", "preact": True},
+        "stages": [{"blocks": 1, "channels": 16}, {"blocks": 1, "channels": 32, "stride": 2}],
+    },
     "ws_preact_avg_down": {
         "input": {"size": 33},
         "naming": "resnetv2",
