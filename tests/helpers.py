@@ -8,6 +8,7 @@ Weights that look trained live in :mod:`checkpoints`. Nothing here imports a fra
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import itertools
 import json
@@ -317,6 +318,19 @@ def installed(module: str) -> bool:
 
 
 # --- the state_dict a plan names ------------------------------------------------------------
+
+
+@functools.cache
+def family_models() -> dict[str, dict[str, Any]]:
+    """tests/data/timm_families.json's models (timm's six residual-family modules), by name."""
+    return json.loads((DATA / "timm_families.json").read_text(encoding="utf-8"))["models"]
+
+
+def write_spec(folder: Path, text: str, name: str = "net") -> Path:
+    """A spec's YAML ``text`` written to ``folder/<name>.yaml``; its path."""
+    path = folder / f"{name}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def listing_macs(entry: dict[str, Any]) -> int:

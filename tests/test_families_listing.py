@@ -16,7 +16,14 @@ from functools import cache
 from typing import Any
 
 import pytest
-from helpers import DATA, listing_macs, meta_state_dict, plan_counts_at_224, shipped_specs
+from helpers import (
+    DATA,
+    family_models,
+    listing_macs,
+    meta_state_dict,
+    plan_counts_at_224,
+    shipped_specs,
+)
 
 LISTING = DATA / "timm_families.json"
 BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
@@ -29,7 +36,7 @@ def listing() -> dict[str, Any]:
 
 
 def models() -> dict[str, dict[str, Any]]:
-    return listing()["models"]
+    return family_models()
 
 
 def test_listing_is_timm_1_0_31s_six_modules() -> None:

@@ -9,13 +9,11 @@ and outputs against timm: tests/test_families_listing.py and tests/test_families
 
 from __future__ import annotations
 
-import json
 import re
-from functools import cache
 from pathlib import Path
 
 import pytest
-from helpers import DATA, REPO, listing_macs, plan_counts_at_224
+from helpers import REPO, family_models, listing_macs, plan_counts_at_224, write_spec
 
 from resgen.check.validate import load_spec
 from resgen.components import regnet_rule as regnet
@@ -28,11 +26,6 @@ PLAIN = re.compile(r"regnet[xy]_\d+(_tv)?")
 PATHS = {p.stem: p for p in (REPO / "specs").glob("regnet*.yaml") if PLAIN.fullmatch(p.stem)}
 NAMES = sorted(PATHS)
 X_AND_Y = [name for name in NAMES if not name.startswith("regnetz")]  # RegNet-Z: test_regnetz.py
-
-
-@cache
-def listing() -> dict:
-    return json.loads((DATA / "timm_families.json").read_text(encoding="utf-8"))["models"]
 
 
 # Radosavovic et al. 2020 (arXiv 2003.13678), appendix / pycls model zoo configs
@@ -69,7 +62,7 @@ def _timm_cfgs() -> dict[str, dict[str, float]]:
 
 def _listed_stages(name: str) -> list[tuple[int, int, int]]:
     """(width, depth, group width) of each stage, read off timm's state_dict shapes."""
-    sd = listing()[name]["state_dict"]
+    sd = family_models()[name]["state_dict"]
     out = []
     for s in range(1, 5):
         blocks = {key.split(".")[1] for key in sd if key.startswith(f"s{s}.")}
@@ -95,14 +88,14 @@ def test_every_regnet_x_and_y_of_timms_listing(name: str) -> None:
 def test_the_listing_has_every_plain_regnet_x_and_y() -> None:
     """The regnet specs cover timm's RegNet-X and -Y, regnety_2560 (a 10,444-channel stage)
     included."""
-    listed = {n for n in listing() if PLAIN.fullmatch(n)}
+    listed = {n for n in family_models() if PLAIN.fullmatch(n)}
     assert listed == set(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_params_and_macs_equal_timms(name: str) -> None:
     """At 224 px, the size timm's listing counts at (regnety_640, 1280 and 2560 default to 384)."""
-    entry = listing()[name]
+    entry = family_models()[name]
     assert plan_counts_at_224(name) == (entry["params"], listing_macs(entry))
 
 
@@ -117,12 +110,6 @@ def test_the_rule_is_the_spec_s_stages() -> None:
         (368, 7),
     ]
     assert [s.blocks[0].branch.convs[1].groups for s in plan.stages] == [3, 7, 19, 46]
-
-
-def _write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "net.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 RULE = "regnet: {depth: 13, w0: 24, wa: 36.44, wm: 2.49}\n"
@@ -201,7 +188,7 @@ BLOCK = "block: {type: regnet, group_width: 8}\n"
     ],
 )
 def test_bad_rules_are_one_located_line(tmp_path: Path, text: str, line: int, message: str) -> None:
-    path = _write(tmp_path, text)
+    path = write_spec(tmp_path, text)
     with pytest.raises(SpecError) as caught:
         load_spec(path)
     problems = [str(problem) for problem in caught.value.problems]
@@ -225,7 +212,7 @@ def test_the_keras_twin_of_a_regnet_y_equals_its_torch_file(tmp_path: Path) -> N
     from helpers import generated_factory, render_generated, ruff_clean
     from test_transfer import check_round_trip
 
-    path = _write(
+    path = write_spec(
         tmp_path,
         "name: tiny_regnety\nnum_classes: 5\ninput: {size: 16}\n"
         "stem: {type: regnet, channels: 16}\n"
@@ -266,7 +253,7 @@ def test_the_keras_twin_of_a_pre_activation_regnet_equals_its_torch_file(
     from test_transfer import check_round_trip
 
     text = TINY_REGNETV + f"shortcut: {shortcut}\noutput_stride: {output_stride}\n"
-    path = _write(tmp_path, text)
+    path = write_spec(tmp_path, text)
     spec = load_spec(path)
     render_generated(spec, tmp_path)
     ruff_clean(tmp_path / "torch" / "tiny_regnetv.py", tmp_path / "keras" / "tiny_regnetv.py")
@@ -285,7 +272,7 @@ def test_the_final_activation_leaves_the_returned_maps_alone(tmp_path: Path) -> 
     torch = pytest.importorskip("torch")
     from helpers import generated_factory, render_generated
 
-    spec = load_spec(_write(tmp_path, TINY_REGNETV))
+    spec = load_spec(write_spec(tmp_path, TINY_REGNETV))
     render_generated(spec, tmp_path, ("torch",))
     model = generated_factory("torch", "tiny_regnetv", tmp_path)().eval()
     x = torch.randn(2, 3, 16, 16)
@@ -310,7 +297,7 @@ REGNET_Z = {
 @pytest.mark.parametrize("name", list(REGNET_Z))
 def test_the_rule_with_a_bottleneck_ratio_gives_regnet_zs_stages(name: str) -> None:
     stages = regnet.stages(*REGNET_Z[name])
-    sd = listing()[name]["state_dict"]
+    sd = family_models()[name]["state_dict"]
     for s, stage in enumerate(stages, start=1):
         blocks = {key.split(".")[1] for key in sd if key.startswith(f"s{s}.")}
         inner, per_group = sd[f"s{s}.b1.conv2.conv.weight"][:2]

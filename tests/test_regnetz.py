@@ -11,23 +11,16 @@ tests/test_families_listing.py and tests/test_families_reference.py (``-k regnet
 
 from __future__ import annotations
 
-import json
-from functools import cache
 from pathlib import Path
 
 import pytest
-from helpers import DATA, REPO
+from helpers import REPO, family_models, write_spec
 
 from resgen.check.validate import load_spec
 from resgen.errors import SpecError
 from resgen.plan.planner import build_plan
 
 NAMES = ("regnetz_005", "regnetz_040", "regnetz_040_h")
-
-
-@cache
-def listing() -> dict:
-    return json.loads((DATA / "timm_families.json").read_text(encoding="utf-8"))["models"]
 
 
 def plan_of(name: str):
@@ -69,7 +62,7 @@ def test_the_rule_s_stages_are_timm_s(name: str) -> None:
     """Every stage's width, depth, inner (bottleneck) width and group width as the spec's rule
     derives them, read off timm's state_dict shapes: conv3's output, the b<k> count, conv2's
     output and its per-group input; the final conv's shape where there is one."""
-    sd = listing()[name]["state_dict"]
+    sd = family_models()[name]["state_dict"]
     plan = plan_of(name)
     for s, stage in enumerate(plan.stages, start=1):
         blocks = {key.split(".")[1] for key in sd if key.startswith(f"s{s}.")}
@@ -92,12 +85,6 @@ def test_only_blocks_of_unchanged_shape_are_residual(name: str) -> None:
     for stage in plan_of(name).stages:
         kinds = [block.shortcut for block in stage.blocks]
         assert kinds == ["none"] + ["identity"] * (len(kinds) - 1)
-
-
-def _write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "net.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 TINY = (
@@ -139,7 +126,7 @@ TINY = (
 def test_bad_heads_and_shortcuts_are_one_located_line(
     tmp_path: Path, text: str, line: int, message: str
 ) -> None:
-    path = _write(tmp_path, text)
+    path = write_spec(tmp_path, text)
     with pytest.raises(SpecError) as caught:
         load_spec(path)
     problems = [str(problem) for problem in caught.value.problems]
@@ -150,7 +137,7 @@ def test_bad_heads_and_shortcuts_are_one_located_line(
 def _tiny(tmp_path: Path, extra: str):
     from helpers import generated_factory, render_generated, ruff_clean
 
-    spec = load_spec(_write(tmp_path, TINY + extra))
+    spec = load_spec(write_spec(tmp_path, TINY + extra))
     render_generated(spec, tmp_path)
     ruff_clean(tmp_path / "torch" / "tiny_regnetz.py", tmp_path / "keras" / "tiny_regnetz.py")
     return spec, generated_factory
